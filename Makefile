@@ -1,0 +1,52 @@
+# Sextant: `make demo` and `make test` on a fresh machine; `make collect` against a real account.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint collect serve emulator bench clean browser-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright's own browser download is not reachable here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for browser tests"; \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## The emulated account, a first collection and the dashboard on http://localhost:8501. Ctrl-C stops all.
+demo: install
+	$(BIN)/python -m demo.up
+
+## The emulated account alone; prints its URL.
+emulator: install
+	$(BIN)/python -m demo
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install browser-deps lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## Collect once from the account the standard AWS settings (or sextant.toml) name.
+collect: install
+	$(BIN)/python -m collectors run --once
+
+## The dashboard alone, on the store the collectors write.
+serve: install
+	$(BIN)/streamlit run dashboard/app.py --server.port 8501
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var test-artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,11 @@
+"""Placeholder: filled in by the metrics work."""
+
+from demo.world import World
+
+
+def install(world: World) -> None:
+    pass
+
+
+def seed(world: World) -> None:
+    pass

@@ -1,0 +1,90 @@
+"""Start the emulated AWS account: a moto server on loopback, filled, seeded and kept alive.
+
+Each fill module in ``FILLS`` exposes:
+
+- ``install(world)``: patch what moto lacks (missing operations, statuses, fast queries).
+  Called once per process, before the server answers its first request.
+- ``seed(world)``: write the world's history into moto's in-process backends.
+- ``tick(world, now)`` (optional): advance the simulation to ``now``; called every few seconds.
+
+Product code never imports this package: it reaches the account through boto3 and
+``AWS_ENDPOINT_URL`` like any other AWS account.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from demo import world as world_mod
+
+log = logging.getLogger("demo")
+
+TICK_SECONDS = 5.0
+
+
+def _fills() -> list:
+    from demo import costs, metrics, resources, sagemaker_fill
+
+    return [sagemaker_fill, resources, metrics, costs]
+
+
+@dataclass
+class Emulator:
+    world: world_mod.World
+    host: str
+    port: int
+    _server: object = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _ticker: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def tick(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        for fill in _fills():
+            if hasattr(fill, "tick"):
+                try:
+                    fill.tick(self.world, now)
+                except Exception:  # a failed tick must not kill the account
+                    log.exception("tick of %s failed", fill.__name__)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_SECONDS):
+            self.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.stop()
+
+
+def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = True,
+          anchor: datetime | None = None) -> Emulator:
+    """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it."""
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    world = world_mod.build_world(seed, anchor)
+    fills = _fills()
+    for fill in fills:
+        fill.install(world)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    started = time.monotonic()
+    for fill in fills:
+        fill.seed(world)
+    log.info("seeded in %.1f s", time.monotonic() - started)
+    emulator = Emulator(world, host, port, server)
+    if live:
+        emulator.tick()
+        emulator._ticker = threading.Thread(target=emulator._run, name="demo-live", daemon=True)
+        emulator._ticker.start()
+    return emulator

@@ -1,0 +1,86 @@
+"""Shared fixtures: the emulated account as a real server process, reached with plain boto3."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "demo-secret-not-real"}
+
+
+@dataclass
+class Account:
+    """A running emulated AWS account: its URL, the environment that points boto3 at it, and its process."""
+
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen
+
+    def client(self, service: str, **kwargs):
+        session = boto3.Session(
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_REGION"],
+        )
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=60)
+        return session.client(service, endpoint_url=self.url, config=config, **kwargs)
+
+
+def start_account(tmp: Path, seed: int = 7, live: bool = True) -> Account:
+    url_file = tmp / f"demo-{seed}-{time.monotonic_ns()}.url"
+    args = [sys.executable, "-m", "demo", "--seed", str(seed), "--url-file", str(url_file)]
+    if not live:
+        args.append("--no-live")
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not url_file.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"emulated account exited: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("emulated account did not start within 120 s")
+        time.sleep(0.1)
+    url = url_file.read_text().strip()
+    env = {**FAKE_CREDENTIALS, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}
+    return Account(url, env, proc)
+
+
+def stop_account(account: Account) -> None:
+    account.process.terminate()
+    try:
+        account.process.wait(10)
+    except subprocess.TimeoutExpired:
+        account.process.kill()
+
+
+@pytest.fixture(scope="session")
+def account(tmp_path_factory) -> Iterator[Account]:
+    """One emulated account for the session (seed 7, live). Tests that change it use their own."""
+    acc = start_account(tmp_path_factory.mktemp("demo"))
+    old = {k: os.environ.get(k) for k in acc.env}
+    os.environ.update(acc.env)
+    yield acc
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    stop_account(acc)
+
+
+@pytest.fixture
+def fresh_account(tmp_path) -> Iterator[Account]:
+    """A private emulated account, for tests that change AWS state."""
+    acc = start_account(tmp_path)
+    yield acc
+    stop_account(acc)
