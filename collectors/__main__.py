@@ -1,0 +1,99 @@
+"""``python -m collectors run [--once | --every DURATION] [--source NAME ...] [--account ID] [--since DATE]
+[--store LOCATION] [--config FILE]``: collect into the store and publish a snapshot for the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import collectors
+from collectors import runner
+from collectors.settings import SettingsError, load, parse_duration
+from collectors.store import StoreBusy, Writer
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        d = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD") from None
+    return d if d.tzinfo else d.replace(tzinfo=UTC)
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m collectors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="collect from AWS into the store")
+    when = run.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="one cycle, then exit (the default)")
+    when.add_argument("--every", type=_duration, metavar="DURATION", help="repeat, e.g. 1m, 5m, 1h")
+    run.add_argument("--source", action="append", metavar="NAME",
+                     help=f"only these sources ({', '.join(s.NAME for s in collectors.SOURCES)})")
+    run.add_argument("--account", metavar="ID", help="only this account (id or name from the settings)")
+    run.add_argument("--since", type=_parse_since, metavar="DATE", help="backfill from this date (YYYY-MM-DD)")
+    run.add_argument("--store", metavar="LOCATION", help="store directory (default var/store or [store])")
+    run.add_argument("--config", metavar="FILE", help="settings file (default sextant.toml)")
+    run.add_argument("--quiet", action="store_true", help="only the summary")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    try:
+        settings = load(args.config, store=args.store)
+        sources = collectors.by_name(args.source)
+    except (SettingsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        writer = Writer(settings.store)
+    except StoreBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        writer.migrate(collectors.all_tables())
+        while True:
+            started = time.monotonic()
+            status = _cycle(settings, writer, sources, args)
+            if not args.every or stop.is_set():
+                return status
+            stop.wait(max(0.0, args.every - (time.monotonic() - started)))
+            if stop.is_set():
+                return status
+    finally:
+        writer.close()
+
+
+def _cycle(settings, writer: Writer, sources, args) -> int:
+    def progress(r: runner.SourceResult) -> None:
+        if not args.quiet:
+            mark = "ok " if r.status == "succeeded" else "ERR"
+            line = f"  {mark} {r.source:<24} {r.account_id}/{r.region:<12} {r.rows:>8} rows {r.api_calls:>5} calls"
+            print(line + (f"  {r.error}\n      hint: {r.hint}" if r.error else ""), flush=True)
+
+    t0 = time.monotonic()
+    cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress)
+    writer.publish()
+    rows = sum(r.rows for r in cycle.results)
+    calls = sum(r.api_calls for r in cycle.results)
+    usd = sum(r.cost_usd for r in cycle.results)
+    print(f"collected {rows} rows with {calls} API calls (est. ${usd:.4f}) in {time.monotonic() - t0:.1f} s; "
+          f"{len(cycle.failed)} source(s) failed", flush=True)
+    return 1 if cycle.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

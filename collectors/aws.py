@@ -1,0 +1,124 @@
+"""The one client factory: a boto3 Session per account, clients per (service, region), every call counted.
+
+- Credentials: the account's profile, or AssumeRole on its role ARN (with external id), or the
+  standard AWS environment. ``AWS_ENDPOINT_URL`` is honoured by botocore itself.
+- Retries: botocore's adaptive mode (client-side rate limiting on throttles).
+- Counting: a ``before-call`` hook counts every API operation by service and operation; the
+  counts feed the collection-run table and the self-cost figures.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.config import Config
+
+from collectors.settings import AccountSettings
+
+# AWS list prices per request, where the API is billed (USD).
+PRICE_PER_REQUEST = {("ce", "GetCostAndUsage"): 0.01, ("ce", "GetCostForecast"): 0.01,
+                     ("ce", "GetAnomalies"): 0.01, ("ce", "GetDimensionValues"): 0.01, ("ce", "GetTags"): 0.01}
+PRICE_PER_METRIC = {("cloudwatch", "GetMetricData"): 0.01 / 1000, ("cloudwatch", "GetMetricStatistics"): 0.01 / 1000}
+RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60,
+                      user_agent_appid="sextant")
+
+
+class CallCounter:
+    """Thread-safe counts of API calls by (service, operation), and of metrics requested."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.metrics_requested = 0
+        self._last = threading.local()
+
+    def hook(self, model, params, **_) -> None:
+        service = model.service_model.endpoint_prefix
+        if service == "monitoring":
+            service = "cloudwatch"
+        self._last.service = model.service_model.signing_name
+        with self._lock:
+            self.calls[(service, model.name)] += 1
+            if model.name == "GetMetricData":
+                self.metrics_requested += len(params.get("MetricDataQueries", []))
+
+    def last_service(self) -> str | None:
+        """IAM prefix of the last call made on this thread (names the permission in error hints)."""
+        return getattr(self._last, "service", None)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {f"{s}:{o}": n for (s, o), n in sorted(self.calls.items())}
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.calls.values())
+
+    def writes(self) -> int:
+        """Calls whose operation changes AWS state (everything but Describe/List/Get/Batch-get and STS)."""
+        read = ("Describe", "List", "Get", "BatchGet", "Search", "Filter", "Lookup")
+        with self._lock:
+            return sum(n for (s, o), n in self.calls.items() if not o.startswith(read) and s != "sts")
+
+    def estimated_usd(self) -> float:
+        with self._lock:
+            usd = sum(PRICE_PER_REQUEST.get(k, 0.0) * n for k, n in self.calls.items())
+            return usd + self.metrics_requested * 0.01 / 1000
+
+    def diff(self, before: dict[str, int]) -> dict[str, int]:
+        now = self.snapshot()
+        return {k: n - before.get(k, 0) for k, n in now.items() if n - before.get(k, 0)}
+
+
+def default_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+@dataclass
+class Clients:
+    """Clients for one account, created lazily per (service, region) and shared by collectors and actions."""
+
+    account: AccountSettings
+    counter: CallCounter = field(default_factory=CallCounter)
+    _session: boto3.Session | None = None
+    _clients: dict[tuple[str, str], object] = field(default_factory=dict)
+    _account_id: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self.account.regions or (default_region(),)
+
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            base = boto3.Session(profile_name=self.account.profile, region_name=self.regions[0])
+            if self.account.role_arn:
+                sts = base.client("sts", config=RETRY_CONFIG)
+                sts.meta.events.register("before-call.*.*", self.counter.hook)
+                kwargs = {"RoleArn": self.account.role_arn, "RoleSessionName": "sextant"}
+                if self.account.external_id:
+                    kwargs["ExternalId"] = self.account.external_id
+                creds = sts.assume_role(**kwargs)["Credentials"]
+                base = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
+                                     aws_secret_access_key=creds["SecretAccessKey"],
+                                     aws_session_token=creds["SessionToken"], region_name=self.regions[0])
+            self._session = base
+        return self._session
+
+    def client(self, service: str, region: str | None = None):
+        key = (service, region or self.regions[0])
+        with self._lock:
+            if key not in self._clients:
+                c = self.session().client(service, region_name=key[1], config=RETRY_CONFIG)
+                c.meta.events.register("before-call.*.*", self.counter.hook)
+                self._clients[key] = c
+            return self._clients[key]
+
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id

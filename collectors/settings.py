@@ -1,0 +1,118 @@
+"""One typed settings object, from a TOML file and the environment; explicit arguments win.
+
+Order (later wins): built-in defaults < ``sextant.toml`` (or ``$SEXTANT_CONFIG``) < environment
+(``SEXTANT_STORE``) < arguments given to :func:`load`. No AWS credentials are ever read from
+here: accounts name a profile or a role ARN, and boto3 finds credentials the standard way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = "sextant.toml"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+
+
+class SettingsError(ValueError):
+    """The settings file is malformed; the message names the key and the fix."""
+
+
+def parse_duration(text: str) -> int:
+    """'90s', '5m', '1h', '2d' -> seconds."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise SettingsError(f"invalid duration {text!r}: use a number and a unit, e.g. 30s, 5m, 1h, 1d")
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """Where to collect from. With neither profile nor role_arn, the standard AWS environment is used."""
+
+    name: str = "default"
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    regions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectSettings:
+    tag_keys: tuple[str, ...] = ("team", "project")
+    hot_every_s: int = 300  # invocations, 5xx and p99 latency of endpoints with traffic in the last hour
+    cold_every_s: int = 3600  # every other series
+    backfill_days: int = 30
+    monthly_api_budget_usd: float = 10.0
+    cost_requests_per_run: int = 40
+    cost_refresh_every_s: int = 8 * 3600  # Cost Explorer refreshes up to 3 times a day
+    cost_history_days: int = 95
+    logs_max_events_per_stream: int = 2000
+    logs_days: int = 7
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: Path = Path("var/store")
+    accounts: tuple[AccountSettings, ...] = (AccountSettings(),)
+    collect: CollectSettings = field(default_factory=CollectSettings)
+    monthly_budget_usd: float = 25000.0
+    config_file: Path | None = None
+
+
+def _section(data: dict[str, Any], cls: type, where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    out = {}
+    for key, value in data.items():
+        name = key
+        if name.endswith("_every") or name == "cost_refresh_every":
+            name += "_s"
+            value = parse_duration(value)
+        if name not in known:
+            raise SettingsError(f"unknown key {where}.{key}; known keys: {', '.join(sorted(known))}")
+        if isinstance(value, list):
+            value = tuple(value)
+        out[name] = value
+    try:
+        return cls(**out)
+    except TypeError as exc:
+        raise SettingsError(f"invalid [{where}]: {exc}") from None
+
+
+def load(config: str | Path | None = None, *, store: str | Path | None = None) -> Settings:
+    """Read settings; raises SettingsError with a message naming the fix."""
+    path = Path(config or os.environ.get("SEXTANT_CONFIG") or DEFAULT_CONFIG)
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path} is not valid TOML ({exc}); fix the line it names") from None
+    elif config is not None:
+        raise SettingsError(f"settings file {path} does not exist")
+    settings = Settings(config_file=path if path.exists() else None)
+    unknown = set(data) - {"store", "accounts", "collect", "budget"}
+    if unknown:
+        raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: store, accounts, collect, budget")
+    if "store" in data:
+        settings = replace(settings, store=Path(data["store"].get("location", settings.store)))
+    if "accounts" in data:
+        if not isinstance(data["accounts"], list) or not data["accounts"]:
+            raise SettingsError(f"{path}: [[accounts]] must be a list of tables, e.g. [[accounts]] name = 'prod'")
+        accounts = tuple(_section(a, AccountSettings, "accounts") for a in data["accounts"])
+        for a in accounts:
+            if a.profile and a.role_arn is None and a.external_id:
+                raise SettingsError(f"account {a.name}: external_id needs role_arn")
+        settings = replace(settings, accounts=accounts)
+    if "collect" in data:
+        settings = replace(settings, collect=_section(data["collect"], CollectSettings, "collect"))
+    if "budget" in data:
+        settings = replace(settings, monthly_budget_usd=float(data["budget"].get("monthly_usd", 25000.0)))
+    env_store = os.environ.get("SEXTANT_STORE")
+    if store or env_store:
+        settings = replace(settings, store=Path(store or env_store))
+    return settings

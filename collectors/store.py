@@ -1,0 +1,282 @@
+"""The store: schema, migrations, upserts, watermarks, collection runs, and snapshot publishing.
+
+Design (docs/ARCHITECTURE.md): DuckDB lets one process hold a database file read-write and then
+nobody else may open it. So the collector process alone owns ``writer.duckdb``; after each
+cycle it checkpoints and publishes an immutable copy, ``snapshots/<n>.duckdb``, by writing the
+file under a temporary name, renaming it, and atomically replacing ``CURRENT`` with its name.
+Dashboard processes open the newest snapshot read-only and switch when ``CURRENT`` changes,
+so readers never take a lock the writer needs and never see a half-written batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+SCHEMA_VERSION = 1
+KEEP_SNAPSHOTS = 3
+
+
+class StoreBusy(RuntimeError):
+    """Another collector process holds the store for writing."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the store: named after the AWS resource, every column described."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+ACCOUNT_COLUMNS = (
+    Column("account_id", "VARCHAR", "AWS account id the row was collected from."),
+    Column("region", "VARCHAR", "AWS region the row was collected from."),
+)
+
+
+def table(name: str, description: str, columns: Sequence[tuple[str, str, str]], primary_key: Sequence[str],
+          account_scoped: bool = True) -> Table:
+    cols = tuple(Column(*c) for c in columns)
+    if account_scoped:
+        cols = ACCOUNT_COLUMNS + cols
+        primary_key = ("account_id", "region", *primary_key)
+    return Table(name, description, cols, tuple(primary_key))
+
+
+def ident(name: str) -> str:
+    """Quote an identifier that comes from the code's own table registry (never from user input)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not an identifier: {name!r}")
+    return f'"{name}"'
+
+
+SYSTEM_TABLES = (
+    table("sextant_collection_run", "One row per source, account and region each time the collectors run.", [
+        ("run_id", "VARCHAR", "Identifier of the collection cycle; shared by the sources of one cycle."),
+        ("source", "VARCHAR", "Collector that ran (see collectors/__init__.py)."),
+        ("started_at", "TIMESTAMPTZ", "When the source started."),
+        ("ended_at", "TIMESTAMPTZ", "When the source finished or failed."),
+        ("status", "VARCHAR", "succeeded, failed or skipped."),
+        ("rows", "BIGINT", "Rows written (inserted or updated) by the source."),
+        ("api_calls", "BIGINT", "AWS API calls the source made."),
+        ("api_calls_by_operation", "JSON", "AWS API calls by service:Operation."),
+        ("estimated_cost_usd", "DOUBLE", "AWS list price of the billed calls (Cost Explorer, GetMetricData)."),
+        ("error", "VARCHAR", "Error message when the source failed."),
+        ("hint", "VARCHAR", "What to do about the error, e.g. the IAM permission to grant."),
+    ], ["run_id", "source"]),
+    table("sextant_watermark", "Per-source cursors for incremental collection, advanced with the data.", [
+        ("source", "VARCHAR", "Collector the cursor belongs to."),
+        ("key", "VARCHAR", "What the cursor tracks (a series, a log stream, 'last_modified', ...)."),
+        ("value", "VARCHAR", "Cursor value, usually an ISO-8601 timestamp."),
+        ("updated_at", "TIMESTAMPTZ", "When the cursor last moved."),
+    ], ["source", "key"]),
+    table("sextant_table_doc", "Data dictionary: every table of the store.", [
+        ("table_name", "VARCHAR", "Table name."),
+        ("description", "VARCHAR", "What one row is."),
+        ("primary_key", "VARCHAR", "Comma-separated primary key columns."),
+    ], ["table_name"], account_scoped=False),
+    table("sextant_column_doc", "Data dictionary: every column of every table.", [
+        ("table_name", "VARCHAR", "Table name."),
+        ("column_name", "VARCHAR", "Column name."),
+        ("position", "INTEGER", "Column position, from 1."),
+        ("data_type", "VARCHAR", "DuckDB type."),
+        ("description", "VARCHAR", "What the column holds, with its unit."),
+    ], ["table_name", "column_name"], account_scoped=False),
+    table("sextant_schema", "Schema version of the store.", [
+        ("version", "INTEGER", "Schema version number."),
+        ("migrated_at", "TIMESTAMPTZ", "When the store was migrated to it."),
+    ], ["version"], account_scoped=False),
+)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Writer:
+    """The single read-write connection of the collector process."""
+
+    def __init__(self, location: Path) -> None:
+        self.location = location
+        location.mkdir(parents=True, exist_ok=True)
+        (location / "snapshots").mkdir(exist_ok=True)
+        self.path = location / "writer.duckdb"
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusy(f"another collector is writing to {location}; stop it or use --store") from None
+            raise
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------------ schema
+    def migrate(self, tables: Sequence[Table]) -> None:
+        """Create missing tables and columns; record every description in the data dictionary."""
+        all_tables = list(SYSTEM_TABLES) + list(tables)
+        with self.transaction():
+            for t in all_tables:
+                cols = ", ".join(f"{ident(c.name)} {c.type}" for c in t.columns)
+                pk = ", ".join(ident(c) for c in t.primary_key)
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {ident(t.name)} ({cols}, PRIMARY KEY ({pk}))")
+                have = {r[0] for r in self.con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [t.name]).fetchall()}
+                for c in t.columns:
+                    if c.name not in have:
+                        self.con.execute(f"ALTER TABLE {ident(t.name)} ADD COLUMN {ident(c.name)} {c.type}")
+            self.con.execute("DELETE FROM sextant_table_doc")
+            self.con.execute("DELETE FROM sextant_column_doc")
+            self.con.executemany("INSERT INTO sextant_table_doc VALUES (?, ?, ?)",
+                                 [(t.name, t.description, ", ".join(t.primary_key)) for t in all_tables])
+            self.con.executemany("INSERT INTO sextant_column_doc VALUES (?, ?, ?, ?, ?)",
+                                 [(t.name, c.name, i, c.type, c.description)
+                                  for t in all_tables for i, c in enumerate(t.columns, 1)])
+            self.con.execute("INSERT OR REPLACE INTO sextant_schema VALUES (?, ?)", [SCHEMA_VERSION, now_utc()])
+
+    # ------------------------------------------------------------------ writes
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def upsert(self, t: Table, rows: pd.DataFrame | list[dict[str, Any]]) -> int:
+        """Insert or replace rows by primary key; columns are matched by name; returns the row count."""
+        df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=t.column_names)
+        if df.empty:
+            return 0
+        missing = [c for c in t.column_names if c not in df.columns]
+        for c in missing:
+            df[c] = None
+        df = df[t.column_names].drop_duplicates(subset=list(t.primary_key), keep="last")
+        self.con.register("_batch", df)
+        try:
+            cols = ", ".join(ident(c) for c in t.column_names)
+            self.con.execute(f"INSERT OR REPLACE INTO {ident(t.name)} ({cols}) SELECT {cols} FROM _batch")
+        finally:
+            self.con.unregister("_batch")
+        return len(df)
+
+    def watermark(self, account_id: str, region: str, source: str, key: str) -> str | None:
+        row = self.con.execute(
+            "SELECT value FROM sextant_watermark WHERE account_id = ? AND region = ? AND source = ? AND key = ?",
+            [account_id, region, source, key]).fetchone()
+        return row[0] if row else None
+
+    def watermarks(self, account_id: str, region: str, source: str) -> dict[str, str]:
+        return dict(self.con.execute(
+            "SELECT key, value FROM sextant_watermark WHERE account_id = ? AND region = ? AND source = ?",
+            [account_id, region, source]).fetchall())
+
+    def set_watermarks(self, account_id: str, region: str, source: str, values: dict[str, str]) -> None:
+        if values:
+            self.con.executemany("INSERT OR REPLACE INTO sextant_watermark VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(account_id, region, source, k, v, now_utc()) for k, v in values.items()])
+
+    def record_run(self, **row: Any) -> None:
+        row = dict(row)
+        row["api_calls_by_operation"] = json.dumps(row.get("api_calls_by_operation") or {})
+        t = SYSTEM_TABLES[0]
+        self.con.execute(
+            f"INSERT OR REPLACE INTO sextant_collection_run ({', '.join(t.column_names)}) "
+            f"VALUES ({', '.join('?' for _ in t.column_names)})",
+            [row.get(c) for c in t.column_names])
+
+    # ------------------------------------------------------------------ publish
+    def publish(self) -> Path:
+        """Checkpoint and publish an immutable snapshot for readers; returns its path."""
+        self.con.execute("CHECKPOINT")
+        snaps = self.location / "snapshots"
+        name = f"{time.time_ns()}.duckdb"
+        tmp = snaps / f".{name}.{uuid.uuid4().hex}.tmp"
+        shutil.copyfile(self.path, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, snaps / name)
+        cur_tmp = self.location / f".CURRENT.{uuid.uuid4().hex}"
+        cur_tmp.write_text(name)
+        os.replace(cur_tmp, self.location / "CURRENT")
+        self._prune(snaps, keep=name)
+        return snaps / name
+
+    @staticmethod
+    def _prune(snaps: Path, keep: str) -> None:
+        """Delete all but the newest snapshots; readers holding an old one keep their open file (POSIX)."""
+        done = sorted(p for p in snaps.glob("*.duckdb"))
+        for old in done[:-KEEP_SNAPSHOTS]:
+            if old.name != keep:
+                old.unlink(missing_ok=True)
+        for stale in snaps.glob(".*.tmp"):
+            if time.time() - stale.stat().st_mtime > 600:
+                stale.unlink(missing_ok=True)
+
+
+class Reader:
+    """Read-only access to the newest published snapshot; switches when a newer one is published."""
+
+    def __init__(self, location: Path) -> None:
+        self.location = Path(location)
+        self._name: str | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> str | None:
+        try:
+            return (self.location / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def connection(self) -> duckdb.DuckDBPyConnection | None:
+        """The connection to the newest snapshot, or None when nothing was published yet."""
+        name = self.current()
+        if name is None:
+            return None
+        with self._lock:
+            if name != self._name or self._con is None:
+                # The previous connection is left to the garbage collector: cursors other threads
+                # still hold keep it (and its unlinked file) alive until they finish.
+                self._con = duckdb.connect(str(self.location / "snapshots" / name), read_only=True)
+                self._name = name
+            return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection | None:
+        con = self.connection()
+        return con.cursor() if con is not None else None
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None

@@ -1,0 +1,51 @@
+"""Fixtures for collector tests: run the real CLI code path against the emulated account into a tmp store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import collectors
+from collectors import runner
+from collectors.aws import Clients
+from collectors.settings import AccountSettings, Settings
+from collectors.store import Reader, Writer
+
+
+class Collection:
+    """A store in tmp_path, collected from the emulated account; rerunnable, with the call counter exposed."""
+
+    def __init__(self, location: Path, accounts: tuple[AccountSettings, ...] = (AccountSettings(),)) -> None:
+        self.settings = Settings(store=location, accounts=accounts)
+        self.clients: dict[str, Clients] = {}
+
+    def _clients(self, account: AccountSettings) -> Clients:
+        return self.clients.setdefault(account.name, Clients(account))
+
+    def run(self, sources: list[str] | None = None, **kwargs) -> runner.CycleResult:
+        writer = Writer(self.settings.store)
+        try:
+            writer.migrate(collectors.all_tables())
+            cycle = runner.run_cycle(self.settings, writer, collectors.by_name(sources),
+                                     clients_for=self._clients, **kwargs)
+            writer.publish()
+        finally:
+            writer.close()
+        return cycle
+
+    def calls(self, account: str = "default") -> dict[str, int]:
+        return self.clients[account].counter.snapshot()
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        reader = Reader(self.settings.store)
+        try:
+            return reader.connection().execute(sql, params or []).fetchall()
+        finally:
+            reader.close()
+
+
+@pytest.fixture
+def collection(account, tmp_path) -> Collection:
+    """A fresh store collected from the session's emulated account (call .run() to collect)."""
+    return Collection(tmp_path / "store")
