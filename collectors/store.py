@@ -185,7 +185,7 @@ class Writer:
         self.con.register("_batch", df)
         try:
             cols = ", ".join(ident(c) for c in t.column_names)
-            self.con.execute(f"INSERT OR REPLACE INTO {ident(t.name)} ({cols}) SELECT {cols} FROM _batch")
+            self.con.execute(f"INSERT OR REPLACE INTO {ident(t.name)} ({cols}) SELECT {cols} FROM _batch")  # noqa: S608
         finally:
             self.con.unregister("_batch")
         return len(df)
@@ -212,7 +212,7 @@ class Writer:
         t = SYSTEM_TABLES[0]
         self.con.execute(
             f"INSERT OR REPLACE INTO sextant_collection_run ({', '.join(t.column_names)}) "
-            f"VALUES ({', '.join('?' for _ in t.column_names)})",
+            f"VALUES ({', '.join('?' for _ in t.column_names)})",  # noqa: S608 - registry identifiers, bound values
             [row.get(c) for c in t.column_names])
 
     # ------------------------------------------------------------------ publish

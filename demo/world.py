@@ -285,7 +285,7 @@ TEAMS = [
 
 
 def _endpoints(anchor: datetime) -> list[EndpointSpec]:
-    d = lambda days: anchor - timedelta(days=days)  # noqa: E731
+    d = lambda days: anchor - timedelta(days=days)
     yesterday = anchor - timedelta(days=1)
     return [
         EndpointSpec(
@@ -322,7 +322,8 @@ def _endpoints(anchor: datetime) -> list[EndpointSpec]:
             stack="vision-serving", serve_repo="vision/defect-serve",
         ),
         EndpointSpec(
-            MAIN_ACCOUNT, "vision-defect-detector-shadow", "vision", "defect-detect", "staging", "vision-defect-detector",
+            MAIN_ACCOUNT, "vision-defect-detector-shadow", "vision", "defect-detect", "staging",
+            "vision-defect-detector",
             (VariantSpec("AllTraffic", "ml.g4dn.2xlarge", 1, 1.0, 3),),
             peak_rpm=400, capacity_rpm=600, base_latency_ms=95, created=d(70),
             idle_since=anchor - timedelta(days=18), stack="vision-serving", serve_repo="vision/defect-serve",
