@@ -113,9 +113,8 @@ def _run_source(writer: Writer, clients: Clients, source, account_id: str, regio
                 return con.execute(sql, params).fetchall()
 
             def delete(table, column, values):
-                con.execute(f"DELETE FROM {ident(table.name)} WHERE account_id = ? AND region = ? "
-                            f"AND {ident(column)} IN (SELECT unnest(?))",  # noqa: S608 - registry identifiers
-                            [account_id, region, list(values)])
+                sql = f"DELETE FROM {ident(table.name)} WHERE account_id = ? AND region = ? AND {ident(column)} IN (SELECT unnest(?))"  # noqa: E501, S608 - registry identifiers
+                con.execute(sql, [account_id, region, list(values)])
 
             ctx = Context(clients, account_id, region, settings,
                           writer.watermarks(account_id, region, source.NAME), query=query, delete=delete,

@@ -210,10 +210,9 @@ class Writer:
         row = dict(row)
         row["api_calls_by_operation"] = json.dumps(row.get("api_calls_by_operation") or {})
         t = SYSTEM_TABLES[0]
-        self.con.execute(
-            f"INSERT OR REPLACE INTO sextant_collection_run ({', '.join(t.column_names)}) "
-            f"VALUES ({', '.join('?' for _ in t.column_names)})",  # noqa: S608 - registry identifiers, bound values
-            [row.get(c) for c in t.column_names])
+        marks = ", ".join("?" for _ in t.column_names)
+        sql = f"INSERT OR REPLACE INTO {ident(t.name)} ({', '.join(t.column_names)}) VALUES ({marks})"  # noqa: S608
+        self.con.execute(sql, [row.get(c) for c in t.column_names])
 
     # ------------------------------------------------------------------ publish
     def publish(self) -> Path:
