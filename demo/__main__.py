@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url-file", help="also write the endpoint URL to this file once seeded")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="demo: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     emulator = server.start(seed=args.seed, host=args.host, port=args.port, live=not args.no_live)
     print(emulator.url, flush=True)
     print(f"demo: emulated AWS account ready; export AWS_ENDPOINT_URL={emulator.url}", file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""The dashboard: the st.navigation shell, the store connection, read queries, charts, actions, auth."""

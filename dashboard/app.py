@@ -1,0 +1,33 @@
+"""Sextant: the Streamlit shell. Run with ``streamlit run dashboard/app.py``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import filters, queries  # noqa: E402
+
+PAGES = [
+    ("pages/endpoints.py", "Endpoints", ":material/dns:"),
+]
+
+
+def main() -> None:
+    st.set_page_config(page_title="Sextant", page_icon=":material/explore:", layout="wide")
+    nav = st.navigation([st.Page(str(ROOT / path), title=title, icon=icon) for path, title, icon in PAGES])
+    st.session_state["_filters"] = filters.sidebar(queries.filter_options())
+    with st.sidebar:
+        as_of = queries.data_as_of()
+        if not as_of.empty:
+            st.caption("Data as of (UTC): " + ", ".join(
+                f"{r.source} {r.as_of:%H:%M}" for r in as_of.itertuples()))
+    nav.run()
+
+
+main()

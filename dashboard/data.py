@@ -1,0 +1,46 @@
+"""The dashboard's only door to data: the newest published store snapshot, read-only, cached.
+
+Pages never see SQL or boto3: they call the typed functions in ``dashboard.queries``, which run
+parameterized SQL here. Results are cached per (snapshot, query, parameters), so a new snapshot
+published by the collector invalidates them without a TTL guess, and a page view costs zero AWS calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from collectors.settings import load
+from collectors.store import Reader
+
+
+@st.cache_resource
+def reader() -> Reader:
+    return Reader(Path(load().store))
+
+
+def snapshot() -> str | None:
+    return reader().current()
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _cached(snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
+    cur = reader().cursor()
+    try:
+        return cur.execute(sql, list(params)).df()
+    finally:
+        cur.close()
+
+
+def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
+    """Run a read query on the newest snapshot; an empty frame when nothing is collected yet."""
+    name = snapshot()
+    if name is None:
+        return pd.DataFrame()
+    return _cached(name, sql, tuple(params))
+
+
+def has_table(name: str) -> bool:
+    return not query("SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [name]).empty

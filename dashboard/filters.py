@@ -1,0 +1,87 @@
+"""Sidebar filters, kept in the URL query parameters so that a link reproduces a view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
+          "30d": timedelta(days=30), "90d": timedelta(days=90)}
+RANGE_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
+                "90d": "Last 90 days", "custom": "Custom"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: datetime
+    end: datetime
+    range_key: str = "24h"
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def where(self, alias: str = "", team_col: str = "team", project_col: str = "project",
+              accounts: bool = True) -> tuple[str, list]:
+        """A parameterized SQL condition for the scope filters (not time), and its parameters."""
+        p = f"{alias}." if alias else ""
+        parts, params = ["TRUE"], []
+        for col, values in (("account_id", self.accounts if accounts else ()), ("region", self.regions),
+                            (team_col, self.teams), (project_col, self.projects)):
+            if values and col:
+                parts.append(f"{p}{col} IN (SELECT unnest(?))")
+                params.append(list(values))
+        return " AND ".join(parts), params
+
+
+def _qp_list(name: str) -> list[str]:
+    value = st.query_params.get_all(name)
+    return [v for v in value if v]
+
+
+def sidebar(options: dict[str, list[str]]) -> Filters:
+    """Draw the filters; read and write them through st.query_params."""
+    qp = st.query_params
+    with st.sidebar:
+        keys = list(RANGE_LABELS)
+        current = qp.get("range", "24h")
+        range_key = st.selectbox("Time range", keys, index=keys.index(current) if current in keys else 1,
+                                 format_func=RANGE_LABELS.get, key="f_range")
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        if range_key == "custom":
+            default = (now.date() - timedelta(days=7), now.date())
+            try:
+                default = (datetime.fromisoformat(qp["from"]).date(), datetime.fromisoformat(qp["to"]).date())
+            except (KeyError, ValueError):
+                pass
+            picked = st.date_input("From – to (UTC)", value=default, max_value=now.date(), key="f_dates")
+            if isinstance(picked, tuple) and len(picked) == 2:
+                start = datetime.combine(picked[0], datetime.min.time(), UTC)
+                end = datetime.combine(picked[1], datetime.min.time(), UTC) + timedelta(days=1)
+            else:
+                start, end = now - timedelta(days=7), now
+            qp["from"], qp["to"] = start.date().isoformat(), (end - timedelta(days=1)).date().isoformat()
+        else:
+            start, end = now - RANGES[range_key], now
+        qp["range"] = range_key
+        chosen = {}
+        for name, label in (("account", "Account"), ("region", "Region"), ("team", "Team"),
+                            ("project", "Project")):
+            opts = options.get(name, [])
+            default = [v for v in _qp_list(name) if v in opts]
+            chosen[name] = st.multiselect(label, opts, default=default, key=f"f_{name}",
+                                          placeholder="All")
+            if chosen[name]:
+                qp[name] = chosen[name]
+            elif name in qp:
+                del qp[name]
+    return Filters(start, end, range_key, tuple(chosen["account"]), tuple(chosen["region"]),
+                   tuple(chosen["team"]), tuple(chosen["project"]))
+
+
+def current() -> Filters:
+    """The filters the shell drew for this run (pages call this)."""
+    return st.session_state["_filters"]
