@@ -17,8 +17,12 @@ from collectors.store import Reader
 
 
 @st.cache_resource
+def _reader(location: str) -> Reader:
+    return Reader(Path(location))
+
+
 def reader() -> Reader:
-    return Reader(Path(load().store))
+    return _reader(str(Path(load().store).resolve()))
 
 
 def snapshot() -> str | None:
@@ -26,8 +30,8 @@ def snapshot() -> str | None:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _cached(snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
-    cur = reader().cursor()
+def _cached(location: str, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
+    cur = _reader(location).cursor()
     try:
         return cur.execute(sql, list(params)).df()
     finally:
@@ -36,10 +40,11 @@ def _cached(snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
 
 def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     """Run a read query on the newest snapshot; an empty frame when nothing is collected yet."""
-    name = snapshot()
+    r = reader()
+    name = r.current()
     if name is None:
         return pd.DataFrame()
-    return _cached(name, sql, tuple(params))
+    return _cached(str(r.location), name, sql, tuple(params))
 
 
 def has_table(name: str) -> bool:

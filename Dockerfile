@@ -1,0 +1,25 @@
+# Sextant dashboard + collectors image. Non-root, with a healthcheck.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SEXTANT_STORE=/data/store
+
+WORKDIR /app
+COPY requirements.txt constraints.txt ./
+RUN pip install --no-cache-dir -r requirements.txt -c constraints.txt
+
+COPY collectors/ collectors/
+COPY dashboard/ dashboard/
+COPY pages/ pages/
+COPY .streamlit/ .streamlit/
+
+RUN useradd --create-home --uid 10001 sextant && mkdir -p /data && chown sextant /data
+USER sextant
+VOLUME ["/data"]
+EXPOSE 8501
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
+
+# The dashboard; run the collector with: docker run ... python -m collectors run --every 5m
+CMD ["streamlit", "run", "dashboard/app.py", "--server.port=8501", "--server.address=0.0.0.0"]
