@@ -1,0 +1,57 @@
+"""The emulated account as a whole: deterministic from its seed, and live."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from demo import scale_check
+from tests.conftest import start_account, stop_account
+
+
+def _fingerprint(acc) -> dict:
+    sm = acc.client("sagemaker")
+    endpoints = sorted((e["EndpointName"], e["CreationTime"].isoformat())
+                       for e in sm.get_paginator("list_endpoints").paginate().build_full_result()["Endpoints"])
+    jobs = sorted((j["TrainingJobName"], j["TrainingJobStatus"], j["CreationTime"].isoformat())
+                  for j in sm.get_paginator("list_training_jobs").paginate().build_full_result()["TrainingJobSummaries"])
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    dims = [{"Name": "EndpointName", "Value": "fraud-txn-scorer-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    data = acc.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": "AWS/SageMaker",
+                                                                   "MetricName": "Invocations", "Dimensions": dims},
+                                                        "Period": 300, "Stat": "Sum"}}],
+        StartTime=end - timedelta(days=2), EndTime=end)["MetricDataResults"][0]
+    return {"endpoints": endpoints, "jobs": jobs, "invocations": list(zip(data["Timestamps"], data["Values"],
+                                                                          strict=True))}
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_account(tmp_path):
+    first = start_account(tmp_path, seed=11, live=False)
+    try:
+        a = _fingerprint(first)
+    finally:
+        stop_account(first)
+    second = start_account(tmp_path, seed=11, live=False)
+    try:
+        b = _fingerprint(second)
+    finally:
+        stop_account(second)
+    assert a["endpoints"] and a["jobs"] and a["invocations"]
+    assert a == b
+
+
+@pytest.mark.slow
+def test_scaling_up_through_boto3_lowers_cpu_and_latency_within_two_minutes(fresh_account, monkeypatch):
+    for k, v in fresh_account.env.items():
+        monkeypatch.setenv(k, v)
+    out = io.StringIO()
+    r = scale_check.run("search-ranker-prod", None, out=out)
+    assert r["count_after"] == 2 * r["count_before"]
+    assert r["waited_s"] <= 120 + 5, out.getvalue()
+    # the model: CPU ≈ 3 + 88 × demand / (instances × capacity), so doubling instances about halves CPU
+    assert r["cpu_after"] < 0.75 * r["cpu_before"], out.getvalue()
+    assert r["latency_after"] < r["latency_before"], out.getvalue()
