@@ -15,8 +15,8 @@ def _fingerprint(acc) -> dict:
     sm = acc.client("sagemaker")
     endpoints = sorted((e["EndpointName"], e["CreationTime"].isoformat())
                        for e in sm.get_paginator("list_endpoints").paginate().build_full_result()["Endpoints"])
-    jobs = sorted((j["TrainingJobName"], j["TrainingJobStatus"], j["CreationTime"].isoformat())
-                  for j in sm.get_paginator("list_training_jobs").paginate().build_full_result()["TrainingJobSummaries"])
+    summaries = sm.get_paginator("list_training_jobs").paginate().build_full_result()["TrainingJobSummaries"]
+    jobs = sorted((j["TrainingJobName"], j["TrainingJobStatus"], j["CreationTime"].isoformat()) for j in summaries)
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     dims = [{"Name": "EndpointName", "Value": "fraud-txn-scorer-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]
     data = acc.client("cloudwatch").get_metric_data(
