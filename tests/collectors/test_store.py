@@ -1,0 +1,87 @@
+"""The store: schema, upserts, watermarks, snapshots and the data dictionary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import collectors
+from collectors import datadoc
+from collectors.store import Reader, Writer, table
+
+THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
+
+
+def _writer(tmp_path: Path) -> Writer:
+    w = Writer(tmp_path / "store")
+    w.migrate([THING])
+    return w
+
+
+def test_upsert_replaces_on_primary_key(tmp_path):
+    w = _writer(tmp_path)
+    rows = [{"account_id": "1", "region": "r", "name": "a", "n": 1}, {"account_id": "1", "region": "r", "name": "b",
+                                                                        "n": 2}]
+    with w.transaction():
+        w.upsert(THING, rows)
+        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 5}])
+    assert w.con.execute("SELECT name, n FROM aws_thing ORDER BY name").fetchall() == [("a", 5), ("b", 2)]
+
+
+def test_a_failed_batch_leaves_neither_rows_nor_watermark(tmp_path):
+    w = _writer(tmp_path)
+    with pytest.raises(RuntimeError), w.transaction():
+        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 1}])
+        w.set_watermarks("1", "r", "thing", {"cursor": "x"})
+        raise RuntimeError("crash mid-batch")
+    assert w.con.execute("SELECT count(*) FROM aws_thing").fetchone() == (0,)
+    assert w.watermarks("1", "r", "thing") == {}
+
+
+def test_readers_see_published_snapshots_while_the_writer_holds_the_file(tmp_path):
+    w = _writer(tmp_path)
+    reader = Reader(tmp_path / "store")
+    assert reader.connection() is None  # nothing published yet
+    with w.transaction():
+        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 1}])
+    w.publish()
+    assert reader.connection().execute("SELECT count(*) FROM aws_thing").fetchone() == (1,)
+    with w.transaction():
+        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "b", "n": 1}])
+    assert reader.connection().execute("SELECT count(*) FROM aws_thing").fetchone() == (1,)  # unpublished
+    w.publish()
+    assert reader.connection().execute("SELECT count(*) FROM aws_thing").fetchone() == (2,)
+    with pytest.raises(duckdb.Error):  # snapshots are read-only
+        reader.connection().execute("DELETE FROM aws_thing")
+
+
+def test_a_second_writer_gets_a_clear_message(tmp_path):
+    w = _writer(tmp_path)
+    try:
+        code = ("from collectors.store import Writer, StoreBusy\nfrom pathlib import Path\n"
+                f"try:\n    Writer(Path({str(tmp_path / 'store')!r}))\nexcept StoreBusy as e:\n    print(e)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+        assert "another collector" in out
+    finally:
+        w.close()
+
+
+def test_every_column_of_every_table_is_described_and_documented(tmp_path):
+    w = Writer(tmp_path / "store")
+    w.migrate(collectors.all_tables())
+    undocumented = w.con.execute(
+        "SELECT c.table_name, c.column_name FROM duckdb_columns() c LEFT JOIN sextant_column_doc d "
+        "ON d.table_name = c.table_name AND d.column_name = c.column_name "
+        "WHERE c.table_name LIKE 'aws_%' AND coalesce(d.description, '') = ''").fetchall()
+    assert undocumented == []
+    assert {t.name for t in collectors.all_tables()} <= {r[0] for r in w.con.execute(
+        "SELECT table_name FROM sextant_table_doc").fetchall()}
+
+
+def test_docs_data_model_is_up_to_date():
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "DATA_MODEL.md").read_text()
+    assert committed.strip() == datadoc.markdown().strip(), "run: python -m collectors.datadoc > docs/DATA_MODEL.md"
