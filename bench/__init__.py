@@ -1,0 +1,1 @@
+"""Benchmarks and soak scripts; each prints its figures."""
