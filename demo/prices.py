@@ -12,6 +12,10 @@ Other lines on the bill:
   (``HOSTING_VOLUME_GB`` per hosting instance, the job's ``VolumeSizeInGB`` in training).
 - Data transfer out: ``DATA_TRANSFER_GB`` per GB, ``RESPONSE_KB`` per invocation.
 - S3 storage for each team's data: ``S3_GB_MONTH`` per GB-month.
+- CloudWatch: ``CLOUDWATCH_ALARM_MONTH`` per alarm-month (``CLOUDWATCH_ALARMS_PER_ENDPOINT``
+  alarms on every endpoint) and ``CLOUDWATCH_LOGS_INGEST_GB`` per GB of endpoint logs ingested
+  (``LOG_BYTES_PER_INVOCATION`` per invocation).
+- ECR: ``ECR_GB_MONTH`` per GB-month, ``ECR_REPO_GB`` of images in each repository.
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ DATA_TRANSFER_GB = 0.09
 RESPONSE_KB = 4.0
 S3_GB_MONTH = 0.023
 HOURS_PER_MONTH = 730.0
+CLOUDWATCH_ALARM_MONTH = 0.10
+CLOUDWATCH_ALARMS_PER_ENDPOINT = 3
+CLOUDWATCH_LOGS_INGEST_GB = 0.50
+LOG_BYTES_PER_INVOCATION = 300.0
+ECR_GB_MONTH = 0.10
+ECR_REPO_GB = 3.5
 
 
 def hourly(instance_type: str) -> float:
