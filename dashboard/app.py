@@ -12,15 +12,13 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 import streamlit as st  # noqa: E402
 
 from dashboard import filters, queries  # noqa: E402
-
-PAGES = [
-    ("pages/endpoints.py", "Endpoints", ":material/dns:"),
-]
+from dashboard.nav import PAGES  # noqa: E402
 
 
 def main() -> None:
     st.set_page_config(page_title="Sextant", page_icon=":material/explore:", layout="wide")
-    nav = st.navigation([st.Page(str(ROOT / path), title=title, icon=icon) for path, title, icon in PAGES])
+    nav = st.navigation([st.Page(str(ROOT / p.path), title=p.title, icon=p.icon, url_path=p.url_path,
+                                 default=i == 0) for i, p in enumerate(PAGES)])
     st.session_state["_filters"] = filters.sidebar(queries.filter_options())
     with st.sidebar:
         as_of = queries.data_as_of()

@@ -84,3 +84,14 @@ def fresh_account(tmp_path) -> Iterator[Account]:
     acc = start_account(tmp_path)
     yield acc
     stop_account(acc)
+
+
+@pytest.fixture(scope="session")
+def demo_store(account, tmp_path_factory):
+    """The whole account collected into one store (read-only for tests); pages read it via SEXTANT_STORE."""
+    from tests.collectors.conftest import Collection
+
+    c = Collection(tmp_path_factory.mktemp("store") / "store")
+    cycle = c.run()
+    assert not cycle.failed, [(r.source, r.error) for r in cycle.failed]
+    return c

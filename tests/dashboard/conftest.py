@@ -1,22 +1,11 @@
-"""A store collected once from the emulated account, shared by the page tests (read-only)."""
+"""Page tests open pages of the real shell against the session's collected store."""
 
 from __future__ import annotations
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.collectors.conftest import Collection
-
 APP = "dashboard/app.py"
-
-
-@pytest.fixture(scope="session")
-def demo_store(account, tmp_path_factory):
-    """The whole account collected into one store; pages read it through SEXTANT_STORE."""
-    c = Collection(tmp_path_factory.mktemp("store") / "store")
-    cycle = c.run()
-    assert not cycle.failed, [(r.source, r.error) for r in cycle.failed]
-    return c
 
 
 @pytest.fixture

@@ -1,0 +1,6 @@
+"""Collection."""
+
+import streamlit as st
+
+st.title("Collection")
+st.info("Coming soon.")

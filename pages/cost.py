@@ -1,0 +1,6 @@
+"""Cost."""
+
+import streamlit as st
+
+st.title("Cost")
+st.info("Coming soon.")

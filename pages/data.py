@@ -1,0 +1,6 @@
+"""Data dictionary."""
+
+import streamlit as st
+
+st.title("Data dictionary")
+st.info("Coming soon.")

@@ -1,0 +1,6 @@
+"""Incident timeline."""
+
+import streamlit as st
+
+st.title("Incident timeline")
+st.info("Coming soon.")

@@ -1,0 +1,6 @@
+"""Logs."""
+
+import streamlit as st
+
+st.title("Logs")
+st.info("Coming soon.")

@@ -1,0 +1,6 @@
+"""Models."""
+
+import streamlit as st
+
+st.title("Models")
+st.info("Coming soon.")

@@ -1,0 +1,6 @@
+"""Overview."""
+
+import streamlit as st
+
+st.title("Overview")
+st.info("Coming soon.")

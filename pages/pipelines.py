@@ -1,0 +1,6 @@
+"""Pipelines."""
+
+import streamlit as st
+
+st.title("Pipelines")
+st.info("Coming soon.")
