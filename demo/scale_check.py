@@ -45,8 +45,11 @@ def run(endpoint: str, to: int | None, timeout_s: float = 150.0, out=sys.stdout)
           f"before: CPU {cpu0:.1f}%, latency {lat0 / 1000:.1f} ms", file=out)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        after = _latest(cw, endpoint, name, changed.replace(second=0, microsecond=0) + timedelta(minutes=1),
-                        datetime.now(UTC))
+        first_minute = changed.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        if datetime.now(UTC) <= first_minute + timedelta(seconds=1):
+            time.sleep(2)
+            continue
+        after = _latest(cw, endpoint, name, first_minute, datetime.now(UTC))
         if after["cpu"] and after["lat"]:
             ts, cpu1 = after["cpu"][0]
             lat1 = after["lat"][0][1]
