@@ -56,11 +56,35 @@ class CollectSettings:
 
 
 @dataclass(frozen=True)
+class ActionSettings:
+    """Guardrails for actions (scale, launch, rerun, stop)."""
+
+    dry_run: bool = False  # global dry run: plan and audit, never call AWS write APIs
+    max_instances_per_variant: int = 20
+    allowed_instance_types: tuple[str, ...] = ()  # empty: any ml.* type
+    allowed_accounts: tuple[str, ...] = ()  # empty: any configured account
+    max_concurrent_training_jobs: int = 10
+    audit_path: str = ""  # default: <store>/audit.sqlite
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may act. Identities come from st.login (OIDC), a trusted proxy header, or the local admin."""
+
+    admins: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    trusted_header: str = ""  # e.g. "X-Forwarded-Email", only behind a proxy that sets it
+    local_admin: bool = False  # single-user demo: the local user is admin
+
+
+@dataclass(frozen=True)
 class Settings:
     store: Path = Path("var/store")
     accounts: tuple[AccountSettings, ...] = (AccountSettings(),)
     collect: CollectSettings = field(default_factory=CollectSettings)
     monthly_budget_usd: float = 25000.0
+    actions: ActionSettings = field(default_factory=ActionSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     config_file: Path | None = None
 
 
@@ -95,9 +119,10 @@ def load(config: str | Path | None = None, *, store: str | Path | None = None) -
     elif config is not None:
         raise SettingsError(f"settings file {path} does not exist")
     settings = Settings(config_file=path if path.exists() else None)
-    unknown = set(data) - {"store", "accounts", "collect", "budget"}
+    sections = {"store", "accounts", "collect", "budget", "actions", "auth"}
+    unknown = set(data) - sections
     if unknown:
-        raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: store, accounts, collect, budget")
+        raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: {', '.join(sorted(sections))}")
     if "store" in data:
         settings = replace(settings, store=Path(data["store"].get("location", settings.store)))
     if "accounts" in data:
@@ -110,6 +135,14 @@ def load(config: str | Path | None = None, *, store: str | Path | None = None) -
         settings = replace(settings, accounts=accounts)
     if "collect" in data:
         settings = replace(settings, collect=_section(data["collect"], CollectSettings, "collect"))
+    if "actions" in data:
+        settings = replace(settings, actions=_section(data["actions"], ActionSettings, "actions"))
+    if "auth" in data:
+        settings = replace(settings, auth=_section(data["auth"], AuthSettings, "auth"))
+    if os.environ.get("SEXTANT_LOCAL_ADMIN") == "1":
+        settings = replace(settings, auth=replace(settings.auth, local_admin=True))
+    if os.environ.get("SEXTANT_DRY_RUN") == "1":
+        settings = replace(settings, actions=replace(settings.actions, dry_run=True))
     if "budget" in data:
         settings = replace(settings, monthly_budget_usd=float(data["budget"].get("monthly_usd", 25000.0)))
     env_store = os.environ.get("SEXTANT_STORE")
