@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from collectors import sagemaker_endpoints
+from collectors import (
+    cloudwatch_alarms,
+    cloudwatch_logs,
+    cloudwatch_metrics,
+    cost_explorer,
+    ml_platform,
+    sagemaker_endpoints,
+    sagemaker_pipelines,
+    sagemaker_registry,
+    sagemaker_training,
+)
 
 SOURCES = [
     sagemaker_endpoints,
+    sagemaker_training,
+    sagemaker_registry,
+    sagemaker_pipelines,
+    cloudwatch_metrics,
+    cloudwatch_alarms,
+    cloudwatch_logs,
+    cost_explorer,
+    ml_platform,
 ]
 
 

@@ -42,6 +42,10 @@ class Context:
         """Read the store inside this run's transaction (what is already collected)."""
         return self.query(sql, params or [])
 
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """Write to the store with SQL (e.g. a rollup INSERT ... SELECT) inside this run's transaction."""
+        return self.query(sql, params or [])
+
     def rows(self, **values: Any) -> dict[str, Any]:
         return {"account_id": self.account_id, "region": self.region, **values}
 

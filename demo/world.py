@@ -324,7 +324,7 @@ def _endpoints(anchor: datetime) -> list[EndpointSpec]:
         EndpointSpec(
             MAIN_ACCOUNT, "vision-defect-detector-shadow", "vision", "defect-detect", "staging",
             "vision-defect-detector",
-            (VariantSpec("AllTraffic", "ml.g4dn.2xlarge", 1, 1.0, 3),),
+            (VariantSpec("AllTraffic", "ml.g4dn.2xlarge", 2, 1.0, 3),),
             peak_rpm=400, capacity_rpm=600, base_latency_ms=95, created=d(70),
             idle_since=anchor - timedelta(days=18), stack="vision-serving", serve_repo="vision/defect-serve",
         ),
