@@ -173,7 +173,7 @@ class Request:
         """Call AWS; returns (the last AWS response, the state after)."""
         raise NotImplementedError
 
-    def parameters(self) -> dict[str, Any]:
+    def audit_parameters(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -635,6 +635,6 @@ def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token:
 
 def _safe_params(request: Request) -> dict[str, Any]:
     params = {}
-    for k, v in request.parameters().items():
+    for k, v in request.audit_parameters().items():
         params[k] = v if isinstance(v, int | float | bool | type(None)) else str(v)[:2000]
     return params

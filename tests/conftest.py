@@ -36,12 +36,13 @@ class Account:
         return session.client(service, endpoint_url=self.url, config=config, **kwargs)
 
 
-def start_account(tmp: Path, seed: int = 7, live: bool = True) -> Account:
+def start_account(tmp: Path, seed: int = 7, live: bool = True, env: dict[str, str] | None = None) -> Account:
     url_file = tmp / f"demo-{seed}-{time.monotonic_ns()}.url"
     args = [sys.executable, "-m", "demo", "--seed", str(seed), "--url-file", str(url_file)]
     if not live:
         args.append("--no-live")
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 120
     while not url_file.exists():
         if proc.poll() is not None:
