@@ -22,6 +22,7 @@ PAGES = [
     PageSpec("pages/cost.py", "Cost", ":material/payments:", "cost"),
     PageSpec("pages/logs.py", "Logs", ":material/article:", "logs"),
     PageSpec("pages/incident.py", "Incident timeline", ":material/timeline:", "incident"),
+    PageSpec("pages/audit.py", "Audit log", ":material/history:", "audit"),
     PageSpec("pages/collection.py", "Collection", ":material/sync:", "collection"),
     PageSpec("pages/data.py", "Data dictionary", ":material/table_view:", "data"),
 ]

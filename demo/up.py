@@ -23,6 +23,7 @@ DEMO_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
     "SEXTANT_STORE": str(VAR / "store"),
+    "SEXTANT_CONFIG": str(ROOT / "demo" / "sextant.toml"),
 }
 
 

@@ -1,0 +1,129 @@
+"""Action controls for pages: a button per action, a confirmation dialog naming the exact change and its cost.
+
+Viewers see no controls (and ``dashboard.actions.run_action`` refuses them anyway). Each dialog
+opening gets one idempotency token, kept until the dialog is done, so a double click on Confirm
+acts once. Opening a dialog reads AWS's current state to plan (read calls only); rendering a page
+makes no AWS call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from collectors.aws import Clients
+from collectors.settings import AccountSettings, Settings, load
+from dashboard import actions as a
+from dashboard.audit import AuditLog
+from dashboard.auth import current_actor
+from dashboard.pricing import price_lookup
+
+
+def audit_log(settings: Settings | None = None) -> AuditLog:
+    settings = settings or load()
+    return _audit(settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite"))
+
+
+@st.cache_resource
+def _audit(path: str) -> AuditLog:
+    return AuditLog(Path(path))
+
+
+@st.cache_resource
+def _clients(account: AccountSettings) -> Clients:
+    return Clients(account)
+
+
+def _env(account_id: str) -> a.Env:
+    settings = load()
+    for account in settings.accounts:
+        clients = _clients(account)
+        if account.name == account_id or clients.account_id() == account_id:
+            return a.Env(clients, settings, price_lookup(Path(settings.store)))
+    raise a.ActionError(f"account {account_id} is not configured in sextant.toml [[accounts]]")
+
+
+def can_act() -> bool:
+    return current_actor().can_act()
+
+
+def _token(key: str) -> str:
+    return st.session_state.setdefault(f"_action_token_{key}", a.new_token())
+
+
+def _show_plan(plan: a.Plan) -> None:
+    st.markdown(f"**{plan.summary}**")
+    keys = sorted(set(plan.before) | set(plan.after), key=lambda k: (k not in plan.before, k))
+    rows = [{"": k.replace("_", " "), "now": _fmt(plan.before.get(k)), "after": _fmt(plan.after.get(k))}
+            for k in keys if not isinstance(plan.after.get(k), dict) or k == "hyperparameters"]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if plan.cost_per_day_delta is not None:
+        sign = "+" if plan.cost_per_day_delta >= 0 else "−"
+        st.metric("Cost impact", f"{sign}${abs(plan.cost_per_day_delta):,.2f} / day",
+                  f"{sign}${abs(plan.cost_per_day_delta) * 30:,.0f} / month", delta_color="inverse")
+    if plan.cost_estimate is not None:
+        st.metric("Estimated cost of the run", f"${plan.cost_estimate:,.2f}")
+    for note in plan.notes:
+        st.caption(note)
+    st.caption("AWS calls: " + ", ".join(plan.calls))
+
+
+def _fmt(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={x}" for k, x in v.items())
+    return "–" if v is None else str(v)
+
+
+@st.dialog("Confirm action", width="large")
+def _confirm(request: a.Request, key: str) -> None:
+    actor = current_actor()
+    token = _token(key)
+    try:
+        env = _env(request.account_id)
+        plan = a.plan(request, actor, env)
+    except a.ActionError as exc:
+        st.error(str(exc))
+        st.session_state.pop(f"_action_token_{key}", None)
+        return
+    _show_plan(plan)
+    dry = st.toggle("Dry run (plan and audit only)", value=env.settings.actions.dry_run,
+                    disabled=env.settings.actions.dry_run, key=f"{key}_dry")
+    st.caption(f"Acting as {actor.name} ({actor.role}); this is recorded in the audit log.")
+    if st.button("Dry run" if dry else "Confirm", type="primary", key=f"{key}_confirm"):
+        outcome = a.run_action(request, actor, env, audit_log(env.settings), token, dry_run=dry)
+        st.session_state[f"_action_outcome_{key}"] = (outcome.status, outcome.message, outcome.audit_id)
+        if outcome.ok:
+            st.success(outcome.message + f" (audit #{outcome.audit_id})")
+        else:
+            st.error(outcome.message + f" (audit #{outcome.audit_id})")
+
+
+def action_button(label: str, request: a.Request, key: str, *, icon: str | None = None,
+                  type: str = "secondary", help: str | None = None) -> None:
+    """A button that opens the confirmation dialog; nothing at all for viewers."""
+    if not can_act():
+        return
+    if st.button(label, key=key, icon=icon, type=type, help=help):
+        st.session_state.pop(f"_action_token_{key}", None)  # a fresh token for a fresh confirmation
+        _confirm(request, key)
+    last = st.session_state.get(f"_action_outcome_{key}")
+    if last:
+        status, message, audit_id = last
+        (st.success if status in ("succeeded", "dry_run", "duplicate") else st.error)(
+            f"{message} — audit #{audit_id}", icon=":material/history:")
+
+
+def scale_controls(account_id: str, endpoint: str, variant: str, current: int, key: str) -> None:
+    """Desired-count input + Scale button (autoscaled variants move their scalable target)."""
+    if not can_act():
+        return
+    limit = load().actions.max_instances_per_variant
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    desired = c1.number_input(f"Instances for {variant}", min_value=1, max_value=limit,
+                              value=min(max(int(current or 1), 1), limit), step=1, key=f"{key}_n")
+    with c2:
+        action_button("Scale", a.ScaleEndpoint(account_id, endpoint, variant, int(desired)), f"{key}_scale",
+                      icon=":material/tune:", type="primary")

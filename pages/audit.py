@@ -1,0 +1,22 @@
+"""Audit log: every action attempt — who, when, role, what, on what, with what result."""
+
+import streamlit as st
+
+from dashboard import action_ui, ui
+
+st.title("Audit log")
+st.caption("Append-only: one row per action attempt, refused and failed ones included. Times are UTC.")
+df = action_ui.audit_log().frame()
+if df.empty:
+    ui.empty("No actions yet. Operators act from the Endpoints, Training, Pipelines and Cost pages; "
+             "every attempt lands here.")
+else:
+    results = sorted(df.result.unique())
+    chosen = st.multiselect("Result", results, default=results, key="audit_result")
+    view = df[df.result.isin(chosen)]
+    ui.table(view, "audit", column_config={
+        "id": st.column_config.NumberColumn("#", width="small"), "at": "When (UTC)", "actor": "Who",
+        "role": "Role", "action": "Action", "target": "Target", "result": "Result",
+        "aws_request_id": "AWS request id", "error": "Error", "parameters": "Parameters",
+        "state_before": "Before", "state_after": "After", "dry_run": st.column_config.CheckboxColumn("Dry run"),
+        "token": None, "account_id": "Account", "region": "Region"})
