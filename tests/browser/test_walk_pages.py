@@ -20,6 +20,14 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
 
+# The script finished (Streamlit marks stApp) and no placeholder skeleton is left on the page.
+SETTLED = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const state = app && app.getAttribute('data-test-script-state');
+  return state && state !== 'initial' && state !== 'running'
+      && !document.querySelector('[data-testid="stSkeleton"]');
+}"""
+
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                                       reason="Debian chromium missing: run make browser-deps")]
 
@@ -69,10 +77,11 @@ def test_page_renders_without_errors(browser, dashboard_url, page_spec):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     console_errors: list[str] = []
     page.on("pageerror", lambda exc: console_errors.append(str(exc)))
-    page.goto(f"{dashboard_url}/{page_spec.url_path}", wait_until="networkidle")
+    path = "" if page_spec == PAGES[0] else page_spec.url_path  # the default page lives at /
+    page.goto(f"{dashboard_url}/{path}", wait_until="networkidle")
     page.wait_for_selector("h1", timeout=30000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30000)
-    page.wait_for_timeout(800)  # let charts draw before the screenshot
+    page.wait_for_function(SETTLED, timeout=60000)
+    page.wait_for_timeout(1000)  # let Plotly finish drawing before the screenshot
     page.screenshot(path=str(ARTIFACTS / f"{page_spec.url_path}.png"), full_page=True)
     exceptions = page.locator('[data-testid="stException"]').all_inner_texts()
     errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
