@@ -1,0 +1,463 @@
+"""CloudWatch metrics of SageMaker endpoint variants and training jobs, polled within an API budget.
+
+Discovery: ListMetrics (one paginated call per namespace) for ``AWS/SageMaker`` and
+``/aws/sagemaker/Endpoints`` series with dimensions EndpointName + VariantName, kept only for
+endpoints that exist (read from ``aws_sagemaker_endpoint``, which the endpoints source fills
+earlier in the cycle; ListEndpoints when the store has none), and ``/aws/sagemaker/TrainingJobs``
+series (Host dimension ``JOB/algo-N``) for training jobs in the store, when that table exists.
+Discovery is repeated only when the set of endpoints / training jobs changed or after
+``cold_every`` seconds.
+
+Polling: one query is one series x statistic (Sum for counts, Average and Maximum for
+utilizations, Average + p50/p90/p99 for ModelLatency and OverheadLatency). Each query has a
+cursor ``series_id|stat`` holding the time through which it was fetched. A query is *due* when
+its cursor is older than its cadence: ``hot_every`` for the hot queries (Invocations Sum,
+Invocation5XXErrors Sum and ModelLatency p99 of endpoints that had traffic in the last hour),
+``cold_every`` for every other one. A due query fetches 1-minute points from its cursor (less a
+few minutes, since CloudWatch fills the newest minutes late); a query without a cursor backfills
+``backfill_days`` at a 5-minute period up to 24 h ago and at 1 minute since (CloudWatch keeps
+1-minute data 15 days and 5-minute data 63 days). Due queries are sorted by start and packed 500
+per GetMetricData call (calls share StartTime/EndTime, so 5-minute and 1-minute queries go in
+separate calls); a training job read for the first time gets its own calls over its lifetime
+(training start to end), instead of a ``backfill_days`` scan for a job of a few hours; a finished
+job is not read again once read past its end. NextToken pages are followed. Points at or after
+each query's own start are upserted, so overlapping windows never duplicate a row.
+
+Budget: GetMetricData costs $0.01 per 1,000 metrics requested. Each cycle estimates the monthly
+spend of the plan (queries x cycles per month at their cadence) and, above
+``monthly_api_budget_usd``, stretches the cold cadence first, then the hot one; the deferred
+queries and the estimate are recorded in ``aws_cloudwatch_metric_poll``, one row per cycle
+(with the requests made, so the packing is checkable).
+
+Rollups: ``aws_cloudwatch_metric_hourly`` is recomputed in SQL for the hours each poll touched,
+in the same transaction as the points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from collectors.base import Batch, Context, paginate
+from collectors.store import ident, table
+
+NAME = "cloudwatch_metrics"
+GLOBAL = False
+
+ENDPOINT_NAMESPACES = ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
+TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+MAX_QUERIES = 500  # GetMetricData limit per call
+PRICE_PER_METRIC = 0.01 / 1000  # USD per metric requested
+MONTH_S = 30 * 86400
+MIN_CYCLE_S = 60  # a cadence of 0 ("every cycle") is priced as one poll a minute
+MAX_DEGRADED_S = 86400
+SETTLE = timedelta(minutes=5)  # re-read the newest minutes: CloudWatch completes them late
+ONE_MINUTE_WINDOW = timedelta(hours=24)  # backfill at 1 minute for this long, 5 minutes before
+FIVE_MINUTE_RETENTION = timedelta(days=62)  # 63 days at 5 minutes, with a margin
+DONE_AFTER_END = timedelta(minutes=15)  # a finished training job is polled once past its end
+
+COUNT_METRICS = {"Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationModelErrors",
+                 "InvocationsPerInstance", "InvocationsPerCopy"}
+LATENCY_METRICS = {"ModelLatency", "OverheadLatency", "ModelSetupTime", "FirstChunkLatency"}
+HOT = {("AWS/SageMaker", "Invocations", "Sum"), ("AWS/SageMaker", "Invocation5XXErrors", "Sum"),
+       ("AWS/SageMaker", "ModelLatency", "p99")}
+UNITS = {"Invocations": "Count", "Invocation4XXErrors": "Count", "Invocation5XXErrors": "Count",
+         "InvocationModelErrors": "Count", "InvocationsPerInstance": "Count", "InvocationsPerCopy": "Count",
+         "ModelLatency": "Microseconds", "OverheadLatency": "Microseconds", "ModelSetupTime": "Microseconds",
+         "FirstChunkLatency": "Microseconds", "CPUUtilization": "Percent", "MemoryUtilization": "Percent",
+         "DiskUtilization": "Percent", "GPUUtilization": "Percent", "GPUMemoryUtilization": "Percent"}
+
+SERIES = table("aws_cloudwatch_metric_series",
+               "A CloudWatch metric series (namespace, metric, dimensions) of an endpoint variant or training job.", [
+                   ("series_id", "VARCHAR", "Stable id: 16 hex digits of sha1(namespace, metric name, dimensions)."),
+                   ("namespace", "VARCHAR", "CloudWatch namespace, e.g. AWS/SageMaker."),
+                   ("metric_name", "VARCHAR", "Metric name, e.g. ModelLatency."),
+                   ("dimensions", "JSON", "Dimensions as a JSON object {name: value}."),
+                   ("endpoint_name", "VARCHAR", "EndpointName dimension (endpoint series)."),
+                   ("variant_name", "VARCHAR", "VariantName dimension (endpoint series)."),
+                   ("training_job_name", "VARCHAR", "Training job, from the Host dimension JOB/algo-N."),
+                   ("host", "VARCHAR", "Host dimension of a training-job series, e.g. JOB/algo-1."),
+                   ("unit", "VARCHAR", "Unit of the values: Count, Microseconds (latencies), Percent, or NULL "
+                                       "(training algorithm metrics, in the algorithm's own unit)."),
+                   ("stats", "VARCHAR", "Statistics collected, comma-separated (Sum, Average, Maximum, p50, ...)."),
+                   ("first_seen_at", "TIMESTAMPTZ", "When ListMetrics first returned the series."),
+                   ("last_seen_at", "TIMESTAMPTZ", "When ListMetrics last returned the series."),
+                   ("poll_class", "VARCHAR", "hot (some statistic polled every hot_every) or cold (every "
+                                             "cold_every), as of the last plan."),
+                   ("last_polled_at", "TIMESTAMPTZ", "Time through which the series was last fetched."),
+               ], ["series_id"])
+
+POINT = table("aws_cloudwatch_metric_point", "One datapoint of one statistic of a series, as CloudWatch returns it.", [
+    ("series_id", "VARCHAR", "Series (aws_cloudwatch_metric_series.series_id)."),
+    ("stat", "VARCHAR", "Statistic: Sum, Average, Maximum, p50, p90 or p99."),
+    ("period_s", "INTEGER", "Period of the point in seconds: 60, or 300 for backfill older than 24 h."),
+    ("ts", "TIMESTAMPTZ", "Start of the period."),
+    ("value", "DOUBLE", "Value in the series' unit: latencies in microseconds (as CloudWatch gives them), "
+                        "utilizations in percent (CPU can exceed 100 on multi-core instances), counts summed "
+                        "over the period."),
+], ["series_id", "stat", "period_s", "ts"])
+
+HOURLY = table("aws_cloudwatch_metric_hourly", "One statistic of a series rolled up per UTC hour, from the points.", [
+    ("series_id", "VARCHAR", "Series (aws_cloudwatch_metric_series.series_id)."),
+    ("stat", "VARCHAR", "Statistic of the points rolled up."),
+    ("hour", "TIMESTAMPTZ", "Start of the UTC hour."),
+    ("value", "DOUBLE", "Sum: sum of the points; Average: mean of the points (not weighted by sample count); "
+                        "Maximum: max; pNN: max of the points' pNN, an upper bound of the hour's true pNN. "
+                        "Same unit as the points."),
+    ("points", "INTEGER", "Points rolled up (60 for a complete hour of 1-minute points)."),
+    ("period_s", "INTEGER", "Finest period of the points rolled up, in seconds (1-minute points win where "
+                            "both exist)."),
+], ["series_id", "stat", "hour"])
+
+POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was planned, fetched and deferred.", [
+    ("polled_at", "TIMESTAMPTZ", "When the cycle ran; the windows fetched end at this minute."),
+    ("series", "INTEGER", "Series known and pollable."),
+    ("queries_total", "INTEGER", "Series x statistic pairs known (the size of the plan at full cadence)."),
+    ("queries_hot", "INTEGER", "Of those, hot pairs (polled every hot_every)."),
+    ("queries", "INTEGER", "MetricDataQueries requested this cycle (a backfill counts twice: 5-min and 1-min)."),
+    ("queries_1min", "INTEGER", "Queries at a 60 s period in the shared windows (from each cursor to now)."),
+    ("queries_5min", "INTEGER", "Queries at a 300 s period in the shared window (backfill older than 24 h)."),
+    ("queries_backfill", "INTEGER", "Queries of pairs polled for the first time."),
+    ("queries_job_windows", "INTEGER", "Queries of training jobs read for the first time, over the job's lifetime."),
+    ("job_windows", "INTEGER", "Distinct (training job, period) windows of those queries."),
+    ("requests", "INTEGER", "GetMetricData requests: ceil(queries_1min / 500) + ceil(queries_5min / 500) + one "
+                            "per job window (a job has far fewer than 500 series)."),
+    ("pages", "INTEGER", "GetMetricData calls made, NextToken pages included (>= requests)."),
+    ("datapoints", "BIGINT", "Datapoints returned."),
+    ("deferred", "INTEGER", "Queries due at the configured cadence but deferred to stay within the budget."),
+    ("hot_every_s", "INTEGER", "Hot cadence used, in seconds (configured, or stretched by the budget)."),
+    ("cold_every_s", "INTEGER", "Cold cadence used, in seconds (configured, or stretched by the budget)."),
+    ("estimated_monthly_usd", "DOUBLE", "Monthly GetMetricData spend of the plan at the cadences used, in USD."),
+    ("budget_usd", "DOUBLE", "monthly_api_budget_usd the plan was fitted to, in USD."),
+], ["polled_at"])
+
+TABLES = (SERIES, POINT, HOURLY, POLL)
+
+
+def series_id(namespace: str, metric: str, dims: dict[str, str]) -> str:
+    key = json.dumps([namespace, metric, sorted(dims.items())], separators=(",", ":"))
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def stats_for(namespace: str, metric: str) -> tuple[str, ...]:
+    if namespace == TRAINING_NAMESPACE and "Utilization" not in metric:
+        return ("Average",)  # algorithm metrics (train:loss, validation:auc): the logged value
+    if metric in COUNT_METRICS or (metric.startswith("Invocation") and metric.endswith("Errors")):
+        return ("Sum",)
+    if metric in LATENCY_METRICS or metric.endswith("Latency"):
+        return ("Average", "p50", "p90", "p99")
+    return ("Average", "Maximum")
+
+
+def _floor(t: datetime, seconds: int) -> datetime:
+    epoch = int(t.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+@dataclass
+class Series:
+    sid: str
+    namespace: str
+    metric: str
+    dims: dict[str, str]
+    endpoint: str | None = None
+    variant: str | None = None
+    job: str | None = None
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    stats: tuple[str, ...] = ()
+    poll_class: str | None = None
+    last_polled: datetime | None = None
+
+    @property
+    def host(self) -> str | None:
+        return self.dims.get("Host")
+
+    def metric_spec(self) -> dict:
+        return {"Namespace": self.namespace, "MetricName": self.metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(self.dims.items())]}
+
+
+@dataclass
+class Query:
+    series: Series
+    stat: str
+    period: int
+    start: datetime
+    end: datetime
+    backfill: bool
+    window: str | None = None  # a training job read over its own lifetime; None: the shared windows
+    points: list[tuple[datetime, float]] = field(default_factory=list)
+    ok: bool = True
+
+
+def _table_columns(ctx: Context, name: str) -> set[str]:
+    return {r[0] for r in ctx.known("SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [name])}
+
+
+def _endpoints(ctx: Context) -> set[str]:
+    rows = ctx.known("SELECT endpoint_name FROM aws_sagemaker_endpoint WHERE account_id = ? AND region = ?",
+                     [ctx.account_id, ctx.region]) if _table_columns(ctx, "aws_sagemaker_endpoint") else []
+    if rows:
+        return {r[0] for r in rows}
+    return {e["EndpointName"] for e in paginate(ctx.client("sagemaker"), "list_endpoints", "Endpoints")}
+
+
+def _training_jobs(ctx: Context) -> dict[str, tuple[datetime | None, datetime | None]] | None:
+    """Training jobs in the store -> (start, end) of training (None when unknown / running); None without the table."""
+    cols = _table_columns(ctx, "aws_sagemaker_training_job")
+    if "training_job_name" not in cols:
+        return None
+    start, end = (ident(c) if c in cols else "NULL" for c in ("training_start_time", "training_end_time"))
+    rows = ctx.known(f"SELECT training_job_name, {start}, {end} FROM aws_sagemaker_training_job "  # noqa: S608
+                     "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])
+    return {name: (started, ended) for name, started, ended in rows}
+
+
+def _stored_series(ctx: Context) -> dict[str, Series]:
+    out = {}
+    for sid, ns, metric, dims, endpoint, variant, job, first, last, poll_class, polled in ctx.known(
+            "SELECT series_id, namespace, metric_name, dimensions, endpoint_name, variant_name, training_job_name, "
+            "first_seen_at, last_seen_at, poll_class, last_polled_at "
+            "FROM aws_cloudwatch_metric_series WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region]):
+        out[sid] = Series(sid, ns, metric, json.loads(dims), endpoint, variant, job, first, last,
+                          stats_for(ns, metric), poll_class, polled)
+    return out
+
+
+def _discover(ctx: Context, endpoints: set[str], jobs: dict | None, known: dict[str, Series]) -> dict[str, Series]:
+    cw = ctx.client("cloudwatch")
+    found: dict[str, Series] = {}
+    namespaces = ENDPOINT_NAMESPACES + ((TRAINING_NAMESPACE,) if jobs is not None else ())
+    for ns in namespaces:
+        for m in paginate(cw, "list_metrics", "Metrics", Namespace=ns):
+            dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
+            if ns == TRAINING_NAMESPACE:
+                job = dims.get("Host", "").split("/", 1)[0]
+                if set(dims) != {"Host"} or job not in jobs:
+                    continue
+                s = Series("", ns, m["MetricName"], dims, job=job)
+            else:
+                if set(dims) != {"EndpointName", "VariantName"} or dims["EndpointName"] not in endpoints:
+                    continue
+                s = Series("", ns, m["MetricName"], dims, endpoint=dims["EndpointName"], variant=dims["VariantName"])
+            s.sid = series_id(ns, s.metric, dims)
+            old = known.get(s.sid)
+            s.first_seen = old.first_seen if old and old.first_seen else ctx.now
+            s.last_seen = ctx.now
+            s.stats = stats_for(ns, s.metric)
+            if old:
+                s.poll_class, s.last_polled = old.poll_class, old.last_polled
+            found[s.sid] = s
+    return found
+
+
+def _traffic(ctx: Context) -> set[str]:
+    """Endpoints with invocations in the last hour, from the stored points."""
+    return {r[0] for r in ctx.known(
+        "SELECT s.endpoint_name FROM aws_cloudwatch_metric_point p JOIN aws_cloudwatch_metric_series s "
+        "ON s.account_id = p.account_id AND s.region = p.region AND s.series_id = p.series_id "
+        "WHERE p.account_id = ? AND p.region = ? AND s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations' "
+        "AND p.stat = 'Sum' AND p.ts >= ? GROUP BY s.endpoint_name HAVING sum(p.value) > 0",
+        [ctx.account_id, ctx.region, ctx.now - timedelta(hours=1)])}
+
+
+def monthly_usd(n_hot: int, n_cold: int, hot_s: float, cold_s: float) -> float:
+    return (n_hot * MONTH_S / max(hot_s, MIN_CYCLE_S) + n_cold * MONTH_S / max(cold_s, MIN_CYCLE_S)) * PRICE_PER_METRIC
+
+
+def fit_budget(n_hot: int, n_cold: int, hot_s: int, cold_s: int, budget: float) -> tuple[int, int, float]:
+    """Cadences within the budget: stretch the cold cadence first (up to a day), then the hot one."""
+    def cost() -> float:
+        return monthly_usd(n_hot, n_cold, hot_s, cold_s)
+    while cost() > budget and n_cold and cold_s < MAX_DEGRADED_S:
+        cold_s = min(max(cold_s, MIN_CYCLE_S) * 2, MAX_DEGRADED_S)
+    while cost() > budget and n_hot and hot_s < MAX_DEGRADED_S:
+        hot_s = min(max(hot_s, MIN_CYCLE_S) * 2, MAX_DEGRADED_S)
+    return hot_s, cold_s, cost()
+
+
+def collect(ctx: Context) -> Iterator[Batch]:
+    cfg = ctx.settings.collect
+    now = _floor(ctx.now, 60)
+    known = _stored_series(ctx)
+    endpoints = _endpoints(ctx)
+    jobs = _training_jobs(ctx)
+
+    # ---- discovery, when the resources changed or every cold_every
+    fingerprint = hashlib.sha1(json.dumps([sorted(endpoints), sorted(jobs or {})]).encode()).hexdigest()
+    last = ctx.watermarks.get("discovered_at")
+    stale = last is None or (now - datetime.fromisoformat(last)).total_seconds() >= cfg.cold_every_s
+    discovered: dict[str, Series] = {}
+    if stale or ctx.watermarks.get("discovered_resources") != fingerprint:
+        discovered = _discover(ctx, endpoints, jobs, known)
+        ctx.advance("discovered_at", now.isoformat())
+        ctx.advance("discovered_resources", fingerprint)
+    series = {**known, **discovered}
+    pollable = {sid: s for sid, s in series.items()
+                if (s.endpoint and s.endpoint in endpoints) or (s.job and jobs is not None and s.job in jobs)}
+
+    # ---- plan: classes, cadences within the budget, due queries
+    traffic = _traffic(ctx)
+    pairs = [(s, stat) for s in pollable.values() for stat in s.stats]
+
+    def is_hot(s: Series, stat: str) -> bool:
+        return (s.namespace, s.metric, stat) in HOT and s.endpoint in traffic
+
+    n_hot = sum(1 for s, stat in pairs if is_hot(s, stat))
+    hot_s, cold_s, est = fit_budget(n_hot, len(pairs) - n_hot, cfg.hot_every_s, cfg.cold_every_s,
+                                    cfg.monthly_api_budget_usd)
+    split = _floor(now - ONE_MINUTE_WINDOW, 300)
+    oldest = now - min(timedelta(days=cfg.backfill_days), FIVE_MINUTE_RETENTION)
+    queries: list[Query] = []
+    deferred = 0
+    poll_class: dict[str, str] = {}
+    for s, stat in pairs:
+        hot = is_hot(s, stat)
+        if hot:
+            poll_class[s.sid] = "hot"
+        else:
+            poll_class.setdefault(s.sid, "cold")
+        mark = ctx.watermarks.get(f"{s.sid}|{stat}")
+        fetched = datetime.fromisoformat(mark) if mark else None
+        start, end, window = (max(fetched - SETTLE, oldest) if fetched else oldest), now, None
+        if s.job and jobs:
+            started, ended = jobs.get(s.job, (None, None))
+            if ended is not None and (fetched or oldest) >= ended + DONE_AFTER_END:
+                continue  # a training job finished before the window or already read past its end
+            if fetched is None:  # first read of a job: its own window, its lifetime
+                start = max(start, (started or start) - SETTLE)
+                end = min(now, ended + DONE_AFTER_END) if ended else now
+                window = s.job
+        if fetched is not None:
+            age = (now - fetched).total_seconds()
+            configured = cfg.hot_every_s if hot else cfg.cold_every_s
+            if age < configured:
+                continue
+            if age < (hot_s if hot else cold_s):
+                deferred += 1
+                continue
+        if start < split:
+            queries.append(Query(s, stat, 300, _floor(start, 300), min(split, _floor(end, 300) + timedelta(
+                minutes=5)), fetched is None, window))
+            start = split
+        if end > start:
+            queries.append(Query(s, stat, 60, _floor(start, 60), end, fetched is None, window))
+
+    # ---- fetch: 500 queries per call; calls share StartTime/EndTime, so 1-minute and 5-minute queries are
+    # packed separately, and a training job read for the first time gets calls over its own lifetime
+    cw = ctx.client("cloudwatch")
+    requests = pages = datapoints = 0
+    groups: dict[tuple, list[Query]] = {}
+    for q in sorted(queries, key=lambda q: q.start):
+        groups.setdefault((q.period, q.window or ""), []).append(q)
+    for group in groups.values():
+        for i in range(0, len(group), MAX_QUERIES):
+            batch = group[i:i + MAX_QUERIES]
+            requests += 1
+            by_id = {f"q{n}": q for n, q in enumerate(batch)}
+            kwargs = {"MetricDataQueries": [
+                {"Id": qid, "MetricStat": {"Metric": q.series.metric_spec(), "Period": q.period, "Stat": q.stat},
+                 "ReturnData": True} for qid, q in by_id.items()],
+                "StartTime": min(q.start for q in batch), "EndTime": max(q.end for q in batch),
+                "ScanBy": "TimestampAscending"}
+            while True:
+                page = cw.get_metric_data(**kwargs)
+                pages += 1
+                for r in page.get("MetricDataResults", []):
+                    q = by_id.get(r["Id"])
+                    if q is None:
+                        continue
+                    if r.get("StatusCode") in ("Forbidden", "InternalError"):
+                        q.ok = False
+                    q.points.extend((t, v) for t, v in zip(r.get("Timestamps", []), r.get("Values", []), strict=False)
+                                    if t >= q.start)
+                    datapoints += len(r.get("Values", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+            kwargs.pop("NextToken", None)
+
+    # ---- write points (fast path), rollups, cursors, series, the poll record
+    rows = {"series_id": [], "stat": [], "period_s": [], "ts": [], "value": []}
+    touched: dict[tuple[str, str], list[datetime]] = {}
+    for q in queries:
+        for t, v in q.points:
+            rows["series_id"].append(q.series.sid)
+            rows["stat"].append(q.stat)
+            rows["period_s"].append(q.period)
+            rows["ts"].append(t)
+            rows["value"].append(v)
+        if q.points:
+            ts = [t for t, _ in q.points]
+            span = touched.setdefault((q.series.sid, q.stat), [min(ts), max(ts)])
+            span[0], span[1] = min(span[0], min(ts)), max(span[1], max(ts))
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["ts"] = pd.to_datetime(df["ts"], utc=True)
+        df.insert(0, "region", ctx.region)
+        df.insert(0, "account_id", ctx.account_id)
+    yield POINT, df
+    if touched:
+        _rollup(ctx, touched)
+
+    polled: dict[str, datetime] = {}
+    failed = {(q.series.sid, q.stat) for q in queries if not q.ok}
+    reached: dict[tuple[str, str], datetime] = {}
+    for q in queries:
+        key = (q.series.sid, q.stat)
+        if key not in failed:
+            reached[key] = max(reached.get(key, q.end), q.end)
+    for (sid, stat), end in reached.items():
+        ctx.advance(f"{sid}|{stat}", end.isoformat())
+        polled[sid] = max(polled.get(sid, end), end)
+    changed = [s for s in series.values() if s.sid in discovered or s.sid in polled
+               or poll_class.get(s.sid, s.poll_class) != s.poll_class]
+    yield SERIES, [ctx.rows(
+        series_id=s.sid, namespace=s.namespace, metric_name=s.metric, dimensions=json.dumps(s.dims, sort_keys=True),
+        endpoint_name=s.endpoint, variant_name=s.variant, training_job_name=s.job, host=s.host,
+        unit=UNITS.get(s.metric), stats=",".join(s.stats), first_seen_at=s.first_seen or ctx.now,
+        last_seen_at=s.last_seen or ctx.now, poll_class=poll_class.get(s.sid, s.poll_class or "cold"),
+        last_polled_at=polled.get(s.sid, s.last_polled)) for s in changed]
+    shared = [q for q in queries if q.window is None]
+    n1 = sum(1 for q in shared if q.period == 60)
+    yield POLL, [ctx.rows(
+        polled_at=ctx.now, series=len(pollable), queries_total=len(pairs), queries_hot=n_hot, queries=len(queries),
+        queries_1min=n1, queries_5min=len(shared) - n1, queries_backfill=sum(1 for q in queries if q.backfill),
+        queries_job_windows=len(queries) - len(shared),
+        job_windows=len({(q.window, q.period) for q in queries if q.window is not None}), requests=requests,
+        pages=pages, datapoints=datapoints, deferred=deferred, hot_every_s=hot_s,
+        cold_every_s=cold_s, estimated_monthly_usd=round(est, 4), budget_usd=cfg.monthly_api_budget_usd)]
+
+
+def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> None:
+    """Recompute the hourly rollups of the touched hours from the stored points (same transaction).
+
+    Where 1-minute points exist in a 5-minute period, the 5-minute point of that period is left out.
+    """
+    keys = list(touched)
+    lo = [_floor(touched[k][0], 3600) for k in keys]
+    hi = [_floor(touched[k][1], 3600) + timedelta(hours=1) for k in keys]
+    point, hourly = ident(POINT.name), ident(HOURLY.name)
+    ctx.execute(
+        f"INSERT OR REPLACE INTO {hourly} (account_id, region, series_id, stat, hour, value, points, period_s) "  # noqa: S608
+        "WITH touched AS (SELECT unnest(?::VARCHAR[]) AS series_id, unnest(?::VARCHAR[]) AS stat, "
+        "unnest(?::TIMESTAMPTZ[]) AS lo, unnest(?::TIMESTAMPTZ[]) AS hi), "
+        f"pts AS (SELECT p.* FROM {point} p JOIN touched t ON p.series_id = t.series_id AND p.stat = t.stat "
+        "AND p.ts >= t.lo AND p.ts < t.hi WHERE p.account_id = ? AND p.region = ?), "
+        "fine AS (SELECT DISTINCT series_id, stat, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 60), "
+        "kept AS (SELECT *, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour FROM ("
+        "SELECT * FROM pts WHERE period_s = 60 UNION ALL "
+        "SELECT p.* FROM pts p ANTI JOIN fine f ON p.series_id = f.series_id AND p.stat = f.stat "
+        "AND floor(epoch(p.ts) / 300) = f.b WHERE p.period_s = 300)) "
+        "SELECT account_id, region, series_id, stat, hour, "
+        "CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN avg(value) "
+        "WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END, count(*), min(period_s) "
+        "FROM kept GROUP BY account_id, region, series_id, stat, hour",
+        [[k[0] for k in keys], [k[1] for k in keys], lo, hi, ctx.account_id, ctx.region])
