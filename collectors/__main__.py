@@ -77,8 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         writer.close()
 
 
+PUBLISH_EVERY_S = 10.0  # during a long cycle, readers see each finished source within this
+
+
 def _cycle(settings, writer: Writer, sources, args) -> int:
+    last_publish = time.monotonic()
+
     def progress(r: runner.SourceResult) -> None:
+        nonlocal last_publish
+        if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
+            writer.publish()  # a first collection shows endpoints long before metrics finish
+            last_publish = time.monotonic()
         if not args.quiet:
             mark = "ok " if r.status == "succeeded" else "ERR"
             line = f"  {mark} {r.source:<24} {r.account_id}/{r.region:<12} {r.rows:>8} rows {r.api_calls:>5} calls"
