@@ -81,7 +81,7 @@ PUBLISH_EVERY_S = 10.0  # during a long cycle, readers see each finished source 
 
 
 def _cycle(settings, writer: Writer, sources, args) -> int:
-    last_publish = time.monotonic()
+    last_publish = float("-inf")  # the first finished source is published at once
 
     def progress(r: runner.SourceResult) -> None:
         nonlocal last_publish
