@@ -96,3 +96,10 @@ def demo_store(account, tmp_path_factory):
     cycle = c.run()
     assert not cycle.failed, [(r.source, r.error) for r in cycle.failed]
     return c
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, keep the tests that read the collected demo store on one worker, so it is collected once."""
+    for item in items:
+        if "demo_store" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo_store"))
