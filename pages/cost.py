@@ -1,6 +1,283 @@
-"""Cost."""
+"""Cost: the bill by any grouping with anomalies and the forecast, unit economics, and savings to act on."""
 
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from collectors.settings import load
+from dashboard import charts, filters, finance, ui
+
+PERIODS = {"mtd": "Month to date", "30d": "30 days", "90d": "90 days", "sidebar": "Sidebar range"}
+GROUP_LABELS = {"service": "Service", "usage type": "Usage type", "team": "Team", "project": "Project",
+                "account": "Account"}
+TOP_GROUPS = 8
+FILTER_NAMES = {"accounts": "account", "teams": "team", "projects": "project"}
+
+
+def _period(key: str, f: filters.Filters, today: date) -> tuple[date, date]:
+    """[start, end) in days; end is tomorrow (today included, partial)."""
+    end = today + timedelta(days=1)
+    if key == "mtd":
+        return today.replace(day=1), end
+    if key == "90d":
+        return today - timedelta(days=89), end
+    if key == "sidebar":
+        last = (f.end - timedelta(microseconds=1)).date()  # f.end is exclusive (midnight for custom ranges)
+        return f.start.date(), min(last + timedelta(days=1), end)
+    return today - timedelta(days=29), end
+
+
+def _qp_choice(name: str, options: list[str], default: str) -> str:
+    value = st.query_params.get(name, default)
+    return value if value in options else default
+
+
+def _trend(df: pd.DataFrame, anomalies: pd.DataFrame, fc: pd.DataFrame, start: date, end: date,
+           today: date) -> go.Figure:
+    """Stacked daily bars of the top groups, anomalies marked, forecast bars to month end."""
+    totals = df.groupby("group").cost_usd.sum().sort_values(ascending=False)
+    top = list(totals.index[:TOP_GROUPS])
+    d = df.assign(group=df.group.where(df.group.isin(top), "other"))
+    d = d.groupby(["date", "group"], as_index=False).cost_usd.sum()
+    d["date"] = pd.to_datetime(d.date)
+    fig = charts.time_series(d, "date", "cost_usd", "group", title="Daily cost", unit="USD per day", kind="bar",
+                             height=420)
+    order = {g: i for i, g in enumerate([*top, "other"])}
+    fig.data = tuple(sorted(fig.data, key=lambda t: order.get(t.name, 99)))
+    for t in fig.data:
+        t.hovertemplate = "%{y:$,.2f}"
+    daily = d.groupby("date").cost_usd.sum()
+    if not fc.empty and end > today:
+        pf = fc.iloc[0]
+        days = pd.date_range(pd.Timestamp(pf.period_start), pd.Timestamp(pf.period_end) - timedelta(days=1))
+        if len(days):
+            # forecast covers today too: show the part of today still to come on top of today's actual
+            per_day = float(pf.mean_usd) / len(days)
+            future = days[days > pd.Timestamp(today)]
+            if len(future):
+                fig.add_trace(go.Bar(x=future, y=[per_day] * len(future), name="forecast",
+                                     marker_color="rgba(87,96,106,0.25)",
+                                     marker_line={"color": "rgba(87,96,106,0.8)", "width": 1},
+                                     hovertemplate="forecast %{y:$,.2f}/day<extra></extra>"))
+    if not anomalies.empty:
+        a = anomalies.copy()
+        a["x"] = pd.to_datetime(a.start_date)
+        a = a[(a.x >= pd.Timestamp(start)) & (a.x < pd.Timestamp(end))]
+        if not a.empty:
+            y = [float(daily.get(x, 0.0)) for x in a.x]
+            fig.add_trace(go.Scatter(
+                x=a.x, y=y, mode="markers+text", name="anomaly", text=["⚠"] * len(a), textposition="top center",
+                marker={"symbol": "triangle-down", "size": 14, "color": "#d1242f"},
+                customdata=a[["service", "usage_type", "total_impact_usd"]].fillna("").values,
+                hovertemplate="<b>anomaly</b> %{customdata[0]} %{customdata[1]}<br>"
+                              "impact %{customdata[2]:$,.0f}<extra></extra>"))
+            for x in a.x:
+                fig.add_vrect(x0=x - timedelta(hours=12), x1=x + timedelta(hours=12), fillcolor="#d1242f",
+                              opacity=0.08, line_width=0)
+    fig.update_layout(xaxis_title="day (UTC)", hovermode="x unified", legend_title_text=None,
+                      yaxis_tickprefix="$", yaxis_tickformat=",.0f")
+    return fig
+
+
 st.title("Cost")
-st.info("Coming soon.")
+f = filters.current()
+settings = load()
+now = datetime.now(UTC)
+today = now.date()
+if not finance.has_bill():
+    ui.empty("No cost collected yet. The cost_explorer collector fills it (Cost Explorer refreshes up to 3 times "
+             "a day; each request costs $0.01). Run `python -m collectors run --source cost_explorer`.")
+    st.stop()
+
+c1, c2 = st.columns([1, 1])
+period = c1.segmented_control("Period", list(PERIODS), format_func=PERIODS.get, key="cost_period",
+                              default=_qp_choice("period", list(PERIODS), "30d")) or "30d"
+group = c2.segmented_control("Group by", list(GROUP_LABELS), format_func=GROUP_LABELS.get, key="cost_by",
+                             default=_qp_choice("by", list(GROUP_LABELS), "service")) or "service"
+st.query_params["period"], st.query_params["by"] = period, group
+start, end = _period(period, f, today)
+
+df = finance.daily_cost(f, group, start, end)
+fc = finance.forecast(today)
+anoms = finance.anomalies(start, end)
+total = float(df.cost_usd.sum()) if not df.empty else 0.0
+ndays = max(1, (min(end, today + timedelta(days=1)) - start).days)
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(f"Total, {PERIODS[period].lower() if period != '30d' else 'last 30 days'}", ui.money(total),
+          border=True, height="stretch",
+          help=f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d} UTC, today partial. Unblended cost.")
+m2.metric("Per day (average)", ui.money(total / ndays), border=True, height="stretch")
+if not fc.empty:
+    gap = float(fc.month_end_usd.iloc[0]) - settings.monthly_budget_usd
+    m3.metric("Month-end forecast", ui.money(fc.month_end_usd.iloc[0]), border=True, height="stretch",
+              delta=f"{ui.money(abs(gap))} {'over' if gap > 0 else 'under'} budget",
+              delta_color="inverse" if gap > 0 else "normal", delta_arrow="up" if gap > 0 else "down",
+              help="Spend this month before today + Cost Explorer's forecast to month end (whole bill).")
+else:
+    m3.metric("Month-end forecast", "–", border=True, height="stretch", help="No forecast collected yet.")
+m4.metric("Anomalies in the period", len(anoms), border=True, height="stretch",
+          delta=f"+{ui.money(anoms.total_impact_usd.sum())} over expected" if len(anoms) else None,
+          delta_color="inverse", help="AWS Cost Anomaly Detection, as collected.")
+
+ignored = df.attrs.get("ignored", [])
+if ignored:
+    st.caption(f"⚠ Grouped by {group}, the bill cannot be narrowed by "
+               f"{', '.join(FILTER_NAMES[i] for i in ignored)} (Cost Explorer groups by two keys at most): "
+               "those sidebar filters are not applied here.")
+if f.regions:
+    st.caption("The region filter does not apply to cost: Cost Explorer is collected once per account.")
+
+# the open tab is in the URL (?tab=Savings links straight to the savings); only the open tab's queries run
+tab_trend, tab_unit, tab_savings = st.tabs(["Breakdown & trend", "Unit economics", "Savings"], key="tab",
+                                           bind="query-params")
+
+def _breakdown() -> None:
+    if df.empty:
+        ui.empty("No cost in this period and scope. Widen the period or clear the sidebar filters.")
+    else:
+        st.plotly_chart(_trend(df, anoms, fc, start, end, today), width="stretch", key="cost_trend")
+        st.caption("Stacked by " + GROUP_LABELS[group].lower() + f" (top {TOP_GROUPS}, the rest as 'other'). "
+                   "Red markers: cost anomalies; grey bars: forecast to month end (whole bill, spread evenly).")
+        last7 = pd.to_datetime(df.date).dt.date >= today - timedelta(days=7)
+        prev7 = (pd.to_datetime(df.date).dt.date >= today - timedelta(days=14)) & ~last7
+        br = pd.DataFrame({
+            "cost_usd": df.groupby("group").cost_usd.sum(),
+            "last_7d_usd": df[last7 & (pd.to_datetime(df.date).dt.date < today)].groupby("group").cost_usd.sum(),
+            "previous_7d_usd": df[prev7].groupby("group").cost_usd.sum(),
+        }).fillna(0.0).reset_index(names=group)
+        br["share_pct"] = br.cost_usd / total * 100 if total else 0.0
+        br["change_pct"] = (br.last_7d_usd - br.previous_7d_usd) / br.previous_7d_usd.where(br.previous_7d_usd > 0) \
+            * 100
+        br = br.sort_values("cost_usd", ascending=False)
+        ui.table(br[[group, "cost_usd", "share_pct", "last_7d_usd", "previous_7d_usd", "change_pct"]],
+                 "cost_breakdown", column_config={
+                     "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
+                     "share_pct": st.column_config.ProgressColumn("share", format="%.1f%%", min_value=0,
+                                                                  max_value=100),
+                     "last_7d_usd": st.column_config.NumberColumn("last 7 d", format="dollar"),
+                     "previous_7d_usd": st.column_config.NumberColumn("prev. 7 d", format="dollar"),
+                     "change_pct": st.column_config.NumberColumn("7 d change", format="%+.1f%%"),
+                 })
+        if not anoms.empty:
+            st.markdown("**Cost anomalies**")
+            ui.table(anoms.drop(columns=["anomaly_id"]), "cost_anomalies", column_config={
+                "total_impact_usd": st.column_config.NumberColumn("impact", format="dollar"),
+                "total_actual_spend_usd": st.column_config.NumberColumn("actual", format="dollar"),
+                "total_expected_spend_usd": st.column_config.NumberColumn("expected", format="dollar"),
+                "total_impact_pct": st.column_config.NumberColumn("impact %", format="%.0f%%"),
+            })
+
+
+def _unit_economics() -> None:
+    ustart = datetime.combine(start, datetime.min.time(), UTC)
+    uend = min(datetime.combine(end, datetime.min.time(), UTC), now)
+    st.markdown("**Cost per 1,000 inferences, per endpoint**")
+    unit = finance.endpoint_unit_cost(f, ustart, uend)
+    if unit.empty:
+        ui.empty("No endpoints or variant history collected yet: the sagemaker_endpoints collector fills them.")
+    else:
+        ui.table(unit, "cost_unit_endpoints", column_config={
+            "instance_hours": st.column_config.NumberColumn("instance-hours", format="%.0f"),
+            "usd_per_hour": st.column_config.NumberColumn("$ / hour", format="$%.3f"),
+            "hosting_usd": st.column_config.NumberColumn("hosting", format="dollar"),
+            "invocations": st.column_config.NumberColumn("invocations", format="localized"),
+            "usd_per_1k_inferences": st.column_config.NumberColumn("$ / 1k inferences", format="$%.4f"),
+        })
+        st.caption("Hosting = instance-hours of each variant in the period (from the collected variant history; "
+                   "the earliest observed state is assumed to hold before it) × the $ per instance-hour the account "
+                   "paid for that instance type (Cost Explorer usage type `*Host:<type>`, cost ÷ hours, last 30 "
+                   "days). Invocations from CloudWatch. Storage and data transfer are not included.")
+    st.markdown("**Cost per training hour, per team**")
+    tu = finance.training_unit_cost(f, ustart, uend)
+    if tu.empty:
+        ui.empty("No training jobs in the period.")
+    else:
+        ui.table(tu, "cost_unit_training", column_config={
+            "training_hours": st.column_config.NumberColumn("instance-hours", format="%.1f"),
+            "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
+            "usd_per_training_hour": st.column_config.NumberColumn("$ / training hour", format="$%.2f"),
+            "spot_share_pct": st.column_config.ProgressColumn("spot share", format="%.0f%%", min_value=0,
+                                                              max_value=100),
+        })
+        st.caption("Jobs created in the period. Cost = billable seconds × instances × the on-demand $ per hour "
+                   "paid for the type (usage type `*Train:<type>`); training hours = training seconds × instances.")
+
+
+def _savings() -> None:
+    st.caption("Estimates to act on, each in $ per month. Prices are what the bill shows for each instance type.")
+    s1, s2, s3 = st.columns(3)
+    idle_days = s1.number_input("Idle: no invocations for (days)", min_value=1, max_value=90,
+                                value=int(st.query_params.get("idle_days", 14)), key="cost_idle_days")
+    cpu_max = s2.slider("Over-provisioned: p95 CPU below (%)", 5, 60, 20, key="cost_cpu_max")
+    observed = finance.observed_spot_discount(f, now)
+    discount = s3.slider("Spot discount (%)", 10, 90, round(observed * 100), key="cost_spot_discount",
+                         help=f"Default: observed on your spot jobs of the last 90 days ({observed:.0%}: 1 − "
+                              "billable ÷ training seconds).") / 100
+    idle = finance.idle_endpoints(f, int(idle_days), today)
+    over = finance.overprovisioned(f, today, float(cpu_max))
+    spot = finance.spot_candidates(f, now, discount)
+    sums = [float(x.monthly_saving_usd.sum()) if not x.empty else 0.0 for x in (idle, over, spot)]
+    t1, t2, t3, t4 = st.columns(4)
+    t1.metric("Potential savings / month", ui.money(sum(sums)), border=True, height="stretch")
+    t2.metric("Idle endpoints", ui.money(sums[0]), delta=f"{len(idle)} endpoints", delta_color="off",
+              delta_arrow="off", border=True, height="stretch")
+    t3.metric("Over-provisioned", ui.money(sums[1]), delta=f"{len(over)} endpoints", delta_color="off",
+              delta_arrow="off", border=True, height="stretch")
+    t4.metric("Training on spot", ui.money(sums[2]), delta=f"{int(spot.jobs.sum()) if not spot.empty else 0} jobs",
+              delta_color="off", delta_arrow="off", border=True, height="stretch")
+
+    st.markdown(f"**Idle endpoints** — zero invocations for {idle_days}+ days")
+    if idle.empty:
+        st.success(f"No endpoint has gone {idle_days} days without an invocation in the metrics collected.",
+                   icon=":material/check_circle:")
+    else:
+        ui.table(idle.assign(link="endpoints?endpoint=" + idle.endpoint_name)[
+            ["link", "team", "instance_type", "instances", "idle_days", "last_invocation", "daily_usd",
+             "monthly_saving_usd", "account_id"]], "cost_idle", column_config={
+            "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)"),
+            "idle_days": st.column_config.NumberColumn("idle (days)", format="%.0f",
+                                                       help="At least: bounded by the metrics collected."),
+            "last_invocation": st.column_config.DatetimeColumn("last invoked (UTC)", format="YYYY-MM-DD"),
+            "daily_usd": st.column_config.NumberColumn("$ / day", format="$%.2f"),
+            "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
+        })
+        st.caption("Saving = instances serving now × $ per instance-hour × 24 × 30. Delete the endpoint (or scale "
+                   "to zero with serverless or async inference) if nobody calls it.")
+
+    st.markdown(f"**Over-provisioned endpoints** — p95 hourly CPU below {cpu_max}% over 7 days")
+    if over.empty:
+        st.success("No endpoint with traffic runs below the CPU threshold.", icon=":material/check_circle:")
+    else:
+        ui.table(over, "cost_overprovisioned", column_config={
+            "cpu_p95_pct": st.column_config.NumberColumn("p95 CPU", format="%.1f%%"),
+            "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
+        })
+        st.caption("Several instances: the ones a fleet at 50% p95 CPU would not need. One instance: half its cost "
+                   "(one size smaller in the same family). CPUUtilization as CloudWatch reports it.")
+
+    st.markdown(f"**Training that could run on spot** — on-demand jobs of the last 30 days × {discount:.0%}")
+    if spot.empty:
+        st.success("No on-demand training in the last 30 days.", icon=":material/check_circle:")
+    else:
+        ui.table(spot, "cost_spot", column_config={
+            "cost_usd": st.column_config.NumberColumn("on-demand cost, 30 d", format="dollar"),
+            "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
+        })
+        st.caption("Managed spot training needs checkpointing (and MaxWaitTimeInSeconds) so an interruption "
+                   "resumes instead of restarting.")
+
+
+with tab_trend:
+    if tab_trend.open:
+        _breakdown()
+with tab_unit:
+    if tab_unit.open:
+        _unit_economics()
+with tab_savings:
+    if tab_savings.open:
+        _savings()

@@ -1,21 +1,214 @@
-"""Endpoints: every SageMaker endpoint with its capacity and health."""
+"""Endpoints: every SageMaker endpoint with its health and cost; select one (or ?endpoint=NAME) for its detail."""
 
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
-from dashboard import filters, queries
+from dashboard import charts, filters, ops, ui
+
+LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
+INCIDENT_PAGE = str(Path(__file__).with_name("incident.py"))
+
+
+def _window(f: filters.Filters) -> tuple[datetime, datetime]:
+    """The sidebar range, unless ?start=&end= (ISO, UTC) name one (links from the incident page do)."""
+    try:
+        start = datetime.fromisoformat(st.query_params["start"])
+        end = datetime.fromisoformat(st.query_params["end"])
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+        if start < end:
+            return start, end
+    except (KeyError, ValueError):
+        pass
+    return f.start, f.end
+
+
+def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
+    idle = df[df.invocations_24h == 0]
+    c = st.columns(5)
+    c[0].metric("Endpoints", len(df))
+    c[1].metric("Instances", int(df.instances.fillna(0).sum()))
+    c[2].metric("Invocations, 24 h", f"{int(df.invocations_24h.sum()):,}")
+    c[3].metric("Hosting cost / day", ui.money(df.cost_per_day.sum(min_count=1)),
+                help="Instances now × the hourly rate the bill shows for the instance type × 24.")
+    c[4].metric("Idle (no invocations in 24 h)", len(idle),
+                delta=f"{ui.money(idle.cost_per_day.sum(min_count=1))}/day" if len(idle) else None,
+                delta_color="inverse" if len(idle) else "off")
+    if df.cost_per_day.isna().any():
+        st.caption("Cost is blank where the bill has no hosting line (USE1-Host:<type>) for the instance type.")
+    event = ui.table(df, "endpoints", on_select="rerun", selection_mode="single-row", column_config={
+        "endpoint_name": st.column_config.TextColumn("Endpoint", pinned=True),
+        "status": "Status", "capacity": "Instances (type × count)",
+        "instance_type": None, "instances": None, "variants": None,
+        "autoscaling_min": st.column_config.NumberColumn("AS min", help="Autoscaling minimum instances"),
+        "autoscaling_max": st.column_config.NumberColumn("AS max", help="Autoscaling maximum instances"),
+        "invocations_24h": st.column_config.NumberColumn("Invocations 24 h", format="localized"),
+        "p99_ms": st.column_config.NumberColumn("p99 (ms)", format="%.1f",
+                                                help="ModelLatency p99 over 24 h, weighted by invocations"),
+        "peak_p99_ms": st.column_config.NumberColumn("Peak p99 (ms)", format="%.1f",
+                                                     help="Worst hourly ModelLatency p99 in 24 h"),
+        "error_rate": st.column_config.NumberColumn("Error rate", format="percent",
+                                                    help="(4xx + 5xx) / invocations over 24 h"),
+        "error_rate_5xx": st.column_config.NumberColumn("5xx rate", format="percent"),
+        "cost_per_day": st.column_config.NumberColumn("Cost / day", format="dollar"),
+        "cost_per_1k": st.column_config.NumberColumn("$ / 1k inferences", format="$%.4f",
+                                                     help="Cost per day / invocations in 24 h × 1000"),
+        "team": "Team", "project": "Project", "env": "Env", "account_id": "Account", "region": "Region",
+        "endpoint_config_name": "Endpoint config",
+        "last_modified_time": st.column_config.DatetimeColumn("Last change (UTC)", format="YYYY-MM-DD HH:mm"),
+    })
+    st.caption("Select a row for the endpoint's latency, errors, utilization, capacity, alarms and logs.")
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        st.query_params["endpoint"] = df.iloc[rows[0]].endpoint_name
+        st.rerun()
+
+
+def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, events: pd.DataFrame,
+           by_variant: bool, kind: str = "line"):
+    part = df[df.metric.isin(metrics)].copy()
+    if part.empty:
+        return None
+    part["series"] = part.metric + (" · " + part.variant_name if by_variant else "")
+    if not by_variant:
+        agg = "sum" if kind == "bar" or metrics[0] in ("invocations", "4xx", "5xx") else "max"
+        part = part.groupby(["ts", "series"], as_index=False).value.agg(agg)
+    fig = charts.time_series(part, "ts", "value", "series", title=title, unit=unit, kind=kind)
+    return _tidy(charts.mark_events(fig, events))
+
+
+def _tidy(fig):
+    """Room for the legend under the title (the shared template puts both at the top edge)."""
+    return fig.update_layout(margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})
+
+
+def _detail(f: filters.Filters, name: str) -> None:
+    row = ops.endpoint(f, name)
+    if st.button("All endpoints", icon=":material/arrow_back:", key="ep_back"):
+        for k in ("endpoint", "start", "end"):
+            st.query_params.pop(k, None)
+        st.rerun()
+    if row.empty:
+        ui.empty(f"Endpoint `{name}` is not in the store or not in the sidebar's scope (account, region, team). "
+                 "Clear the filters, or check the name.")
+        return
+    e = row.iloc[0]
+    start, end = _window(f)
+    st.subheader(name)
+    st.caption(f"{e.status} · {e.capacity} · team {e.team or '–'} · {e.env or '–'} · account {e.account_id} "
+               f"{e.region} · config {e.endpoint_config_name} · "
+               f"window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
+    account, region = e.account_id, e.region
+    metrics = ops.endpoint_metrics(account, region, name, start, end)
+    events = ops.config_events(account, region, name, start, end)
+    marked = events if len(events) <= 25 else events[events.kind != "scaling"]
+    baseline = ops.latency_baseline(account, region, name, start)
+
+    p99 = metrics[metrics.metric == "p99"]
+    c = st.columns(5)
+    c[0].metric("Invocations, 24 h", f"{int(e.invocations_24h):,}")
+    c[1].metric("p99 now (ms)", f"{p99.sort_values('ts').value.iloc[-1]:,.1f}" if not p99.empty else "–",
+                help="Latest ModelLatency p99 point in the window")
+    c[2].metric("Peak p99 in window (ms)", f"{p99.value.max():,.1f}" if not p99.empty else "–",
+                delta=f"{p99.value.max() / baseline:.1f}× the 7-day median" if baseline and not p99.empty else None,
+                delta_color="inverse")
+    c[3].metric("Error rate, 24 h", f"{e.error_rate:.2%}" if pd.notna(e.error_rate) else "–")
+    c[4].metric("Cost / day", ui.money(e.cost_per_day, 2),
+                help=f"$ / 1k inferences: {e.cost_per_1k:.4f}" if pd.notna(e.cost_per_1k) else None)
+    resolution = "1-minute points (5-minute where older than a day)" if ops.fine_grained(start, end) \
+        else "hourly rollup (percentiles: the worst period of each hour)"
+    st.caption(f"Resolution: {resolution}. Dotted lines: deploys, rollbacks, scaling.")
+    if metrics.empty:
+        ui.empty("No CloudWatch points for this endpoint in the window. Widen the time range, or run the "
+                 "cloudwatch_metrics collector.")
+
+    variants = ops.endpoint_variants(account, region, name)
+    by_variant = len(variants) > 1
+    tabs = st.tabs(["Latency & traffic", "Utilization", "Capacity", "Changes", "Alarms", "Logs", "Variants"])
+    with tabs[0]:
+        for metrics_, title, unit, kind in (
+                (["p50", "p90", "p99"], "ModelLatency percentiles", "ms", "line"),
+                (["invocations"], "Invocations", "per minute", "line"),
+                (["4xx", "5xx"], "Errors", "per minute", "line")):
+            fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind)
+            if fig is not None:
+                st.plotly_chart(fig, key=f"ep_{title}")
+    with tabs[1]:
+        drawn = False
+        for m in ("CPU", "memory", "GPU", "GPU memory", "disk"):
+            fig = _chart(metrics, [m], title=f"{m} utilization (average per instance)", unit="%", events=marked,
+                         by_variant=True)
+            if fig is not None:
+                st.plotly_chart(fig, key=f"ep_util_{m}")
+                drawn = True
+        if not drawn:
+            ui.empty("No instance metrics (/aws/sagemaker/Endpoints) collected for this endpoint in the window.")
+    with tabs[2]:
+        counts = ops.instance_count_history(account, region, name, start, end)
+        if counts.empty:
+            ui.empty("No capacity history: the variant history and scaling activities are empty for this window.")
+        else:
+            fig = charts.time_series(counts, "time", "instances", "variant_name", title="Instances", unit="instances")
+            fig.update_traces(line_shape="hv")
+            st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
+        acts = ops.scaling_activities(account, region, name, start, end)
+        if not acts.empty:
+            ui.table(acts.drop(columns=["count"]), "ep_scaling", column_config={
+                "time": st.column_config.DatetimeColumn("Ended (UTC)", format="YYYY-MM-DD HH:mm"),
+                "start_time": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm")})
+    with tabs[3]:
+        if events.empty:
+            ui.empty("No deploys, rollbacks or scaling in the window.")
+        else:
+            ui.table(events, "ep_changes", column_config={
+                "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
+                "kind": "Kind", "label": "What", "detail": "Detail"})
+        st.page_link(INCIDENT_PAGE, label="Open the incident timeline of this endpoint", icon=":material/timeline:",
+                     query_params={"resource": name, "start": start.isoformat(), "end": end.isoformat()})
+    with tabs[4]:
+        al = ops.alarms(account, region, name)
+        if al.empty:
+            ui.empty("No CloudWatch alarms watch this endpoint. Add p99-latency and 5xx alarms.")
+        else:
+            ui.table(al, "ep_alarms", column_config={
+                "state_updated_at": st.column_config.DatetimeColumn("State since (UTC)", format="YYYY-MM-DD HH:mm")})
+        changes = ops.alarm_changes(account, region, name, start, end)
+        if not changes.empty:
+            st.markdown("**State changes in the window**")
+            ui.table(changes, "ep_alarm_changes", column_config={
+                "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+    with tabs[5]:
+        errors = ops.log_events(start, end, levels=["ERROR"], endpoint=name, accounts=(account,),
+                                regions=(region,), limit=200)
+        st.page_link(LOGS_PAGE, label="Search this endpoint's logs", icon=":material/article:",
+                     query_params={"resource": name, "level": "ERROR", "start": start.isoformat(),
+                                   "end": end.isoformat()})
+        if errors.empty:
+            ui.empty("No ERROR log lines from this endpoint in the window.")
+        else:
+            st.caption(f"{len(errors)} most recent ERROR lines in the window")
+            ui.table(errors[["ts", "variant_name", "message", "log_stream"]], "ep_errors", column_config={
+                "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                "message": st.column_config.TextColumn("Message", width="large")})
+    with tabs[6]:
+        ui.table(variants, "ep_variants")
+
 
 st.title("Endpoints")
 f = filters.current()
-df = queries.endpoints(f)
-if df.empty:
-    st.info("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
+selected = st.query_params.get("endpoint")
+if selected:
+    _detail(f, selected)
 else:
-    st.caption(f"{len(df)} endpoints")
-    st.dataframe(df, hide_index=True, width="stretch", column_config={
-        "endpoint_name": "Endpoint", "status": "Status", "team": "Team", "project": "Project", "env": "Env",
-        "account_id": "Account", "region": "Region", "instance_type": "Instance type",
-        "instances": st.column_config.NumberColumn("Instances"),
-        "variants": st.column_config.NumberColumn("Variants"),
-        "autoscaling_min": "AS min", "autoscaling_max": "AS max",
-        "last_modified_time": st.column_config.DatetimeColumn("Last modified (UTC)", format="YYYY-MM-DD HH:mm"),
-    })
+    table = ops.endpoints(f)
+    if table.empty:
+        ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
+    else:
+        st.caption(f"{len(table)} endpoints · traffic, latency and errors over the 24 hours to "
+                   f"{f.end:%Y-%m-%d %H:%M} UTC")
+        _overview(f, table)

@@ -1,6 +1,96 @@
-"""Logs."""
+"""Logs: search the collected CloudWatch Logs of endpoints and training jobs.
+
+Linkable: ?resource=NAME&level=ERROR&q=TEXT (and ?start=&end= in ISO UTC to pin a window; otherwise the
+sidebar's range applies). The endpoint and training pages link here with the filters set.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import streamlit as st
 
+from dashboard import charts, filters, ops, ui
+
+LEVELS = ["ERROR", "WARN", "INFO", "DEBUG"]
+
+
+def _window(f: filters.Filters) -> tuple[datetime, datetime, bool]:
+    try:
+        start = datetime.fromisoformat(st.query_params["start"])
+        end = datetime.fromisoformat(st.query_params["end"])
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+        if start < end:
+            return start, end, True
+    except (KeyError, ValueError):
+        pass
+    return f.start, f.end, False
+
+
 st.title("Logs")
-st.info("Coming soon.")
+f = filters.current()
+start, end, pinned = _window(f)
+qp = st.query_params
+resources = ops.log_resources(start, end)
+if resources.empty and "resource" not in qp:
+    ui.empty("No log events collected in this window. Widen the time range in the sidebar, or run the "
+             "cloudwatch_logs collector (`python -m collectors run --once --source cloudwatch_logs`).")
+    st.stop()
+
+names = resources.name.tolist()
+wanted = qp.get("resource", "")
+if wanted and wanted not in names:
+    names = [wanted, *names]
+labels = {r.name: f"{r.name} ({r.kind}, {r.errors:,} errors)" for r in resources.itertuples()}
+
+c1, c2, c3 = st.columns([3, 2, 3])
+resource = c1.selectbox("Resource (endpoint or training job)", ["", *names],
+                        index=(["", *names].index(wanted) if wanted in names else 0),
+                        format_func=lambda n: labels.get(n, n) if n else "All resources", key="logs_resource")
+levels = c2.multiselect("Level", LEVELS, default=[v for v in qp.get_all("level") if v in LEVELS],
+                        placeholder="All levels", key="logs_level")
+text = c3.text_input("Message contains", value=qp.get("q", ""), key="logs_text",
+                     placeholder="e.g. timeout, CUDA, 503")
+for k, v in (("resource", resource), ("q", text)):
+    if v:
+        qp[k] = v
+    elif k in qp:
+        del qp[k]
+if levels:
+    qp["level"] = levels
+elif "level" in qp:
+    del qp["level"]
+
+is_job = bool(resource) and ops.resource_kind(resource) == "training job"
+scope = dict(text=text, levels=levels, endpoint=None if is_job or not resource else resource,
+             job=resource if is_job else None, accounts=f.accounts, regions=f.regions)
+window = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC" + (" (from the link; the sidebar range is ignored)"
+                                                                  if pinned else "")
+st.caption(f"Window {window}")
+if pinned and st.button("Use the sidebar's range", key="logs_unpin"):
+    del qp["start"]
+    del qp["end"]
+    st.rerun()
+
+counts = ops.log_counts(start, end, **scope)
+events = ops.log_events(start, end, limit=2000, **scope)
+m1, m2, m3 = st.columns(3)
+m1.metric("Matching lines", f"{int(counts.events.sum()) if not counts.empty else 0:,}")
+m2.metric("ERROR lines", f"{int(counts[counts.level == 'ERROR'].events.sum()) if not counts.empty else 0:,}")
+m3.metric("Shown", f"{len(events):,}", help="The newest 2,000 matching lines")
+
+if counts.empty:
+    ui.empty("Nothing matches. Loosen the text, level or resource, or widen the time range.")
+    st.stop()
+bucket = (counts.ts.sort_values().diff().dropna().min() if len(counts.ts.unique()) > 1 else None)
+per = f"per {int(bucket.total_seconds() // 60)} min" if bucket is not None else "per bucket"
+fig = charts.time_series(counts, "ts", "events", "level", title="Matching log lines over time", unit=f"lines {per}",
+                         kind="bar", height=260)
+fig.update_layout(xaxis_range=[start, end], margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})
+st.plotly_chart(fig, key="logs_counts")
+ui.table(events, "logs_events", height=520, column_config={
+    "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
+    "level": "Level", "resource": "Resource", "variant_name": "Variant",
+    "message": st.column_config.TextColumn("Message", width="large"),
+    "log_group": "Log group", "log_stream": "Log stream", "account_id": "Account", "region": "Region"})

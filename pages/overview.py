@@ -1,6 +1,196 @@
-"""Overview."""
+"""Overview: spend against last month and the budget, what moved, what is unhealthy, what needs attention."""
 
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
+import collectors
+from collectors.settings import load
+from dashboard import filters, finance, ui
+
+HERE = Path(__file__).parent
+ENDPOINTS, TRAINING, PIPELINES = (str(HERE / p) for p in ("endpoints.py", "training.py", "pipelines.py"))
+COST, COLLECTION = str(HERE / "cost.py"), str(HERE / "collection.py")
+FILTER_NAMES = {"accounts": "account", "teams": "team", "projects": "project"}
+
 st.title("Overview")
-st.info("Coming soon.")
+f = filters.current()
+settings = load()
+now = datetime.now(UTC)
+today = now.date()
+
+if not finance.has_bill() and finance.tables_doc().empty:
+    ui.empty("Nothing collected yet. Run `make demo`, or `python -m collectors run` against your account, then "
+             "reload.")
+    st.stop()
+
+# ------------------------------------------------------------------ headline numbers
+mtd = finance.month_to_date(f, today)
+fc = finance.forecast(today)
+health = finance.endpoint_health(f)
+alarms = finance.alarms_firing(f)
+since = now - timedelta(days=1)
+failed_jobs = finance.failed_training(f, since)
+failed_runs = finance.failed_pipeline_runs(f, since)
+
+c1, c2, c3, c4 = st.columns(4)
+change = mtd.change_pct
+c1.metric(
+    f"Spend {mtd.month_start:%B} to date", ui.money(mtd.mtd_usd),
+    delta=None if change is None else f"{change:+.1f}% vs last month",
+    delta_color="inverse", border=True, height="stretch",
+    chart_data=list(mtd.daily.cost_usd.round(2)) if len(mtd.daily) > 1 else None, chart_type="bar",
+    help="Unblended cost from Cost Explorer, today included (today is partial). The comparison uses complete "
+         f"days only, the same {mtd.days} days of each month: {ui.money(mtd.complete_usd)} through yesterday vs "
+         f"{ui.money(mtd.previous_same_days_usd)} over the same days of last month.")
+budget = settings.monthly_budget_usd
+if not fc.empty:
+    end_usd = float(fc.month_end_usd.iloc[0])
+    gap = end_usd - budget
+    c2.metric("Month-end forecast", ui.money(end_usd),
+              delta=f"{ui.money(abs(gap))} {'over' if gap > 0 else 'under'} budget",
+              delta_color="inverse" if gap > 0 else "normal", delta_arrow="up" if gap > 0 else "down",
+              border=True, height="stretch",
+              help=f"Spend before {fc.period_start.iloc[0]:%b %d} plus Cost Explorer's forecast to month end "
+                   f"(80% interval {ui.money(fc.month_end_lower_usd.iloc[0])}–"
+                   f"{ui.money(fc.month_end_upper_usd.iloc[0])}), whole bill. Budget {ui.money(budget)}: "
+                   "[budget] monthly_usd in sextant.toml.")
+else:
+    c2.metric("Month-end forecast", "–", help="No Cost Explorer forecast collected yet (or the month ends today).",
+              border=True, height="stretch")
+counts = health.health.value_counts() if not health.empty else pd.Series(dtype=int)
+c3.metric("Endpoints degraded / idle", f"{counts.get('degraded', 0)} / {counts.get('idle', 0)}",
+          delta=f"{counts.get('ok', 0)} of {len(health)} ok", delta_color="off", delta_arrow="off",
+          border=True, height="stretch",
+          help="degraded: 5xx > 1% of invocations, or p99 ModelLatency > 2× its own 7-day median, in the last hour "
+               "or 24 h of data; idle: no invocations for 7+ days.")
+c4.metric("Alarms firing · failures 24 h", f"{len(alarms)} · {len(failed_jobs) + len(failed_runs)}",
+          delta=f"{len(failed_jobs)} training, {len(failed_runs)} pipeline runs", delta_color="off",
+          delta_arrow="off", border=True, height="stretch")
+
+scoped = [n for n in ("accounts", "teams", "projects") if getattr(f, n)]
+if scoped:
+    msg = "the forecast is for the whole bill"
+    honoured = [FILTER_NAMES[n] for n in scoped if n not in mtd.ignored]
+    if mtd.ignored and honoured:
+        msg = (f"spend honours the {honoured[0]} filter only (Cost Explorer groups the bill by two keys at "
+               f"most); {msg}")
+    st.caption(f"With the sidebar filters: {msg}.")
+
+# ------------------------------------------------------------------ needs attention + movers
+left, right = st.columns([1, 1], gap="large")
+with left:
+    st.subheader("Needs attention")
+    items: list[tuple[int, str, str, str, dict]] = []  # severity, label, page, icon, query params
+    for r in health[health.health == "degraded"].itertuples():
+        items.append((0, f"**{r.endpoint_name}** degraded: {r.reason}", ENDPOINTS, ":material/error:",
+                      {"endpoint": r.endpoint_name}))
+    for r in alarms.itertuples():
+        target = {"endpoint": r.endpoint_name} if isinstance(r.endpoint_name, str) and r.endpoint_name else {}
+        items.append((1, f"**{r.alarm_name}** in ALARM since {pd.Timestamp(r.since):%b %d %H:%M}",
+                      ENDPOINTS, ":material/notifications_active:", target))
+    for r in failed_jobs.itertuples():
+        items.append((1, f"Training job **{r.training_job_name}** failed: {str(r.failure_reason or '')[:90]}",
+                      TRAINING, ":material/model_training:", {"job": r.training_job_name}))
+    for r in failed_runs.itertuples():
+        step = f" at step {r.failed_step}" if isinstance(r.failed_step, str) else ""
+        items.append((1, f"Pipeline **{r.pipeline_name}** run failed{step}", PIPELINES, ":material/account_tree:",
+                      {"pipeline": r.pipeline_name}))
+    if not fc.empty and float(fc.month_end_usd.iloc[0]) > budget:
+        items.append((1, f"Month-end forecast {ui.money(fc.month_end_usd.iloc[0])} is over the "
+                         f"{ui.money(budget)} budget", COST, ":material/trending_up:", {}))
+    recent_anomalies = finance.anomalies(today - timedelta(days=14), today + timedelta(days=1))
+    for r in recent_anomalies.itertuples():
+        items.append((2, f"Cost anomaly {r.start_date:%b %d}: +{ui.money(r.total_impact_usd)} on "
+                         f"{r.usage_type or r.service}", COST, ":material/warning:", {}))
+    for r in health[health.health == "idle"].itertuples():
+        items.append((2, f"**{r.endpoint_name}** idle: {r.reason} — see the savings on the Cost page", COST,
+                      ":material/bedtime:", {"tab": "Savings"}))
+    fresh = finance.freshness([s.NAME for s in collectors.SOURCES], settings, now)
+    failing = sorted(set(fresh[fresh.status.isin(["failing", "never"])].source))
+    if failing:
+        items.append((1, f"Collection failing for {', '.join(failing)}", COLLECTION, ":material/sync_problem:", {}))
+    if not items:
+        st.success("Nothing needs attention: endpoints healthy, no alarm firing, no failure in 24 h.",
+                   icon=":material/check_circle:")
+    items.sort(key=lambda i: i[0])
+    with st.container(height=330 if len(items) > 8 else "content", border=False):
+        for _, label, page, icon, params in items:
+            st.page_link(page, label=label, icon=icon, query_params=params or None)
+
+with right:
+    st.subheader("Top movers")
+    st.caption("Last 7 complete days vs the 7 before.")
+    tabs = st.tabs(["By service", "By team"])
+    for tab, group in zip(tabs, ("service", "team"), strict=True):
+        with tab:
+            mv = finance.movers(f, group, today, limit=6)
+            if mv.empty:
+                ui.empty("No cost collected yet: the cost_explorer collector fills it (refreshes 3 times a day).")
+                continue
+            st.dataframe(mv[["group", "last_7d_usd", "change_usd", "change_pct"]], hide_index=True, width="stretch",
+                         key=f"ov_movers_{group}", column_config={
+                "group": st.column_config.TextColumn(group),
+                "last_7d_usd": st.column_config.NumberColumn("last 7 d", format="dollar"),
+                "previous_7d_usd": st.column_config.NumberColumn("prev. 7 d", format="dollar"),
+                "change_usd": st.column_config.NumberColumn("change", format="dollar"),
+                "change_pct": st.column_config.NumberColumn("%", format="%+.0f%%"),
+            })
+
+# ------------------------------------------------------------------ endpoints by health
+st.subheader("Endpoints by health")
+as_of = finance.metrics_as_of()
+if health.empty:
+    ui.empty("No endpoints collected yet: the sagemaker_endpoints collector fills them.")
+else:
+    st.caption(f"Metrics through {as_of:%Y-%m-%d %H:%M} UTC. Open an endpoint for its charts and changes."
+               if as_of else "No CloudWatch metrics collected yet: health reflects idle/ok only.")
+    view = health.assign(
+        link="endpoints?endpoint=" + health.endpoint_name,
+    )
+    st.dataframe(view[["link", "health", "reason", "team", "invocations_24h", "error_rate_24h_pct", "p99_1h_ms",
+                       "p99_24h_ms", "p99_baseline_ms", "last_invocation", "account_id"]],
+                 hide_index=True, width="stretch", key="ov_health", column_config={
+                     "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)", pinned=True),
+                     "reason": st.column_config.TextColumn("why", width="large"),
+                     "invocations_24h": st.column_config.NumberColumn("invocations 24 h", format="localized"),
+                     "error_rate_24h_pct": st.column_config.NumberColumn("5xx 24 h", format="%.2f%%"),
+                     "p99_1h_ms": st.column_config.NumberColumn("p99 last hour", format="%.0f ms"),
+                     "p99_24h_ms": st.column_config.NumberColumn("p99 24 h (worst hour)", format="%.0f ms"),
+                     "p99_baseline_ms": st.column_config.NumberColumn("usual p99", format="%.0f ms",
+                                                                      help="Median hourly p99 of the 7 days before"),
+                     "last_invocation": st.column_config.DatetimeColumn("last invoked (UTC)",
+                                                                        format="YYYY-MM-DD HH:mm"),
+                 })
+
+# ------------------------------------------------------------------ failures and alarms
+a, b = st.columns(2, gap="large")
+with a:
+    st.subheader("Alarms in ALARM")
+    if alarms.empty:
+        st.success("No alarm is firing.", icon=":material/check_circle:")
+    else:
+        st.dataframe(alarms[["alarm_name", "since", "metric_name", "state_reason"]], hide_index=True,
+                     width="stretch", key="ov_alarms", column_config={
+                         "since": st.column_config.DatetimeColumn("since (UTC)", format="MMM DD HH:mm"),
+                         "state_reason": st.column_config.TextColumn("reason", width="medium")})
+with b:
+    st.subheader("Failures in the last 24 h")
+    if failed_jobs.empty and failed_runs.empty:
+        st.success("No training job or pipeline run failed in the last 24 hours.", icon=":material/check_circle:")
+    if not failed_jobs.empty:
+        st.dataframe(failed_jobs.assign(link="training?job=" + failed_jobs.training_job_name)[
+            ["link", "failed_at", "failure_reason", "team", "spot"]], hide_index=True, width="stretch",
+            key="ov_failed_jobs", column_config={
+                "link": st.column_config.LinkColumn("training job", display_text=r"job=(.*)"),
+                "failed_at": st.column_config.DatetimeColumn("failed (UTC)", format="MMM DD HH:mm"),
+                "failure_reason": st.column_config.TextColumn("reason", width="large")})
+    if not failed_runs.empty:
+        st.dataframe(failed_runs[["pipeline_name", "failed_at", "failed_step", "failure_reason", "team"]],
+                     hide_index=True, width="stretch", key="ov_failed_runs", column_config={
+                         "failed_at": st.column_config.DatetimeColumn("failed (UTC)", format="MMM DD HH:mm"),
+                         "failure_reason": st.column_config.TextColumn("reason", width="large")})

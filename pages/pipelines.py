@@ -1,6 +1,118 @@
-"""Pipelines."""
+"""Pipelines: SageMaker Pipelines and Step Functions executions: timeline, success rate, durations, failing steps.
 
+Linkable: ?execution=ARN opens one execution's steps.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
+from dashboard import filters, ops, ui
+
+STATUS_COLORS = {"Succeeded": "#1a7f37", "Failed": "#d1242f", "Running": "#1f6feb", "Stopped": "#8c959f",
+                 "Executing": "#1f6feb", "Starting": "#1f6feb", "Stopping": "#8c959f", "NotStarted": "#d0d7de"}
+TIME = "YYYY-MM-DD HH:mm"
+
+
+def _gantt(df: pd.DataFrame, y: str, title: str, key: str, hover: list[str]) -> None:
+    g = df.copy()
+    g["end_time"] = g.end_time.fillna(pd.Timestamp.now(tz="UTC"))
+    g = g.dropna(subset=["start_time"])
+    if g.empty:
+        return
+    fig = px.timeline(g, x_start="start_time", x_end="end_time", y=y, color="status",
+                      color_discrete_map=STATUS_COLORS, hover_data=hover, title=title)
+    fig.update_yaxes(autorange="reversed", title=None)
+    fig.update_layout(height=max(240, 110 + 34 * g[y].nunique()), xaxis_title="time (UTC)", hovermode="closest",
+                      margin={"t": 80}, title={"y": 0.97, "yanchor": "top"}, legend_title_text="")
+    st.plotly_chart(fig, key=key)
+
+
+def _detail(f: filters.Filters, arn: str) -> None:
+    if st.button("All executions", icon=":material/arrow_back:", key="pl_back"):
+        st.query_params.pop("execution", None)
+        st.rerun()
+    wide = filters.Filters(f.start - pd.Timedelta(days=400), f.end, f.range_key, f.accounts, f.regions)
+    runs = ops.pipeline_executions(wide)
+    run = runs[runs.execution_arn == arn] if not runs.empty else runs
+    if run.empty:
+        ui.empty("This execution is not in the store (or not in the sidebar's account/region scope).")
+        return
+    r = run.iloc[0]
+    st.subheader(f"{r.pipeline} · {r.execution}")
+    st.caption(f"{r.kind} · {r.status} · started {r.start_time:%Y-%m-%d %H:%M} UTC · "
+               f"{r.duration_min:,.0f} min" if pd.notna(r.duration_min) else f"{r.kind} · {r.status}")
+    if r.status == "Failed":
+        st.warning(f"**Failed at {r.failed_step or 'an unknown step'}:** {r.failure_reason or 'no reason given'}",
+                   icon=":material/error:")
+    steps = ops.pipeline_steps(arn)
+    if steps.empty:
+        ui.empty("No steps stored for this execution (Step Functions executions keep only the failing state).")
+        return
+    _gantt(steps, "step_name", "Steps", "pl_steps_gantt", ["failure_reason"])
+    ui.table(steps, "pl_steps", column_config={
+        "step_name": "Step", "step_type": "Type", "status": "Status",
+        "start_time": st.column_config.DatetimeColumn("Start (UTC)", format=TIME),
+        "end_time": st.column_config.DatetimeColumn("End (UTC)", format=TIME),
+        "minutes": st.column_config.NumberColumn("Minutes", format="%.1f"),
+        "attempt_count": st.column_config.NumberColumn("Attempts"),
+        "failure_reason": st.column_config.TextColumn("Failure reason", width="large")})
+
+
+def _overview(f: filters.Filters) -> None:
+    runs = ops.pipeline_executions(f)
+    if runs.empty:
+        ui.empty("No pipeline or Step Functions executions started in this range. Widen the time range in the "
+                 "sidebar, or run the sagemaker_pipelines collector.")
+        return
+    c1, c2 = st.columns([3, 2])
+    pipelines = c1.multiselect("Pipeline", sorted(runs.pipeline.unique()), placeholder="All", key="pl_pipeline")
+    statuses = c2.multiselect("Status", sorted(runs.status.unique()), placeholder="All", key="pl_status")
+    if pipelines:
+        runs = runs[runs.pipeline.isin(pipelines)]
+    if statuses:
+        runs = runs[runs.status.isin(statuses)]
+    runs = runs[["pipeline", "status", "failed_step", "start_time", "duration_min", "failure_reason", "execution",
+                 "kind", "end_time", "team", "account_id", "region", "execution_arn"]].reset_index(drop=True)
+    finished = runs[runs.status.isin(["Succeeded", "Failed", "Stopped"])]
+    m = st.columns(4)
+    m[0].metric("Executions", len(runs))
+    m[1].metric("Success rate", f"{(finished.status == 'Succeeded').mean():.0%}" if len(finished) else "–")
+    m[2].metric("Failed", int((runs.status == "Failed").sum()))
+    m[3].metric("Median duration", f"{runs.duration_min.median():,.0f} min" if runs.duration_min.notna().any() else "–")
+    _gantt(runs, "pipeline", "Executions over time", "pl_gantt", ["execution", "failed_step", "duration_min"])
+
+    st.markdown("**By pipeline**")
+    ui.table(ops.pipeline_summary(runs), "pl_summary", column_config={
+        "kind": "Kind", "pipeline": "Pipeline", "executions": "Runs",
+        "last_start": st.column_config.DatetimeColumn("Last run (UTC)", format=TIME),
+        "succeeded": "Succeeded", "failed": "Failed",
+        "success_rate": st.column_config.ProgressColumn("Success rate", format="percent", min_value=0, max_value=1),
+        "median_min": st.column_config.NumberColumn("Median (min)", format="%.0f",
+                                                    help="Median duration of successful runs"),
+        "p90_min": st.column_config.NumberColumn("p90 (min)", format="%.0f"),
+        "top_failing_step": "Most frequent failing step"})
+
+    st.markdown("**Executions** — select one for its steps")
+    event = ui.table(runs, "pl_runs", on_select="rerun", height=420, column_config={
+        "kind": "Kind", "pipeline": "Pipeline", "execution_arn": None, "execution": "Execution", "status": "Status",
+        "start_time": st.column_config.DatetimeColumn("Start (UTC)", format=TIME),
+        "end_time": st.column_config.DatetimeColumn("End (UTC)", format=TIME),
+        "duration_min": st.column_config.NumberColumn("Duration (min)", format="%.0f"),
+        "failed_step": "Failing step",
+        "failure_reason": st.column_config.TextColumn("Failure reason", width="large"),
+        "team": "Team", "account_id": "Account", "region": "Region"})
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        st.query_params["execution"] = runs.iloc[rows[0]].execution_arn
+        st.rerun()
+
+
 st.title("Pipelines")
-st.info("Coming soon.")
+f = filters.current()
+if st.query_params.get("execution"):
+    _detail(f, st.query_params["execution"])
+else:
+    _overview(f)

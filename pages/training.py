@@ -1,6 +1,199 @@
-"""Training."""
+"""Training: jobs that ran in the range with duration, billable hours, cost and spot savings.
 
+Linkable: ?job=NAME opens a job's detail; ?compare=A,B puts two jobs side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
+from dashboard import charts, filters, ops, ui
+
+LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
+TIME = "YYYY-MM-DD HH:mm"
+
+
+def _back() -> None:
+    if st.button("All training jobs", icon=":material/arrow_back:", key="tr_back"):
+        for k in ("job", "compare"):
+            st.query_params.pop(k, None)
+        st.rerun()
+
+
+def _curves(names: list[str]) -> None:
+    frames = []
+    for n in names:
+        c = ops.training_curves(n)
+        if not c.empty:
+            c["job"] = n
+            c["minute"] = (c.ts - c.ts.min()).dt.total_seconds() / 60
+            frames.append(c)
+    if not frames:
+        ui.empty("No algorithm metrics (/aws/sagemaker/TrainingJobs) collected for this job. They exist only for "
+                 "jobs whose algorithm logs metric definitions.")
+        return
+    curves = pd.concat(frames)
+    for metric, part in curves.groupby("metric"):
+        if len(names) > 1:
+            fig = px.line(part, x="minute", y="value", color="job", title=metric)
+            fig.update_layout(xaxis_title="minutes since the first point", yaxis_title=metric, height=300)
+        else:
+            fig = charts.time_series(part, "ts", "value", "host", title=metric, unit=metric)
+            fig.update_layout(showlegend=part.host.nunique() > 1)
+        fig.update_layout(margin={"t": 70}, title={"y": 0.97, "yanchor": "top"}, legend_title_text="")
+        st.plotly_chart(fig, key=f"tr_curve_{metric}_{len(names)}")
+
+
+def _detail(name: str) -> None:
+    _back()
+    job = ops.training_job(name)
+    if job.empty:
+        ui.empty(f"Training job `{name}` is not in the store. Check the name, or run the sagemaker_training collector.")
+        return
+    j = job.iloc[0]
+    st.subheader(name)
+    secondary = f" ({j.secondary_status})" if j.secondary_status and j.secondary_status != j.status else ""
+    st.caption(f"{j.status}{secondary} · team {j.team or '–'} · {j.instance_type} × {j.instance_count}"
+               f"{' · spot' if j.spot else ''} · created {j.creation_time:%Y-%m-%d %H:%M} UTC · account {j.account_id}")
+    c = st.columns(5)
+    c[0].metric("Status", j.status)
+    c[1].metric("Duration", f"{j.duration_min:,.0f} min" if pd.notna(j.duration_min) else "–")
+    c[2].metric("Billable instance-hours", f"{j.billable_hours:,.2f}" if pd.notna(j.billable_hours) else "–")
+    c[3].metric("Cost", ui.money(j.cost_usd, 2),
+                help=f"${j.usd_per_hour:,.3f}/h from the bill" if pd.notna(j.usd_per_hour) else
+                "No USE1-Train:<type> line in the bill for this instance type: cost unknown")
+    c[4].metric("Spot savings", ui.money(j.spot_savings_usd, 2) if j.spot else "on-demand")
+    if j.failure_reason:
+        st.warning(f"**Failure reason:** {j.failure_reason}", icon=":material/error:")
+    tabs = st.tabs(["Metric curves", "Hyperparameters & metrics", "Status transitions", "Logs", "Inputs"])
+    with tabs[0]:
+        _curves([name])
+    with tabs[1]:
+        left, right = st.columns(2)
+        hp = pd.Series(json.loads(j.hyperparameters or "{}"), dtype="string")
+        left.markdown("**Hyperparameters**")
+        left.dataframe(hp.rename("value").rename_axis("name").reset_index(), hide_index=True, key="tr_hp")
+        fm = pd.Series(json.loads(j.final_metrics or "{}"), dtype="float64")
+        right.markdown("**Final metrics**")
+        if fm.empty:
+            right.caption("No final metrics (the job did not complete).")
+        else:
+            right.dataframe(fm.rename("value").rename_axis("metric").reset_index(), hide_index=True, key="tr_fm")
+    with tabs[2]:
+        tr = ops.training_transitions(name)
+        if tr.empty:
+            ui.empty("No status transitions stored for this job.")
+        else:
+            g = tr.copy()
+            g["end_time"] = g.end_time.fillna(pd.Timestamp.now(tz="UTC"))
+            g = g[g.end_time > g.start_time]
+            if not g.empty:
+                fig = px.timeline(g, x_start="start_time", x_end="end_time", y="status", color="status",
+                                  hover_data=["message"], title="Secondary status over time")
+                fig.update_yaxes(autorange="reversed", title=None)
+                fig.update_layout(height=260, xaxis_title="time (UTC)", showlegend=False)
+                st.plotly_chart(fig, key="tr_transitions")
+            ui.table(tr, "tr_transitions_table", column_config={
+                "start_time": st.column_config.DatetimeColumn("Start (UTC)", format=TIME),
+                "end_time": st.column_config.DatetimeColumn("End (UTC)", format=TIME),
+                "minutes": st.column_config.NumberColumn("Minutes", format="%.1f")})
+    with tabs[3]:
+        lo = j.creation_time
+        hi = j.training_end_time if pd.notna(j.training_end_time) else pd.Timestamp.now(tz="UTC")
+        logs = ops.log_events(lo.to_pydatetime(), (hi + pd.Timedelta(minutes=30)).to_pydatetime(), job=name,
+                              limit=500)
+        st.page_link(LOGS_PAGE, label="Search this job's logs", icon=":material/article:",
+                     query_params={"resource": name, "start": lo.isoformat(),
+                                   "end": (hi + pd.Timedelta(minutes=30)).isoformat()})
+        if logs.empty:
+            ui.empty("No log lines collected for this job (logs are kept for the collector's logs_days).")
+        else:
+            ui.table(logs[["ts", "level", "message", "log_stream"]], "tr_logs", column_config={
+                "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                "message": st.column_config.TextColumn("Message", width="large")})
+    with tabs[4]:
+        st.code(j.image or "", language=None)
+        st.json(j.input_channels or "[]", expanded=True)
+
+
+def _compare(a: str, b: str) -> None:
+    _back()
+    st.subheader("Compare training jobs")
+    cmp = ops.training_compare(a, b)
+    if cmp["summary"].empty:
+        ui.empty("One of the two jobs is not in the store.")
+        return
+    st.dataframe(cmp["summary"], hide_index=True, key="tr_cmp_summary")
+    left, right = st.columns(2)
+    hp = cmp["hyperparameters"]
+    left.markdown(f"**Hyperparameters** ({int(hp.differs.sum())} differ)")
+    left.dataframe(hp.style.apply(lambda r: ["background-color: rgba(255,196,0,0.18)" if r.differs else ""] * len(r),
+                                  axis=1), hide_index=True, key="tr_cmp_hp")
+    right.markdown("**Final metrics**")
+    right.dataframe(cmp["metrics"], hide_index=True, key="tr_cmp_metrics")
+    _curves([a, b])
+
+
+def _list(f: filters.Filters) -> None:
+    opts = ops.training_filter_options(f)
+    c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 2])
+    statuses = c1.multiselect("Status", opts["status"], placeholder="All", key="tr_status")
+    teams = c2.multiselect("Team", opts["team"], placeholder="All", key="tr_team")
+    types = c3.multiselect("Instance type", opts["instance_type"], placeholder="All", key="tr_type")
+    spot = c4.selectbox("Capacity", ["All", "Spot", "On-demand"], key="tr_spot")
+    text = c5.text_input("Name contains", key="tr_text")
+    df = ops.training_jobs(f, statuses=statuses, instance_types=types,
+                           spot=None if spot == "All" else spot == "Spot", text=text)
+    if not df.empty and teams:
+        df = df[df.team.isin(teams)].reset_index(drop=True)
+    if df.empty:
+        ui.empty("No training jobs ran in this range with these filters. Widen the time range in the sidebar "
+                 "or clear a filter.")
+        return
+    c = st.columns(5)
+    c[0].metric("Jobs", len(df))
+    c[1].metric("Failed", int((df.status == "Failed").sum()))
+    c[2].metric("Billable instance-hours", f"{df.billable_hours.sum():,.0f}")
+    c[3].metric("Cost", ui.money(df.cost_usd.sum(min_count=1)))
+    c[4].metric("Spot savings", ui.money(df.spot_savings_usd.sum(min_count=1)))
+    if df.usd_per_hour.isna().any():
+        st.caption(f"Cost is blank for {int(df.usd_per_hour.isna().sum())} jobs: the bill has no USE1-Train:<type> "
+                   "line for their instance type, and Sextant has no price table of its own.")
+    event = ui.table(df, "training_jobs", on_select="rerun", selection_mode="multi-row", height=460, column_config={
+        "training_job_name": st.column_config.TextColumn("Job", pinned=True), "status": "Status",
+        "secondary_status": "Secondary", "team": "Team", "project": "Project", "instance_type": "Instance type",
+        "instance_count": st.column_config.NumberColumn("Count"), "spot": st.column_config.CheckboxColumn("Spot"),
+        "creation_time": st.column_config.DatetimeColumn("Created (UTC)", format=TIME),
+        "training_start_time": None, "training_end_time": st.column_config.DatetimeColumn("Ended (UTC)", format=TIME),
+        "duration_min": st.column_config.NumberColumn("Duration (min)", format="%.0f"),
+        "billable_hours": st.column_config.NumberColumn("Billable inst-h", format="%.2f"),
+        "cost_usd": st.column_config.NumberColumn("Cost", format="dollar"),
+        "spot_savings_usd": st.column_config.NumberColumn("Spot savings", format="dollar"),
+        "usd_per_hour": st.column_config.NumberColumn("$/h", format="$%.3f"),
+        "failure_reason": st.column_config.TextColumn("Failure reason", width="large"),
+        "account_id": "Account", "region": "Region"})
+    rows = event.selection.rows if event is not None else []
+    picked = df.iloc[rows].training_job_name.tolist() if rows else []
+    b1, b2, _ = st.columns([2, 2, 6])
+    if b1.button("Open job", disabled=len(picked) != 1, key="tr_open", icon=":material/open_in_new:"):
+        st.query_params["job"] = picked[0]
+        st.rerun()
+    if b2.button("Compare two", disabled=len(picked) != 2, key="tr_cmp", icon=":material/compare_arrows:"):
+        st.query_params["compare"] = ",".join(picked)
+        st.rerun()
+    st.caption("Select one job to open it, or two to compare them.")
+
+
 st.title("Training")
-st.info("Coming soon.")
+f = filters.current()
+if st.query_params.get("compare") and len(st.query_params["compare"].split(",")) == 2:
+    _compare(*st.query_params["compare"].split(","))
+elif st.query_params.get("job"):
+    _detail(st.query_params["job"])
+else:
+    _list(f)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = "dashboard/app.py"
+from tests.conftest import ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")  # AppTest resolves a relative path against the calling file
 
 
 @pytest.fixture
@@ -19,7 +21,7 @@ def app(demo_store, monkeypatch):
             at.query_params[k] = v
         at.run()
         if page:
-            at.switch_page(page).run()
+            at.switch_page(f"../{page}").run()  # page paths are relative to the main script's folder
         assert not at.exception, at.exception
         return at
 
