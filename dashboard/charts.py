@@ -12,9 +12,11 @@ COLORS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#0969da", "#bf
 pio.templates[TEMPLATE] = go.layout.Template(layout=go.Layout(
     font={"family": "Inter, system-ui, sans-serif", "size": 13},
     colorway=COLORS,
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    margin={"l": 10, "r": 10, "t": 48, "b": 10},
     hovermode="x unified",
-    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+    title={"x": 0, "xanchor": "left", "y": 0.98, "yanchor": "top"},
+    # the legend sits top-right, on the title's line, so the two never overlap a short title
+    legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
     xaxis={"showgrid": False, "title": {"text": "time (UTC)"}},
     yaxis={"gridcolor": "rgba(128,128,128,0.2)", "zeroline": False},
 ))

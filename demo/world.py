@@ -311,7 +311,7 @@ def _endpoints(anchor: datetime) -> list[EndpointSpec]:
         ),
         EndpointSpec(
             MAIN_ACCOUNT, "fraud-txn-scorer-staging", "fraud", "txn-risk", "staging", "fraud-txn-scorer",
-            (VariantSpec("AllTraffic", "ml.m5.large", 1, 1.0, 8),),
+            (VariantSpec("AllTraffic", "ml.m5.large", 1, 1.0, 7),),
             peak_rpm=120, capacity_rpm=1500, base_latency_ms=26, created=d(90),
             serve_repo="fraud/txn-scorer-serve",
         ),
@@ -378,11 +378,11 @@ def _packages(rng: random.Random, endpoints: list[EndpointSpec], anchor: datetim
             created = anchor - timedelta(days=(n - version) * 9 + rng.randint(1, 5), hours=rng.randint(0, 23))
             if version == n:
                 status, desc = "PendingManualApproval", "candidate from the latest retrain"
-            elif version in serving:
-                status, desc = "Approved", "serving"
             elif any(e.incident and e.incident.bad_version == version for e in endpoints
                      if e.package_group == group):
                 status, desc = "Rejected", "rolled back after p99 latency incident"
+            elif version in serving:
+                status, desc = "Approved", "serving"
             else:
                 status = rng.choice(["Approved", "Approved", "Rejected"])
                 desc = "superseded" if status == "Approved" else "failed offline evaluation"

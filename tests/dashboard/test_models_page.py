@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 INCIDENT = "fraud-txn-scorer-prod"
 
 
@@ -36,8 +34,6 @@ def test_every_version_shows_the_approval_aws_holds(app, account):
     assert versions.loc[7, "serving_on"].startswith(INCIDENT)
 
 
-@pytest.mark.xfail(strict=True, reason="demo/world.py approves every version some endpoint serves before it "
-                                       "rejects the incident's bad version; fraud-txn-scorer-staging serves v8")
 def test_rolled_back_version_8_is_rejected(app, account):
     versions, status = _versions(app, account)
     assert status[8] == "Rejected"
