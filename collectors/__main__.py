@@ -61,8 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     stop = threading.Event()
+
+    def interrupt(*_) -> None:
+        # Stop now: the source in progress rolls back its transaction (nothing half-written), and
+        # the sources already committed stay.
+        stop.set()
+        raise KeyboardInterrupt
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, interrupt)
     try:
         writer.migrate(collectors.all_tables())
         while True:
@@ -73,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait(max(0.0, args.every - (time.monotonic() - started)))
             if stop.is_set():
                 return status
+    except KeyboardInterrupt:
+        print("interrupted: the source in progress was rolled back", file=sys.stderr)
+        return 130
     finally:
         writer.close()
 
