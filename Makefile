@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint collect serve emulator bench clean browser-deps
+.PHONY: install demo test lint collect serve emulator bench soak clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,13 @@ collect: install
 serve: install
 	$(BIN)/streamlit run dashboard/app.py --server.port 8501
 
-bench: install
-	$(BIN)/python -m bench
+## Longer reliability runs: 30% injected faults, 60 SIGKILLs, collector + dashboard + actions side by side.
+soak: install
+	$(BIN)/python -m bench.soak --long
+
+## A collector and a dashboard reader on one store for 10 minutes: lock errors and staleness.
+side-by-side: install
+	$(BIN)/python -m bench.concurrency --minutes 10 --every 1m
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .ruff_cache
