@@ -61,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     stop = threading.Event()
+    in_cycle = threading.Event()
 
     def interrupt(*_) -> None:
-        # Stop now: the source in progress rolls back its transaction (nothing half-written), and
-        # the sources already committed stay.
+        # Between cycles: just stop. During a cycle: stop now; the source in progress rolls back its
+        # transaction (nothing half-written) and the sources already committed stay.
         stop.set()
-        raise KeyboardInterrupt
+        if in_cycle.is_set():
+            raise KeyboardInterrupt
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, interrupt)
@@ -74,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         writer.migrate(collectors.all_tables())
         while True:
             started = time.monotonic()
-            status = _cycle(settings, writer, sources, args)
+            in_cycle.set()
+            try:
+                status = _cycle(settings, writer, sources, args)
+            finally:
+                in_cycle.clear()
             if not args.every or stop.is_set():
                 return status
             stop.wait(max(0.0, args.every - (time.monotonic() - started)))
