@@ -14,7 +14,8 @@ COPY pages/ pages/
 COPY .streamlit/ .streamlit/
 
 RUN useradd --create-home --uid 10001 sextant && mkdir -p /data && chown sextant /data
-USER sextant
+# Numeric, so that Kubernetes' runAsNonRoot can verify it (hadolint DL3066).
+USER 10001
 VOLUME ["/data"]
 EXPOSE 8501
 

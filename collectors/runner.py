@@ -11,7 +11,7 @@ from datetime import datetime
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 import collectors
-from collectors.aws import Clients
+from collectors.aws import Clients, region_problem
 from collectors.base import Context
 from collectors.settings import AccountSettings, Settings
 from collectors.store import Writer, ident, now_utc
@@ -86,8 +86,16 @@ def run_cycle(settings: Settings, writer: Writer, sources=None, account_filter: 
         if account_filter and account_filter not in (account_id, account.name):
             continue
         for region in clients.regions:
+            problem = region_problem(region)
             for source in sources:
                 if source.GLOBAL and region != clients.regions[0]:
+                    continue
+                if problem:  # a misspelt region fails its own sources only; the others are collected
+                    r = SourceResult(source.NAME, account_id, region, "failed", error=f"unknown region {region!r}",
+                                     hint=problem)
+                    _record(writer, cycle.run_id, r, now_utc(), {})
+                    cycle.results.append(r)
+                    progress and progress(r)
                     continue
                 r = _run_source(writer, clients, source, account_id, region, settings, since, cycle.run_id)
                 cycle.results.append(r)
@@ -104,6 +112,7 @@ def _message(exc: BaseException) -> str:
 def _run_source(writer: Writer, clients: Clients, source, account_id: str, region: str, settings: Settings,
                 since: datetime | None, run_id: str) -> SourceResult:
     started = now_utc()
+    clients = clients.for_source()  # fresh retry quotas: one source's errors cannot starve the next
     before = clients.counter.snapshot()
     usd_before = clients.counter.estimated_usd()
     result = SourceResult(source.NAME, account_id, region, "succeeded")

@@ -7,10 +7,11 @@ here: accounts name a profile or a role ARN, and boto3 finds credentials the sta
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,25 @@ class Settings:
     config_file: Path | None = None
 
 
+def _key(field_name: str) -> str:
+    """The key as written in the file: durations are ``hot_every = "5m"``, stored as ``hot_every_s``."""
+    return field_name[:-2] if field_name.endswith("_every_s") else field_name
+
+
+def _check_type(value: Any, f, where: str, key: str) -> None:
+    default = f.default_factory() if f.default is MISSING else f.default
+    want = type(default) if default is not None else str
+    ok = (isinstance(value, bool) if want is bool else
+          isinstance(value, int) and not isinstance(value, bool) if want is int else
+          isinstance(value, int | float) and not isinstance(value, bool) if want is float else
+          isinstance(value, tuple) and all(isinstance(v, str) for v in value) if want is tuple else
+          isinstance(value, want))
+    if not ok:
+        example = {bool: "true or false", int: "a whole number", float: "a number", str: "a quoted string",
+                   tuple: 'a list of strings, e.g. ["a", "b"]'}.get(want, want.__name__)
+        raise SettingsError(f"{where}.{key} = {value!r}: expected {example}")
+
+
 def _section(data: dict[str, Any], cls: type, where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     out = {}
@@ -95,11 +115,18 @@ def _section(data: dict[str, Any], cls: type, where: str) -> Any:
         name = key
         if name.endswith("_every") or name == "cost_refresh_every":
             name += "_s"
-            value = parse_duration(value)
+            try:
+                value = parse_duration(value)
+            except SettingsError as exc:
+                raise SettingsError(f"{where}.{key}: {exc}") from None
         if name not in known:
-            raise SettingsError(f"unknown key {where}.{key}; known keys: {', '.join(sorted(known))}")
+            keys = sorted(_key(k) for k in known)
+            close = difflib.get_close_matches(key, keys, n=1)
+            raise SettingsError(f"unknown key {where}.{key}" + (f" (did you mean {close[0]}?)" if close else "")
+                                + f"; known keys: {', '.join(keys)}")
         if isinstance(value, list):
             value = tuple(value)
+        _check_type(value, known[name], where, key)
         out[name] = value
     try:
         return cls(**out)

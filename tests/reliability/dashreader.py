@@ -1,0 +1,95 @@
+"""``python -m tests.reliability.dashreader STORE N [THREADS]``: a dashboard-like process.
+
+Runs N page queries through the dashboard's own read path (``dashboard.data`` → ``collectors.store.Reader``,
+the typed query functions of ``dashboard.queries`` and, when importable, ``dashboard.ops`` and
+``dashboard.finance``) from THREADS threads, as Streamlit sessions do. The per-snapshot query cache is
+cleared before every query so each one reaches DuckDB (the dashboard would answer repeats from it).
+Prints one JSON line: queries, errors, the last errors, snapshots seen, per-function counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+
+def page_queries() -> list[tuple[str, object]]:
+    from dashboard import data, queries
+    from dashboard.filters import Filters
+
+    now = datetime.now(UTC)
+    f = Filters(start=now - timedelta(days=1), end=now)
+    out: list[tuple[str, object]] = [
+        ("queries.endpoints", lambda: queries.endpoints(f)),
+        ("queries.data_as_of", queries.data_as_of),
+        ("queries.filter_options", queries.filter_options),
+        ("data.query(collection runs)", lambda: data.query(
+            "SELECT source, status, count(*) AS n FROM sextant_collection_run GROUP BY ALL")),
+        ("data.query(variants)", lambda: data.query(
+            "SELECT endpoint_name, variant_name, desired_instance_count FROM aws_sagemaker_endpoint_variant "
+            "WHERE account_id = ? ORDER BY ALL", ["123456789012"])),
+    ]
+    try:  # pages' query modules, written alongside; used when they import cleanly
+        from dashboard import ops
+        out += [("ops.endpoints", lambda: ops.endpoints(f)),
+                ("ops.alarms", lambda: ops.alarms("123456789012", "us-east-1", "nlp-summarizer-prod"))]
+    except Exception:  # optional: pages' query modules may not import yet
+        pass
+    try:
+        from dashboard import finance
+        out += [("finance.collection_runs", finance.collection_runs), ("finance.tables_doc", finance.tables_doc)]
+    except Exception:  # optional: pages' query modules may not import yet
+        pass
+    return out
+
+
+def main(argv: list[str]) -> int:
+    store, n = Path(argv[0]), int(argv[1])
+    threads = int(argv[2]) if len(argv) > 2 else 4
+    os.environ["SEXTANT_STORE"] = str(store)
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "no runtime" warnings of st.cache_* outside a server
+    from dashboard import data
+
+    calls = page_queries()
+    lock = threading.Lock()
+    state = {"next": 0, "done": 0, "errors": 0, "last_errors": [], "snapshots": set(), "by_function": {}}
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = state["next"]
+                if i >= n:
+                    return
+                state["next"] += 1
+            name, fn = calls[i % len(calls)]
+            try:
+                data._cached.clear()
+                fn()
+                snap = data.snapshot()
+                with lock:
+                    state["done"] += 1
+                    state["snapshots"].add(snap)
+                    state["by_function"][name] = state["by_function"].get(name, 0) + 1
+            except Exception as exc:
+                with lock:
+                    state["errors"] += 1
+                    state["last_errors"] = (state["last_errors"] + [f"{name}: {exc!r}"[:300]])[-5:]
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    print(json.dumps({"queries": state["done"], "errors": state["errors"], "last_errors": state["last_errors"],
+                      "snapshots_seen": len(state["snapshots"] - {None}), "functions": len(calls),
+                      "by_function": state["by_function"]}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
