@@ -11,8 +11,15 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 import streamlit as st  # noqa: E402
 
-from dashboard import filters, queries  # noqa: E402
+from dashboard import data, filters, queries  # noqa: E402
 from dashboard.nav import PAGES  # noqa: E402
+
+
+@st.fragment(run_every=30)
+def _watch(seen: str | None) -> None:
+    """Reruns the whole page once a newer store snapshot is published; costs one small file read."""
+    if data.snapshot() != seen:
+        st.rerun(scope="app")
 
 
 def main() -> None:
@@ -21,6 +28,13 @@ def main() -> None:
                                  default=i == 0) for i, p in enumerate(PAGES)])
     st.session_state["_filters"] = filters.sidebar(queries.filter_options())
     with st.sidebar:
+        auto = st.toggle("Auto-refresh", value=st.query_params.get("refresh") == "1", key="f_refresh",
+                         help="Redraw the page when the collector publishes new data (checked every 30 s).")
+        if auto:
+            st.query_params["refresh"] = "1"
+            _watch(data.snapshot())
+        elif "refresh" in st.query_params:
+            del st.query_params["refresh"]
         as_of = queries.data_as_of()
         if not as_of.empty:
             st.caption("Data as of (UTC): " + ", ".join(
