@@ -85,3 +85,17 @@ def sidebar(options: dict[str, list[str]]) -> Filters:
 def current() -> Filters:
     """The filters the shell drew for this run (pages call this)."""
     return st.session_state["_filters"]
+
+
+def pinned_window(f: Filters) -> tuple[datetime, datetime, bool]:
+    """The ?start=&end= window a link pinned (ISO times, UTC if no zone), else the sidebar's; and whether pinned."""
+    try:
+        start = datetime.fromisoformat(st.query_params["start"])
+        end = datetime.fromisoformat(st.query_params["end"])
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        end = end if end.tzinfo else end.replace(tzinfo=UTC)
+        if start < end:
+            return start, end, True
+    except (KeyError, ValueError):
+        pass
+    return f.start, f.end, False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,20 +11,6 @@ from dashboard import charts, filters, ops, ui
 
 LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 INCIDENT_PAGE = str(Path(__file__).with_name("incident.py"))
-
-
-def _window(f: filters.Filters) -> tuple[datetime, datetime]:
-    """The sidebar range, unless ?start=&end= (ISO, UTC) name one (links from the incident page do)."""
-    try:
-        start = datetime.fromisoformat(st.query_params["start"])
-        end = datetime.fromisoformat(st.query_params["end"])
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
-        end = end if end.tzinfo else end.replace(tzinfo=UTC)
-        if start < end:
-            return start, end
-    except (KeyError, ValueError):
-        pass
-    return f.start, f.end
 
 
 def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
@@ -98,7 +83,7 @@ def _detail(f: filters.Filters, name: str) -> None:
                  "Clear the filters, or check the name.")
         return
     e = row.iloc[0]
-    start, end = _window(f)
+    start, end, _ = filters.pinned_window(f)
     st.subheader(name)
     st.caption(f"{e.status} · {e.capacity} · team {e.team or '–'} · {e.env or '–'} · account {e.account_id} "
                f"{e.region} · config {e.endpoint_config_name} · "

@@ -7,7 +7,6 @@ alarm state changes, bursts of ERROR log lines and daily cost spikes, under a co
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -21,22 +20,9 @@ ENDPOINTS_PAGE = str(Path(__file__).with_name("endpoints.py"))
 LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 
 
-def _window(f: filters.Filters) -> tuple[datetime, datetime, bool]:
-    try:
-        start = datetime.fromisoformat(st.query_params["start"])
-        end = datetime.fromisoformat(st.query_params["end"])
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
-        end = end if end.tzinfo else end.replace(tzinfo=UTC)
-        if start < end:
-            return start, end, True
-    except (KeyError, ValueError):
-        pass
-    return f.start, f.end, False
-
-
 st.title("Incident timeline")
 f = filters.current()
-start, end, pinned = _window(f)
+start, end, pinned = filters.pinned_window(f)
 eps = ops.endpoints(f)
 if eps.empty:
     ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")

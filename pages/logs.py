@@ -6,8 +6,6 @@ sidebar's range applies). The endpoint and training pages link here with the fil
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import streamlit as st
 
 from dashboard import charts, filters, ops, ui
@@ -15,22 +13,9 @@ from dashboard import charts, filters, ops, ui
 LEVELS = ["ERROR", "WARN", "INFO", "DEBUG"]
 
 
-def _window(f: filters.Filters) -> tuple[datetime, datetime, bool]:
-    try:
-        start = datetime.fromisoformat(st.query_params["start"])
-        end = datetime.fromisoformat(st.query_params["end"])
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
-        end = end if end.tzinfo else end.replace(tzinfo=UTC)
-        if start < end:
-            return start, end, True
-    except (KeyError, ValueError):
-        pass
-    return f.start, f.end, False
-
-
 st.title("Logs")
 f = filters.current()
-start, end, pinned = _window(f)
+start, end, pinned = filters.pinned_window(f)
 qp = st.query_params
 resources = ops.log_resources(start, end)
 if resources.empty and "resource" not in qp:
