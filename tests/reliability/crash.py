@@ -86,7 +86,8 @@ def _check_con(con, clean: dict[str, list[tuple]], sources: list[str], where: st
 
 def kill_loop(store: Path, env: dict[str, str], sources: list[str], clean: dict[str, list[tuple]], kills: int,
               horizon_s: float, seed: int, cwd: Path, max_runs: int | None = None) -> KillReport:
-    """Start the CLI on ``store`` and SIGKILL it after a random delay in [0, horizon_s), ``kills`` times."""
+    """Start the CLI on ``store`` and SIGKILL it at a random point of the run, ``kills`` times (``horizon_s``:
+    the first guess of a run's length)."""
     rng = random.Random(seed)
     report = KillReport()
     t0 = time.monotonic()
@@ -94,15 +95,20 @@ def kill_loop(store: Path, env: dict[str, str], sources: list[str], clean: dict[
     for s in sources:
         args += ["--source", s]
     runs = 0
+    # How long a whole run takes, from an empty store and from a collected one (an incremental rerun is much
+    # shorter); kill points are drawn over the run they would interrupt, learnt from the last run that finished.
+    duration = {True: horizon_s, False: horizon_s}
     while report.kills < kills and runs < (max_runs or kills * 3):
         runs += 1
         fresh = runs % 2 == 1
         if fresh:
             shutil.rmtree(store, ignore_errors=True)
+        started = time.monotonic()
         proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            proc.wait(rng.uniform(0, horizon_s))
+            proc.wait(rng.uniform(0, duration[fresh] * 1.05))
             report.completed_before_kill += 1
+            duration[fresh] = time.monotonic() - started
             assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
