@@ -19,10 +19,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--no-live", action="store_true", help="freeze simulated time after seeding")
     parser.add_argument("--url-file", help="also write the endpoint URL to this file once seeded")
+    parser.add_argument("--surge", action="append", default=[], metavar="ENDPOINT=RPM",
+                        help="from now on, at least RPM invocations a minute on ENDPOINT (repeatable)")
     args = parser.parse_args(argv)
+    surges = {}
+    for item in args.surge:
+        name, _, rpm = item.partition("=")
+        try:
+            surges[name] = float(rpm)
+        except ValueError:
+            parser.error(f"--surge {item!r}: expected ENDPOINT=RPM, e.g. fraud-txn-scorer-prod=4800")
     logging.basicConfig(level=logging.INFO, format="demo: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    emulator = server.start(seed=args.seed, host=args.host, port=args.port, live=not args.no_live)
+    try:
+        emulator = server.start(seed=args.seed, host=args.host, port=args.port, live=not args.no_live,
+                                surges=surges)
+    except ValueError as exc:
+        parser.error(str(exc))
     print(emulator.url, flush=True)
     print(f"demo: emulated AWS account ready; export AWS_ENDPOINT_URL={emulator.url}", file=sys.stderr, flush=True)
     if args.url_file:

@@ -64,6 +64,10 @@ def demand(world: World, e: EndpointSpec, minutes: np.ndarray) -> np.ndarray:
     rpm = np.where(minutes < created, 0.0, rpm)
     if e.idle_since is not None:
         rpm = np.where(minutes >= to_minutes(e.idle_since), 0.0, rpm)
+    surge = world.surges.get((e.account, e.name))
+    if surge is not None:
+        floor = surge.rpm * (1 + noise(world.seed, e.name + "/surge", minutes, 0.05))
+        rpm = np.where(minutes >= to_minutes(surge.since), np.maximum(rpm, floor), rpm)
     return np.maximum(rpm, 0.0)
 
 

@@ -66,12 +66,24 @@ class Emulator:
 
 
 def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = True,
-          anchor: datetime | None = None) -> Emulator:
-    """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it."""
+          anchor: datetime | None = None, surges: dict[str, float] | None = None) -> Emulator:
+    """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it.
+
+    ``surges`` (endpoint name -> invocations a minute) puts a traffic surge on endpoints of the main
+    account from the start of the current minute on (see :class:`demo.world.Surge`)."""
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    world = world_mod.build_world(seed, anchor)
+    since = datetime.now(UTC).replace(second=0, microsecond=0)
+    for name, rpm in (surges or {}).items():
+        names = {e.name for e in world.endpoints if e.account == world_mod.MAIN_ACCOUNT}
+        if name not in names:
+            raise ValueError(f"--surge: no endpoint {name!r} in the emulated account "
+                             f"(one of: {', '.join(sorted(names))})")
+        if not 0 < rpm <= 1_000_000:
+            raise ValueError(f"--surge {name}: invocations a minute must be in (0, 1000000], not {rpm}")
+        world.surges[(world_mod.MAIN_ACCOUNT, name)] = world_mod.Surge(since, float(rpm))
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    world = world_mod.build_world(seed, anchor)
     fills = _fills()
     for fill in fills:
         fill.install(world)

@@ -248,6 +248,17 @@ class Timeline:
 # --------------------------------------------------------------------------- world
 
 
+@dataclass(frozen=True)
+class Surge:
+    """A traffic surge on one endpoint, from ``since`` on: at least ``rpm`` invocations a minute.
+
+    A scenario knob of the running account (``python -m demo --surge NAME=RPM``): an on-call
+    situation where capacity, not the model, is the problem, at any hour of the day."""
+
+    since: datetime
+    rpm: float
+
+
 @dataclass
 class World:
     seed: int
@@ -260,6 +271,7 @@ class World:
     pipeline_executions: list[PipelineExecutionSpec]
     state_machine_executions: list[PipelineExecutionSpec]
     timeline: Timeline = field(default_factory=Timeline)
+    surges: dict[tuple[str, str], Surge] = field(default_factory=dict)  # (account, endpoint) -> surge
 
     @property
     def history_start(self) -> datetime:

@@ -36,9 +36,11 @@ class Account:
         return session.client(service, endpoint_url=self.url, config=config, **kwargs)
 
 
-def start_account(tmp: Path, seed: int = 7, live: bool = True, env: dict[str, str] | None = None) -> Account:
+def start_account(tmp: Path, seed: int = 7, live: bool = True, env: dict[str, str] | None = None,
+                  args: list[str] | None = None) -> Account:
+    """Start ``python -m demo`` (extra CLI ``args``, e.g. ``["--surge", "NAME=RPM"]``) and wait for its URL."""
     url_file = tmp / f"demo-{seed}-{time.monotonic_ns()}.url"
-    args = [sys.executable, "-m", "demo", "--seed", str(seed), "--url-file", str(url_file)]
+    args = [sys.executable, "-m", "demo", "--seed", str(seed), "--url-file", str(url_file), *(args or [])]
     if not live:
         args.append("--no-live")
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
