@@ -122,7 +122,7 @@ def scale_controls(account_id: str, endpoint: str, variant: str, current: int, k
         return
     limit = load().actions.max_instances_per_variant
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    desired = c1.number_input(f"Instances for {variant}", min_value=1, max_value=limit,
+    desired = c1.number_input(f"Instances for {variant} (now {current})", min_value=1, max_value=limit,
                               value=min(max(int(current or 1), 1), limit), step=1, key=f"{key}_n")
     with c2:
         action_button("Scale", a.ScaleEndpoint(account_id, endpoint, variant, int(desired)), f"{key}_scale",

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from collectors.settings import load
-from dashboard import charts, filters, finance, ui
+from dashboard import action_ui, actions, charts, filters, finance, ui
+from dashboard.data import has_table, query
 
 PERIODS = {"mtd": "Month to date", "30d": "30 days", "90d": "90 days", "sidebar": "Sidebar range"}
 GROUP_LABELS = {"service": "Service", "usage type": "Usage type", "team": "Team", "project": "Project",
@@ -208,6 +209,26 @@ def _unit_economics() -> None:
                    "paid for the type (usage type `*Train:<type>`); training hours = training seconds × instances.")
 
 
+def _scale_idle_down(idle: pd.DataFrame) -> None:
+    """Operators: one guarded step per idle variant down to its minimum (autoscaling min, else 1 instance)."""
+    variants = query("""SELECT account_id, endpoint_name, variant_name, current_instance_count
+                        FROM aws_sagemaker_endpoint_variant
+                        WHERE list_contains(?, account_id || '/' || endpoint_name)
+                        ORDER BY endpoint_name, variant_name""",
+                     [(idle.account_id + "/" + idle.endpoint_name).tolist()]) if has_table(
+        "aws_sagemaker_endpoint_variant") else pd.DataFrame()
+    for v in variants[variants.current_instance_count > 1].itertuples():
+        c1, c2 = st.columns([3, 2], vertical_alignment="center")
+        c1.markdown(f"`{v.endpoint_name}` / {v.variant_name}: {int(v.current_instance_count)} instances")
+        with c2:
+            action_ui.action_button("Scale to minimum", actions.ScaleToMinimum(v.account_id, v.endpoint_name,
+                                                                               v.variant_name),
+                                    f"cost_min_{v.account_id}_{v.endpoint_name}_{v.variant_name}",
+                                    icon=":material/trending_down:",
+                                    help="To the autoscaling minimum, else 1 instance; the confirmation shows the "
+                                         "saving per day")
+
+
 def _savings() -> None:
     st.caption("Estimates to act on, each in $ per month. Prices are what the bill shows for each instance type.")
     s1, s2, s3 = st.columns(3)
@@ -248,6 +269,8 @@ def _savings() -> None:
         })
         st.caption("Saving = instances serving now × $ per instance-hour × 24 × 30. Delete the endpoint (or scale "
                    "to zero with serverless or async inference) if nobody calls it.")
+        if action_ui.can_act():
+            _scale_idle_down(idle)
 
     st.markdown(f"**Over-provisioned endpoints** — p95 hourly CPU below {cpu_max}% over 7 days")
     if over.empty:

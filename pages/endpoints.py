@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, filters, ops, ui
+from dashboard import action_ui, charts, filters, ops, ui
 
 LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 INCIDENT_PAGE = str(Path(__file__).with_name("incident.py"))
@@ -72,6 +72,23 @@ def _tidy(fig):
     return fig.update_layout(margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})
 
 
+def _scale_panel(e: pd.Series, variants: pd.DataFrame) -> None:
+    """Operators: set a variant's instance count (on an autoscaled variant, the scalable target's min/max)."""
+    with st.expander("Scale this endpoint", icon=":material/tune:"):
+        if pd.notna(e.autoscaling_min):
+            st.caption(f"Autoscaled between {int(e.autoscaling_min)} and {int(e.autoscaling_max)} instances: Scale "
+                       "moves the scalable target's min/max to the count you set, instead of fighting the autoscaler.")
+        if e.status != "InService":
+            st.caption(f"The endpoint is {e.status} in the last collection; AWS accepts a change only when it is "
+                       "InService (the confirmation checks it live).")
+        for v in variants.itertuples():
+            current = v.desired_instance_count if pd.notna(v.desired_instance_count) else v.current_instance_count
+            action_ui.scale_controls(e.account_id, e.endpoint_name, v.variant_name,
+                                     int(current) if pd.notna(current) else 1, key=f"ep_scale_{v.variant_name}")
+        st.caption("The confirmation shows the change in instances and $ per day before anything is sent. The "
+                   "charts show the effect after the next collection.")
+
+
 def _detail(f: filters.Filters, name: str) -> None:
     row = ops.endpoint(f, name)
     if st.button("All endpoints", icon=":material/arrow_back:", key="ep_back"):
@@ -105,6 +122,9 @@ def _detail(f: filters.Filters, name: str) -> None:
     c[3].metric("Error rate, 24 h", f"{e.error_rate:.2%}" if pd.notna(e.error_rate) else "–")
     c[4].metric("Cost / day", ui.money(e.cost_per_day, 2),
                 help=f"$ / 1k inferences: {e.cost_per_1k:.4f}" if pd.notna(e.cost_per_1k) else None)
+    variants = ops.endpoint_variants(account, region, name)
+    if action_ui.can_act() and not variants.empty:
+        _scale_panel(e, variants)
     resolution = "1-minute points (5-minute where older than a day)" if ops.fine_grained(start, end) \
         else "hourly rollup (percentiles: the worst period of each hour)"
     st.caption(f"Resolution: {resolution}. Dotted lines: deploys, rollbacks, scaling.")
@@ -112,7 +132,6 @@ def _detail(f: filters.Filters, name: str) -> None:
         ui.empty("No CloudWatch points for this endpoint in the window. Widen the time range, or run the "
                  "cloudwatch_metrics collector.")
 
-    variants = ops.endpoint_variants(account, region, name)
     by_variant = len(variants) > 1
     tabs = st.tabs(["Latency & traffic", "Utilization", "Capacity", "Changes", "Alarms", "Logs", "Variants"])
     with tabs[0]:

@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import filters, ops, ui
+from dashboard import action_ui, actions, filters, ops, ui
+from dashboard.data import query
 
 STATUS_COLORS = {"Succeeded": "#1a7f37", "Failed": "#d1242f", "Running": "#1f6feb", "Stopped": "#8c959f",
                  "Executing": "#1f6feb", "Starting": "#1f6feb", "Stopping": "#8c959f", "NotStarted": "#d0d7de"}
@@ -30,6 +31,41 @@ def _gantt(df: pd.DataFrame, y: str, title: str, key: str, hover: list[str]) -> 
     st.plotly_chart(fig, key=key)
 
 
+def _actions(r: pd.Series) -> None:
+    """Operators: rerun (same or edited parameters), retry, stop; for Step Functions, start or redrive."""
+    if r.kind == "SageMaker":
+        stored = query("SELECT parameters FROM aws_sagemaker_pipeline_execution WHERE account_id = ? AND region = ? "
+                       "AND execution_arn = ?", [r.account_id, r.region, r.execution_arn])
+        params = stored.parameters.iloc[0] if not stored.empty and stored.parameters.iloc[0] else "{}"
+        c = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
+        edited = c[0].text_input("Parameters for a rerun (JSON object)", value=params, key="pl_rerun_params",
+                                 help="This execution's parameters; edit them, or {} for the pipeline's defaults")
+        with c[1]:
+            action_ui.action_button("Rerun", actions.RerunPipeline(r.account_id, r.pipeline, edited), "pl_rerun",
+                                    icon=":material/replay:", type="primary")
+        with c[2]:
+            if r.status == "Failed":
+                action_ui.action_button("Retry", actions.RetryPipelineExecution(r.account_id, r.execution_arn),
+                                        "pl_retry", icon=":material/restart_alt:",
+                                        help="Resume this execution from its failed step")
+        with c[3]:
+            if r.status == "Running":
+                action_ui.action_button("Stop", actions.StopPipelineExecution(r.account_id, r.execution_arn),
+                                        "pl_stop", icon=":material/stop_circle:")
+    else:
+        machine = r.execution_arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
+        c = st.columns([5, 2, 2], vertical_alignment="bottom")
+        payload = c[0].text_input("Input for a new execution (JSON)", value="{}", key="pl_sfn_input")
+        with c[1]:
+            action_ui.action_button("Start execution", actions.StartStateMachine(r.account_id, machine, payload),
+                                    "pl_sfn_start", icon=":material/play_arrow:", type="primary")
+        with c[2]:
+            if r.status == "Failed":
+                action_ui.action_button("Redrive", actions.RedriveExecution(r.account_id, r.execution_arn),
+                                        "pl_redrive", icon=":material/restart_alt:",
+                                        help="Restart this execution from the state that failed")
+
+
 def _detail(f: filters.Filters, arn: str) -> None:
     if st.button("All executions", icon=":material/arrow_back:", key="pl_back"):
         st.query_params.pop("execution", None)
@@ -47,6 +83,8 @@ def _detail(f: filters.Filters, arn: str) -> None:
     if r.status == "Failed":
         st.warning(f"**Failed at {r.failed_step or 'an unknown step'}:** {r.failure_reason or 'no reason given'}",
                    icon=":material/error:")
+    if action_ui.can_act():
+        _actions(r)
     steps = ops.pipeline_steps(arn)
     if steps.empty:
         ui.empty("No steps stored for this execution (Step Functions executions keep only the failing state).")

@@ -12,7 +12,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import charts, filters, ops, ui
+from collectors.settings import load
+from dashboard import action_ui, actions, charts, filters, ops, ui
 
 LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 TIME = "YYYY-MM-DD HH:mm"
@@ -49,6 +50,37 @@ def _curves(names: list[str]) -> None:
         st.plotly_chart(fig, key=f"tr_curve_{metric}_{len(names)}")
 
 
+def _actions(j: pd.Series) -> None:
+    """Operators: stop a running job; launch a clone with overrides (confirmation shows the estimated cost)."""
+    if j.status == "InProgress":
+        action_ui.action_button("Stop this job", actions.StopTrainingJob(j.account_id, j.training_job_name),
+                                "tr_stop", icon=":material/stop_circle:")
+    with st.expander("Launch a clone of this job", icon=":material/replay:"):
+        limits = load().actions
+        types = list(limits.allowed_instance_types) or [j.instance_type]
+        if j.instance_type not in types:
+            types.insert(0, j.instance_type)
+        c = st.columns(3)
+        itype = c[0].selectbox("Instance type", types, index=types.index(j.instance_type), key="tr_clone_type",
+                               help="[actions] allowed_instance_types in sextant.toml")
+        count = c[1].number_input("Instance count", 1, limits.max_instances_per_variant,
+                                  min(int(j.instance_count or 1), limits.max_instances_per_variant), key="tr_clone_n")
+        runtime_h = c[2].number_input("Max runtime (hours)", 0.1, 672.0, 24.0, step=0.5, key="tr_clone_runtime")
+        c = st.columns(3)
+        spot = c[0].toggle("Managed spot", value=bool(j.spot), key="tr_clone_spot",
+                           help="Pay the spot price; AWS may interrupt, so the job waits up to the max wait")
+        wait_h = c[1].number_input("Max wait (hours, spot)", 0.1, 672.0, max(48.0, runtime_h), step=0.5,
+                                   key="tr_clone_wait", disabled=not spot)
+        hp = st.text_area("Hyperparameter overrides (JSON object)", value="{}", key="tr_clone_hp", height=90,
+                          help=f"Merged over the source job's: {j.hyperparameters or '{}'}")
+        req = actions.LaunchTraining(j.account_id, j.training_job_name, instance_type=itype, instance_count=int(count),
+                                     spot=spot, max_runtime_s=int(runtime_h * 3600),
+                                     max_wait_s=int(wait_h * 3600) if spot else None, hyperparameters=hp)
+        action_ui.action_button("Launch clone", req, "tr_clone", icon=":material/rocket_launch:", type="primary")
+        st.caption("Same image, role, data channels and output as the source job; the confirmation names every "
+                   "override and the estimated cost before anything starts.")
+
+
 def _detail(name: str) -> None:
     _back()
     job = ops.training_job(name)
@@ -70,6 +102,8 @@ def _detail(name: str) -> None:
     c[4].metric("Spot savings", ui.money(j.spot_savings_usd, 2) if j.spot else "on-demand")
     if j.failure_reason:
         st.warning(f"**Failure reason:** {j.failure_reason}", icon=":material/error:")
+    if action_ui.can_act():
+        _actions(j)
     tabs = st.tabs(["Metric curves", "Hyperparameters & metrics", "Status transitions", "Logs", "Inputs"])
     with tabs[0]:
         _curves([name])

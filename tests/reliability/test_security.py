@@ -54,8 +54,10 @@ def rendered_text(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def open_page(page: str, timeout: float = 120) -> AppTest:
+def open_page(page: str, timeout: float = 120, **query: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=timeout)
+    for k, v in query.items():
+        at.query_params[k] = v
     at.run()
     if page != PAGES[0].path:
         at.switch_page(str(ROOT / page)).run()
@@ -107,6 +109,45 @@ def test_a_viewer_sees_no_action_controls_on_any_page_and_an_admin_does(page, de
     assert not action_keys & set(viewer_buttons), "a viewer sees an action control"
     assert not [label for label in viewer_buttons.values() if ACTION_LABELS.search(label or "")], viewer_buttons
     assert set(viewer_buttons) <= admin_buttons, "a viewer sees a button the admin does not"
+
+
+# Where the controls live: detail views, and the savings list. Each: page, how to pick the target from the
+# store, the query parameter it goes in, and the action keys an operator must get there.
+DETAIL_VIEWS = {
+    "endpoint": ("pages/endpoints.py", "endpoint", "SELECT 'fraud-txn-scorer-prod'", {"ep_scale_AllTraffic_scale"}),
+    "running training job": ("pages/training.py", "job", "SELECT training_job_name FROM aws_sagemaker_training_job "
+                             "WHERE status = 'InProgress' ORDER BY creation_time LIMIT 1", {"tr_stop", "tr_clone"}),
+    "finished training job": ("pages/training.py", "job", "SELECT training_job_name FROM aws_sagemaker_training_job "
+                              "WHERE status = 'Completed' ORDER BY creation_time LIMIT 1", {"tr_clone"}),
+    "failed pipeline execution": ("pages/pipelines.py", "execution", "SELECT execution_arn FROM "
+                                  "aws_sagemaker_pipeline_execution WHERE status = 'Failed' ORDER BY start_time "
+                                  "DESC LIMIT 1", {"pl_rerun", "pl_retry"}),
+    "failed Step Functions execution": ("pages/pipelines.py", "execution", "SELECT execution_arn FROM "
+                                        "aws_sfn_execution WHERE status = 'FAILED' ORDER BY start_date DESC LIMIT 1",
+                                        {"pl_sfn_start", "pl_redrive"}),
+    "savings": ("pages/cost.py", "tab", "SELECT 'Savings'",
+                {f"cost_min_{MAIN}_vision-defect-detector-shadow_AllTraffic"}),
+}
+
+
+@pytest.mark.parametrize("view", DETAIL_VIEWS)
+def test_detail_views_give_operators_their_actions_and_viewers_none(view, demo_store, monkeypatch, tmp_path):
+    page, param, pick, expected = DETAIL_VIEWS[view]
+    (value,) = demo_store.query(pick)[0]
+    monkeypatch.setenv("SEXTANT_STORE", str(demo_store.settings.store))
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("SEXTANT_LOCAL_ADMIN", raising=False)
+    viewer = open_page(page, **{param: value})
+    assert not viewer.exception, viewer.exception
+    monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    admin = open_page(page, **{param: value})
+    assert not admin.exception, admin.exception
+    admin_buttons = {b.key for b in admin.button}
+    viewer_buttons = {b.key: b.label for b in viewer.button}
+    assert expected <= admin_buttons, f"{view}: the admin misses {expected - admin_buttons}"
+    assert not expected & set(viewer_buttons), f"{view}: a viewer sees an action control"
+    assert not [label for label in viewer_buttons.values() if ACTION_LABELS.search(label or "")], viewer_buttons
+    assert not [e for e in viewer.expander if "Scale" in e.label or "clone" in e.label]
 
 
 PROBE = """
