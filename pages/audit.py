@@ -11,6 +11,14 @@ if df.empty:
     ui.empty("No actions yet. Operators act from the Endpoints, Training, Pipelines and Cost pages; "
              "every attempt lands here.")
 else:
+    latest = df.iloc[0]  # newest first
+    c = st.columns(4)
+    c[0].metric("Attempts", len(df))
+    c[1].metric("Succeeded", int((df.result == "succeeded").sum()))
+    c[2].metric("Refused or invalid", int(df.result.isin(["refused", "invalid"]).sum()))
+    c[3].metric("Failed", int((df.result == "failed").sum()))
+    st.markdown(f"**Latest:** #{latest.id} · {latest.at} · {latest.actor} ({latest.role}) · `{latest.action}` on "
+                f"`{latest.target}` · **{latest.result}**" + (" (dry run)" if latest.dry_run else ""))
     results = sorted(df.result.unique())
     chosen = st.multiselect("Result", results, default=results, key="audit_result")
     view = df[df.result.isin(chosen)]
