@@ -66,6 +66,9 @@ def _show_plan(plan: a.Plan) -> None:
                   f"{sign}${abs(plan.cost_per_day_delta) * 30:,.0f} / month", delta_color="inverse")
     if plan.cost_estimate is not None:
         st.metric("Estimated cost of the run", f"${plan.cost_estimate:,.2f}")
+    if plan.cost_per_day_delta is None and plan.cost_estimate is None and plan.after.get("instance_type"):
+        st.metric("Cost impact", "unknown", help="The collected bill has no line for this instance type yet, and "
+                  "Sextant has no price table of its own: collect cost_explorer, or check the AWS price list.")
     for note in plan.notes:
         st.caption(note)
     st.caption("AWS calls: " + ", ".join(plan.calls))

@@ -17,7 +17,8 @@ else:
     c[1].metric("Succeeded", int((df.result == "succeeded").sum()))
     c[2].metric("Refused or invalid", int(df.result.isin(["refused", "invalid"]).sum()))
     c[3].metric("Failed", int((df.result == "failed").sum()))
-    st.markdown(f"**Latest:** #{latest.id} · {latest.at} · {latest.actor} ({latest.role}) · `{latest.action}` on "
+    when = str(latest["at"])[:19].replace("T", " ")  # .at would be pandas' accessor
+    st.markdown(f"**Latest:** #{latest['id']} · {when} UTC · {latest.actor} ({latest.role}) · `{latest.action}` on "
                 f"`{latest.target}` · **{latest.result}**" + (" (dry run)" if latest.dry_run else ""))
     results = sorted(df.result.unique())
     chosen = st.multiselect("Result", results, default=results, key="audit_result")
