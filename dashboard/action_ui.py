@@ -57,7 +57,7 @@ def _show_plan(plan: a.Plan) -> None:
     st.markdown(f"**{plan.summary}**")
     keys = sorted(set(plan.before) | set(plan.after), key=lambda k: (k not in plan.before, k))
     rows = [{"": k.replace("_", " "), "now": _fmt(plan.before.get(k)), "after": _fmt(plan.after.get(k))}
-            for k in keys if not isinstance(plan.after.get(k), dict) or k == "hyperparameters"]
+            for k in keys]
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if plan.cost_per_day_delta is not None:

@@ -37,7 +37,7 @@ def _actions(r: pd.Series) -> None:
         stored = query("SELECT parameters FROM aws_sagemaker_pipeline_execution WHERE account_id = ? AND region = ? "
                        "AND execution_arn = ?", [r.account_id, r.region, r.execution_arn])
         params = stored.parameters.iloc[0] if not stored.empty and stored.parameters.iloc[0] else "{}"
-        c = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
+        c = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
         edited = c[0].text_input("Parameters for a rerun (JSON object)", value=params, key="pl_rerun_params",
                                  help="This execution's parameters; edit them, or {} for the pipeline's defaults")
         with c[1]:
@@ -54,7 +54,7 @@ def _actions(r: pd.Series) -> None:
                                         "pl_stop", icon=":material/stop_circle:")
     else:
         machine = r.execution_arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
-        c = st.columns([5, 2, 2], vertical_alignment="bottom")
+        c = st.columns([4, 1.4, 1.6], vertical_alignment="bottom")
         payload = c[0].text_input("Input for a new execution (JSON)", value="{}", key="pl_sfn_input")
         with c[1]:
             action_ui.action_button("Start execution", actions.StartStateMachine(r.account_id, machine, payload),
