@@ -100,7 +100,7 @@ POINT = table("aws_cloudwatch_metric_point", "One datapoint of one statistic of 
     ("value", "DOUBLE", "Value in the series' unit: latencies in microseconds (as CloudWatch gives them), "
                         "utilizations in percent (CPU can exceed 100 on multi-core instances), counts summed "
                         "over the period."),
-], ["series_id", "stat", "period_s", "ts"])
+], ["series_id", "stat", "period_s", "ts"], indexed=False, time_column="ts")
 
 HOURLY = table("aws_cloudwatch_metric_hourly", "One statistic of a series rolled up per UTC hour, from the points.", [
     ("series_id", "VARCHAR", "Series (aws_cloudwatch_metric_series.series_id)."),
@@ -112,7 +112,7 @@ HOURLY = table("aws_cloudwatch_metric_hourly", "One statistic of a series rolled
     ("points", "INTEGER", "Points rolled up (60 for a complete hour of 1-minute points)."),
     ("period_s", "INTEGER", "Finest period of the points rolled up, in seconds (1-minute points win where "
                             "both exist)."),
-], ["series_id", "stat", "hour"])
+], ["series_id", "stat", "hour"], indexed=False, time_column="hour")
 
 POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was planned, fetched and deferred.", [
     ("polled_at", "TIMESTAMPTZ", "When the cycle ran; the windows fetched end at this minute."),
@@ -440,17 +440,28 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
     """Recompute the hourly rollups of the touched hours from the stored points (same transaction).
 
     Where 1-minute points exist in a 5-minute period, the 5-minute point of that period is left out.
+    Both tables are unindexed (no ART at 100 M+ rows): the touched hours are deleted, then re-inserted,
+    and every scan is bounded by the overall [lo, hi) so only the newest row groups are read.
     """
     keys = list(touched)
     lo = [_floor(touched[k][0], 3600) for k in keys]
     hi = [_floor(touched[k][1], 3600) + timedelta(hours=1) for k in keys]
     point, hourly = ident(POINT.name), ident(HOURLY.name)
+    # numbered parameters: $1-$4 the touched keys and hours, $5/$6 account and region, $7/$8 the overall window
+    touched_cte = ("WITH touched AS (SELECT unnest($1::VARCHAR[]) AS series_id, unnest($2::VARCHAR[]) AS stat, "
+                   "unnest($3::TIMESTAMPTZ[]) AS lo, unnest($4::TIMESTAMPTZ[]) AS hi) ")
+    key_params = [[k[0] for k in keys], [k[1] for k in keys], lo, hi]
     ctx.execute(
-        f"INSERT OR REPLACE INTO {hourly} (account_id, region, series_id, stat, hour, value, points, period_s) "  # noqa: S608
-        "WITH touched AS (SELECT unnest(?::VARCHAR[]) AS series_id, unnest(?::VARCHAR[]) AS stat, "
-        "unnest(?::TIMESTAMPTZ[]) AS lo, unnest(?::TIMESTAMPTZ[]) AS hi), "
+        f"DELETE FROM {hourly} h USING ({touched_cte}SELECT * FROM touched) t "  # noqa: S608
+        "WHERE h.series_id = t.series_id AND h.stat = t.stat AND h.hour >= t.lo AND h.hour < t.hi "
+        "AND h.account_id = $5 AND h.region = $6 AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ",
+        [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)])
+    ctx.execute(
+        f"INSERT INTO {hourly} (account_id, region, series_id, stat, hour, value, points, period_s) "  # noqa: S608
+        f"{touched_cte}, "
         f"pts AS (SELECT p.* FROM {point} p JOIN touched t ON p.series_id = t.series_id AND p.stat = t.stat "
-        "AND p.ts >= t.lo AND p.ts < t.hi WHERE p.account_id = ? AND p.region = ?), "
+        "AND p.ts >= t.lo AND p.ts < t.hi WHERE p.account_id = $5 AND p.region = $6 "
+        "AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ), "
         "fine AS (SELECT DISTINCT series_id, stat, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 60), "
         "kept AS (SELECT *, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour FROM ("
         "SELECT * FROM pts WHERE period_s = 60 UNION ALL "
@@ -460,4 +471,4 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
         "CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN avg(value) "
         "WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END, count(*), min(period_s) "
         "FROM kept GROUP BY account_id, region, series_id, stat, hour",
-        [[k[0] for k in keys], [k[1] for k in keys], lo, hi, ctx.account_id, ctx.region])
+        [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)])

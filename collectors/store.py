@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 SCHEMA_VERSION = 1
 KEEP_SNAPSHOTS = 3
@@ -49,6 +50,12 @@ class Table:
     description: str
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
+    # indexed=False: the key is not enforced by a PRIMARY KEY (an ART index costs memory and write time
+    # proportional to the table; at 100 M+ metric points that is gigabytes). Writer.upsert then replaces
+    # rows by key with a DELETE ... USING + INSERT, restricted to the batch's [min, max] of time_column so
+    # that, on a table appended in time order, only the newest row groups are scanned.
+    indexed: bool = True
+    time_column: str | None = None
 
     @property
     def column_names(self) -> list[str]:
@@ -62,12 +69,15 @@ ACCOUNT_COLUMNS = (
 
 
 def table(name: str, description: str, columns: Sequence[tuple[str, str, str]], primary_key: Sequence[str],
-          account_scoped: bool = True) -> Table:
+          account_scoped: bool = True, *, indexed: bool = True, time_column: str | None = None) -> Table:
+    """A table definition; ``indexed=False`` keeps the key logical (see :class:`Table`)."""
     cols = tuple(Column(*c) for c in columns)
     if account_scoped:
         cols = ACCOUNT_COLUMNS + cols
         primary_key = ("account_id", "region", *primary_key)
-    return Table(name, description, cols, tuple(primary_key))
+    if time_column is not None and time_column not in {c.name for c in cols}:
+        raise ValueError(f"{name}: time_column {time_column!r} is not a column")
+    return Table(name, description, cols, tuple(primary_key), indexed, time_column)
 
 
 def ident(name: str) -> str:
@@ -146,7 +156,8 @@ class Writer:
             for t in all_tables:
                 cols = ", ".join(f"{ident(c.name)} {c.type}" for c in t.columns)
                 pk = ", ".join(ident(c) for c in t.primary_key)
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {ident(t.name)} ({cols}, PRIMARY KEY ({pk}))")
+                key = f", PRIMARY KEY ({pk})" if t.indexed else ""
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {ident(t.name)} ({cols}{key})")
                 have = {r[0] for r in self.con.execute(
                     "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [t.name]).fetchall()}
                 for c in t.columns:
@@ -174,18 +185,57 @@ class Writer:
             self.con.execute("COMMIT")
 
     def upsert(self, t: Table, rows: pd.DataFrame | list[dict[str, Any]]) -> int:
-        """Insert or replace rows by primary key; columns are matched by name; returns the row count."""
+        """Insert or replace rows by primary key; columns are matched by name; returns the row count.
+
+        Indexed tables use INSERT OR REPLACE on their PRIMARY KEY. Unindexed ones (``Table.indexed``)
+        delete the stored rows with the batch's keys (within the batch's time window) and append the
+        batch, in the caller's transaction, so the result is the same: one row per key, the newest wins."""
         df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=t.column_names)
         if df.empty:
             return 0
         missing = [c for c in t.column_names if c not in df.columns]
-        for c in missing:
-            df[c] = None
-        df = df[t.column_names].drop_duplicates(subset=list(t.primary_key), keep="last")
+        if missing:
+            df = df.assign(**{c: None for c in missing})
+        df = df[t.column_names]
+        if not t.indexed:
+            return self._append_replacing(t, df)
+        df = df.drop_duplicates(subset=list(t.primary_key), keep="last")
         self.con.register("_batch", df)
         try:
             cols = ", ".join(ident(c) for c in t.column_names)
             self.con.execute(f"INSERT OR REPLACE INTO {ident(t.name)} ({cols}) SELECT {cols} FROM _batch")  # noqa: S608
+        finally:
+            self.con.unregister("_batch")
+        return len(df)
+
+    def _append_replacing(self, t: Table, df: pd.DataFrame) -> int:
+        """The upsert of an unindexed table: delete stored rows with the batch's keys, then append the batch.
+
+        The batch is handed to DuckDB as Arrow (scanning pandas object columns costs seconds per million
+        rows). Duplicate keys inside the batch are detected with a 64-bit hash of the key (a collision only
+        sends the batch down the exact pandas path), so the common, duplicate-free batch pays no pandas
+        pass. The DELETE is bounded by the batch's [min, max] of ``time_column``: on a table appended in
+        time order, zone maps then skip every row group but the newest."""
+        keys = ", ".join(ident(c) for c in t.primary_key)
+        cols = ", ".join(ident(c) for c in t.column_names)
+        batch = pa.Table.from_pandas(df, preserve_index=False)
+        self.con.register("_batch", batch)
+        try:
+            unique = self.con.execute(f"SELECT count(DISTINCT hash({keys})) = count(*) FROM _batch").fetchone()[0]  # noqa: S608
+            if not unique:
+                self.con.unregister("_batch")
+                df = df.drop_duplicates(subset=list(t.primary_key), keep="last")
+                self.con.register("_batch", pa.Table.from_pandas(df, preserve_index=False))
+            on = " AND ".join(f"x.{ident(c)} = b.{ident(c)}" for c in t.primary_key)
+            window, params = "", []
+            if t.time_column:
+                lo, hi = df[t.time_column].min(), df[t.time_column].max()
+                if not (pd.isna(lo) or pd.isna(hi)):
+                    window, params = f" WHERE x.{ident(t.time_column)} BETWEEN ? AND ?", [lo, hi]
+            name = ident(t.name)
+            self.con.execute(f"DELETE FROM {name} WHERE rowid IN (SELECT x.rowid FROM {name} x "  # noqa: S608
+                             f"SEMI JOIN _batch b ON {on}{window})", params)
+            self.con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _batch")  # noqa: S608
         finally:
             self.con.unregister("_batch")
         return len(df)
