@@ -45,6 +45,10 @@ collect: install
 serve: install
 	$(BIN)/streamlit run dashboard/app.py --server.port 8501
 
+## Every performance figure at reference scale, against its baseline; rewrites the table in docs/PERFORMANCE.md.
+bench: install browser-deps
+	$(BIN)/python -m bench
+
 ## Longer reliability runs: 30% injected faults, 60 SIGKILLs, collector + dashboard + actions side by side.
 soak: install
 	$(BIN)/python -m bench.soak --long

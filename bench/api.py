@@ -151,10 +151,14 @@ def count(workdir: Path) -> Counted:
 
 
 def minimum(c: Counted) -> dict[str, int]:
-    """The theoretical minimum of the counted full cycle, per operation where it is defined."""
-    return {"cloudwatch:GetMetricData": math.ceil(c.gmd_queries / cwm.MAX_QUERIES),
-            "cloudwatch:ListMetrics": sum(math.ceil(n / 500) for n in c.series_by_namespace.values()),
-            "ce:GetCostAndUsage": c.ce_groupings}
+    """The theoretical minimum of the counted full cycle, per operation where it is defined.
+
+    ListMetrics only counts when the cycle re-discovered (every cold cadence, or when resources change)."""
+    out = {"cloudwatch:GetMetricData": math.ceil(c.gmd_queries / cwm.MAX_QUERIES),
+           "ce:GetCostAndUsage": c.ce_groupings, "ce:GetCostForecast": 1, "ce:GetAnomalies": 1}
+    if c.full_cycle.get("cloudwatch:ListMetrics"):
+        out["cloudwatch:ListMetrics"] = sum(math.ceil(n / 500) for n in c.series_by_namespace.values())
+    return out
 
 
 def reference(c: Counted, variants: int = 200, idle_share: float = 1 / 12) -> Reference:
@@ -175,6 +179,8 @@ def reference(c: Counted, variants: int = 200, idle_share: float = 1 / 12) -> Re
     list_calls = sum(math.ceil(variants * n / 500) for n in (5, 5))  # 5 series per namespace per variant
     calls = gmd_calls + list_calls + ce_per_refresh
     calls_min = gmd_calls + list_calls + c.ce_groupings + 2  # + forecast + anomalies
+    if "cloudwatch:ListMetrics" not in c.full_cycle:  # not a re-discovery cycle
+        calls, calls_min = calls - list_calls, calls_min - list_calls
     live_metrics = 4 * variants + 12 * 2
     live_ce = 4
     per_refresh = live_metrics * GMD_USD_PER_METRIC + live_ce * CE_USD_PER_REQUEST
@@ -185,5 +191,8 @@ def reference(c: Counted, variants: int = 200, idle_share: float = 1 / 12) -> Re
 
 if __name__ == "__main__":
     counted = count(Path(sys.argv[1] if len(sys.argv) > 1 else "var/bench/api"))
-    print(json.dumps({"counted": counted.__dict__, "minimum": minimum(counted),
-                      "reference": reference(counted).__dict__}, default=str, indent=1))
+    text = json.dumps({"counted": counted.__dict__, "minimum": minimum(counted),
+                       "reference": reference(counted).__dict__}, default=str, indent=1)
+    if len(sys.argv) > 2:
+        Path(sys.argv[2]).write_text(text)
+    print(text)

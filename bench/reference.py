@@ -86,7 +86,7 @@ class Scale:
 
     @property
     def points(self) -> int:
-        """Metric points the generator writes."""
+        """Metric points the generator writes (to within the hour the chunk edges are rounded to)."""
         five = (self.history_days - self.minute_days) * 288
         return self.variants * len(VARIANT_SERIES) * (five + self.minute_days * 1440)
 

@@ -1,0 +1,41 @@
+"""The reference store generator, at a tiny scale: it must keep producing a store the product reads."""
+
+from __future__ import annotations
+
+from collectors.store import Reader
+
+
+def test_tiny_reference_store_opens_through_the_reader_and_pages_get_rows(tmp_path, monkeypatch):
+    from bench import reference
+
+    scale = reference.Scale.of(0.005)
+    facts = reference.generate(tmp_path / "ref", scale, log=lambda _: None)
+    assert abs(facts["points"] - scale.points) <= 0.02 * scale.points  # chunk edges fall on whole hours
+
+    reader = Reader(tmp_path / "ref")
+    try:
+        con = reader.connection()
+        assert con is not None  # published as a snapshot, like the collector's
+        counts = dict(con.execute(
+            "SELECT table_name, estimated_size FROM duckdb_tables() WHERE table_name LIKE 'aws_%'").fetchall())
+        for name in ("aws_sagemaker_endpoint", "aws_cloudwatch_metric_hourly", "aws_cost_daily",
+                     "aws_sagemaker_training_job", "aws_logs_event"):
+            assert counts.get(name), name
+    finally:
+        reader.close()
+
+    monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "ref"))
+    from bench import pagesets
+
+    pagesets.clear_cache()
+    ctx = pagesets.make_ctx()
+    from dashboard import finance, ops
+
+    eps = ops.endpoints(ctx.f)
+    assert len(eps) == scale.endpoints and eps.invocations_24h.sum() > 0
+    assert not ops.endpoint_metrics(ctx.account, ctx.region, ctx.endpoint, ctx.f.start, ctx.f.end).empty
+    assert not finance.daily_cost(ctx.f, "team", ctx.today.replace(day=1), ctx.today).empty or ctx.today.day == 1
+    assert set(finance.endpoint_health(ctx.f).health) <= {"ok", "degraded", "idle"}
+    for run in pagesets.SQL_SETS.values():  # every page's query set runs on the generated store
+        run(ctx)
+    pagesets.clear_cache()
