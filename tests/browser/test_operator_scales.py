@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from dashboard.audit import AuditLog
-from tests.browser.test_walk_pages import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SETTLED, _free_port
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, SETTLED, dashboard
+from tests.browser.test_walk_pages import ARTIFACTS
 from tests.conftest import ROOT, start_account, stop_account
 
 ENDPOINT = "fraud-txn-scorer-prod"
@@ -43,55 +44,39 @@ P99 = """() => {
 }"""
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            return
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("dashboard did not start") from None
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def oncall(tmp_path_factory):
     """(dashboard URL, store directory, the account) with a collector running every 15 s."""
     tmp = tmp_path_factory.mktemp("oncall")
     acc = start_account(tmp, env={"DEMO_SPEEDUP": "60"}, args=["--surge", f"{ENDPOINT}={SURGE_RPM}"])
+    try:
+        yield from _serve(acc, tmp)
+    finally:
+        stop_account(acc)
+
+
+def _serve(acc, tmp: Path):
     store = tmp / "store"
     config = tmp / "sextant.toml"
     config.write_text(f'[store]\nlocation = "{store}"\n\n[collect]\nhot_every = "1m"\nbackfill_days = 1\n'
                       "monthly_api_budget_usd = 100\n\n[auth]\nlocal_admin = true\n")
-    env = {**os.environ, **acc.env, "SEXTANT_CONFIG": str(config), "SEXTANT_STORE": str(store)}
-    env.pop("SEXTANT_LOCAL_ADMIN", None)
-    first = subprocess.run([sys.executable, "-m", "collectors", "run", "--once", "--quiet",
-                            *sum((["--source", s] for s in SOURCES), [])],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {**acc.env, "SEXTANT_CONFIG": str(config), "SEXTANT_STORE": str(store)}
+    sources = sum((["--source", s] for s in SOURCES), [])
+    first = subprocess.run([sys.executable, "-m", "collectors", "run", "--once", "--quiet", *sources],
+                           cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
-    collector = subprocess.Popen([sys.executable, "-m", "collectors", "run", "--every", "15s", "--quiet",
-                                  *sum((["--source", s] for s in SOURCES), [])],
-                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = _free_port()
-    dash = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    collector = subprocess.Popen([sys.executable, "-m", "collectors", "run", "--every", "15s", "--quiet", *sources],
+                                 cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
     try:
-        _wait_http(url, dash)
-        yield url, store, acc
+        with dashboard(env) as (url, _):
+            yield url, store, acc
     finally:
-        for proc in (dash, collector):
-            proc.terminate()
-        for proc in (dash, collector):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        stop_account(acc)
+        collector.terminate()
+        try:
+            collector.wait(15)
+        except subprocess.TimeoutExpired:
+            collector.kill()
 
 
 def _activity_end(acc, after: datetime) -> datetime:

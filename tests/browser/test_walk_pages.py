@@ -3,62 +3,22 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from dashboard.nav import PAGES
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, ROOT, SETTLED, dashboard
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "pages"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
-
-# The script finished (Streamlit marks stApp) and no placeholder skeleton is left on the page.
-SETTLED = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const state = app && app.getAttribute('data-test-script-state');
-  return state && state !== 'initial' && state !== 'running'
-      && !document.querySelector('[data-testid="stSkeleton"]');
-}"""
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                                       reason="Debian chromium missing: run make browser-deps")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def dashboard_url(demo_store):
-    port = _free_port()
-    env = {**os.environ, "SEXTANT_STORE": str(demo_store.settings.store)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("dashboard did not start") from None
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with dashboard({"SEXTANT_STORE": str(demo_store.settings.store)}) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
