@@ -115,7 +115,9 @@ def table(r: dict) -> str:
     ratios = [v["pd_p50"] / v["sql_p50"] for v in q["pages"].values() if v.get("pd_p50")]
     L += ["", f"SQL: {q['pages'][slow_page]['sql_runs']} runs per page, pandas: "
           f"{next(iter(q['pages'].values())).get('pd_runs')} runs; pandas load (once, not in the page times): "
-          f"{q['pandas_load_s']:.1f} s for {q['pandas_rows']:,} rows.",
+          f"{q['pandas_load_s']:.1f} s for {q['pandas_rows']:,} rows (a subset: the last 48 h of points, not the "
+          f"{ref['points']:,}), and the benchmark process with those frames peaked at {q['bench_maxrss_mb']:,.0f} MB "
+          f"RSS, against the dashboard's {r['rss']['peak_mb']:,.0f} MB in figure 4.",
           f"Target: slowest p95 ≤ 200 ms and ≥ 10× faster than pandas: slowest is **{slow_page}**, p95 "
           f"{slow['sql_p95']:,.0f} ms: **{'met' if slow['sql_p95'] <= 200 else 'missed'}**; pages ≥ 10× faster "
           f"than pandas: {sum(x >= 10 for x in ratios)} of {len(ratios)} (median ratio "

@@ -168,7 +168,7 @@ def reference(c: Counted, variants: int = 200, idle_share: float = 1 / 12) -> Re
     pairs = variants * sum(len(cwm.stats_for(ns, m)) for ns, m, _ in VARIANT_SERIES)
     hot = round(variants * (1 - idle_share)) * len(cwm.HOT)
     hot_s, cold_s, gmd_usd = cwm.fit_budget(hot, pairs - hot, cfg.hot_every_s, cfg.cold_every_s,
-                                            cfg.monthly_api_budget_usd)
+                                            cwm.metrics_budget_usd(cfg))
     ce_per_refresh = c.full_cycle.get("ce:GetCostAndUsage", 0) + c.full_cycle.get("ce:GetCostForecast", 0) + \
         c.full_cycle.get("ce:GetAnomalies", 0)
     refreshes = 30 * 86400 / cfg.cost_refresh_every_s

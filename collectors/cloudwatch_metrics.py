@@ -24,8 +24,9 @@ job is not read again once read past its end. NextToken pages are followed. Poin
 each query's own start are upserted, so overlapping windows never duplicate a row.
 
 Budget: GetMetricData costs $0.01 per 1,000 metrics requested. Each cycle estimates the monthly
-spend of the plan (queries x cycles per month at their cadence) and, above
-``monthly_api_budget_usd``, stretches the cold cadence first, then the hot one; the deferred
+spend of the plan (queries x cycles per month at their cadence) and, above its share of
+``monthly_api_budget_usd`` (the cap on the whole API bill, less the projected Cost Explorer spend),
+stretches the cold cadence first, then the hot one; the deferred
 queries and the estimate are recorded in ``aws_cloudwatch_metric_poll``, one row per cycle
 (with the requests made, so the packing is checkable).
 
@@ -53,6 +54,7 @@ ENDPOINT_NAMESPACES = ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
 TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 MAX_QUERIES = 500  # GetMetricData limit per call
 PRICE_PER_METRIC = 0.01 / 1000  # USD per metric requested
+CE_PRICE_PER_REQUEST = 0.01  # USD per Cost Explorer request (reserved out of the same monthly budget)
 MONTH_S = 30 * 86400
 MIN_CYCLE_S = 60  # a cadence of 0 ("every cycle") is priced as one poll a minute
 MAX_DEGRADED_S = 86400
@@ -133,7 +135,8 @@ POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was 
     ("hot_every_s", "INTEGER", "Hot cadence used, in seconds (configured, or stretched by the budget)."),
     ("cold_every_s", "INTEGER", "Cold cadence used, in seconds (configured, or stretched by the budget)."),
     ("estimated_monthly_usd", "DOUBLE", "Monthly GetMetricData spend of the plan at the cadences used, in USD."),
-    ("budget_usd", "DOUBLE", "monthly_api_budget_usd the plan was fitted to, in USD."),
+    ("budget_usd", "DOUBLE", "Budget the plan was fitted to, in USD: monthly_api_budget_usd less the projected "
+                             "Cost Explorer spend (the budget caps the whole API bill)."),
 ], ["polled_at"])
 
 TABLES = (SERIES, POINT, HOURLY, POLL)
@@ -271,6 +274,16 @@ def monthly_usd(n_hot: int, n_cold: int, hot_s: float, cold_s: float) -> float:
     return (n_hot * MONTH_S / max(hot_s, MIN_CYCLE_S) + n_cold * MONTH_S / max(cold_s, MIN_CYCLE_S)) * PRICE_PER_METRIC
 
 
+def metrics_budget_usd(cfg) -> float:
+    """The share of ``monthly_api_budget_usd`` left to GetMetricData: the budget is a cap on the whole API
+    bill, so the Cost Explorer refreshes' projected spend (a request per grouping, the forecast and the
+    anomalies, every ``cost_refresh_every_s``, at $0.01 a request) is reserved first."""
+    from collectors.cost_explorer import kinds
+    refreshes = MONTH_S / max(cfg.cost_refresh_every_s, MIN_CYCLE_S)
+    cost_explorer = (len(kinds(cfg.tag_keys)) + 2) * refreshes * CE_PRICE_PER_REQUEST
+    return max(0.0, cfg.monthly_api_budget_usd - cost_explorer)
+
+
 def fit_budget(n_hot: int, n_cold: int, hot_s: int, cold_s: int, budget: float) -> tuple[int, int, float]:
     """Cadences within the budget: stretch the cold cadence first (up to a day), then the hot one."""
     def cost() -> float:
@@ -310,8 +323,8 @@ def collect(ctx: Context) -> Iterator[Batch]:
         return (s.namespace, s.metric, stat) in HOT and s.endpoint in traffic
 
     n_hot = sum(1 for s, stat in pairs if is_hot(s, stat))
-    hot_s, cold_s, est = fit_budget(n_hot, len(pairs) - n_hot, cfg.hot_every_s, cfg.cold_every_s,
-                                    cfg.monthly_api_budget_usd)
+    budget = metrics_budget_usd(cfg)
+    hot_s, cold_s, est = fit_budget(n_hot, len(pairs) - n_hot, cfg.hot_every_s, cfg.cold_every_s, budget)
     split = _floor(now - ONE_MINUTE_WINDOW, 300)
     oldest = now - min(timedelta(days=cfg.backfill_days), FIVE_MINUTE_RETENTION)
     queries: list[Query] = []
@@ -433,7 +446,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         queries_job_windows=len(queries) - len(shared),
         job_windows=len({(q.window, q.period) for q in queries if q.window is not None}), requests=requests,
         pages=pages, datapoints=datapoints, deferred=deferred, hot_every_s=hot_s,
-        cold_every_s=cold_s, estimated_monthly_usd=round(est, 4), budget_usd=cfg.monthly_api_budget_usd)]
+        cold_every_s=cold_s, estimated_monthly_usd=round(est, 4), budget_usd=round(budget, 4))]
 
 
 def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> None:
