@@ -47,5 +47,11 @@ def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     return _cached(str(r.location), name, sql, tuple(params))
 
 
+def tables() -> frozenset[str]:
+    """Names of the snapshot's tables: one cached query per snapshot, however many ``has_table`` checks a page makes."""
+    df = query("SELECT table_name FROM duckdb_tables()")
+    return frozenset(df.table_name) if not df.empty else frozenset()
+
+
 def has_table(name: str) -> bool:
-    return not query("SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [name]).empty
+    return name in tables()

@@ -221,14 +221,34 @@ def _endpoint_metric_hourly(metric: str, namespace: str, stat: str, start: datet
 
 
 def metrics_as_of() -> datetime | None:
-    """Newest endpoint invocation datapoint collected: health is judged relative to it."""
+    """Newest endpoint invocation datapoint collected: health is judged relative to it.
+
+    Two steps, so the second scan is bounded by a constant DuckDB can prune with: the hourly rollup
+    names the newest hour with invocation points (19 M rows at reference scale, not 262 M points),
+    then only the points from that hour on are read (the point table is appended in time order, so
+    zone maps skip every older row group)."""
     if not has_table("aws_cloudwatch_metric_point"):
         return None
+    since = None
+    if has_table("aws_cloudwatch_metric_hourly"):
+        # the newest hours first (a pruned scan); the whole rollup only when the store is days old
+        recent = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+        for bound in (recent, None):
+            h = query("""
+                SELECT max(h.hour) AS hour FROM aws_cloudwatch_metric_hourly h
+                JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
+                WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations'
+                  AND (?::TIMESTAMPTZ IS NULL OR h.hour >= ?::TIMESTAMPTZ)
+            """, [bound, bound])
+            if not h.empty and pd.notna(h.hour.iloc[0]):
+                since = pd.Timestamp(h.hour.iloc[0]).to_pydatetime()
+                break
     df = query("""
         SELECT max(p.ts) AS ts FROM aws_cloudwatch_metric_point p
         JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
         WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations'
-    """)
+          AND (?::TIMESTAMPTZ IS NULL OR p.ts >= ?::TIMESTAMPTZ)
+    """, [since, since])
     if df.empty or pd.isna(df.ts.iloc[0]):
         return None
     return pd.Timestamp(df.ts.iloc[0]).tz_convert(UTC).to_pydatetime()
@@ -245,28 +265,43 @@ def _endpoints(f: Filters) -> pd.DataFrame:
     """, params)  # noqa: S608 - the WHERE fragment is built from bound parameters
 
 
+def _invocation_summary(ref: datetime) -> pd.DataFrame:
+    """Per endpoint, from the hourly rollup of the 400 days to ``ref``: invocations in the last 24 h / 7 d /
+    30 d, the last hour with any, and the first hour collected; aggregated in SQL (one row per endpoint
+    leaves DuckDB, not 2 M hourly rows)."""
+    if not (has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")):
+        return pd.DataFrame()
+    df = query("""
+        SELECT s.account_id, s.region, s.endpoint_name,
+               coalesce(sum(h.value) FILTER (WHERE h.hour >= ?), 0) AS invocations_24h,
+               coalesce(sum(h.value) FILTER (WHERE h.hour >= ?), 0) AS invocations_7d,
+               coalesce(sum(h.value) FILTER (WHERE h.hour >= ?), 0) AS invocations_30d,
+               max(h.hour) FILTER (WHERE h.value > 0) AS last_invocation, min(h.hour) AS metrics_since
+        FROM aws_cloudwatch_metric_series s
+        JOIN aws_cloudwatch_metric_hourly h USING (account_id, region, series_id)
+        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations' AND h.stat = 'Sum'
+          AND s.endpoint_name IS NOT NULL AND h.hour >= ? AND h.hour < ?
+        GROUP BY ALL
+    """, [ref - timedelta(days=1), ref - timedelta(days=7), ref - timedelta(days=30), ref - timedelta(days=400),
+          ref + timedelta(hours=1)])
+    for c in ("last_invocation", "metrics_since"):
+        df[c] = pd.to_datetime(df[c], utc=True)
+    return df
+
+
 def last_invocation(f: Filters) -> pd.DataFrame:
     """Per endpoint: invocations in the last 24 h / 7 d / 30 d of data and the last hour with any."""
     eps = _endpoints(f)
     ref = metrics_as_of() or datetime.now(UTC)
-    inv = _endpoint_metric_hourly("Invocations", "AWS/SageMaker", "Sum", ref - timedelta(days=400), ref
-                                  + timedelta(hours=1))
     key = ["account_id", "region", "endpoint_name"]
-    if inv.empty:
+    agg = _invocation_summary(ref)
+    if agg.empty:
         for c in ("invocations_24h", "invocations_7d", "invocations_30d"):
             eps[c] = 0.0
         eps["last_invocation"] = pd.NaT
         eps["idle_days"] = 0.0  # no metrics collected: nothing can be called idle
         return eps
-    inv["hour"] = pd.to_datetime(inv.hour, utc=True)
     ref_ts = pd.Timestamp(ref)
-    agg = inv.groupby(key).apply(lambda g: pd.Series({
-        "invocations_24h": g.loc[g.hour >= ref_ts - timedelta(days=1), "value"].sum(),
-        "invocations_7d": g.loc[g.hour >= ref_ts - timedelta(days=7), "value"].sum(),
-        "invocations_30d": g.loc[g.hour >= ref_ts - timedelta(days=30), "value"].sum(),
-        "last_invocation": g.loc[g.value > 0, "hour"].max(),
-        "metrics_since": g.hour.min(),
-    }), include_groups=False).reset_index()
     out = eps.merge(agg, on=key, how="left")
     for c in ("invocations_24h", "invocations_7d", "invocations_30d"):
         out[c] = out[c].fillna(0.0)
@@ -297,27 +332,35 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     ref = metrics_as_of() or datetime.now(UTC)
     key = ["account_id", "region", "endpoint_name"]
 
-    def window(metric: str, stat: str, start: datetime, how: str, name: str) -> pd.DataFrame:
-        df = _endpoint_metric_hourly(metric, "AWS/SageMaker", stat, start, ref + timedelta(hours=1))
-        if df.empty:
-            return pd.DataFrame(columns=[*key, name])
-        return df.groupby(key).value.agg(how).rename(name).reset_index()
-
     hour_start = ref.replace(minute=0, second=0, microsecond=0)  # the last (partial) hour of data
-    parts = [
-        window("Invocations", "Sum", hour_start, "sum", "invocations_1h"),
-        window("Invocation5XXErrors", "Sum", hour_start, "sum", "errors_1h"),
-        window("Invocation5XXErrors", "Sum", ref - timedelta(days=1), "sum", "errors_24h"),
-        window("ModelLatency", "p99", hour_start, "max", "p99_1h_us"),
-        window("ModelLatency", "p99", ref - timedelta(days=1), "max", "p99_24h_us"),
-    ]
-    base = _endpoint_metric_hourly("ModelLatency", "AWS/SageMaker", "p99", ref - timedelta(days=8),
-                                   ref - timedelta(days=1))
-    parts.append(base.groupby(key).value.median().rename("p99_baseline_us").reset_index() if not base.empty
-                 else pd.DataFrame(columns=[*key, "p99_baseline_us"]))
-    out = eps
-    for p in parts:
-        out = out.merge(p, on=key, how="left")
+    end, day, week = ref + timedelta(hours=1), ref - timedelta(days=1), ref - timedelta(days=8)
+    # one pass over the rollup's last 8 days (not one query per window): FILTER picks each window
+    stats = query("""
+        SELECT s.account_id, s.region, s.endpoint_name,
+               sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.stat = 'Sum' AND h.hour >= ?)
+                   AS invocations_1h,
+               sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.stat = 'Sum' AND h.hour >= ?)
+                   AS errors_1h,
+               sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.stat = 'Sum' AND h.hour >= ?)
+                   AS errors_24h,
+               max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' AND h.hour >= ?)
+                   AS p99_1h_us,
+               max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' AND h.hour >= ?)
+                   AS p99_24h_us,
+               median(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' AND h.hour < ?)
+                   AS p99_baseline_us
+        FROM aws_cloudwatch_metric_series s
+        JOIN aws_cloudwatch_metric_hourly h USING (account_id, region, series_id)
+        WHERE s.namespace = 'AWS/SageMaker' AND s.endpoint_name IS NOT NULL
+          AND s.metric_name IN ('Invocations', 'Invocation5XXErrors', 'ModelLatency') AND h.stat IN ('Sum', 'p99')
+          AND h.hour >= ? AND h.hour < ?
+        GROUP BY ALL
+    """, [hour_start, hour_start, day, hour_start, day, day, week, end]) if (
+        has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")) else pd.DataFrame()
+    cols = ["invocations_1h", "errors_1h", "errors_24h", "p99_1h_us", "p99_24h_us", "p99_baseline_us"]
+    if stats.empty:
+        stats = pd.DataFrame(columns=[*key, *cols])
+    out = eps.merge(stats, on=key, how="left")
     for c in ("invocations_1h", "errors_1h", "errors_24h"):
         out[c] = out[c].fillna(0.0)
     out["error_rate_1h_pct"] = out.errors_1h / out.invocations_1h.where(out.invocations_1h > 0) * 100
@@ -458,12 +501,19 @@ def overprovisioned(f: Filters, today: date, cpu_p95_below: float = 20.0, days: 
     instance, half its cost (one instance size down in the same family halves the price).
     Columns: endpoint_name, team, instance_type, instances, cpu_p95_pct, suggestion, monthly_saving_usd."""
     ref = metrics_as_of() or datetime.now(UTC)
-    cpu = _endpoint_metric_hourly("CPUUtilization", "/aws/sagemaker/Endpoints", "Average",
-                                  ref - timedelta(days=days), ref + timedelta(hours=1))
-    if cpu.empty:
+    if not (has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")):
+        return pd.DataFrame()
+    p95 = query("""
+        SELECT s.account_id, s.region, s.endpoint_name, quantile_cont(h.value, 0.95) AS cpu_p95_pct
+        FROM aws_cloudwatch_metric_series s
+        JOIN aws_cloudwatch_metric_hourly h USING (account_id, region, series_id)
+        WHERE s.namespace = '/aws/sagemaker/Endpoints' AND s.metric_name = 'CPUUtilization'
+          AND h.stat = 'Average' AND s.endpoint_name IS NOT NULL AND h.hour >= ? AND h.hour < ?
+        GROUP BY ALL
+    """, [ref - timedelta(days=days), ref + timedelta(hours=1)])
+    if p95.empty:
         return pd.DataFrame()
     key = ["account_id", "region", "endpoint_name"]
-    p95 = cpu.groupby(key).value.quantile(0.95).rename("cpu_p95_pct").reset_index()
     eps = last_invocation(f)
     eps = eps[eps.invocations_7d > 0][[*key, "team", "project"]]
     out = eps.merge(p95, on=key).merge(_current_hourly_cost(f, today), on=key, how="left")

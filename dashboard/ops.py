@@ -276,7 +276,11 @@ def deploys(account: str, region: str, name: str) -> pd.DataFrame:
 
     A config whose models equal those of an earlier config (but not the one just before) is a rollback.
     """
-    cfgs = _configs_of(account, region, name)
+    return _deploy_rows(_configs_of(account, region, name))
+
+
+def _deploy_rows(cfgs: pd.DataFrame) -> pd.DataFrame:
+    """Deploy rows (time, kind, config, models, variants, label) of one endpoint's configs, oldest first."""
     rows, seen, previous = [], [], None
     for c in cfgs.itertuples():
         variants = json.loads(c.variants) if c.variants else []
@@ -849,19 +853,36 @@ def resource_kind(name: str) -> str:
 
 
 def deploy_history(f: Filters) -> pd.DataFrame:
-    """Every deploy (endpoint config creation) of the endpoints in scope, newest first: what served what, when."""
+    """Every deploy (endpoint config creation) of the endpoints in scope, newest first: what served what, when.
+
+    One query for the configs of all endpoints in scope (not one per endpoint), then ``_deploy_rows``
+    per endpoint, as ``deploys`` does for one."""
+    cols = ["time", "endpoint_name", "kind", "models", "config", "variants"]
     eps = serving_map(f)
-    if eps.empty:
-        return pd.DataFrame(columns=["time", "endpoint_name", "kind", "models", "config", "variants"])
-    frames = []
-    for (account, region, name), _ in eps.groupby(["account_id", "region", "endpoint_name"]):
-        d = deploys(account, region, name)
-        if not d.empty:
-            frames.append(d.assign(endpoint_name=name))
+    if eps.empty or not _have("aws_sagemaker_endpoint_config"):
+        return pd.DataFrame(columns=cols)
+    names = eps[["account_id", "region", "endpoint_name"]].drop_duplicates()
+    hist = _have("aws_sagemaker_endpoint_variant_history")
+    seen = ("UNION SELECT account_id, region, endpoint_name, endpoint_config_name "
+            "FROM aws_sagemaker_endpoint_variant_history") if hist else ""
+    cfgs = _utc(query(f"""
+        WITH scope AS (SELECT unnest(?::VARCHAR[]) AS account_id, unnest(?::VARCHAR[]) AS region,
+                              unnest(?::VARCHAR[]) AS endpoint_name),
+        used AS (SELECT account_id, region, endpoint_name, endpoint_config_name FROM aws_sagemaker_endpoint {seen})
+        SELECT DISTINCT s.account_id, s.region, s.endpoint_name, c.endpoint_config_name, c.creation_time, c.variants
+        FROM scope s JOIN aws_sagemaker_endpoint_config c ON c.account_id = s.account_id AND c.region = s.region
+        WHERE starts_with(c.endpoint_config_name, s.endpoint_name || '-')
+           OR c.endpoint_config_name IN (SELECT u.endpoint_config_name FROM used u WHERE u.account_id = s.account_id
+                                         AND u.region = s.region AND u.endpoint_name = s.endpoint_name)
+        ORDER BY s.endpoint_name, c.creation_time""",  # noqa: S608 - fixed fragments
+        [names.account_id.tolist(), names.region.tolist(), names.endpoint_name.tolist()]), "creation_time")
+    frames = [_deploy_rows(g).assign(endpoint_name=name)
+              for (_, _, name), g in cfgs.groupby(["account_id", "region", "endpoint_name"], sort=False)]
+    frames = [d for d in frames if not d.empty]
     if not frames:
-        return pd.DataFrame(columns=["time", "endpoint_name", "kind", "models", "config", "variants"])
+        return pd.DataFrame(columns=cols)
     df = pd.concat(frames, ignore_index=True).sort_values("time", ascending=False)
-    return df[["time", "endpoint_name", "kind", "models", "config", "variants"]].reset_index(drop=True)
+    return df[cols].reset_index(drop=True)
 
 
 def alarm_periods(f: Filters, days: int = 7, merge: timedelta = timedelta(minutes=30)) -> pd.DataFrame:
