@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -101,7 +102,8 @@ def count(workdir: Path) -> Counted:
     from collectors.settings import AccountSettings, CollectSettings, Settings
     from collectors.store import Writer
 
-    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workdir, ignore_errors=True)  # a first cycle must start from an empty store
+    workdir.mkdir(parents=True)
     t0 = time.monotonic()
     proc, url = _start_demo(workdir)
     saved = {k: os.environ.get(k) for k in (*FAKE_CREDENTIALS, "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")}

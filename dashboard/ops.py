@@ -865,15 +865,20 @@ def deploy_history(f: Filters) -> pd.DataFrame:
     hist = _have("aws_sagemaker_endpoint_variant_history")
     seen = ("UNION SELECT account_id, region, endpoint_name, endpoint_config_name "
             "FROM aws_sagemaker_endpoint_variant_history") if hist else ""
+    # an endpoint's configs: those named after it, its current one, and those it was seen on (as _configs_of)
     cfgs = _utc(query(f"""
         WITH scope AS (SELECT unnest(?::VARCHAR[]) AS account_id, unnest(?::VARCHAR[]) AS region,
                               unnest(?::VARCHAR[]) AS endpoint_name),
-        used AS (SELECT account_id, region, endpoint_name, endpoint_config_name FROM aws_sagemaker_endpoint {seen})
-        SELECT DISTINCT s.account_id, s.region, s.endpoint_name, c.endpoint_config_name, c.creation_time, c.variants
-        FROM scope s JOIN aws_sagemaker_endpoint_config c ON c.account_id = s.account_id AND c.region = s.region
-        WHERE starts_with(c.endpoint_config_name, s.endpoint_name || '-')
-           OR c.endpoint_config_name IN (SELECT u.endpoint_config_name FROM used u WHERE u.account_id = s.account_id
-                                         AND u.region = s.region AND u.endpoint_name = s.endpoint_name)
+        cand AS (SELECT s.account_id, s.region, s.endpoint_name, c.endpoint_config_name
+                 FROM scope s JOIN aws_sagemaker_endpoint_config c
+                   ON c.account_id = s.account_id AND c.region = s.region
+                  AND starts_with(c.endpoint_config_name, s.endpoint_name || '-')
+                 UNION SELECT account_id, region, endpoint_name, endpoint_config_name FROM aws_sagemaker_endpoint
+                 {seen})
+        SELECT s.account_id, s.region, s.endpoint_name, c.endpoint_config_name, c.creation_time, c.variants
+        FROM (SELECT DISTINCT * FROM cand) k
+        JOIN scope s USING (account_id, region, endpoint_name)
+        JOIN aws_sagemaker_endpoint_config c USING (account_id, region, endpoint_config_name)
         ORDER BY s.endpoint_name, c.creation_time""",  # noqa: S608 - fixed fragments
         [names.account_id.tolist(), names.region.tolist(), names.endpoint_name.tolist()]), "creation_time")
     frames = [_deploy_rows(g).assign(endpoint_name=name)
