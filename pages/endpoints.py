@@ -127,7 +127,9 @@ def _detail(f: filters.Filters, name: str) -> None:
         _scale_panel(e, variants)
     resolution = "1-minute points (5-minute where older than a day)" if ops.fine_grained(start, end) \
         else "hourly rollup (percentiles: the worst period of each hour)"
-    st.caption(f"Resolution: {resolution}. Dotted lines: deploys, rollbacks, scaling.")
+    st.caption(f"Resolution: {resolution}. Dotted lines: deploys, rollbacks, scaling. Invocations, 5xx and p99 "
+               "are refreshed every hot cycle, the other series every cold cycle (Collection page), so their lines "
+               "can end earlier.")
     if metrics.empty:
         ui.empty("No CloudWatch points for this endpoint in the window. Widen the time range, or run the "
                  "cloudwatch_metrics collector.")
