@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             in_cycle.set()
             try:
-                status = _cycle(settings, writer, sources, args)
+                status = _cycle(settings, writer, sources, args, stop)
             finally:
                 in_cycle.clear()
             if not args.every or stop.is_set():
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 PUBLISH_EVERY_S = 10.0  # during a long cycle, readers see each finished source within this
 
 
-def _cycle(settings, writer: Writer, sources, args) -> int:
+def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> int:
     last_publish = float("-inf")  # the first finished source is published at once
 
     def progress(r: runner.SourceResult) -> None:
@@ -108,6 +108,8 @@ def _cycle(settings, writer: Writer, sources, args) -> int:
             mark = "ok " if r.status == "succeeded" else "ERR"
             line = f"  {mark} {r.source:<24} {r.account_id}/{r.region:<12} {r.rows:>8} rows {r.api_calls:>5} calls"
             print(line + (f"  {r.error}\n      hint: {r.hint}" if r.error else ""), flush=True)
+        if stop.is_set():  # an interrupt a library turned into an error of its own: stop before the next source
+            raise KeyboardInterrupt
 
     t0 = time.monotonic()
     cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress)

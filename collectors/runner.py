@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import duckdb
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 import collectors
@@ -135,6 +136,10 @@ def _run_source(writer: Writer, clients: Clients, source, account_id: str, regio
             result.api_calls = sum(calls.values())
             result.cost_usd = clients.counter.estimated_usd() - usd_before
             _record(writer, run_id, result, started, calls)
+    except duckdb.InterruptException as exc:
+        # A Ctrl-C (or SIGTERM) that lands inside a DuckDB statement comes back as DuckDB's own exception, an
+        # Exception: it is still a stop, not a failed source (the transaction above has rolled back).
+        raise KeyboardInterrupt from exc
     except Exception as exc:
         log.warning("%s failed for %s/%s: %s", source.NAME, account_id, region, exc)
         calls = clients.counter.diff(before)

@@ -11,13 +11,12 @@ from demo import scale_check
 from tests.conftest import start_account, stop_account
 
 
-def _fingerprint(acc) -> dict:
+def _fingerprint(acc, end: datetime) -> dict:
     sm = acc.client("sagemaker")
     endpoints = sorted((e["EndpointName"], e["CreationTime"].isoformat())
                        for e in sm.get_paginator("list_endpoints").paginate().build_full_result()["Endpoints"])
     summaries = sm.get_paginator("list_training_jobs").paginate().build_full_result()["TrainingJobSummaries"]
     jobs = sorted((j["TrainingJobName"], j["TrainingJobStatus"], j["CreationTime"].isoformat()) for j in summaries)
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     dims = [{"Name": "EndpointName", "Value": "fraud-txn-scorer-prod"}, {"Name": "VariantName", "Value": "AllTraffic"}]
     data = acc.client("cloudwatch").get_metric_data(
         MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": "AWS/SageMaker",
@@ -30,14 +29,15 @@ def _fingerprint(acc) -> dict:
 
 @pytest.mark.slow
 def test_the_same_seed_gives_the_same_account(tmp_path):
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)  # one window for both
     first = start_account(tmp_path, seed=11, live=False)
     try:
-        a = _fingerprint(first)
+        a = _fingerprint(first, end)
     finally:
         stop_account(first)
     second = start_account(tmp_path, seed=11, live=False)
     try:
-        b = _fingerprint(second)
+        b = _fingerprint(second, end)
     finally:
         stop_account(second)
     assert a["endpoints"] and a["jobs"] and a["invocations"]
