@@ -9,25 +9,11 @@ page waited on until the script finished. The server process's peak RSS is read 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
-SETTLED = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  const state = app && app.getAttribute('data-test-script-state');
-  return state && state !== 'initial' && state !== 'running'
-      && !document.querySelector('[data-testid="stSkeleton"]');
-}"""
+from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, SETTLED, dashboard
 
 
 @dataclass
@@ -47,36 +33,15 @@ def _status_kb(pid: int, field: str) -> int:
     return 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(store: Path, endpoint: str, rounds: int = 2) -> RssResult:
     from playwright.sync_api import sync_playwright
 
     from dashboard.nav import PAGES
-    port = _free_port()
-    env = {**os.environ, "SEXTANT_STORE": str(store)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+
     errors: list[str] = []
     times: dict[str, float] = {}
     t0 = time.monotonic()
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("dashboard did not start") from None
-                time.sleep(0.3)
+    with dashboard({"SEXTANT_STORE": str(store)}) as (url, proc):
         start_kb = _status_kb(proc.pid, "VmRSS")
         paths = [("overview", "")] + [(p.url_path, p.url_path) for p in PAGES[1:]] + \
                 [("endpoint detail", f"endpoints?endpoint={endpoint}")]
@@ -99,10 +64,4 @@ def run(store: Path, endpoint: str, rounds: int = 2) -> RssResult:
             finally:
                 browser.close()
         peak_kb = _status_kb(proc.pid, "VmHWM")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     return RssResult(start_kb / 1024, peak_kb / 1024, n, time.monotonic() - t0, times, errors)

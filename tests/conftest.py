@@ -58,12 +58,28 @@ def start_account(tmp: Path, seed: int = 7, live: bool = True, env: dict[str, st
     return Account(url, env, proc)
 
 
-def stop_account(account: Account) -> None:
-    account.process.terminate()
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    proc.terminate()
     try:
-        account.process.wait(10)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        account.process.kill()
+        proc.kill()
+
+
+def stop_account(account: Account) -> None:
+    stop_process(account.process)
+
+
+def wait_until(fn, timeout: float, what: str = "the condition"):
+    """Poll ``fn`` every 0.5 s until it returns something truthy (returned); AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import pytest
 from dashboard.audit import AuditLog
 from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, SETTLED, dashboard
 from tests.browser.test_walk_pages import ARTIFACTS
-from tests.conftest import ROOT, start_account, stop_account
+from tests.conftest import ROOT, start_account, stop_account, stop_process, wait_until
 
 ENDPOINT = "fraud-txn-scorer-prod"
 SURGE_RPM = 4800  # invocations a minute: about 0.5 of 3 instances' capacity, 0.2 of 8
@@ -72,26 +72,20 @@ def _serve(acc, tmp: Path):
         with dashboard(env) as (url, _):
             yield url, store, acc
     finally:
-        collector.terminate()
-        try:
-            collector.wait(15)
-        except subprocess.TimeoutExpired:
-            collector.kill()
+        stop_process(collector, 15)
 
 
 def _activity_end(acc, after: datetime) -> datetime:
     """When the autoscaler finished moving the variant (its newest successful activity since ``after``)."""
     aas = acc.client("application-autoscaling")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def finished() -> list[datetime]:
         acts = aas.describe_scaling_activities(ServiceNamespace="sagemaker",
                                                ResourceId=f"endpoint/{ENDPOINT}/variant/AllTraffic")
-        done = [a["EndTime"] for a in acts["ScalingActivities"]
+        return [a["EndTime"] for a in acts["ScalingActivities"]
                 if a["StatusCode"] == "Successful" and a["EndTime"] >= after - timedelta(seconds=5)]
-        if done:
-            return max(done).astimezone(UTC)
-        time.sleep(0.5)
-    raise AssertionError("the scaling activity did not finish within 60 s")
+
+    return max(wait_until(finished, 60, "the scaling activity to finish")).astimezone(UTC)
 
 
 def _open(page, url: str) -> None:

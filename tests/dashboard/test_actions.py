@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +11,7 @@ from collectors.aws import Clients
 from collectors.settings import AccountSettings, ActionSettings, Settings
 from dashboard import actions as a
 from dashboard.audit import AuditLog
-from tests.conftest import Account, start_account, stop_account
+from tests.conftest import Account, start_account, stop_account, wait_until
 
 MAIN = "123456789012"
 OPERATOR = a.Actor("oncall@example.com", "operator")
@@ -50,14 +49,6 @@ def _variant(acc, endpoint):
     return acc.client("sagemaker").describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
 
 
-def _wait(fn, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError("condition not met in time")
 
 
 def test_scale_a_plain_variant_changes_its_desired_count_and_shows_the_cost(acc, env, audit):
@@ -79,7 +70,8 @@ def test_scale_an_autoscaled_variant_moves_the_scalable_target_not_the_count(acc
         ServiceNamespace="sagemaker", ResourceIds=["endpoint/fraud-txn-scorer-prod/variant/AllTraffic"])
     t = target["ScalableTargets"][0]
     assert (t["MinCapacity"], t["MaxCapacity"]) == (6, 8)
-    assert _wait(lambda: _variant(acc, "fraud-txn-scorer-prod")["DesiredInstanceCount"] == 6)
+    assert wait_until(lambda: _variant(acc, "fraud-txn-scorer-prod")["DesiredInstanceCount"] == 6, 60,
+                      "the autoscaler to move the count to 6")
 
 
 def test_scale_idle_endpoint_to_its_minimum_in_one_step(acc, env, audit):
@@ -157,7 +149,8 @@ def test_start_and_redrive_a_step_functions_execution(acc, env, audit):
                        a.new_token())
     assert out.status == "succeeded", out.message
     execution = out.result["execution_arn"]
-    _wait(lambda: sfn.describe_execution(executionArn=execution)["status"] == "FAILED", timeout=90)
+    wait_until(lambda: sfn.describe_execution(executionArn=execution)["status"] == "FAILED", 90,
+               "the execution to fail")
     out = a.run_action(a.RedriveExecution(MAIN, execution), OPERATOR, env, audit, a.new_token())
     assert out.status == "succeeded", out.message
     assert sfn.describe_execution(executionArn=execution)["status"] in ("RUNNING", "SUCCEEDED")

@@ -17,7 +17,7 @@ from collectors.settings import AccountSettings, ActionSettings, Settings
 from collectors.store import Writer
 from dashboard import actions as a
 from dashboard.audit import AuditLog
-from tests.conftest import ROOT, Account
+from tests.conftest import ROOT, Account, wait_until
 from tests.reliability.conftest import aws_env, cli_env
 
 MAIN = "123456789012"
@@ -25,14 +25,6 @@ OPERATOR = a.Actor("oncall@example.com", "operator")
 ENDPOINT, VARIANT = "nlp-summarizer-prod", "AllTraffic"
 
 
-def _wait(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def run(acc: Account, workdir: Path, *, queries: int = 1000, actions: int = 4, every: str = "10s",
@@ -50,7 +42,7 @@ def run(acc: Account, workdir: Path, *, queries: int = 1000, actions: int = 4, e
     outcomes: list[tuple[int, str, str]] = []
     stats: dict[str, Any] = {}
     try:
-        _wait(lambda: (store / "CURRENT").exists() or collector.poll() is not None, 600, "the first snapshot")
+        wait_until(lambda: (store / "CURRENT").exists() or collector.poll() is not None, 600, "the first snapshot")
         if collector.poll() is not None:
             raise AssertionError(f"collector exited: {err_path.read_text()[-3000:]}")
         reader = subprocess.Popen([sys.executable, "-m", "tests.reliability.dashreader", str(store), str(queries),
@@ -68,14 +60,14 @@ def run(acc: Account, workdir: Path, *, queries: int = 1000, actions: int = 4, e
         with aws_env(acc):
             for i in range(actions):
                 desired = start if i % 2 else start + 1 + (i // 2) % 3  # up, back, further up, back, ...
-                _wait(in_service, 180, f"{ENDPOINT} InService")
+                wait_until(in_service, 180, f"{ENDPOINT} InService")
                 o = a.run_action(a.ScaleEndpoint(MAIN, ENDPOINT, VARIANT, desired), OPERATOR, env, audit,
                                  a.new_token())
                 outcomes.append((desired, o.status, o.message))
         q_out, q_err = reader.communicate(timeout=max(900, queries))
         stats = json.loads(q_out.strip().splitlines()[-1]) if q_out.strip() else {"reader_stderr": q_err[-3000:]}
         stats["reader_returncode"] = reader.returncode
-        _wait(lambda: out_path.read_text().count("collected ") >= min_cycles or collector.poll() is not None, 900,
+        wait_until(lambda: out_path.read_text().count("collected ") >= min_cycles or collector.poll() is not None, 900,
               f"{min_cycles} collection cycles")
     finally:
         collector.send_signal(signal.SIGTERM)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import botocore.session
@@ -16,7 +15,7 @@ from collectors.aws import Clients
 from collectors.settings import AccountSettings, ActionSettings, Settings
 from dashboard import actions as a
 from dashboard.audit import AuditLog
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 from tests.reliability.conftest import aws_env
 
 DOCS = ROOT / "docs" / "iam"
@@ -109,14 +108,6 @@ def test_the_collector_policy_covers_every_operation_named_in_the_collectors_and
 
 
 # ----------------------------------------------------------------------------------- operator
-def _wait(fn, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError("condition not met in time")
 
 
 def _every_action(live, env, audit) -> list[a.Outcome]:
@@ -128,7 +119,8 @@ def _every_action(live, env, audit) -> list[a.Outcome]:
         return out
 
     def in_service(name):
-        return _wait(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService")
+        return wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService", 120,
+                          f"{name} InService")
 
     def job(status, contains=""):
         jobs = sm.get_paginator("list_training_jobs").paginate().build_full_result()["TrainingJobSummaries"]
@@ -156,7 +148,8 @@ def _every_action(live, env, audit) -> list[a.Outcome]:
     started = run(a.StartStateMachine(MAIN, machine, '{"failAt": "Evaluation"}'))
     outcomes.append(started)
     execution = started.result["execution_arn"]
-    _wait(lambda: sfn.describe_execution(executionArn=execution)["status"] == "FAILED", timeout=120)
+    wait_until(lambda: sfn.describe_execution(executionArn=execution)["status"] == "FAILED", 120,
+               "the execution to fail")
     outcomes.append(run(a.RedriveExecution(MAIN, execution)))
     return outcomes
 
