@@ -31,7 +31,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,11 +39,10 @@ from pathlib import Path
 
 from bench.reference import VARIANT_SERIES
 from collectors import cloudwatch_metrics as cwm
+from tests.conftest import start_account, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
 GMD_USD_PER_METRIC = 0.01 / 1000
 CE_USD_PER_REQUEST = 0.01
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "demo-secret-not-real"}
 REFRESHES_PER_MONTH = 8 * 12 * 22  # every 5 minutes, 8 hours a day, 22 working days
 
 
@@ -79,21 +77,6 @@ class Reference:
     live_per_refresh_ce: int = 0
 
 
-def _start_demo(tmp: Path) -> tuple[subprocess.Popen, str]:
-    url_file = tmp / f"demo-{time.monotonic_ns()}.url"
-    proc = subprocess.Popen([sys.executable, "-m", "demo", "--seed", "7", "--url-file", str(url_file), "--no-live"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while not url_file.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"emulated account exited: {proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("emulated account did not start within 180 s")
-        time.sleep(0.2)
-    return proc, url_file.read_text().strip()
-
-
 def count(workdir: Path) -> Counted:
     """Collect the demo account twice (first, then full) and count the calls."""
     import collectors
@@ -105,10 +88,9 @@ def count(workdir: Path) -> Counted:
     shutil.rmtree(workdir, ignore_errors=True)  # a first cycle must start from an empty store
     workdir.mkdir(parents=True)
     t0 = time.monotonic()
-    proc, url = _start_demo(workdir)
-    saved = {k: os.environ.get(k) for k in (*FAKE_CREDENTIALS, "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")}
-    os.environ.update({**FAKE_CREDENTIALS, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_ENDPOINT_URL": url})
+    acc = start_account(workdir, live=False, timeout=180)
+    saved = {k: os.environ.get(k) for k in acc.env}
+    os.environ.update(acc.env)
     try:
         # a one-day backfill keeps the first cycle short; the full cycle's calls do not depend on it
         settings = Settings(store=workdir / "store", accounts=(AccountSettings(),),
@@ -140,8 +122,7 @@ def count(workdir: Path) -> Counted:
             finally:
                 w.close()
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_process(acc.process, 15)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

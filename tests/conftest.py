@@ -37,7 +37,7 @@ class Account:
 
 
 def start_account(tmp: Path, seed: int = 7, live: bool = True, env: dict[str, str] | None = None,
-                  args: list[str] | None = None) -> Account:
+                  args: list[str] | None = None, timeout: float = 120) -> Account:
     """Start ``python -m demo`` (extra CLI ``args``, e.g. ``["--surge", "NAME=RPM"]``) and wait for its URL."""
     url_file = tmp / f"demo-{seed}-{time.monotonic_ns()}.url"
     args = [sys.executable, "-m", "demo", "--seed", str(seed), "--url-file", str(url_file), *(args or [])]
@@ -45,13 +45,13 @@ def start_account(tmp: Path, seed: int = 7, live: bool = True, env: dict[str, st
         args.append("--no-live")
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while not url_file.exists():
         if proc.poll() is not None:
             raise RuntimeError(f"emulated account exited: {proc.stderr.read()}")
         if time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError("emulated account did not start within 120 s")
+            raise RuntimeError(f"emulated account did not start within {timeout:.0f} s")
         time.sleep(0.1)
     url = url_file.read_text().strip()
     env = {**FAKE_CREDENTIALS, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}
