@@ -1,9 +1,11 @@
 """Figure 1: metric points per second through the collectors' write path, against row-by-row inserts.
 
 The write path is what ``collectors/cloudwatch_metrics.py`` does with a poll's points, in one
-transaction: ``Writer.upsert(POINT, frame)`` (replace by key inside the batch's time window, then
-append) and ``_rollup`` (recompute the touched hours of ``aws_cloudwatch_metric_hourly`` from the
-points). Batches are shaped like a backfill of the reference account: every (series, statistic) pair
+transaction: ``Writer.upsert(POINT, UniqueKeys(frame))`` (the collector builds one point per query and
+period start, so the keys are distinct by construction; the upsert replaces the stored rows with the
+batch's keys in the time range both cover, then appends the batch sorted by time) and ``_rollup``
+(recompute the touched hours of ``aws_cloudwatch_metric_hourly`` from the points, then the touched days
+of ``aws_cloudwatch_metric_daily`` from the hours). Batches are shaped like a backfill of the reference account: every (series, statistic) pair
 of 200 variants x 10 series, consecutive 1-minute points, each batch overlapping the previous one by
 the 5 minutes the collector re-reads (so the replace half of the upsert really deletes rows).
 
@@ -26,7 +28,7 @@ import collectors
 from bench.reference import ACCOUNT, REGION, VARIANT_SERIES
 from collectors import cloudwatch_metrics as cwm
 from collectors.base import Context
-from collectors.store import Writer, ident
+from collectors.store import UniqueKeys, Writer, ident
 
 PAIRS = 200 * len(VARIANT_SERIES)
 
@@ -83,7 +85,7 @@ def run(workdir: Path, batches: int = 6, minutes: int = 500, baseline_rows: int 
             touched = _touched(df)  # the collector tracks these while it reads the pages, before writing
             t0 = time.perf_counter()
             with w.transaction():
-                w.upsert(cwm.POINT, df)
+                w.upsert(cwm.POINT, UniqueKeys(df))
                 t1 = time.perf_counter()
                 cwm._rollup(ctx, touched)
             t2 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 ``SQL_SETS[page](ctx)`` calls the same ``dashboard.ops`` / ``dashboard.finance`` functions, with the
 same arguments, that the page calls on its default view (sidebar range: the last 24 hours, no scope
-filter). The query cache (``st.cache_data`` on ``dashboard.data._cached``) is cleared before every
+filter). The query caches (``dashboard.data._cached`` and the table list ``_tables``) are cleared before every
 run: in production it is keyed by snapshot, and every collection cycle publishes a new snapshot, so a
 cold cache is what a viewer meets after each cycle.
 
@@ -55,6 +55,7 @@ def make_ctx() -> Ctx:
 def clear_cache() -> None:
     from dashboard import data
     data._cached.clear()
+    data._tables.clear()
 
 
 # --------------------------------------------------------------------------- the product's query sets

@@ -35,7 +35,7 @@ import collectors
 from collectors import cloudwatch_metrics as cwm
 from collectors.store import SYSTEM_TABLES, Table, Writer, ident
 
-GENERATOR_VERSION = 4  # bump whenever the generated data changes: cached stores are keyed by it
+GENERATOR_VERSION = 5  # bump whenever the generated data changes: cached stores are keyed by it
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TEAMS = ("search", "fraud", "recs", "vision", "nlp", "ads", "risk", "growth")
@@ -354,6 +354,17 @@ SELECT ?, ?, series_id, stat, time_bucket(INTERVAL 1 HOUR, ts) AS hour,
 FROM gen_chunk GROUP BY series_id, stat, hour
 """  # noqa: S608 - the table name comes from the registry
 
+# The daily rollup from the hourly one, with the collector's rule (cloudwatch_metrics._rollup), in one pass at the end.
+DAILY_SQL = f"""
+INSERT INTO {ident(cwm.DAILY.name)} (account_id, region, series_id, stat, day, value, points, hours, period_s,
+                                     last_nonzero_hour)
+SELECT account_id, region, series_id, stat, to_timestamp(floor(epoch(hour) / 86400) * 86400) AS day,
+       CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN sum(value * points) / sum(points)
+            WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END,
+       sum(points), count(*), min(period_s), max(hour) FILTER (WHERE value <> 0)
+FROM {ident(cwm.HOURLY.name)} GROUP BY 1, 2, 3, 4, 5 ORDER BY day
+"""  # noqa: S608 - the table names come from the registry
+
 
 def _points(con: duckdb.DuckDBPyConnection, scale: Scale, now: datetime, log=print) -> int:
     """Points in time order, a chunk at a time, each chunk's hourly rollup right after it (as collected)."""
@@ -377,6 +388,8 @@ def _points(con: duckdb.DuckDBPyConnection, scale: Scale, now: datetime, log=pri
         con.execute("COMMIT")
         if i % 10 == 9 or i == len(chunks) - 1:
             log(f"  points: {total:,} ({i + 1}/{len(chunks)} chunks, {time.monotonic() - t0:.0f} s)")
+    con.execute(DAILY_SQL)
+    log(f"  daily rollup: {time.monotonic() - t0:.0f} s")
     return total
 
 

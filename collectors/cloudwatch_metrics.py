@@ -30,8 +30,11 @@ stretches the cold cadence first, then the hot one; the deferred
 queries and the estimate are recorded in ``aws_cloudwatch_metric_poll``, one row per cycle
 (with the requests made, so the packing is checkable).
 
-Rollups: ``aws_cloudwatch_metric_hourly`` is recomputed in SQL for the hours each poll touched,
-in the same transaction as the points.
+Rollups: ``aws_cloudwatch_metric_hourly`` is recomputed in SQL for the hours each poll touched, and
+``aws_cloudwatch_metric_daily`` from the hourly rows for the days it touched, in the same transaction as
+the points: the pages answer 24-hour-to-13-month questions from 24 or 1 rows per series and day instead
+of 1,440 points. Retention: each cycle deletes this account's points, hourly and daily rows older than
+``metric_point_retention``, ``metric_hourly_retention`` and ``metric_daily_retention`` (0: forever).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from collectors.base import Batch, Context, paginate
-from collectors.store import ident, table
+from collectors.store import UniqueKeys, ident, table
 
 NAME = "cloudwatch_metrics"
 GLOBAL = False
@@ -116,6 +119,19 @@ HOURLY = table("aws_cloudwatch_metric_hourly", "One statistic of a series rolled
                             "both exist)."),
 ], ["series_id", "stat", "hour"], indexed=False, time_column="hour")
 
+DAILY = table("aws_cloudwatch_metric_daily", "One statistic of a series rolled up per UTC day, from the hourly rows.", [
+    ("series_id", "VARCHAR", "Series (aws_cloudwatch_metric_series.series_id)."),
+    ("stat", "VARCHAR", "Statistic of the points rolled up."),
+    ("day", "TIMESTAMPTZ", "Start of the UTC day."),
+    ("value", "DOUBLE", "Sum: sum of the points; Average: mean of the points; Minimum / Maximum: min / max; "
+                        "pNN: max of the hours' pNN (an upper bound of the day's true pNN). Same unit as the points."),
+    ("points", "INTEGER", "Points rolled up (1,440 for a complete day of 1-minute points)."),
+    ("hours", "INTEGER", "Hours of the day with at least one point."),
+    ("period_s", "INTEGER", "Finest period of the points rolled up, in seconds."),
+    ("last_nonzero_hour", "TIMESTAMPTZ", "Start of the day's last hour whose value is not zero (for a count, the "
+                                         "last hour with any: e.g. the last invocation), or NULL."),
+], ["series_id", "stat", "day"], indexed=False, time_column="day")
+
 POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was planned, fetched and deferred.", [
     ("polled_at", "TIMESTAMPTZ", "When the cycle ran; the windows fetched end at this minute."),
     ("series", "INTEGER", "Series known and pollable."),
@@ -139,7 +155,7 @@ POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was 
                              "Cost Explorer spend (the budget caps the whole API bill)."),
 ], ["polled_at"])
 
-TABLES = (SERIES, POINT, HOURLY, POLL)
+TABLES = (SERIES, POINT, HOURLY, DAILY, POLL)
 
 
 def series_id(namespace: str, metric: str, dims: dict[str, str]) -> str:
@@ -401,6 +417,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
     rows = {"series_id": [], "stat": [], "period_s": [], "ts": [], "value": []}
     touched: dict[tuple[str, str], list[datetime]] = {}
     for q in queries:
+        q.points = list(dict(q.points).items())  # one point per period start: the batch's keys are distinct
         for t, v in q.points:
             rows["series_id"].append(q.series.sid)
             rows["stat"].append(q.stat)
@@ -416,9 +433,10 @@ def collect(ctx: Context) -> Iterator[Batch]:
         df["ts"] = pd.to_datetime(df["ts"], utc=True)
         df.insert(0, "region", ctx.region)
         df.insert(0, "account_id", ctx.account_id)
-    yield POINT, df
+    yield POINT, UniqueKeys(df)  # series x stat x period (one query each) x distinct period starts
     if touched:
         _rollup(ctx, touched)
+    _expire(ctx, cfg)
 
     polled: dict[str, datetime] = {}
     failed = {(q.series.sid, q.stat) for q in queries if not q.ok}
@@ -449,8 +467,21 @@ def collect(ctx: Context) -> Iterator[Batch]:
         cold_every_s=cold_s, estimated_monthly_usd=round(est, 4), budget_usd=round(budget, 4))]
 
 
+def _expire(ctx: Context, cfg) -> None:
+    """Delete this account's metric rows older than their retention (a setting of 0 keeps them forever).
+
+    The tables are appended in time order, so zone maps confine each DELETE to the oldest row groups."""
+    for t, column, keep in ((POINT, "ts", cfg.metric_point_retention_s),
+                            (HOURLY, "hour", cfg.metric_hourly_retention_s),
+                            (DAILY, "day", cfg.metric_daily_retention_s)):
+        if keep > 0:
+            ctx.execute(f"DELETE FROM {ident(t.name)} WHERE {ident(column)} < ? AND account_id = ? AND region = ?",  # noqa: S608
+                        [ctx.now - timedelta(seconds=keep), ctx.account_id, ctx.region])
+
+
 def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> None:
-    """Recompute the hourly rollups of the touched hours from the stored points (same transaction).
+    """Recompute the hourly rollups of the touched hours from the stored points, then the daily rollups of the
+    touched days from the hourly rows (same transaction).
 
     Where 1-minute points exist in a 5-minute period, the 5-minute point of that period is left out.
     Both tables are unindexed (no ART at 100 M+ rows): the touched hours are deleted, then re-inserted,
@@ -472,16 +503,41 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
     ctx.execute(
         f"INSERT INTO {hourly} (account_id, region, series_id, stat, hour, value, points, period_s) "  # noqa: S608
         f"{touched_cte}, "
-        f"pts AS (SELECT p.* FROM {point} p JOIN touched t ON p.series_id = t.series_id AND p.stat = t.stat "
-        "AND p.ts >= t.lo AND p.ts < t.hi WHERE p.account_id = $5 AND p.region = $6 "
-        "AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ), "
-        "fine AS (SELECT DISTINCT series_id, stat, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 60), "
-        "kept AS (SELECT *, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour FROM ("
-        "SELECT * FROM pts WHERE period_s = 60 UNION ALL "
-        "SELECT p.* FROM pts p ANTI JOIN fine f ON p.series_id = f.series_id AND p.stat = f.stat "
-        "AND floor(epoch(p.ts) / 300) = f.b WHERE p.period_s = 300)) "
-        "SELECT account_id, region, series_id, stat, hour, "
+        f"pts AS (SELECT p.series_id, p.stat, p.period_s, p.ts, p.value FROM {point} p JOIN touched t "
+        "ON p.series_id = t.series_id AND p.stat = t.stat AND p.ts >= t.lo AND p.ts < t.hi "
+        "WHERE p.account_id = $5 AND p.region = $6 AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ), "
+        # 5-minute points are few (backfill older than 24 h): look for 1-minute points in their periods only
+        "coarse AS (SELECT *, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 300), "
+        "fine AS (SELECT DISTINCT p.series_id, p.stat, floor(epoch(p.ts) / 300) AS b FROM pts p "
+        "SEMI JOIN coarse c ON p.series_id = c.series_id AND p.stat = c.stat "
+        "AND floor(epoch(p.ts) / 300) = c.b WHERE p.period_s = 60), "
+        "kept AS (SELECT series_id, stat, period_s, ts, value FROM pts WHERE period_s = 60 UNION ALL "
+        "SELECT c.series_id, c.stat, c.period_s, c.ts, c.value FROM coarse c ANTI JOIN fine f "
+        "ON c.series_id = f.series_id AND c.stat = f.stat AND c.b = f.b) "
+        "SELECT $5, $6, series_id, stat, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour, "
         "CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN avg(value) "
         "WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END, count(*), min(period_s) "
-        "FROM kept GROUP BY account_id, region, series_id, stat, hour",
+        "FROM kept GROUP BY series_id, stat, hour",
         [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)])
+    day_lo = [_floor(t, 86400) for t in lo]
+    day_hi = [_floor(t - timedelta(seconds=1), 86400) + timedelta(days=1) for t in hi]
+    daily = ident(DAILY.name)
+    day_params = [[k[0] for k in keys], [k[1] for k in keys], day_lo, day_hi, ctx.account_id, ctx.region,
+                  min(day_lo), max(day_hi)]
+    ctx.execute(
+        f"DELETE FROM {daily} d USING ({touched_cte}SELECT * FROM touched) t "  # noqa: S608
+        "WHERE d.series_id = t.series_id AND d.stat = t.stat AND d.day >= t.lo AND d.day < t.hi "
+        "AND d.account_id = $5 AND d.region = $6 AND d.day >= $7::TIMESTAMPTZ AND d.day < $8::TIMESTAMPTZ",
+        day_params)
+    ctx.execute(
+        f"INSERT INTO {daily} (account_id, region, series_id, stat, day, value, points, hours, period_s, "  # noqa: S608
+        f"last_nonzero_hour) {touched_cte} "
+        "SELECT h.account_id, h.region, h.series_id, h.stat, "
+        "to_timestamp(floor(epoch(h.hour) / 86400) * 86400) AS day, CASE WHEN h.stat = 'Sum' THEN sum(h.value) "
+        "WHEN h.stat = 'Average' THEN sum(h.value * h.points) / sum(h.points) "
+        "WHEN h.stat = 'Minimum' THEN min(h.value) ELSE max(h.value) END, sum(h.points), count(*), min(h.period_s), "
+        "max(h.hour) FILTER (WHERE h.value <> 0) "
+        f"FROM {hourly} h JOIN touched t ON h.series_id = t.series_id AND h.stat = t.stat "
+        "AND h.hour >= t.lo AND h.hour < t.hi WHERE h.account_id = $5 AND h.region = $6 "
+        "AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ GROUP BY 1, 2, 3, 4, 5",
+        day_params)

@@ -54,6 +54,12 @@ class CollectSettings:
     cost_history_days: int = 95
     logs_max_events_per_stream: int = 2000
     logs_days: int = 7
+    # Retention of the metric tables (0: keep forever). The pages read the points for ranges up to 48 h and
+    # the hourly / daily rollups beyond, so a shorter point retention shrinks the store without changing a
+    # page (training-job curves older than it are then read from nowhere: keep it above your job history).
+    metric_point_retention_s: int = 400 * 86400  # 13 months: CloudWatch itself keeps 5-minute data 63 days
+    metric_hourly_retention_s: int = 800 * 86400
+    metric_daily_retention_s: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class Settings:
 
 def _key(field_name: str) -> str:
     """The key as written in the file: durations are ``hot_every = "5m"``, stored as ``hot_every_s``."""
-    return field_name[:-2] if field_name.endswith("_every_s") else field_name
+    return field_name[:-2] if field_name.endswith(("_every_s", "_retention_s")) else field_name
 
 
 def _check_type(value: Any, f, where: str, key: str) -> None:
@@ -113,7 +119,7 @@ def _section(data: dict[str, Any], cls: type, where: str) -> Any:
     out = {}
     for key, value in data.items():
         name = key
-        if name.endswith("_every") or name == "cost_refresh_every":
+        if name.endswith(("_every", "_retention")):
             name += "_s"
             try:
                 value = parse_duration(value)

@@ -31,11 +31,7 @@ def snapshot() -> str | None:
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached(location: str, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
-    cur = _reader(location).cursor()
-    try:
-        return cur.execute(sql, list(params)).df()
-    finally:
-        cur.close()
+    return _reader(location).thread_cursor().execute(sql, list(params)).df()
 
 
 def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
@@ -47,10 +43,19 @@ def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     return _cached(str(r.location), name, sql, tuple(params))
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _tables(location: str, snapshot_name: str) -> frozenset[str]:
+    # cache_resource, not cache_data: the frozenset is returned as is, not unpickled on every hit (pages make
+    # dozens of has_table checks, and a cache_data hit costs ~1-3 ms)
+    cur = _reader(location).thread_cursor()
+    return frozenset(r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+
+
 def tables() -> frozenset[str]:
-    """Names of the snapshot's tables: one cached query per snapshot, however many ``has_table`` checks a page makes."""
-    df = query("SELECT table_name FROM duckdb_tables()")
-    return frozenset(df.table_name) if not df.empty else frozenset()
+    """Names of the snapshot's tables: one query per snapshot, however many ``has_table`` checks a page makes."""
+    r = reader()
+    name = r.current()
+    return frozenset() if name is None else _tables(str(r.location), name)
 
 
 def has_table(name: str) -> bool:

@@ -208,16 +208,34 @@ def instance_prices(today: date, days: int = 30) -> pd.DataFrame:
 # --------------------------------------------------------------------------- endpoints: metrics and hosting
 
 
-def _endpoint_metric_hourly(metric: str, namespace: str, stat: str, start: datetime, end: datetime) -> pd.DataFrame:
+def _endpoint_invocations(start: datetime, end: datetime) -> pd.DataFrame:
+    """Invocations per endpoint over [start, end), summed in SQL: whole UTC days from the daily rollup, the
+    partial days at either end from the hourly one (a 30-day range reads ~30 rows per series, not 720)."""
+    key = ["account_id", "region", "endpoint_name"]
     if not (has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")):
-        return pd.DataFrame(columns=["account_id", "region", "endpoint_name", "hour", "value"])
+        return pd.DataFrame(columns=[*key, "invocations"])
+    day0 = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    d0 = day0 if day0 == start else day0 + timedelta(days=1)  # first whole day
+    d1 = end.replace(hour=0, minute=0, second=0, microsecond=0)  # end of the last whole day
+    if not has_table("aws_cloudwatch_metric_daily") or d1 <= d0:
+        d0 = d1 = end  # no whole day: all from the hourly rollup
     return query("""
-        SELECT s.account_id, s.region, s.endpoint_name, h.hour, h.value
-        FROM aws_cloudwatch_metric_series s
-        JOIN aws_cloudwatch_metric_hourly h USING (account_id, region, series_id)
-        WHERE s.namespace = ? AND s.metric_name = ? AND h.stat = ? AND s.endpoint_name IS NOT NULL
-          AND h.hour >= ? AND h.hour < ?
-    """, [namespace, metric, stat, start, end])
+        WITH s AS (SELECT account_id, region, series_id, endpoint_name FROM aws_cloudwatch_metric_series
+                   WHERE namespace = 'AWS/SageMaker' AND metric_name = 'Invocations' AND endpoint_name IS NOT NULL),
+        v AS (SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
+              WHERE stat = 'Sum' AND ((hour >= $1 AND hour < $2) OR (hour >= $3 AND hour < $4))
+              UNION ALL
+              SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_daily
+              WHERE stat = 'Sum' AND day >= $2 AND day < $3)
+        SELECT s.account_id, s.region, s.endpoint_name, sum(v.value) AS invocations
+        FROM v JOIN s USING (account_id, region, series_id) GROUP BY ALL
+    """ if has_table("aws_cloudwatch_metric_daily") else """
+        SELECT s.account_id, s.region, s.endpoint_name, sum(h.value) AS invocations
+        FROM aws_cloudwatch_metric_hourly h JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
+        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations' AND s.endpoint_name IS NOT NULL
+          AND h.stat = 'Sum' AND h.hour >= $1 AND h.hour < $4 AND $2::TIMESTAMPTZ IS NOT NULL
+          AND $3::TIMESTAMPTZ IS NOT NULL
+        GROUP BY ALL""", [start, d0, d1, end])
 
 
 def metrics_as_of() -> datetime | None:
@@ -266,24 +284,36 @@ def _endpoints(f: Filters) -> pd.DataFrame:
 
 
 def _invocation_summary(ref: datetime) -> pd.DataFrame:
-    """Per endpoint, from the hourly rollup of the 400 days to ``ref``: invocations in the last 24 h / 7 d /
-    30 d, the last hour with any, and the first hour collected; aggregated in SQL (one row per endpoint
-    leaves DuckDB, not 2 M hourly rows)."""
+    """Per endpoint: invocations in the 24 h / 7 d / 30 d to ``ref`` (from the hourly rollup of those 30 days),
+    the last hour with any and the first day collected (from the daily rollup's 400 days, whose
+    ``last_nonzero_hour`` keeps the hour); aggregated in SQL, one row per endpoint leaves DuckDB."""
     if not (has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")):
         return pd.DataFrame()
-    df = query("""
-        SELECT s.account_id, s.region, s.endpoint_name,
-               coalesce(sum(h.value) FILTER (WHERE h.hour >= ?), 0) AS invocations_24h,
-               coalesce(sum(h.value) FILTER (WHERE h.hour >= ?), 0) AS invocations_7d,
-               coalesce(sum(h.value) FILTER (WHERE h.hour >= ?), 0) AS invocations_30d,
-               max(h.hour) FILTER (WHERE h.value > 0) AS last_invocation, min(h.hour) AS metrics_since
-        FROM aws_cloudwatch_metric_series s
-        JOIN aws_cloudwatch_metric_hourly h USING (account_id, region, series_id)
-        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations' AND h.stat = 'Sum'
-          AND s.endpoint_name IS NOT NULL AND h.hour >= ? AND h.hour < ?
-        GROUP BY ALL
-    """, [ref - timedelta(days=1), ref - timedelta(days=7), ref - timedelta(days=30), ref - timedelta(days=400),
-          ref + timedelta(hours=1)])
+    # without the daily rollup (a store from before it), the hourly one answers the 400 days
+    history = ("SELECT account_id, region, series_id, day AS t, last_nonzero_hour AS last_hour "
+               "FROM aws_cloudwatch_metric_daily WHERE stat = 'Sum' AND day >= $4 AND day < $5"
+               if has_table("aws_cloudwatch_metric_daily") else
+               "SELECT account_id, region, series_id, hour AS t, CASE WHEN value > 0 THEN hour END AS last_hour "
+               "FROM aws_cloudwatch_metric_hourly WHERE stat = 'Sum' AND hour >= $4 AND hour < $5")
+    df = query(f"""
+        WITH s AS (SELECT account_id, region, series_id, endpoint_name FROM aws_cloudwatch_metric_series
+                   WHERE namespace = 'AWS/SageMaker' AND metric_name = 'Invocations' AND endpoint_name IS NOT NULL),
+        recent AS (
+            SELECT s.account_id, s.region, s.endpoint_name,
+                   sum(h.value) FILTER (WHERE h.hour >= $1) AS invocations_24h,
+                   sum(h.value) FILTER (WHERE h.hour >= $2) AS invocations_7d,
+                   sum(h.value) AS invocations_30d
+            FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
+            WHERE h.stat = 'Sum' AND h.hour >= $3 AND h.hour < $5 GROUP BY ALL),
+        old AS (
+            SELECT s.account_id, s.region, s.endpoint_name, max(d.last_hour) AS last_invocation,
+                   min(d.t) AS metrics_since
+            FROM ({history}) d JOIN s USING (account_id, region, series_id) GROUP BY ALL)
+        SELECT account_id, region, endpoint_name, coalesce(invocations_24h, 0) AS invocations_24h,
+               coalesce(invocations_7d, 0) AS invocations_7d, coalesce(invocations_30d, 0) AS invocations_30d,
+               last_invocation, metrics_since
+        FROM old LEFT JOIN recent USING (account_id, region, endpoint_name)
+    """, [ref - timedelta(days=d) for d in (1, 7, 30, 400)] + [ref + timedelta(hours=1)])  # noqa: S608
     for c in ("last_invocation", "metrics_since"):
         df[c] = pd.to_datetime(df[c], utc=True)
     return df
@@ -438,9 +468,7 @@ def endpoint_unit_cost(f: Filters, start: datetime, end: datetime) -> pd.DataFra
                                  instance_hours=("instance_hours", "sum"),
                                  hosting_usd=("hosting_usd", lambda s: s.sum(min_count=1))).reset_index()
     per["usd_per_hour"] = per.hosting_usd / per.instance_hours.where(per.instance_hours > 0)
-    inv = _endpoint_metric_hourly("Invocations", "AWS/SageMaker", "Sum", start, end)
-    inv = inv.groupby(key).value.sum().rename("invocations").reset_index() if not inv.empty else \
-        pd.DataFrame(columns=[*key, "invocations"])
+    inv = _endpoint_invocations(start, end)
     eps = _endpoints(f)[[*key, "team", "project"]]
     out = eps.merge(per, on=key, how="left").merge(inv, on=key, how="left")
     out["invocations"] = out.invocations.fillna(0.0)

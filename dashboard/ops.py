@@ -199,43 +199,56 @@ def endpoint_variants(account: str, region: str, name: str) -> pd.DataFrame:
         ORDER BY v.variant_name""", [account, region, name])  # noqa: S608
 
 
+def _endpoint_series(account: str, region: str, name: str) -> pd.DataFrame:
+    """The endpoint's series x statistic pairs that ENDPOINT_METRICS charts: series_id, stat, variant_name, metric
+    (its label), unit. A few dozen rows, read first so the point scan can filter on series ids alone."""
+    df = query("""
+        SELECT s.series_id, x.stat, s.variant_name, s.namespace || '|' || s.metric_name || '|' || x.stat AS key, s.unit
+        FROM aws_cloudwatch_metric_series s, unnest(string_split(s.stats, ',')) AS x(stat)
+        WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ?
+          AND list_contains(?, s.namespace || '|' || s.metric_name || '|' || x.stat)""",
+               [account, region, name, _METRIC_KEYS])
+    if not df.empty:
+        df["metric"] = df.pop("key").map(_METRIC_LABELS)
+    return df
+
+
 def endpoint_metrics(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Long frame (ts, variant_name, metric, value, period_s) of one endpoint's metrics in [start, end).
 
     metric is a label of ENDPOINT_METRICS. Latencies in ms, utilizations in %, counts per minute.
     Short ranges read the points (1-minute where collected, 5-minute before); long ones the hourly rollup
-    (where a percentile is the max of the hour's period percentiles: an upper bound).
-    """
+    (where a percentile is the max of the hour's period percentiles: an upper bound). The scan filters on
+    the endpoint's series ids (from ``_endpoint_series``) and the time range only, so DuckDB reads the
+    range's row groups once with a pushed-down IN filter; labels and units are applied to the few
+    thousand rows that come back."""
+    cols = ["ts", "variant_name", "metric", "value", "period_s"]
     if not _have("aws_cloudwatch_metric_series", "aws_cloudwatch_metric_point"):
-        return pd.DataFrame(columns=["ts", "variant_name", "metric", "value", "period_s"])
+        return pd.DataFrame(columns=cols)
+    series = _endpoint_series(account, region, name)
+    if series.empty:
+        return pd.DataFrame(columns=cols)
+    ids = sorted(set(series.series_id))
     if fine_grained(start, end):
-        sql = """
-            SELECT p.ts, s.variant_name, s.namespace || '|' || s.metric_name || '|' || p.stat AS key,
-                   CASE WHEN s.unit = 'Microseconds' THEN p.value / 1000.0
-                        WHEN p.stat = 'Sum' THEN p.value * 60.0 / p.period_s ELSE p.value END AS value,
-                   p.period_s
-            FROM aws_cloudwatch_metric_point p
-            JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-            WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ? AND p.ts >= ? AND p.ts < ?
-              AND list_contains(?, s.namespace || '|' || s.metric_name || '|' || p.stat)
-            QUALIFY p.period_s = min(p.period_s) OVER (PARTITION BY p.series_id, p.stat, floor(epoch(p.ts) / 300))
-            ORDER BY p.ts"""
+        df = query("""
+            SELECT ts, series_id, stat, period_s, value FROM aws_cloudwatch_metric_point
+            WHERE account_id = ? AND region = ? AND ts >= ? AND ts < ?
+              AND series_id IN (SELECT unnest(?::VARCHAR[]))""", [account, region, start, end, ids])
+        if df.period_s.nunique() > 1:  # a 5-minute period also collected at 1 minute: keep the 1-minute points
+            finest = df.groupby([df.series_id, df.stat, df.ts.dt.floor("5min")]).period_s.transform("min")
+            df = df[df.period_s == finest]
     else:
-        sql = """
-            SELECT h.hour AS ts, s.variant_name, s.namespace || '|' || s.metric_name || '|' || h.stat AS key,
-                   CASE WHEN s.unit = 'Microseconds' THEN h.value / 1000.0
-                        WHEN h.stat = 'Sum' THEN h.value / 60.0 ELSE h.value END AS value,
-                   3600 AS period_s
-            FROM aws_cloudwatch_metric_hourly h
-            JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-            WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ? AND h.hour >= ? AND h.hour < ?
-              AND list_contains(?, s.namespace || '|' || s.metric_name || '|' || h.stat)
-            ORDER BY h.hour"""
-    df = query(sql, [account, region, name, start, end, _METRIC_KEYS])
+        df = query("""
+            SELECT hour AS ts, series_id, stat, 3600 AS period_s, value FROM aws_cloudwatch_metric_hourly
+            WHERE account_id = ? AND region = ? AND hour >= ? AND hour < ?
+              AND series_id IN (SELECT unnest(?::VARCHAR[]))""", [account, region, start, end, ids])
+    df = df.merge(series, on=["series_id", "stat"])  # inner: keeps the charted statistics only
     if df.empty:
-        return pd.DataFrame(columns=["ts", "variant_name", "metric", "value", "period_s"])
-    df["metric"] = df.pop("key").map(_METRIC_LABELS)
-    return _utc(df, "ts")[["ts", "variant_name", "metric", "value", "period_s"]]
+        return pd.DataFrame(columns=cols)
+    counts = df.stat == "Sum"  # per minute: a 5-minute point holds 5 minutes, an hourly one 60
+    df["value"] = df.value.where(df.unit != "Microseconds", df.value / 1000.0).where(
+        ~counts, df.value * 60.0 / df.period_s)
+    return _utc(df.sort_values("ts", kind="stable"), "ts")[cols].reset_index(drop=True)
 
 
 def latency_baseline(account: str, region: str, name: str, before: datetime, days: int = 7) -> float | None:
@@ -279,21 +292,31 @@ def deploys(account: str, region: str, name: str) -> pd.DataFrame:
     return _deploy_rows(_configs_of(account, region, name))
 
 
-def _deploy_rows(cfgs: pd.DataFrame) -> pd.DataFrame:
-    """Deploy rows (time, kind, config, models, variants, label) of one endpoint's configs, oldest first."""
-    rows, seen, previous = [], [], None
-    for c in cfgs.itertuples():
-        variants = json.loads(c.variants) if c.variants else []
+_DEPLOY_COLUMNS = ["time", "kind", "config", "models", "variants", "label"]
+
+
+def _deploy_records(configs) -> list[dict]:
+    """Deploy rows (time, kind, config, models, variants, label) of one endpoint's configs, given as
+    (creation_time, endpoint_config_name, variants JSON) tuples oldest first."""
+    rows, seen, previous = [], set(), None
+    for created, config, variants_json in configs:
+        variants = json.loads(variants_json) if variants_json else []
         models = tuple(sorted(str(v.get("model_name")) for v in variants))
         counts = ", ".join(f"{v.get('variant_name')}: {v.get('instance_type')} × {v.get('initial_instance_count')}"
                            for v in variants)
         kind = "create" if previous is None else ("rollback" if models in seen and models != previous else "deploy")
-        rows.append({"time": c.creation_time, "kind": kind, "config": c.endpoint_config_name,
-                     "models": ", ".join(models), "variants": counts,
-                     "label": f"{kind}: {', '.join(models)}"})
-        seen.append(models)
+        rows.append({"time": created, "kind": kind, "config": config, "models": ", ".join(models),
+                     "variants": counts, "label": f"{kind}: {', '.join(models)}"})
+        seen.add(models)
         previous = models
-    return pd.DataFrame(rows, columns=["time", "kind", "config", "models", "variants", "label"])
+    return rows
+
+
+def _deploy_rows(cfgs: pd.DataFrame) -> pd.DataFrame:
+    """Deploy rows of one endpoint's configs (a frame with creation_time, endpoint_config_name, variants)."""
+    configs = cfgs[["creation_time", "endpoint_config_name", "variants"]].itertuples(index=False, name=None) \
+        if not cfgs.empty else []
+    return pd.DataFrame(_deploy_records(configs), columns=_DEPLOY_COLUMNS)
 
 
 _COUNT = re.compile(r"(\d+)")
@@ -881,12 +904,16 @@ def deploy_history(f: Filters) -> pd.DataFrame:
         JOIN aws_sagemaker_endpoint_config c USING (account_id, region, endpoint_config_name)
         ORDER BY s.endpoint_name, c.creation_time""",  # noqa: S608 - fixed fragments
         [names.account_id.tolist(), names.region.tolist(), names.endpoint_name.tolist()]), "creation_time")
-    frames = [_deploy_rows(g).assign(endpoint_name=name)
-              for (_, _, name), g in cfgs.groupby(["account_id", "region", "endpoint_name"], sort=False)]
-    frames = [d for d in frames if not d.empty]
-    if not frames:
+    by_endpoint: dict[tuple, list[tuple]] = {}
+    for account, region, name, config, created, variants in cfgs[
+            ["account_id", "region", "endpoint_name", "endpoint_config_name", "creation_time", "variants"]
+    ].itertuples(index=False, name=None):  # one pass over plain tuples: no frame per endpoint
+        by_endpoint.setdefault((account, region, name), []).append((created, config, variants))
+    records = [{**r, "endpoint_name": name} for (_, _, name), configs in by_endpoint.items()
+               for r in _deploy_records(configs)]
+    if not records:
         return pd.DataFrame(columns=cols)
-    df = pd.concat(frames, ignore_index=True).sort_values("time", ascending=False)
+    df = pd.DataFrame(records).sort_values("time", ascending=False, kind="stable")
     return df[cols].reset_index(drop=True)
 
 
