@@ -5,9 +5,10 @@ transaction: ``Writer.upsert(POINT, UniqueKeys(frame))`` (the collector builds o
 period start, so the keys are distinct by construction; the upsert replaces the stored rows with the
 batch's keys in the time range both cover, then appends the batch sorted by time) and ``_rollup``
 (recompute the touched hours of ``aws_cloudwatch_metric_hourly`` from the points, then the touched days
-of ``aws_cloudwatch_metric_daily`` from the hours). Batches are shaped like a backfill of the reference account: every (series, statistic) pair
-of 200 variants x 10 series, consecutive 1-minute points, each batch overlapping the previous one by
-the 5 minutes the collector re-reads (so the replace half of the upsert really deletes rows).
+of ``aws_cloudwatch_metric_daily`` from the hours). Batches are shaped like a backfill of the reference
+account: every (series, statistic) pair of 200 variants x 10 series, consecutive 1-minute points, each
+batch overlapping the previous one by the 5 minutes the collector re-reads (so the replace half of the
+upsert really deletes rows).
 
 The baseline inserts the same rows one by one (``executemany`` of a single-row INSERT) into the same
 table; it is measured on a smaller sample and its per-row rate extrapolated (it is linear in rows).

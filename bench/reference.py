@@ -1,7 +1,8 @@
 """The reference store: a believable ML account at reference scale, generated in SQL in minutes.
 
 Reference scale (``scale=1``): 100 endpoints x 2 variants x 10 metric series, 13 months of 5-minute
-points plus the last 15 days at 1 minute (262 million points), the hourly rollup of them, 10,000
+points plus the last 15 days at 1 minute (262 million points), the hourly and daily rollups of them and
+the endpoint summary the collector keeps (``cloudwatch_metrics.summarize``), 10,000
 training jobs, two years of daily cost by service x usage type, linked account, team and project,
 and 5 million log lines; plus everything the pages join to (variants, configs, autoscaling, registry,
 pipelines, Step Functions, alarms, collection runs).
@@ -13,8 +14,9 @@ the table registry, and the result is published with ``Writer.publish`` as a sna
 ``dashboard.data`` / ``Reader`` open exactly as in production (``SEXTANT_STORE=<dir>``).
 
 Big tables are made with ``generate_series`` / ``range`` in DuckDB. Metric points are inserted in
-time order, chunk by chunk, as the collector appends them, and each chunk's hourly rollup is
-computed from the chunk's points with the collector's own rule (1-minute points win over 5-minute).
+time order, chunk by chunk and sorted by time within a chunk, as the collector appends them (each
+batch sorted by time), and each chunk's hourly rollup is computed from the chunk's points with the
+collector's own rule (1-minute points win over 5-minute); the daily rollup follows from the hourly.
 """
 
 from __future__ import annotations
@@ -343,7 +345,7 @@ CROSS JOIN gen_pair p
 
 POINTS_SQL = f"""
 INSERT INTO {ident(cwm.POINT.name)} (account_id, region, series_id, stat, period_s, ts, value)
-SELECT ?, ?, series_id, stat, ?::INTEGER, ts, value FROM gen_chunk
+SELECT ?, ?, series_id, stat, ?::INTEGER, ts, value FROM gen_chunk ORDER BY ts
 """  # noqa: S608 - the table name comes from the registry
 
 HOURLY_SQL = f"""
@@ -351,7 +353,7 @@ INSERT INTO {ident(cwm.HOURLY.name)} (account_id, region, series_id, stat, hour,
 SELECT ?, ?, series_id, stat, time_bucket(INTERVAL 1 HOUR, ts) AS hour,
        CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN avg(value) ELSE max(value) END,
        count(*), ?::INTEGER
-FROM gen_chunk GROUP BY series_id, stat, hour
+FROM gen_chunk GROUP BY series_id, stat, hour ORDER BY hour
 """  # noqa: S608 - the table name comes from the registry
 
 # The daily rollup from the hourly one, with the collector's rule (cloudwatch_metrics._rollup), in one pass at the end.
@@ -389,7 +391,8 @@ def _points(con: duckdb.DuckDBPyConnection, scale: Scale, now: datetime, log=pri
         if i % 10 == 9 or i == len(chunks) - 1:
             log(f"  points: {total:,} ({i + 1}/{len(chunks)} chunks, {time.monotonic() - t0:.0f} s)")
     con.execute(DAILY_SQL)
-    log(f"  daily rollup: {time.monotonic() - t0:.0f} s")
+    cwm.summarize(lambda sql, params: con.execute(sql, params).fetchall(), ACCOUNT, REGION, now)
+    log(f"  daily rollup and endpoint summary: {time.monotonic() - t0:.0f} s")
     return total
 
 

@@ -132,6 +132,27 @@ DAILY = table("aws_cloudwatch_metric_daily", "One statistic of a series rolled u
                                          "last hour with any: e.g. the last invocation), or NULL."),
 ], ["series_id", "stat", "day"], indexed=False, time_column="day")
 
+SUMMARY = table("aws_cloudwatch_endpoint_summary",
+                "Per endpoint, its traffic, 5xx errors and p99 latency over the windows the health and savings views "
+                "use, ending at the newest invocation datapoint of its account and region; rewritten each cycle.", [
+                    ("endpoint_name", "VARCHAR", "Endpoint (EndpointName dimension)."),
+                    ("as_of", "TIMESTAMPTZ", "Newest Invocations datapoint of the account and region: the windows "
+                                             "end here (CloudWatch fills the newest minutes late)."),
+                    ("invocations_1h", "DOUBLE", "Invocations in the hour of as_of (from its start)."),
+                    ("invocations_24h", "DOUBLE", "Invocations in the 24 hours to as_of."),
+                    ("invocations_7d", "DOUBLE", "Invocations in the 7 days to as_of."),
+                    ("invocations_30d", "DOUBLE", "Invocations in the 30 days to as_of."),
+                    ("errors_5xx_1h", "DOUBLE", "Invocation5XXErrors in the hour of as_of."),
+                    ("errors_5xx_24h", "DOUBLE", "Invocation5XXErrors in the 24 hours to as_of."),
+                    ("p99_1h_us", "DOUBLE", "Highest hourly ModelLatency p99 in the hour of as_of, microseconds."),
+                    ("p99_24h_us", "DOUBLE", "Highest hourly ModelLatency p99 in the 24 hours to as_of, microseconds."),
+                    ("p99_baseline_us", "DOUBLE", "Median hourly ModelLatency p99 of the 7 days before those 24 hours, "
+                                                  "microseconds: what normal looks like."),
+                    ("last_invocation", "TIMESTAMPTZ", "Start of the last hour with any invocation (400 days looked "
+                                                       "at, from the daily rollup), or NULL."),
+                    ("metrics_since", "TIMESTAMPTZ", "Start of the first day with Invocations data collected."),
+                ], ["endpoint_name"])
+
 POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was planned, fetched and deferred.", [
     ("polled_at", "TIMESTAMPTZ", "When the cycle ran; the windows fetched end at this minute."),
     ("series", "INTEGER", "Series known and pollable."),
@@ -155,7 +176,7 @@ POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was 
                              "Cost Explorer spend (the budget caps the whole API bill)."),
 ], ["polled_at"])
 
-TABLES = (SERIES, POINT, HOURLY, DAILY, POLL)
+TABLES = (SERIES, POINT, HOURLY, DAILY, SUMMARY, POLL)
 
 
 def series_id(namespace: str, metric: str, dims: dict[str, str]) -> str:
@@ -436,7 +457,6 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield POINT, UniqueKeys(df)  # series x stat x period (one query each) x distinct period starts
     if touched:
         _rollup(ctx, touched)
-    _expire(ctx, cfg)
 
     polled: dict[str, datetime] = {}
     failed = {(q.series.sid, q.stat) for q in queries if not q.ok}
@@ -465,6 +485,9 @@ def collect(ctx: Context) -> Iterator[Batch]:
         job_windows=len({(q.window, q.period) for q in queries if q.window is not None}), requests=requests,
         pages=pages, datapoints=datapoints, deferred=deferred, hot_every_s=hot_s,
         cold_every_s=cold_s, estimated_monthly_usd=round(est, 4), budget_usd=round(budget, 4))]
+    # last, once the runner has written the batches above (the summary joins the series rows of this cycle)
+    _expire(ctx, cfg)
+    summarize(ctx.execute, ctx.account_id, ctx.region, ctx.now)
 
 
 def _expire(ctx: Context, cfg) -> None:
@@ -541,3 +564,82 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
         "AND h.hour >= t.lo AND h.hour < t.hi WHERE h.account_id = $5 AND h.region = $6 "
         "AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ GROUP BY 1, 2, 3, 4, 5",
         day_params)
+
+
+# The endpoint summary, as a SELECT: the collector stores it per account and region each cycle (summarize); a
+# dashboard on a store collected before the table existed runs it itself (dashboard.finance.endpoint_summary).
+# Parameters: $1 as_of, $2 start of its hour, $3 - $6 as_of less 24 h / 7 d / 8 d / 30 d, $7 as_of less 400 days,
+# $8 the end of the windows (as_of + 1 h), $9 / $10 account and region (NULL: every one).
+SUMMARY_SELECT = f"""
+WITH s AS (
+    SELECT account_id, region, series_id, endpoint_name, metric_name FROM {ident(SERIES.name)}
+    WHERE namespace = 'AWS/SageMaker' AND endpoint_name IS NOT NULL
+      AND metric_name IN ('Invocations', 'Invocation5XXErrors', 'ModelLatency')
+      AND ($9::VARCHAR IS NULL OR account_id = $9) AND ($10::VARCHAR IS NULL OR region = $10)),
+recent AS (
+    SELECT s.account_id, s.region, s.endpoint_name,
+           sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.hour >= $2) AS invocations_1h,
+           sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.hour >= $3) AS invocations_24h,
+           sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.hour >= $4) AS invocations_7d,
+           sum(h.value) FILTER (WHERE s.metric_name = 'Invocations') AS invocations_30d,
+           sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.hour >= $2) AS errors_5xx_1h,
+           sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.hour >= $3) AS errors_5xx_24h,
+           max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.hour >= $2) AS p99_1h_us,
+           max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.hour >= $3) AS p99_24h_us,
+           median(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.hour >= $5 AND h.hour < $3)
+               AS p99_baseline_us
+    FROM {ident(HOURLY.name)} h JOIN s USING (account_id, region, series_id)
+    WHERE h.hour >= $6 AND h.hour < $8 AND h.stat = CASE s.metric_name WHEN 'ModelLatency' THEN 'p99' ELSE 'Sum' END
+    GROUP BY ALL),
+history AS (
+    SELECT s.account_id, s.region, s.endpoint_name, max(d.last_nonzero_hour) AS last_invocation,
+           min(d.day) AS metrics_since
+    FROM {ident(DAILY.name)} d JOIN s USING (account_id, region, series_id)
+    WHERE s.metric_name = 'Invocations' AND d.stat = 'Sum' AND d.day >= $7 AND d.day < $8
+    GROUP BY ALL)
+SELECT account_id, region, endpoint_name, $1::TIMESTAMPTZ AS as_of,
+       coalesce(invocations_1h, 0) AS invocations_1h, coalesce(invocations_24h, 0) AS invocations_24h,
+       coalesce(invocations_7d, 0) AS invocations_7d, coalesce(invocations_30d, 0) AS invocations_30d,
+       coalesce(errors_5xx_1h, 0) AS errors_5xx_1h, coalesce(errors_5xx_24h, 0) AS errors_5xx_24h,
+       p99_1h_us, p99_24h_us, p99_baseline_us, last_invocation, metrics_since
+FROM history FULL JOIN recent USING (account_id, region, endpoint_name)
+"""  # noqa: S608 - the table names come from the registry
+
+
+def summary_params(as_of: datetime, account_id: str | None = None, region: str | None = None) -> list:
+    """The parameters of SUMMARY_SELECT for windows ending at ``as_of``."""
+    return [as_of, as_of.replace(minute=0, second=0, microsecond=0),
+            *(as_of - timedelta(days=d) for d in (1, 7, 8, 30, 400)), as_of + timedelta(hours=1), account_id, region]
+
+
+def newest_invocation(execute, account_id: str | None, region: str | None, now: datetime) -> datetime | None:
+    """The newest Invocations datapoint stored (of one account and region, or of all), or None.
+
+    Two steps, so each scan is bounded by a constant DuckDB prunes row groups with: the hourly rollup's newest
+    hour with invocation points (looked for in the last two days first, everywhere only when the store is older),
+    then the points from that hour on."""
+    inv = (f"SELECT account_id, region, series_id FROM {ident(SERIES.name)} WHERE namespace = 'AWS/SageMaker' "  # noqa: S608
+           "AND metric_name = 'Invocations' AND ($1::VARCHAR IS NULL OR account_id = $1) "
+           "AND ($2::VARCHAR IS NULL OR region = $2)")
+    since = None
+    for bound in (now.replace(minute=0, second=0, microsecond=0) - timedelta(days=2), None):
+        [(since,)] = execute(f"SELECT max(h.hour) FROM {ident(HOURLY.name)} h JOIN ({inv}) s "  # noqa: S608
+                             "USING (account_id, region, series_id) WHERE ($3::TIMESTAMPTZ IS NULL OR h.hour >= $3)",
+                             [account_id, region, bound])
+        if since is not None:
+            break
+    [(newest,)] = execute(f"SELECT max(p.ts) FROM {ident(POINT.name)} p JOIN ({inv}) s "  # noqa: S608
+                          "USING (account_id, region, series_id) WHERE ($3::TIMESTAMPTZ IS NULL OR p.ts >= $3)",
+                          [account_id, region, since])
+    return newest
+
+
+def summarize(execute, account_id: str, region: str, now: datetime) -> None:
+    """Rewrite the account's rows of aws_cloudwatch_endpoint_summary (in the caller's transaction)."""
+    execute(f"DELETE FROM {ident(SUMMARY.name)} WHERE account_id = ? AND region = ?", [account_id, region])  # noqa: S608
+    as_of = newest_invocation(execute, account_id, region, now)
+    if as_of is None:
+        return
+    cols = ", ".join(ident(c) for c in SUMMARY.column_names)
+    execute(f"INSERT INTO {ident(SUMMARY.name)} ({cols}) {SUMMARY_SELECT}",
+            summary_params(as_of, account_id, region))

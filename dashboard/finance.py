@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pandas as pd
 
+from collectors import cloudwatch_metrics as cwm
 from collectors.settings import Settings
 from dashboard.data import has_table, query, reader
 from dashboard.filters import Filters
@@ -223,7 +224,10 @@ def _endpoint_invocations(start: datetime, end: datetime) -> pd.DataFrame:
         WITH s AS (SELECT account_id, region, series_id, endpoint_name FROM aws_cloudwatch_metric_series
                    WHERE namespace = 'AWS/SageMaker' AND metric_name = 'Invocations' AND endpoint_name IS NOT NULL),
         v AS (SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
-              WHERE stat = 'Sum' AND ((hour >= $1 AND hour < $2) OR (hour >= $3 AND hour < $4))
+              WHERE stat = 'Sum' AND hour >= $1 AND hour < $2
+              UNION ALL
+              SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
+              WHERE stat = 'Sum' AND hour >= $3 AND hour < $4
               UNION ALL
               SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_daily
               WHERE stat = 'Sum' AND day >= $2 AND day < $3)
@@ -238,38 +242,45 @@ def _endpoint_invocations(start: datetime, end: datetime) -> pd.DataFrame:
         GROUP BY ALL""", [start, d0, d1, end])
 
 
+SUMMARY = "aws_cloudwatch_endpoint_summary"
+
+
 def metrics_as_of() -> datetime | None:
     """Newest endpoint invocation datapoint collected: health is judged relative to it.
 
-    Two steps, so the second scan is bounded by a constant DuckDB can prune with: the hourly rollup
-    names the newest hour with invocation points (19 M rows at reference scale, not 262 M points),
-    then only the points from that hour on are read (the point table is appended in time order, so
-    zone maps skip every older row group)."""
-    if not has_table("aws_cloudwatch_metric_point"):
+    The collector records it with each cycle's endpoint summary; on a store without one it is looked up in
+    the rollup and the points (``cloudwatch_metrics.newest_invocation``: two scans bounded for pruning)."""
+    if has_table(SUMMARY):
+        df = query(f"SELECT max(as_of) AS ts FROM {SUMMARY}")  # noqa: S608 - a constant table name
+        if not df.empty and pd.notna(df.ts.iloc[0]):
+            return pd.Timestamp(df.ts.iloc[0]).tz_convert(UTC).to_pydatetime()
+    if not (has_table("aws_cloudwatch_metric_point") and has_table("aws_cloudwatch_metric_hourly")):
         return None
-    since = None
-    if has_table("aws_cloudwatch_metric_hourly"):
-        # the newest hours first (a pruned scan); the whole rollup only when the store is days old
-        recent = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
-        for bound in (recent, None):
-            h = query("""
-                SELECT max(h.hour) AS hour FROM aws_cloudwatch_metric_hourly h
-                JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-                WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations'
-                  AND (?::TIMESTAMPTZ IS NULL OR h.hour >= ?::TIMESTAMPTZ)
-            """, [bound, bound])
-            if not h.empty and pd.notna(h.hour.iloc[0]):
-                since = pd.Timestamp(h.hour.iloc[0]).to_pydatetime()
-                break
-    df = query("""
-        SELECT max(p.ts) AS ts FROM aws_cloudwatch_metric_point p
-        JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations'
-          AND (?::TIMESTAMPTZ IS NULL OR p.ts >= ?::TIMESTAMPTZ)
-    """, [since, since])
-    if df.empty or pd.isna(df.ts.iloc[0]):
-        return None
-    return pd.Timestamp(df.ts.iloc[0]).tz_convert(UTC).to_pydatetime()
+
+    def execute(sql: str, params: list) -> list[tuple]:
+        return list(query(sql, params).itertuples(index=False, name=None))
+
+    ts = cwm.newest_invocation(execute, None, None, datetime.now(UTC))
+    return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).tz_convert(UTC).to_pydatetime()
+
+
+def endpoint_summary() -> pd.DataFrame:
+    """Per endpoint: invocations over 1 h / 24 h / 7 d / 30 d, 5xx errors, p99 and its 7-day baseline, last
+    invocation, first day collected, all to ``as_of`` (see ``aws_cloudwatch_endpoint_summary``).
+
+    Read from the table the metrics collector rewrites each cycle (one row per endpoint, nothing to scan at
+    view time); a store collected before that table existed is summarized here with the same SELECT."""
+    if has_table(SUMMARY):
+        df = query(f"SELECT * FROM {SUMMARY}")  # noqa: S608 - a constant table name
+    elif has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_daily"):
+        ref = metrics_as_of()
+        df = query(cwm.SUMMARY_SELECT, cwm.summary_params(ref)) if ref else pd.DataFrame()
+    else:
+        df = pd.DataFrame()
+    for c in ("as_of", "last_invocation", "metrics_since"):
+        if c in df.columns:
+            df[c] = pd.to_datetime(df[c], utc=True)
+    return df
 
 
 def _endpoints(f: Filters) -> pd.DataFrame:
@@ -283,65 +294,33 @@ def _endpoints(f: Filters) -> pd.DataFrame:
     """, params)  # noqa: S608 - the WHERE fragment is built from bound parameters
 
 
-def _invocation_summary(ref: datetime) -> pd.DataFrame:
-    """Per endpoint: invocations in the 24 h / 7 d / 30 d to ``ref`` (from the hourly rollup of those 30 days),
-    the last hour with any and the first day collected (from the daily rollup's 400 days, whose
-    ``last_nonzero_hour`` keeps the hour); aggregated in SQL, one row per endpoint leaves DuckDB."""
-    if not (has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")):
-        return pd.DataFrame()
-    # without the daily rollup (a store from before it), the hourly one answers the 400 days
-    history = ("SELECT account_id, region, series_id, day AS t, last_nonzero_hour AS last_hour "
-               "FROM aws_cloudwatch_metric_daily WHERE stat = 'Sum' AND day >= $4 AND day < $5"
-               if has_table("aws_cloudwatch_metric_daily") else
-               "SELECT account_id, region, series_id, hour AS t, CASE WHEN value > 0 THEN hour END AS last_hour "
-               "FROM aws_cloudwatch_metric_hourly WHERE stat = 'Sum' AND hour >= $4 AND hour < $5")
-    df = query(f"""
-        WITH s AS (SELECT account_id, region, series_id, endpoint_name FROM aws_cloudwatch_metric_series
-                   WHERE namespace = 'AWS/SageMaker' AND metric_name = 'Invocations' AND endpoint_name IS NOT NULL),
-        recent AS (
-            SELECT s.account_id, s.region, s.endpoint_name,
-                   sum(h.value) FILTER (WHERE h.hour >= $1) AS invocations_24h,
-                   sum(h.value) FILTER (WHERE h.hour >= $2) AS invocations_7d,
-                   sum(h.value) AS invocations_30d
-            FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
-            WHERE h.stat = 'Sum' AND h.hour >= $3 AND h.hour < $5 GROUP BY ALL),
-        old AS (
-            SELECT s.account_id, s.region, s.endpoint_name, max(d.last_hour) AS last_invocation,
-                   min(d.t) AS metrics_since
-            FROM ({history}) d JOIN s USING (account_id, region, series_id) GROUP BY ALL)
-        SELECT account_id, region, endpoint_name, coalesce(invocations_24h, 0) AS invocations_24h,
-               coalesce(invocations_7d, 0) AS invocations_7d, coalesce(invocations_30d, 0) AS invocations_30d,
-               last_invocation, metrics_since
-        FROM old LEFT JOIN recent USING (account_id, region, endpoint_name)
-    """, [ref - timedelta(days=d) for d in (1, 7, 30, 400)] + [ref + timedelta(hours=1)])  # noqa: S608
-    for c in ("last_invocation", "metrics_since"):
-        df[c] = pd.to_datetime(df[c], utc=True)
-    return df
-
-
 def last_invocation(f: Filters) -> pd.DataFrame:
-    """Per endpoint: invocations in the last 24 h / 7 d / 30 d of data and the last hour with any."""
+    """Per endpoint in scope: invocations in the last 24 h / 7 d / 30 d of data, the last hour with any, and the
+    days without one (idle_days), from the endpoint summary."""
     eps = _endpoints(f)
-    ref = metrics_as_of() or datetime.now(UTC)
     key = ["account_id", "region", "endpoint_name"]
-    agg = _invocation_summary(ref)
-    if agg.empty:
-        for c in ("invocations_24h", "invocations_7d", "invocations_30d"):
+    summary = endpoint_summary()
+    if summary.empty:
+        for c in ("invocations_1h", "invocations_24h", "invocations_7d", "invocations_30d", "errors_5xx_1h",
+                  "errors_5xx_24h"):
             eps[c] = 0.0
+        for c in ("p99_1h_us", "p99_24h_us", "p99_baseline_us"):
+            eps[c] = float("nan")
         eps["last_invocation"] = pd.NaT
         eps["idle_days"] = 0.0  # no metrics collected: nothing can be called idle
         return eps
-    ref_ts = pd.Timestamp(ref)
-    out = eps.merge(agg, on=key, how="left")
-    for c in ("invocations_24h", "invocations_7d", "invocations_30d"):
+    out = eps.merge(summary, on=key, how="left")
+    for c in ("invocations_1h", "invocations_24h", "invocations_7d", "invocations_30d", "errors_5xx_1h",
+              "errors_5xx_24h"):
         out[c] = out[c].fillna(0.0)
     # days without an invocation, bounded by what was collected: with no invocation in the collected metrics,
     # idle at least since the later of the endpoint's creation and the start of metrics collection
+    ref = out.as_of.fillna(summary.as_of.max())
     created = pd.to_datetime(out.creation_time, utc=True)
-    covered = pd.to_datetime(out.metrics_since, utc=True).min()
-    last = pd.to_datetime(out.last_invocation, utc=True)
+    covered = out.metrics_since.min()
+    last = out.last_invocation
     since = last.where(last.notna(), created.clip(lower=covered) if pd.notna(covered) else created)
-    out["idle_days"] = (ref_ts - since).dt.total_seconds() / 86400
+    out["idle_days"] = (ref - since).dt.total_seconds() / 86400
     return out
 
 
@@ -356,43 +335,10 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     (the endpoint being older than that). Columns: endpoint_name, team, project, account_id, region,
     health, reason, invocations_1h, invocations_24h, error_rate_1h_pct, error_rate_24h_pct,
     p99_1h_ms, p99_24h_ms, p99_baseline_ms, last_invocation."""
-    eps = last_invocation(f)
-    if eps.empty:
-        return eps
-    ref = metrics_as_of() or datetime.now(UTC)
-    key = ["account_id", "region", "endpoint_name"]
-
-    hour_start = ref.replace(minute=0, second=0, microsecond=0)  # the last (partial) hour of data
-    end, day, week = ref + timedelta(hours=1), ref - timedelta(days=1), ref - timedelta(days=8)
-    # one pass over the rollup's last 8 days (not one query per window): FILTER picks each window
-    stats = query("""
-        SELECT s.account_id, s.region, s.endpoint_name,
-               sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.stat = 'Sum' AND h.hour >= ?)
-                   AS invocations_1h,
-               sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.stat = 'Sum' AND h.hour >= ?)
-                   AS errors_1h,
-               sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.stat = 'Sum' AND h.hour >= ?)
-                   AS errors_24h,
-               max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' AND h.hour >= ?)
-                   AS p99_1h_us,
-               max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' AND h.hour >= ?)
-                   AS p99_24h_us,
-               median(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' AND h.hour < ?)
-                   AS p99_baseline_us
-        FROM aws_cloudwatch_metric_series s
-        JOIN aws_cloudwatch_metric_hourly h USING (account_id, region, series_id)
-        WHERE s.namespace = 'AWS/SageMaker' AND s.endpoint_name IS NOT NULL
-          AND s.metric_name IN ('Invocations', 'Invocation5XXErrors', 'ModelLatency') AND h.stat IN ('Sum', 'p99')
-          AND h.hour >= ? AND h.hour < ?
-        GROUP BY ALL
-    """, [hour_start, hour_start, day, hour_start, day, day, week, end]) if (
-        has_table("aws_cloudwatch_metric_series") and has_table("aws_cloudwatch_metric_hourly")) else pd.DataFrame()
-    cols = ["invocations_1h", "errors_1h", "errors_24h", "p99_1h_us", "p99_24h_us", "p99_baseline_us"]
-    if stats.empty:
-        stats = pd.DataFrame(columns=[*key, *cols])
-    out = eps.merge(stats, on=key, how="left")
-    for c in ("invocations_1h", "errors_1h", "errors_24h"):
-        out[c] = out[c].fillna(0.0)
+    out = last_invocation(f)
+    if out.empty:
+        return out
+    out = out.rename(columns={"errors_5xx_1h": "errors_1h", "errors_5xx_24h": "errors_24h"})
     out["error_rate_1h_pct"] = out.errors_1h / out.invocations_1h.where(out.invocations_1h > 0) * 100
     out["error_rate_24h_pct"] = out.errors_24h / out.invocations_24h.where(out.invocations_24h > 0) * 100
     for c in ("p99_1h", "p99_24h", "p99_baseline"):

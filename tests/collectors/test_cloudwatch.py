@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 
+import collectors
 from collectors.cloudwatch_logs import parse_level, resource
-from collectors.cloudwatch_metrics import MAX_QUERIES, fit_budget, monthly_usd
+from collectors.cloudwatch_metrics import HOURLY, MAX_QUERIES, POINT, fit_budget, monthly_usd
 from collectors.settings import CollectSettings
+from collectors.store import Writer
 from tests.collectors.conftest import Collection
 
 SOURCES = ["sagemaker_endpoints", "sagemaker_training", "cloudwatch_metrics", "cloudwatch_alarms", "cloudwatch_logs"]
@@ -160,6 +164,133 @@ def test_hourly_rollup_matches_points(runs):
     assert rows
     for stat, value, total, top in rows:
         assert value == pytest.approx(total if stat == "Sum" else top)
+
+
+def _daily_from_hourly(runs) -> dict[tuple, dict]:
+    """The daily rollup as the rule defines it, aggregated here from the hourly rows."""
+    days: dict[tuple, list[tuple[float, float, int]]] = {}
+    for account_id, region, sid, stat, hour, value, points in runs.collection.query(
+            "SELECT account_id, region, series_id, stat, epoch(hour), value, points "
+            "FROM aws_cloudwatch_metric_hourly"):
+        days.setdefault((account_id, region, sid, stat, hour // 86400 * 86400), []).append((hour, value, points))
+    out = {}
+    for key, hours in days.items():
+        stat, values, points = key[3], [v for _, v, _ in hours], sum(p for _, _, p in hours)
+        value = (sum(values) if stat == "Sum" else min(values) if stat == "Minimum" else
+                 sum(v * p for _, v, p in hours) / points if stat == "Average" else max(values))
+        out[key] = {"value": value, "points": points, "hours": len(hours),
+                    "last_nonzero_hour": max((h for h, v, _ in hours if v != 0), default=None),
+                    "point_counts": {p for _, _, p in hours}}
+    return out
+
+
+def _daily(runs, where: str = "TRUE") -> dict[tuple, dict]:
+    rows = runs.collection.query(
+        "SELECT account_id, region, series_id, stat, epoch(day), value, points, hours, epoch(last_nonzero_hour) "
+        f"FROM aws_cloudwatch_metric_daily WHERE {where}")
+    return {tuple(r[:5]): {"value": r[5], "points": r[6], "hours": r[7], "last_nonzero_hour": r[8]} for r in rows}
+
+
+def test_daily_rollup_has_one_row_per_day_of_hourly_rows(runs):
+    assert runs.scalar("SELECT count(*) FROM aws_cloudwatch_metric_daily") == runs.scalar(
+        "SELECT count(DISTINCT (account_id, region, series_id, stat, day)) FROM aws_cloudwatch_metric_daily")
+    assert set(_daily(runs)) == set(_daily_from_hourly(runs))
+
+
+@pytest.mark.parametrize("stat", ["Sum", "p99", "Average"])
+def test_daily_rollup_matches_hourly(runs, stat):
+    expected = {k: v for k, v in _daily_from_hourly(runs).items() if k[3] == stat}
+    stored = _daily(runs, f"stat = '{stat}'")
+    assert set(stored) == set(expected)
+    assert any(e["hours"] > 1 for e in expected.values())  # days of several hours: an aggregation to check
+    if stat == "Average":  # hours of 5-minute and of 1-minute points: the weighting by points shows
+        assert any(len(e["point_counts"]) > 1 for e in expected.values())
+    for key, e in expected.items():
+        d = stored[key]
+        assert (d["value"], d["points"], d["hours"]) == (pytest.approx(e["value"]), e["points"], e["hours"]), key
+        if stat == "Sum":
+            assert d["last_nonzero_hour"] == e["last_nonzero_hour"], key
+
+
+def test_daily_rollup_is_not_duplicated_by_a_rerun(runs):
+    c = Collection(runs.collection.settings.store)
+    c.clients = runs.collection.clients
+    c.settings = replace(runs.collection.settings, collect=CollectSettings(
+        backfill_days=2, hot_every_s=0, cold_every_s=0, monthly_api_budget_usd=1e6))  # every series is due
+    assert not c.run(sources=["cloudwatch_metrics"]).failed
+    assert runs.polls()[-1]["queries"] > 0  # the rerun fetched points, so it recomputed the days they fall in
+    assert runs.scalar("SELECT count(*) FROM aws_cloudwatch_metric_daily") == runs.scalar(
+        "SELECT count(DISTINCT (account_id, region, series_id, stat, day)) FROM aws_cloudwatch_metric_daily")
+
+
+# ---------------------------------------------------------------- retention
+
+POINT_RETENTION_S, HOURLY_RETENTION_S = 86400, 36 * 3600
+OLD_DAYS = 30  # age of the rows seeded for another account and another region
+
+
+@dataclass
+class Expired:
+    collection: Collection
+    account_id: str
+    region: str
+    polled_at: datetime  # when the metrics cycle ran: retention cutoffs are measured from it
+    seeded: int  # points and hourly rows seeded for each other (account, region)
+
+    def count(self, table: str, column: str, where: str, params: list | None = None) -> int:
+        return self.collection.query(f"SELECT count(*) FROM {table} WHERE account_id = ? AND region = ? "
+                                     f"AND {column} {where}", [self.account_id, self.region, *(params or [])])[0][0]
+
+
+@pytest.fixture(scope="module")
+def expired(account, tmp_path_factory) -> Expired:
+    """A store of its own (the shared one keeps its history): old rows of another account and of another region,
+    then 2 days collected with 1 day of points and 36 hours of hourly rows kept (daily rows: forever)."""
+    c = Collection(tmp_path_factory.mktemp("retention") / "store")
+    c.settings = replace(c.settings, collect=CollectSettings(
+        backfill_days=2, metric_point_retention_s=POINT_RETENTION_S, metric_hourly_retention_s=HOURLY_RETENTION_S))
+    account_id, region = account.client("sts").get_caller_identity()["Account"], account.env["AWS_REGION"]
+    old = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta(days=OLD_DAYS)
+    others = [("999999999999", region), (account_id, "eu-west-1")]
+    w = Writer(c.settings.store)
+    try:
+        w.migrate(collectors.all_tables())
+        with w.transaction():
+            w.upsert(POINT, [{"account_id": a, "region": r, "series_id": "seeded", "stat": "Sum", "period_s": 60,
+                              "ts": old, "value": 1.0} for a, r in others])
+            w.upsert(HOURLY, [{"account_id": a, "region": r, "series_id": "seeded", "stat": "Sum", "hour": old,
+                               "value": 1.0, "points": 1, "period_s": 60} for a, r in others])
+    finally:
+        w.close()
+    cycle = c.run(sources=["sagemaker_endpoints", "cloudwatch_metrics"])
+    assert not cycle.failed, [(r.source, r.error) for r in cycle.failed]
+    polled_at = c.query("SELECT max(polled_at) FROM aws_cloudwatch_metric_poll WHERE account_id = ? AND region = ?",
+                        [account_id, region])[0][0]
+    return Expired(c, account_id, region, polled_at, len(others))
+
+
+def test_retention_deletes_points_older_than_the_setting(expired):
+    cutoff = expired.polled_at - timedelta(seconds=POINT_RETENTION_S)
+    assert expired.count("aws_cloudwatch_metric_point", "ts", "< ?", [cutoff]) == 0
+    assert expired.count("aws_cloudwatch_metric_point", "ts", ">= ?", [cutoff]) > 0
+    # points were collected before the cutoff: the hourly rows rolled up from them are still there
+    assert expired.count("aws_cloudwatch_metric_hourly", "hour", "< ?", [cutoff - timedelta(hours=1)]) > 0
+
+
+def test_retention_deletes_hourly_rows_older_than_the_setting(expired):
+    cutoff = expired.polled_at - timedelta(seconds=HOURLY_RETENTION_S)
+    assert expired.count("aws_cloudwatch_metric_hourly", "hour", "< ?", [cutoff]) == 0
+    assert expired.count("aws_cloudwatch_metric_hourly", "hour", ">= ?", [cutoff]) > 0
+    # hourly rows were rolled up before the cutoff: the daily rows (kept forever) count more hours than remain
+    rolled_up = expired.collection.query(
+        "SELECT sum(hours) FROM aws_cloudwatch_metric_daily WHERE account_id = ? AND region = ?",
+        [expired.account_id, expired.region])[0][0]
+    assert rolled_up > expired.count("aws_cloudwatch_metric_hourly", "hour", "IS NOT NULL")
+
+
+def test_retention_keeps_other_accounts_and_regions(expired):
+    for t in ("aws_cloudwatch_metric_point", "aws_cloudwatch_metric_hourly"):
+        assert expired.collection.query(f"SELECT count(*) FROM {t} WHERE series_id = 'seeded'") == [(expired.seeded,)]
 
 
 def test_budget_stretches_cold_cadence_first():

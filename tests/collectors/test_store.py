@@ -7,13 +7,17 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 import collectors
 from collectors import datadoc
-from collectors.store import Reader, Writer, table
+from collectors.store import Reader, UniqueKeys, Writer, table
 
 THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
+EVENT = table("aws_event", "A test table without an index, appended in time order.", [
+    ("name", "VARCHAR", "Name."), ("ts", "TIMESTAMPTZ", "When."), ("n", "INTEGER", "A value.")],
+    ["name", "ts"], indexed=False, time_column="ts")
 
 
 def _writer(tmp_path: Path) -> Writer:
@@ -30,6 +34,43 @@ def test_upsert_replaces_on_primary_key(tmp_path):
         w.upsert(THING, rows)
         w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 5}])
     assert w.con.execute("SELECT name, n FROM aws_thing ORDER BY name").fetchall() == [("a", 5), ("b", 2)]
+
+
+def _events(hours: range, n: int) -> pd.DataFrame:
+    t0 = pd.Timestamp("2026-11-24", tz="UTC")
+    return pd.DataFrame([{"account_id": "1", "region": "r", "name": name, "ts": t0 + pd.Timedelta(hours=h), "n": n}
+                         for name in ("a", "b") for h in hours])
+
+
+def _stored_events(w: Writer) -> list[tuple]:
+    return w.con.execute("SELECT name, epoch(ts), n FROM aws_event ORDER BY ALL").fetchall()
+
+
+def _last_wins(*batches: pd.DataFrame) -> list[tuple]:
+    rows = {(r.name, r.ts.timestamp()): r.n for df in batches for r in df.itertuples()}
+    return sorted((name, ts, n) for (name, ts), n in rows.items())
+
+
+@pytest.mark.parametrize("wrap", [lambda df: df, UniqueKeys], ids=["dataframe", "unique_keys"])
+def test_unindexed_upsert_replaces_the_overlap_of_time_ranges(tmp_path, wrap):
+    w = Writer(tmp_path / "store")
+    w.migrate([EVENT])
+    first, second = _events(range(0, 6), 1), _events(range(3, 9), 2)  # hours 3-5 overlap, with new values
+    with w.transaction():
+        w.upsert(EVENT, wrap(first))
+        w.upsert(EVENT, wrap(second))
+    assert _stored_events(w) == _last_wins(first, second)
+
+
+def test_unindexed_upsert_of_a_batch_with_duplicate_keys_keeps_the_last(tmp_path):
+    w = Writer(tmp_path / "store")
+    w.migrate([EVENT])
+    first, again = _events(range(0, 6), 1), _events(range(4, 8), 2)
+    again = pd.concat([again, _events(range(4, 8), 3), _events(range(5, 6), 4)], ignore_index=True)
+    with w.transaction():
+        w.upsert(EVENT, first)
+        w.upsert(EVENT, again)
+    assert _stored_events(w) == _last_wins(first, again)
 
 
 def test_a_failed_batch_leaves_neither_rows_nor_watermark(tmp_path):

@@ -12,6 +12,7 @@ import sys
 import duckdb
 import pytest
 
+from collectors.settings import load
 from tests.conftest import ROOT
 from tests.reliability.conftest import run_cli
 
@@ -53,6 +54,8 @@ BAD_SETTINGS = [
     ("[collect]\nhot_evry = '5m'\n", ["unknown key collect.hot_evry", "did you mean hot_every?", "known keys:"]),
     ("[collect]\nhot_every = '5 minutes'\n", ["collect.hot_every", "invalid duration '5 minutes'",
                                               "e.g. 30s, 5m, 1h, 1d"]),
+    ("[collect]\nmetric_point_retention = 'forever'\n", ["collect.metric_point_retention",
+                                                          "invalid duration 'forever'", "e.g. 30s, 5m, 1h, 1d"]),
     ("[collect]\nbackfill_days = 'thirty'\n", ["collect.backfill_days", "expected a whole number"]),
     ("[collect]\ntag_keys = 'team'\n", ["collect.tag_keys", "expected a list of strings"]),
     ("[colect]\nhot_every = '5m'\n", ["unknown section(s) ['colect']", "known: accounts, actions, auth"]),
@@ -73,6 +76,11 @@ def test_a_malformed_settings_file_is_refused_with_a_message_naming_the_fix(tmp_
     for text_ in expected:
         assert text_ in p.stderr, (text_, p.stderr)
     assert not (tmp_path / "store").exists(), "nothing is written with a broken settings file"
+
+
+def test_a_retention_is_written_as_a_duration(tmp_path):
+    (tmp_path / "sextant.toml").write_text("[collect]\nmetric_point_retention = \"2d\"\n")
+    assert load(tmp_path / "sextant.toml").collect.metric_point_retention_s == 2 * 86400
 
 
 @pytest.mark.parametrize("args,expected", [
