@@ -2,7 +2,7 @@
 
 ``SQL_SETS[page](ctx)`` calls the same ``dashboard.ops`` / ``dashboard.finance`` functions, with the
 same arguments, that the page calls on its default view (sidebar range: the last 24 hours, no scope
-filter). The query caches (``dashboard.data._cached`` and the table list ``_tables``) are cleared before every
+filter). The query caches (``dashboard.data._cached`` and the table lists ``_TABLES``) are cleared before every
 run: in production it is keyed by snapshot, and every collection cycle publishes a new snapshot, so a
 cold cache is what a viewer meets after each cycle.
 
@@ -55,7 +55,7 @@ def make_ctx() -> Ctx:
 def clear_cache() -> None:
     from dashboard import data
     data._cached.clear()
-    data._tables.clear()
+    data._TABLES.clear()
 
 
 # --------------------------------------------------------------------------- the product's query sets
@@ -159,7 +159,7 @@ def _logs(c: Ctx) -> None:
 def _incident(c: Ctx) -> None:
     from dashboard import ops
     start, end = c.f.start, c.f.end
-    eps = ops.endpoints(c.f)
+    eps = ops.endpoint_names(c.f)
     ops.alarm_periods(c.f)
     ops.log_resources(start, end)
     team = eps[eps.endpoint_name == c.endpoint].team.iloc[0]
@@ -403,7 +403,7 @@ def _pd_logs(fr, c: Ctx) -> None:
 
 
 def _pd_incident(fr, c: Ctx) -> None:
-    _pd_endpoints_list(fr, c)
+    fr["endpoint"][["endpoint_name", "account_id", "region", "team"]].sort_values(["team", "endpoint_name"])
     ch = fr["alarm_change"]
     ch[ch.ts >= pd.Timestamp(c.f.end) - timedelta(days=7)].merge(fr["alarm"][["alarm_name", "endpoint_name"]],
                                                                   on="alarm_name").sort_values("ts")

@@ -12,14 +12,17 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from collectors.settings import DEFAULT_CONFIG, load
 from collectors.store import Reader
 
 
-@st.cache_resource
+@functools.lru_cache(maxsize=8)
 def _reader(location: str) -> Reader:
+    # one Reader per store for the process (it is thread-safe: a lock around the snapshot switch and a cursor per
+    # thread); a plain lru_cache, since it is looked up on every query and st.cache_resource hashes its arguments
     return Reader(Path(location))
 
 
@@ -43,12 +46,41 @@ def snapshot() -> str | None:
     return reader().current()
 
 
+_NULLABLE = {pa.bool_(): pd.BooleanDtype(), pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+             pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(),
+             pa.uint16(): pd.UInt16Dtype(), pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
+
+
+_DF_ONLY = {"interval", "list", "array", "struct", "map", "union", "uuid", "bit", "enum", "time", "timetz"}
+
+
+def frame(cur) -> pd.DataFrame:
+    """The result of an executed cursor as a DataFrame with the column types DuckDB's ``.df()`` gives, in half its
+    time on the small results pages read (through Arrow). Where Arrow's conversion differs, it is corrected: DATE
+    as datetime64[us], HUGEINT (a sum of integers) and DECIMAL as float64, integers and booleans with NULLs as
+    pandas' nullable types, text columns without a value as object; results with nested, interval and other rare
+    types take ``.df()`` itself. tests/dashboard/test_data.py holds the two conversions equal, type by type."""
+    if any(d[1].id in _DF_ONLY for d in cur.description or ()):
+        return cur.df()
+    table = cur.to_arrow_table()
+    fields = list(table.schema)
+    casts = {f.name: pa.float64() if pa.types.is_decimal(f.type) else pa.timestamp("us")
+             for f in fields if pa.types.is_decimal(f.type) or pa.types.is_date(f.type)}
+    if casts:
+        table = table.cast(pa.schema([pa.field(f.name, casts.get(f.name, f.type)) for f in fields]))
+    df = table.to_pandas()
+    for f in table.schema:
+        nulls = table.column(f.name).null_count
+        if f.type in _NULLABLE and nulls:
+            df[f.name] = table.column(f.name).to_pandas(types_mapper=_NULLABLE.get)
+        elif nulls == table.num_rows and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
+            df[f.name] = pd.Series([None] * table.num_rows, dtype=object)  # no value at all: object, as .df()
+    return df
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached(location: str, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
-    # through Arrow: half the time of DuckDB's own .df() on the small results pages read (dates as datetime64, as
-    # .df() gives them)
-    table = _reader(location).thread_cursor().execute(sql, list(params)).to_arrow_table()
-    return table.to_pandas(date_as_object=False)
+    return frame(_reader(location).thread_cursor().execute(sql, list(params)))
 
 
 def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
@@ -60,19 +92,25 @@ def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     return _cached(str(r.location), name, sql, tuple(params))
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _tables(location: str, snapshot_name: str) -> frozenset[str]:
-    # cache_resource, not cache_data: the frozenset is returned as is, not unpickled on every hit (pages make
-    # dozens of has_table checks, and a cache_data hit costs ~1-3 ms)
-    cur = _reader(location).thread_cursor()
-    return frozenset(r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall())
+_TABLES: dict[tuple[str, str], frozenset[str]] = {}  # (store, snapshot) -> its table names
 
 
 def tables() -> frozenset[str]:
-    """Names of the snapshot's tables: one query per snapshot, however many ``has_table`` checks a page makes."""
+    """Names of the snapshot's tables: one query per snapshot, however many ``has_table`` checks a page makes (a
+    plain dict keyed by snapshot, since a page makes dozens of checks and a Streamlit cache lookup costs ~1 ms)."""
     r = reader()
     name = r.current()
-    return frozenset() if name is None else _tables(str(r.location), name)
+    if name is None:
+        return frozenset()
+    key = (str(r.location), name)
+    names = _TABLES.get(key)
+    if names is None:
+        names = frozenset(row[0] for row in r.thread_cursor().execute("SELECT table_name FROM duckdb_tables()")
+                          .fetchall())
+        if len(_TABLES) >= 8:  # snapshots are replaced, never revisited
+            _TABLES.clear()
+        _TABLES[key] = names
+    return names
 
 
 def has_table(name: str) -> bool:

@@ -425,23 +425,22 @@ def endpoint_unit_cost(f: Filters, start: datetime, end: datetime) -> pd.DataFra
 
 
 def _current_hourly_cost(f: Filters, today: date) -> pd.DataFrame:
-    """Per endpoint: $ per hour of the instances serving now (current counts x paid price)."""
+    """Per endpoint: $ per hour of the instances serving now (current counts x paid price), in one query."""
     if not has_table("aws_sagemaker_endpoint_variant"):
         return pd.DataFrame(columns=["account_id", "region", "endpoint_name", "instances", "instance_type",
                                      "usd_per_hour"])
     where, params = f.where("e")
-    v = query(f"""
-        SELECT v.account_id, v.region, v.endpoint_name, v.instance_type, v.current_instance_count AS instances
-        FROM aws_sagemaker_endpoint_variant v JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
-        WHERE {where}
-    """, params)  # noqa: S608
     prices = instance_prices(today)
-    v = v.merge(prices[prices.kind == "Host"][["instance_type", "usd_per_hour"]], on="instance_type", how="left")
-    v["usd_per_hour"] = v.instances * v.usd_per_hour
-    return v.groupby(["account_id", "region", "endpoint_name"]).agg(
-        instances=("instances", "sum"), instance_type=("instance_type", lambda s: ", ".join(sorted(set(s)))),
-        per_instance_usd=("usd_per_hour", lambda s: s.sum(min_count=1)),
-    ).rename(columns={"per_instance_usd": "usd_per_hour"}).reset_index()
+    host = prices[prices.kind == "Host"]
+    return query(f"""
+        WITH p AS (SELECT unnest(?::VARCHAR[]) AS instance_type, unnest(?::DOUBLE[]) AS usd_per_hour)
+        SELECT v.account_id, v.region, v.endpoint_name, sum(v.current_instance_count)::BIGINT AS instances,
+               string_agg(DISTINCT v.instance_type, ', ' ORDER BY v.instance_type) AS instance_type,
+               sum(v.current_instance_count * p.usd_per_hour) AS usd_per_hour
+        FROM aws_sagemaker_endpoint_variant v JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+        LEFT JOIN p USING (instance_type)
+        WHERE {where} GROUP BY ALL
+    """, [host.instance_type.tolist(), host.usd_per_hour.astype(float).tolist(), *params])  # noqa: S608
 
 
 def idle_endpoints(f: Filters, days: int, today: date) -> pd.DataFrame:

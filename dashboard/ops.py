@@ -175,6 +175,16 @@ def endpoints(f: Filters) -> pd.DataFrame:
     return _utc(df, "last_modified_time")
 
 
+def endpoint_names(f: Filters) -> pd.DataFrame:
+    """The endpoints in scope, ordered as ``endpoints`` orders them, without their metrics: endpoint_name,
+    account_id, region, team (for pickers, which need no traffic figures)."""
+    if not _have("aws_sagemaker_endpoint"):
+        return pd.DataFrame(columns=["endpoint_name", "account_id", "region", "team"])
+    where, params = f.where("e")
+    return query(f"""SELECT e.endpoint_name, e.account_id, e.region, e.team FROM aws_sagemaker_endpoint e
+                     WHERE {where} ORDER BY e.team, e.endpoint_name""", params)  # noqa: S608
+
+
 def endpoint(f: Filters, name: str) -> pd.DataFrame:
     """The endpoints() row of one endpoint (empty when it is not in scope)."""
     df = endpoints(f)
@@ -201,9 +211,13 @@ def endpoint_variants(account: str, region: str, name: str) -> pd.DataFrame:
 
 def _endpoint_series(account: str, region: str, name: str) -> pd.DataFrame:
     """The endpoint's series x statistic pairs that ENDPOINT_METRICS charts: series_id, stat, variant_name, metric
-    (its label), unit. A few dozen rows, read first so the point scan can filter on series ids alone."""
+    (its label), unit, and shared (another account or region has a series with that id: a series id hashes the
+    namespace, metric and dimensions, not the account). A few dozen rows, read first so the point scan can filter
+    on series ids alone."""
     df = query("""
-        SELECT s.series_id, x.stat, s.variant_name, s.namespace || '|' || s.metric_name || '|' || x.stat AS key, s.unit
+        SELECT s.series_id, x.stat, s.variant_name, s.namespace || '|' || s.metric_name || '|' || x.stat AS key, s.unit,
+               EXISTS (SELECT 1 FROM aws_cloudwatch_metric_series o WHERE o.series_id = s.series_id
+                       AND (o.account_id <> s.account_id OR o.region <> s.region)) AS shared
         FROM aws_cloudwatch_metric_series s, unnest(string_split(s.stats, ',')) AS x(stat)
         WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ?
           AND list_contains(?, s.namespace || '|' || s.metric_name || '|' || x.stat)""",
@@ -229,20 +243,23 @@ def endpoint_metrics(account: str, region: str, name: str, start: datetime, end:
     if series.empty:
         return pd.DataFrame(columns=cols)
     ids = sorted(set(series.series_id))
+    # the account filter costs a third of the scan (two string columns): applied only when another account or
+    # region has a series with one of these ids
+    scope, sparams = ("account_id = ? AND region = ?", [account, region]) if series.shared.any() else ("TRUE", [])
     if fine_grained(start, end):
-        df = query("""
+        df = query(f"""
             SELECT ts, series_id, stat, period_s, value FROM aws_cloudwatch_metric_point
-            WHERE account_id = ? AND region = ? AND ts >= ? AND ts < ?
-              AND series_id IN (SELECT unnest(?::VARCHAR[]))""", [account, region, start, end, ids])
+            WHERE {scope} AND ts >= ? AND ts < ? AND series_id IN (SELECT unnest(?::VARCHAR[]))""",  # noqa: S608
+                   [*sparams, start, end, ids])
         if df.period_s.nunique() > 1:  # a 5-minute period also collected at 1 minute: keep the 1-minute points
             finest = df.groupby([df.series_id, df.stat, df.ts.dt.floor("5min")]).period_s.transform("min")
             df = df[df.period_s == finest]
     else:
-        df = query("""
+        df = query(f"""
             SELECT hour AS ts, series_id, stat, 3600 AS period_s, value FROM aws_cloudwatch_metric_hourly
-            WHERE account_id = ? AND region = ? AND hour >= ? AND hour < ?
-              AND series_id IN (SELECT unnest(?::VARCHAR[]))""", [account, region, start, end, ids])
-    df = df.merge(series, on=["series_id", "stat"])  # inner: keeps the charted statistics only
+            WHERE {scope} AND hour >= ? AND hour < ? AND series_id IN (SELECT unnest(?::VARCHAR[]))""",  # noqa: S608
+                   [*sparams, start, end, ids])
+    df = df.merge(series.drop(columns="shared"), on=["series_id", "stat"])  # inner: the charted statistics only
     if df.empty:
         return pd.DataFrame(columns=cols)
     counts = df.stat == "Sum"  # per minute: a 5-minute point holds 5 minutes, an hourly one 60
@@ -422,12 +439,14 @@ def config_events(account: str, region: str, name: str, start: datetime, end: da
             WHERE account_id = ? AND region = ? AND endpoint_name = ?
             WINDOW w AS (PARTITION BY variant_name ORDER BY observed_at)""", [account, region, name]), "time")
         hist = hist[(hist.time >= start) & (hist.time < end) & hist.prev_config.notna()]
+        # an observed count change within 10 minutes of a scaling activity is that activity, already listed
+        acted = sorted(acts.time) if not acts.empty else []
         for h in hist.itertuples():
             if h.endpoint_config_name != h.prev_config:
                 rows.append({"time": h.time, "kind": "config", "label": f"now serving {h.model_name}",
                              "detail": f"{h.variant_name}: {h.prev_config} → {h.endpoint_config_name}"})
-            elif h.current_instance_count != h.prev_count and not (acts.time - h.time).abs().lt(
-                    pd.Timedelta(minutes=10)).any():
+            elif h.current_instance_count != h.prev_count and not any(
+                    abs(t - h.time) < pd.Timedelta(minutes=10) for t in acted):
                 rows.append({"time": h.time, "kind": "scaling",
                              "label": f"{h.variant_name}: {h.current_instance_count}",
                              "detail": f"instances {h.prev_count} → {h.current_instance_count} (observed)"})
@@ -943,20 +962,21 @@ def alarm_periods(f: Filters, days: int = 7, merge: timedelta = timedelta(minute
                     [*params, f.end, f.end - timedelta(days=days), f.end]), "start", "end")
     if df.empty:
         return pd.DataFrame(columns=cols)
-    rows = []
-    for (account, region, name), g in df.groupby(["account_id", "region", "endpoint_name"]):
-        cur = None
-        for r in g.itertuples():
-            end = r.end if pd.notna(r.end) else pd.NaT
-            if cur and r.start <= (cur["end"] if pd.notna(cur["end"]) else r.start) + merge:
-                cur["end"] = pd.NaT if pd.isna(end) or pd.isna(cur["end"]) else max(cur["end"], end)
-                cur["alarms"].add(r.alarm_name)
-                continue
-            if cur:
-                rows.append(cur)
-            cur = {"endpoint_name": name, "start": r.start, "end": end, "alarms": {r.alarm_name},
-                   "account_id": account, "region": region}
-        rows.append(cur)
+    rows, cur = [], None
+    # one pass over plain tuples, ordered by endpoint and start (the query's ORDER BY): a period continues while
+    # the next ALARM starts within ``merge`` of its end
+    for account, region, name, alarm, start, end in df[
+            ["account_id", "region", "endpoint_name", "alarm_name", "start", "end"]].itertuples(index=False, name=None):
+        same = cur is not None and (cur["account_id"], cur["region"], cur["endpoint_name"]) == (account, region, name)
+        if same and start <= (cur["end"] if pd.notna(cur["end"]) else start) + merge:
+            cur["end"] = pd.NaT if pd.isna(end) or pd.isna(cur["end"]) else max(cur["end"], end)
+            cur["alarms"].add(alarm)
+            continue
+        if cur:
+            rows.append(cur)
+        cur = {"endpoint_name": name, "start": start, "end": end if pd.notna(end) else pd.NaT, "alarms": {alarm},
+               "account_id": account, "region": region}
+    rows.append(cur)
     out = pd.DataFrame(rows)
     out["alarms"] = out.alarms.map(lambda s: ", ".join(sorted(s)))
     now = pd.Timestamp(f.end)

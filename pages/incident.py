@@ -23,7 +23,7 @@ LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 st.title("Incident timeline")
 f = filters.current()
 start, end, pinned = filters.pinned_window(f)
-eps = ops.endpoints(f)
+eps = ops.endpoint_names(f)
 if eps.empty:
     ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     st.stop()
