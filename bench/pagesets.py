@@ -161,10 +161,10 @@ def _incident(c: Ctx) -> None:
     start, end = c.f.start, c.f.end
     eps = ops.endpoint_names(c.f)
     ops.alarm_periods(c.f)
-    ops.log_resources(start, end)
+    ops.endpoint_errors(start, end)
     team = eps[eps.endpoint_name == c.endpoint].team.iloc[0]
     ops.incident_timeline(c.account, c.region, c.endpoint, start, end, team=team)
-    ops.endpoint_metrics(c.account, c.region, c.endpoint, start, end)
+    ops.endpoint_metrics(c.account, c.region, c.endpoint, start, end, metrics=("p99", "5xx"))
     ops.error_counts_per_minute(c.account, c.region, c.endpoint, start, end)
     ops.latency_baseline(c.account, c.region, c.endpoint, start)
 
@@ -300,8 +300,10 @@ def _pd_endpoints_list(fr, c: Ctx) -> pd.DataFrame:
     return fr["endpoint"].merge(var, on="endpoint_name", how="left").merge(per, on="endpoint_name", how="left")
 
 
-def _pd_endpoint_points(fr, c: Ctx) -> pd.DataFrame:
+def _pd_endpoint_points(fr, c: Ctx, metrics: tuple[str, ...] = ()) -> pd.DataFrame:
     s = fr["series"][fr["series"].endpoint_name == c.endpoint]
+    if metrics:
+        s = s[s.metric_name.isin(metrics)]
     p = fr["points"]
     p = p[(p.ts >= pd.Timestamp(c.f.start)) & (p.ts < pd.Timestamp(c.f.end)) & p.series_id.isin(s.series_id)]
     p = p.merge(s[["series_id", "variant_name", "metric_name", "unit"]].astype({"series_id": p.series_id.dtype}),
@@ -407,8 +409,10 @@ def _pd_incident(fr, c: Ctx) -> None:
     ch = fr["alarm_change"]
     ch[ch.ts >= pd.Timestamp(c.f.end) - timedelta(days=7)].merge(fr["alarm"][["alarm_name", "endpoint_name"]],
                                                                   on="alarm_name").sort_values("ts")
-    _pd_logs(fr, c)
-    _pd_endpoint_points(fr, c)
+    lg = fr["logs"]
+    w = lg[(lg.level == "ERROR") & (lg.ts >= pd.Timestamp(c.f.start)) & (lg.ts < pd.Timestamp(c.f.end))]
+    w.groupby("endpoint_name", observed=True).size().sort_values(ascending=False)
+    _pd_endpoint_points(fr, c, ("ModelLatency", "Invocation5XXErrors"))
     lg = fr["logs"]
     e = lg[(lg.endpoint_name == c.endpoint) & (lg.level == "ERROR") & (lg.ts >= pd.Timestamp(c.f.start))]
     e.groupby(e.ts.dt.floor("min")).size()

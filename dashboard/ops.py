@@ -103,8 +103,9 @@ def _price_cte(kind: str) -> tuple[str, list]:
 # --------------------------------------------------------------------------- endpoints
 
 
-def endpoints(f: Filters) -> pd.DataFrame:
-    """One row per endpoint: status, capacity, autoscaling bounds, last-24-h traffic, p99, errors, cost.
+def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
+    """One row per endpoint (or only ``name``): status, capacity, autoscaling bounds, last-24-h traffic, p99,
+    errors, cost.
 
     The 24 hours end at the range end. p99 is the hourly p99 (max of the period p99s) weighted by
     invocations; cost per day is the instances now x the hosting rate from the bill x 24.
@@ -127,11 +128,13 @@ def endpoints(f: Filters) -> pd.DataFrame:
               FROM aws_cloudwatch_metric_hourly h
               JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
               WHERE s.namespace = 'AWS/SageMaker' AND h.hour >= ? AND h.hour < ?
+                AND (?::VARCHAR IS NULL OR s.endpoint_name = ?)
               GROUP BY ALL)
         GROUP BY ALL""" if metrics else """
         SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS region, NULL::VARCHAR AS endpoint_name,
                NULL::DOUBLE AS invocations_24h, NULL::DOUBLE AS errors_4xx, NULL::DOUBLE AS errors_5xx,
-               NULL::DOUBLE AS p99_us, NULL::DOUBLE AS peak_p99_us WHERE FALSE AND ? IS NULL AND ? IS NULL"""
+               NULL::DOUBLE AS p99_us, NULL::DOUBLE AS peak_p99_us
+        WHERE FALSE AND ? IS NULL AND ? IS NULL AND ?::VARCHAR IS NULL AND ? IS NULL"""
     t_sql = ("SELECT account_id, region, endpoint_name, min(min_capacity) AS autoscaling_min, "
              "max(max_capacity) AS autoscaling_max FROM aws_application_autoscaling_scalable_target GROUP BY ALL"
              if targets else "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS region, "
@@ -168,10 +171,10 @@ def endpoints(f: Filters) -> pd.DataFrame:
         LEFT JOIN var USING (account_id, region, endpoint_name)
         LEFT JOIN asg USING (account_id, region, endpoint_name)
         LEFT JOIN m USING (account_id, region, endpoint_name)
-        WHERE {where}
+        WHERE {where} AND (?::VARCHAR IS NULL OR e.endpoint_name = ?)
         ORDER BY e.team, e.endpoint_name
     """  # noqa: S608 - fragments are fixed text; values are bound
-    df = query(sql, [*pparams, f.end - timedelta(hours=24), f.end, *params])
+    df = query(sql, [*pparams, f.end - timedelta(hours=24), f.end, name, name, *params, name, name])
     return _utc(df, "last_modified_time")
 
 
@@ -186,9 +189,8 @@ def endpoint_names(f: Filters) -> pd.DataFrame:
 
 
 def endpoint(f: Filters, name: str) -> pd.DataFrame:
-    """The endpoints() row of one endpoint (empty when it is not in scope)."""
-    df = endpoints(f)
-    return df[df.endpoint_name == name].reset_index(drop=True) if not df.empty else df
+    """The endpoints() row of one endpoint (empty when it is not in scope), computed for it alone."""
+    return endpoints(f, name).reset_index(drop=True)
 
 
 def endpoint_variants(account: str, region: str, name: str) -> pd.DataFrame:
@@ -227,10 +229,12 @@ def _endpoint_series(account: str, region: str, name: str) -> pd.DataFrame:
     return df
 
 
-def endpoint_metrics(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+def endpoint_metrics(account: str, region: str, name: str, start: datetime, end: datetime,
+                     metrics: tuple[str, ...] = ()) -> pd.DataFrame:
     """Long frame (ts, variant_name, metric, value, period_s) of one endpoint's metrics in [start, end).
 
-    metric is a label of ENDPOINT_METRICS. Latencies in ms, utilizations in %, counts per minute.
+    metric is a label of ENDPOINT_METRICS (only those in ``metrics``, when given). Latencies in ms,
+    utilizations in %, counts per minute.
     Short ranges read the points (1-minute where collected, 5-minute before); long ones the hourly rollup
     (where a percentile is the max of the hour's period percentiles: an upper bound). The scan filters on
     the endpoint's series ids (from ``_endpoint_series``) and the time range only, so DuckDB reads the
@@ -240,6 +244,8 @@ def endpoint_metrics(account: str, region: str, name: str, start: datetime, end:
     if not _have("aws_cloudwatch_metric_series", "aws_cloudwatch_metric_point"):
         return pd.DataFrame(columns=cols)
     series = _endpoint_series(account, region, name)
+    if metrics:
+        series = series[series.metric.isin(metrics)]
     if series.empty:
         return pd.DataFrame(columns=cols)
     ids = sorted(set(series.series_id))
@@ -523,6 +529,17 @@ def log_resources(start: datetime, end: datetime) -> pd.DataFrame:
                count(*) FILTER (WHERE level = 'ERROR') AS errors
         FROM aws_logs_event WHERE ts >= ? AND ts < ? AND coalesce(endpoint_name, training_job_name) IS NOT NULL
         GROUP BY ALL ORDER BY errors DESC, events DESC""", [start, end])
+
+
+def endpoint_errors(start: datetime, end: datetime) -> pd.DataFrame:
+    """Endpoints with ERROR log lines in [start, end), most first: endpoint_name, errors (the level filter
+    comes first, so only the ERROR lines' endpoint column is read)."""
+    if not _have("aws_logs_event"):
+        return pd.DataFrame(columns=["endpoint_name", "errors"])
+    return query("""
+        SELECT endpoint_name, count(*) AS errors FROM aws_logs_event
+        WHERE level = 'ERROR' AND ts >= ? AND ts < ? AND endpoint_name IS NOT NULL
+        GROUP BY endpoint_name ORDER BY errors DESC, endpoint_name""", [start, end])
 
 
 def error_bursts(account: str, region: str, name: str, start: datetime, end: datetime,

@@ -56,9 +56,9 @@ names = eps.endpoint_name.tolist()
 wanted = st.query_params.get("resource")
 if not wanted or wanted not in names:
     # the endpoint with the most ERROR lines in the window is the likeliest incident
-    noisy = ops.log_resources(start, end)
-    noisy = noisy[(noisy.kind == "endpoint") & noisy.name.isin(names) & (noisy.errors > 0)]
-    wanted = noisy.name.iloc[0] if not noisy.empty else names[0]
+    noisy = ops.endpoint_errors(start, end)
+    noisy = noisy[noisy.endpoint_name.isin(names)]
+    wanted = noisy.endpoint_name.iloc[0] if not noisy.empty else names[0]
 c1, c2 = st.columns([3, 5])
 name = c1.selectbox("Endpoint", names, index=names.index(wanted), key="inc_resource")
 st.query_params["resource"] = name
@@ -72,7 +72,7 @@ if pinned and c2.button("Use the sidebar's range", key="inc_unpin"):
 e = eps[eps.endpoint_name == name].iloc[0]
 account, region = e.account_id, e.region
 timeline = ops.incident_timeline(account, region, name, start, end, team=e.team)
-metrics = ops.endpoint_metrics(account, region, name, start, end)
+metrics = ops.endpoint_metrics(account, region, name, start, end, metrics=("p99", "5xx"))
 errors = ops.error_counts_per_minute(account, region, name, start, end)
 baseline = ops.latency_baseline(account, region, name, start)
 
