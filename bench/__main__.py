@@ -94,7 +94,7 @@ def table(r: dict) -> str:
     up = statistics.median(i["upsert_pts_s"])
     L += ["### 1. Ingest (metric points per second)", "",
           "| path | points/s (median) | vs row-by-row |", "|---|---:|---:|",
-          f"| collector write path: `Writer.upsert` + hourly `_rollup`, {i['batches']} batches of "
+          f"| collector write path: `Writer.upsert` + hourly and daily `_rollup`, {i['batches']} batches of "
           f"{i['batch_points']:,} | {path:,.0f} | {path / base:,.0f}× |",
           f"| `Writer.upsert` alone | {up:,.0f} | {up / base:,.0f}× |",
           f"| baseline: `executemany` of single-row INSERTs ({i['baseline_rows']:,}-row sample, per-row rate "
@@ -113,14 +113,19 @@ def table(r: dict) -> str:
                  f"{_fmt_ms(v.get('pd_p95'))} | {ratio} |")
     slow_page, slow = max(q["pages"].items(), key=lambda kv: kv[1]["sql_p95"])
     ratios = [v["pd_p50"] / v["sql_p50"] for v in q["pages"].values() if v.get("pd_p50")]
+    over = [p for p, v in q["pages"].items() if v["sql_p95"] > 200]
+    slow_ratio = slow["pd_p95"] / slow["sql_p95"] if slow.get("pd_p95") else None
     L += ["", f"SQL: {q['pages'][slow_page]['sql_runs']} runs per page, pandas: "
           f"{next(iter(q['pages'].values())).get('pd_runs')} runs; pandas load (once, not in the page times): "
           f"{q['pandas_load_s']:.1f} s for {q['pandas_rows']:,} rows (a subset: the last 48 h of points, not the "
           f"{ref['points']:,}), and the benchmark process with those frames peaked at {q['bench_maxrss_mb']:,.0f} MB "
           f"RSS, against the dashboard's {r['rss']['peak_mb']:,.0f} MB in figure 4.",
           f"Target: slowest p95 ≤ 200 ms and ≥ 10× faster than pandas: slowest is **{slow_page}**, p95 "
-          f"{slow['sql_p95']:,.0f} ms: **{'met' if slow['sql_p95'] <= 200 else 'missed'}**; pages ≥ 10× faster "
-          f"than pandas: {sum(x >= 10 for x in ratios)} of {len(ratios)} (median ratio "
+          f"{slow['sql_p95']:,.0f} ms: **{'met' if slow['sql_p95'] <= 200 else 'missed'}**"
+          + (f" (over 200 ms: {', '.join(over)})" if len(over) > 1 else "")
+          + (f"; against its pandas p95 {slow_ratio:.1f}×: **{'met' if slow_ratio >= 10 else 'missed'}**"
+             if slow_ratio is not None else "")
+          + f"; pages ≥ 10× faster than pandas: {sum(x >= 10 for x in ratios)} of {len(ratios)} (median ratio "
           f"{statistics.median(ratios):.1f}×).", ""]
     rd = r["render"]
     L += ["### 3. AppTest render (s), reference scale", "",

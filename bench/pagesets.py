@@ -2,7 +2,7 @@
 
 ``SQL_SETS[page](ctx)`` calls the same ``dashboard.ops`` / ``dashboard.finance`` functions, with the
 same arguments, that the page calls on its default view (sidebar range: the last 24 hours, no scope
-filter). The query caches (``dashboard.data._cached`` and the table lists ``_TABLES``) are cleared before every
+filter). The query caches (``dashboard.data._cached`` and the per-snapshot facts ``_MEMO``) are cleared before every
 run: in production it is keyed by snapshot, and every collection cycle publishes a new snapshot, so a
 cold cache is what a viewer meets after each cycle.
 
@@ -55,7 +55,7 @@ def make_ctx() -> Ctx:
 def clear_cache() -> None:
     from dashboard import data
     data._cached.clear()
-    data._TABLES.clear()
+    data._MEMO.clear()
 
 
 # --------------------------------------------------------------------------- the product's query sets
@@ -64,8 +64,8 @@ def clear_cache() -> None:
 def _overview(c: Ctx) -> None:
     import collectors
     from dashboard import finance
-    finance.has_bill()
-    finance.tables_doc()
+    if not finance.has_bill():  # as the page: the data dictionary only when there is no bill to show
+        finance.tables_doc()
     finance.month_to_date(c.f, c.today)
     finance.forecast(c.today)
     finance.endpoint_health(c.f)

@@ -92,25 +92,29 @@ def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     return _cached(str(r.location), name, sql, tuple(params))
 
 
-_TABLES: dict[tuple[str, str], frozenset[str]] = {}  # (store, snapshot) -> its table names
+_MEMO: dict[tuple[str, str, str], object] = {}  # (store, snapshot, what) -> a small fact about the snapshot
 
 
-def tables() -> frozenset[str]:
-    """Names of the snapshot's tables: one query per snapshot, however many ``has_table`` checks a page makes (a
-    plain dict keyed by snapshot, since a page makes dozens of checks and a Streamlit cache lookup costs ~1 ms)."""
+def per_snapshot(what: str, compute):
+    """A small fact about the newest snapshot (its table names, whether it holds a bill), computed once per
+    snapshot: pages check such facts dozens of times, and a Streamlit cache lookup costs ~1 ms each. A plain
+    dict keyed by snapshot name, so a new snapshot is a new key; ``compute`` gets this thread's cursor."""
     r = reader()
     name = r.current()
     if name is None:
-        return frozenset()
-    key = (str(r.location), name)
-    names = _TABLES.get(key)
-    if names is None:
-        names = frozenset(row[0] for row in r.thread_cursor().execute("SELECT table_name FROM duckdb_tables()")
-                          .fetchall())
-        if len(_TABLES) >= 8:  # snapshots are replaced, never revisited
-            _TABLES.clear()
-        _TABLES[key] = names
-    return names
+        return None
+    key = (str(r.location), name, what)
+    if key not in _MEMO:
+        if len(_MEMO) >= 64:  # snapshots are replaced, never revisited
+            _MEMO.clear()
+        _MEMO[key] = compute(r.thread_cursor())
+    return _MEMO[key]
+
+
+def tables() -> frozenset[str]:
+    """Names of the snapshot's tables: one query per snapshot, however many ``has_table`` checks a page makes."""
+    return per_snapshot("tables", lambda cur: frozenset(
+        row[0] for row in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall())) or frozenset()
 
 
 def has_table(name: str) -> bool:

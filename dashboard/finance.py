@@ -30,7 +30,7 @@ import pandas as pd
 
 from collectors import cloudwatch_metrics as cwm
 from collectors.settings import Settings
-from dashboard.data import has_table, query, reader
+from dashboard.data import has_table, per_snapshot, query, reader
 from dashboard.filters import Filters
 
 # --------------------------------------------------------------------------- the bill
@@ -53,7 +53,9 @@ UNTAGGED = "(untagged)"
 
 
 def has_bill() -> bool:
-    return has_table(BILL) and not query(f"SELECT 1 FROM {BILL} LIMIT 1").empty  # noqa: S608
+    """The store holds Cost Explorer data (once per snapshot)."""
+    return has_table(BILL) and bool(per_snapshot(
+        "has_bill", lambda cur: cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {BILL} LIMIT 1)").fetchone()[0]))  # noqa: S608
 
 
 def _scope(f: Filters, group: str = "service") -> tuple[str, str, str, list, list[str]]:
