@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard.data import has_table, query
+from dashboard.data import has_table, per_snapshot, query
 from dashboard.filters import Filters
 
 MINUTE_RANGE = timedelta(hours=48)
@@ -217,15 +217,17 @@ def _endpoint_series(account: str, region: str, name: str) -> pd.DataFrame:
     namespace, metric and dimensions, not the account). A few dozen rows, read first so the point scan can filter
     on series ids alone."""
     df = query("""
-        SELECT s.series_id, x.stat, s.variant_name, s.namespace || '|' || s.metric_name || '|' || x.stat AS key, s.unit,
-               EXISTS (SELECT 1 FROM aws_cloudwatch_metric_series o WHERE o.series_id = s.series_id
-                       AND (o.account_id <> s.account_id OR o.region <> s.region)) AS shared
+        SELECT s.series_id, x.stat, s.variant_name, s.namespace || '|' || s.metric_name || '|' || x.stat AS key, s.unit
         FROM aws_cloudwatch_metric_series s, unnest(string_split(s.stats, ',')) AS x(stat)
         WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ?
           AND list_contains(?, s.namespace || '|' || s.metric_name || '|' || x.stat)""",
                [account, region, name, _METRIC_KEYS])
     if not df.empty:
         df["metric"] = df.pop("key").map(_METRIC_LABELS)
+        shared = per_snapshot("shared_series_ids", lambda cur: frozenset(r[0] for r in cur.execute(
+            "SELECT series_id FROM aws_cloudwatch_metric_series GROUP BY series_id "
+            "HAVING count(DISTINCT (account_id, region)) > 1").fetchall())) or frozenset()
+        df["shared"] = df.series_id.isin(shared)
     return df
 
 
@@ -244,7 +246,7 @@ def endpoint_metrics(account: str, region: str, name: str, start: datetime, end:
     if not _have("aws_cloudwatch_metric_series", "aws_cloudwatch_metric_point"):
         return pd.DataFrame(columns=cols)
     series = _endpoint_series(account, region, name)
-    if metrics:
+    if metrics and not series.empty:
         series = series[series.metric.isin(metrics)]
     if series.empty:
         return pd.DataFrame(columns=cols)
@@ -463,6 +465,15 @@ def config_events(account: str, region: str, name: str, start: datetime, end: da
 # --------------------------------------------------------------------------- logs
 
 
+def _shared_endpoint_names() -> frozenset[str]:
+    """Endpoint names that exist in more than one account or region (once per snapshot)."""
+    if not _have("aws_sagemaker_endpoint"):
+        return frozenset()
+    return per_snapshot("shared_endpoint_names", lambda cur: frozenset(r[0] for r in cur.execute(
+        "SELECT endpoint_name FROM aws_sagemaker_endpoint GROUP BY endpoint_name "
+        "HAVING count(DISTINCT (account_id, region)) > 1").fetchall())) or frozenset()
+
+
 def _log_where(start: datetime, end: datetime, *, text: str = "", levels: list[str] | tuple = (),
                endpoint: str | None = None, job: str | None = None, accounts: tuple = (),
                regions: tuple = ()) -> tuple[str, list]:
@@ -470,7 +481,10 @@ def _log_where(start: datetime, end: datetime, *, text: str = "", levels: list[s
     if text:
         parts.append("contains(lower(message), lower(?))")
         params.append(text)
-    if levels:
+    if len(levels) == 1:  # an equality DuckDB can push into the scan
+        parts.append("level = ?")
+        params.append(levels[0])
+    elif levels:
         parts.append("level IN (SELECT unnest(?))")
         params.append(list(levels))
     if endpoint:
@@ -479,6 +493,8 @@ def _log_where(start: datetime, end: datetime, *, text: str = "", levels: list[s
     if job:
         parts.append("training_job_name = ?")
         params.append(job)
+    if endpoint and not job and endpoint not in _shared_endpoint_names():
+        accounts = regions = ()  # the name alone picks the endpoint's lines: skip two string filters per line
     for col, values in (("account_id", accounts), ("region", regions)):
         if values:
             parts.append(f"{col} IN (SELECT unnest(?))")
@@ -551,10 +567,10 @@ def error_bursts(account: str, region: str, name: str, start: datetime, end: dat
     cols = ["time", "end", "lines", "peak_per_min", "sample"]
     if not _have("aws_logs_event"):
         return pd.DataFrame(columns=cols)
-    per_min = _utc(query("""
+    where, params = _log_where(start, end, levels=["ERROR"], endpoint=name, accounts=(account,), regions=(region,))
+    per_min = _utc(query(f"""
         SELECT date_trunc('minute', ts) AS minute, count(*) AS lines, any_value(message) AS sample
-        FROM aws_logs_event WHERE account_id = ? AND region = ? AND endpoint_name = ? AND level = 'ERROR'
-          AND ts >= ? AND ts < ? GROUP BY 1 ORDER BY 1""", [account, region, name, start, end]), "minute")
+        FROM aws_logs_event WHERE {where} GROUP BY 1 ORDER BY 1""", params), "minute")  # noqa: S608
     if per_min.empty:
         return pd.DataFrame(columns=cols)
     burst = (per_min.minute.diff() > pd.Timedelta(gap)).cumsum()
