@@ -523,25 +523,28 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
         "WHERE h.series_id = t.series_id AND h.stat = t.stat AND h.hour >= t.lo AND h.hour < t.hi "
         "AND h.account_id = $5 AND h.region = $6 AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ",
         [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)])
+    params = [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)]
+    pts = (f"SELECT p.series_id, p.stat, p.period_s, p.ts, p.value FROM {point} p JOIN touched t "  # noqa: S608
+           "ON p.series_id = t.series_id AND p.stat = t.stat AND p.ts >= t.lo AND p.ts < t.hi "
+           "WHERE p.account_id = $5 AND p.region = $6 AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ")
+    # 5-minute points (backfill older than 24 h) in the touched hours: usually none, and then every point is kept
+    # as it is; otherwise a 5-minute point is kept only where its period has no 1-minute points
+    [(coarse,)] = ctx.execute(f"{touched_cte}SELECT count(*) FROM ({pts} AND p.period_s = 300)", params)  # noqa: S608
+    kept = pts if not coarse else (
+        f"WITH pts AS ({pts}), "  # noqa: S608
+        "coarse AS (SELECT *, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 300), "
+        "fine AS (SELECT DISTINCT c.series_id, c.stat, c.b FROM coarse c JOIN pts p ON p.series_id = c.series_id "
+        "AND p.stat = c.stat AND floor(epoch(p.ts) / 300) = c.b AND p.period_s = 60) "
+        "SELECT series_id, stat, period_s, ts, value FROM pts WHERE period_s = 60 UNION ALL "
+        "SELECT c.series_id, c.stat, c.period_s, c.ts, c.value FROM coarse c ANTI JOIN fine f "
+        "ON c.series_id = f.series_id AND c.stat = f.stat AND c.b = f.b")
     ctx.execute(
         f"INSERT INTO {hourly} (account_id, region, series_id, stat, hour, value, points, period_s) "  # noqa: S608
-        f"{touched_cte}, "
-        f"pts AS (SELECT p.series_id, p.stat, p.period_s, p.ts, p.value FROM {point} p JOIN touched t "
-        "ON p.series_id = t.series_id AND p.stat = t.stat AND p.ts >= t.lo AND p.ts < t.hi "
-        "WHERE p.account_id = $5 AND p.region = $6 AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ), "
-        # 5-minute points are few (backfill older than 24 h): look for 1-minute points in their periods only
-        "coarse AS (SELECT *, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 300), "
-        "fine AS (SELECT DISTINCT p.series_id, p.stat, floor(epoch(p.ts) / 300) AS b FROM pts p "
-        "SEMI JOIN coarse c ON p.series_id = c.series_id AND p.stat = c.stat "
-        "AND floor(epoch(p.ts) / 300) = c.b WHERE p.period_s = 60), "
-        "kept AS (SELECT series_id, stat, period_s, ts, value FROM pts WHERE period_s = 60 UNION ALL "
-        "SELECT c.series_id, c.stat, c.period_s, c.ts, c.value FROM coarse c ANTI JOIN fine f "
-        "ON c.series_id = f.series_id AND c.stat = f.stat AND c.b = f.b) "
+        f"{touched_cte}"
         "SELECT $5, $6, series_id, stat, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour, "
         "CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN avg(value) "
         "WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END, count(*), min(period_s) "
-        "FROM kept GROUP BY series_id, stat, hour",
-        [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)])
+        f"FROM ({kept}) GROUP BY series_id, stat, hour", params)
     day_lo = [_floor(t, 86400) for t in lo]
     day_hi = [_floor(t - timedelta(seconds=1), 86400) + timedelta(days=1) for t in hi]
     daily = ident(DAILY.name)

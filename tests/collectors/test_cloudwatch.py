@@ -392,3 +392,39 @@ def test_resource_parsing():
         "endpoint_name": "a-b", "variant_name": "AllTraffic", "training_job_name": None}
     assert resource("/aws/sagemaker/TrainingJobs", "job-1/algo-1-1700000000") == {
         "endpoint_name": None, "variant_name": None, "training_job_name": "job-1"}
+
+
+# ---------------------------------------------------------------- rollup rule: 1-minute points win over 5-minute
+
+
+def _rollup_one_hour(tmp_path, points: list[tuple[int, int, float]]) -> tuple[float, int, int]:
+    """Store (period_s, minute of the hour, value) points of one Sum series and roll the hour up."""
+    from datetime import UTC
+
+    from collectors import cloudwatch_metrics as cwm
+    from collectors.base import Context
+    w = Writer(tmp_path / "rollup")
+    w.migrate(collectors.all_tables())
+    hour = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    rows = pd.DataFrame([{"account_id": "1", "region": "r", "series_id": "s", "stat": "Sum", "period_s": p,
+                          "ts": hour + timedelta(minutes=m), "value": v} for p, m, v in points])
+    ctx = Context(clients=None, account_id="1", region="r", settings=None, watermarks={},
+                  query=lambda sql, params: w.con.execute(sql, params).fetchall())
+    with w.transaction():
+        w.upsert(cwm.POINT, rows)
+        cwm._rollup(ctx, {("s", "Sum"): [hour, hour + timedelta(minutes=59)]})
+    [row] = w.con.execute("SELECT value, points, period_s FROM aws_cloudwatch_metric_hourly").fetchall()
+    w.close()
+    return row
+
+
+def test_hourly_rollup_of_1_minute_points_sums_them(tmp_path):
+    assert _rollup_one_hour(tmp_path, [(60, m, 1.0 + m) for m in range(60)]) == (sum(1.0 + m for m in range(60)), 60,
+                                                                                 60)
+
+
+def test_hourly_rollup_drops_5_minute_points_whose_period_has_1_minute_points(tmp_path):
+    coarse = [(300, m, 100.0) for m in range(0, 60, 5)]  # the whole hour at 5 minutes (backfill)
+    fine = [(60, m, 1.0) for m in range(50, 60)]  # its last two 5-minute periods re-read at 1 minute
+    value, points, period = _rollup_one_hour(tmp_path, coarse + fine)
+    assert (value, points, period) == (10 * 100.0 + 10 * 1.0, 10 + 10, 60)
