@@ -37,7 +37,7 @@ import collectors
 from collectors import cloudwatch_metrics as cwm
 from collectors.store import SYSTEM_TABLES, Table, Writer, ident
 
-GENERATOR_VERSION = 5  # bump whenever the generated data changes: cached stores are keyed by it
+GENERATOR_VERSION = 6  # bump whenever the generated data changes: cached stores are keyed by it
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TEAMS = ("search", "fraud", "recs", "vision", "nlp", "ads", "risk", "growth")
@@ -646,6 +646,11 @@ def _cost(con: duckdb.DuckDBPyConnection, scale: Scale, variants: pd.DataFrame, 
                    s.cost * sh.share AS unblended_cost_usd, s.estimated, s.observed_at
             FROM svc s, sh
         """, [kind])  # noqa: S608 - col is one of two fixed column names of the registered frame
+    # in date order, as a collector refreshing the recent days appends them (zone maps then prune by date)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE gen_cost AS SELECT * FROM {cost} ORDER BY date, group_by_kind")  # noqa: S608
+    con.execute(f"DELETE FROM {cost}")  # noqa: S608
+    con.execute(f"INSERT INTO {cost} SELECT * FROM gen_cost ORDER BY date, group_by_kind")  # noqa: S608
+    con.execute("DROP TABLE gen_cost")
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     daily = con.execute(f"SELECT sum(unblended_cost_usd) / 7 FROM {cost} WHERE group_by_kind = 'SERVICE/USAGE_TYPE' "  # noqa: S608

@@ -346,26 +346,26 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     for c in ("p99_1h", "p99_24h", "p99_baseline"):
         out[f"{c}_ms"] = out[f"{c}_us"].astype(float) / 1000
 
-    def judge(r) -> tuple[str, str]:
+    def judge(rate_1h, rate_24h, p99_1h, p99_24h, base, idle_days, last) -> tuple[str, str]:
         reasons = []
-        for w in ("1h", "24h"):
-            rate = r[f"error_rate_{w}_pct"]
+        for w, rate, p99 in (("1h", rate_1h, p99_1h), ("24h", rate_24h, p99_24h)):
             if pd.notna(rate) and rate > THRESHOLDS["error_rate_pct"]:
                 reasons.append(f"5xx {rate:.1f}% over {w}")
-            p99, b = r[f"p99_{w}_ms"], r["p99_baseline_ms"]
-            if pd.notna(p99) and pd.notna(b) and b > 0 and p99 > THRESHOLDS["p99_vs_baseline"] * b:
-                reasons.append(f"p99 {p99:,.0f} ms over {w} ({p99 / b:.1f}x its usual {b:,.0f} ms)")
+            if pd.notna(p99) and pd.notna(base) and base > 0 and p99 > THRESHOLDS["p99_vs_baseline"] * base:
+                reasons.append(f"p99 {p99:,.0f} ms over {w} ({p99 / base:.1f}x its usual {base:,.0f} ms)")
         if reasons:
             return "degraded", "; ".join(dict.fromkeys(reasons))
-        if r["idle_days"] >= 7:
-            last = r["last_invocation"]
+        if idle_days >= 7:
             since = f"no invocations since {last:%Y-%m-%d}" if pd.notna(last) else \
-                f"no invocations in the {r['idle_days']:.0f} days collected"
+                f"no invocations in the {idle_days:.0f} days collected"
             return "idle", since
         return "ok", ""
 
-    judged = out.apply(judge, axis=1, result_type="expand")
-    out["health"], out["reason"] = judged[0], judged[1]
+    # one call per endpoint over plain values (a row-wise DataFrame.apply costs ~0.1 ms a row)
+    judged = [judge(*v) for v in zip(out.error_rate_1h_pct, out.error_rate_24h_pct, out.p99_1h_ms, out.p99_24h_ms,
+                                     out.p99_baseline_ms, out.idle_days, out.last_invocation, strict=True)]
+    out["health"] = [h for h, _ in judged]
+    out["reason"] = [r for _, r in judged]
     return out[["endpoint_name", "health", "reason", "team", "project", "account_id", "region",
                 "invocations_1h", "invocations_24h", "error_rate_1h_pct", "error_rate_24h_pct", "p99_1h_ms",
                 "p99_24h_ms", "p99_baseline_ms", "last_invocation"]].sort_values(
