@@ -558,6 +558,17 @@ def endpoint_errors(start: datetime, end: datetime) -> pd.DataFrame:
         GROUP BY endpoint_name ORDER BY errors DESC, endpoint_name""", [start, end])
 
 
+def _error_minutes(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """ERROR log lines of an endpoint per minute: minute, lines, a sample message (one query for the bursts on
+    the timeline and the per-minute chart)."""
+    if not _have("aws_logs_event"):
+        return pd.DataFrame(columns=["minute", "lines", "sample"])
+    where, params = _log_where(start, end, levels=["ERROR"], endpoint=name, accounts=(account,), regions=(region,))
+    return _utc(query(f"""
+        SELECT date_trunc('minute', ts) AS minute, count(*) AS lines, any_value(message) AS sample
+        FROM aws_logs_event WHERE {where} GROUP BY 1 ORDER BY 1""", params), "minute")  # noqa: S608
+
+
 def error_bursts(account: str, region: str, name: str, start: datetime, end: datetime,
                  gap: timedelta = timedelta(minutes=5)) -> pd.DataFrame:
     """ERROR log lines of an endpoint per minute, grouped into bursts (a gap over ``gap`` splits them).
@@ -565,12 +576,7 @@ def error_bursts(account: str, region: str, name: str, start: datetime, end: dat
     One row per burst: first and last minute, lines, peak lines per minute, and a sample message.
     """
     cols = ["time", "end", "lines", "peak_per_min", "sample"]
-    if not _have("aws_logs_event"):
-        return pd.DataFrame(columns=cols)
-    where, params = _log_where(start, end, levels=["ERROR"], endpoint=name, accounts=(account,), regions=(region,))
-    per_min = _utc(query(f"""
-        SELECT date_trunc('minute', ts) AS minute, count(*) AS lines, any_value(message) AS sample
-        FROM aws_logs_event WHERE {where} GROUP BY 1 ORDER BY 1""", params), "minute")  # noqa: S608
+    per_min = _error_minutes(account, region, name, start, end)
     if per_min.empty:
         return pd.DataFrame(columns=cols)
     burst = (per_min.minute.diff() > pd.Timedelta(gap)).cumsum()
@@ -624,9 +630,9 @@ def incident_timeline(account: str, region: str, name: str, start: datetime, end
 
 
 def error_counts_per_minute(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """ERROR log lines per minute of an endpoint (for a chart)."""
-    return log_counts(start, end, levels=["ERROR"], endpoint=name, accounts=(account,), regions=(region,),
-                      bucket_s=60)
+    """ERROR log lines per minute of an endpoint (for a chart): ts, level, events, as ``log_counts`` gives them."""
+    per_min = _error_minutes(account, region, name, start, end)
+    return pd.DataFrame({"ts": per_min.minute, "level": "ERROR", "events": per_min.lines.astype("int64")})
 
 
 # --------------------------------------------------------------------------- training
