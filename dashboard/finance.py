@@ -259,8 +259,9 @@ def metrics_as_of() -> datetime | None:
     if not (has_table("aws_cloudwatch_metric_point") and has_table("aws_cloudwatch_metric_hourly")):
         return None
 
-    def execute(sql: str, params: list) -> list[tuple]:
-        return list(query(sql, params).itertuples(index=False, name=None))
+    def execute(sql: str, params: list) -> list[tuple]:  # rows as the collector's cursor gives them: NULL is None
+        return [tuple(None if pd.isna(v) else v for v in row)
+                for row in query(sql, params).itertuples(index=False, name=None)]
 
     ts = cwm.newest_invocation(execute, None, None, datetime.now(UTC))
     return None if ts is None or pd.isna(ts) else pd.Timestamp(ts).tz_convert(UTC).to_pydatetime()

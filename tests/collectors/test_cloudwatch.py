@@ -428,3 +428,24 @@ def test_hourly_rollup_drops_5_minute_points_whose_period_has_1_minute_points(tm
     fine = [(60, m, 1.0) for m in range(50, 60)]  # its last two 5-minute periods re-read at 1 minute
     value, points, period = _rollup_one_hour(tmp_path, coarse + fine)
     assert (value, points, period) == (10 * 100.0 + 10 * 1.0, 10 + 10, 60)
+
+
+# ---------------------------------------------------------------- endpoint summary
+
+
+def test_endpoint_summary_after_a_first_cycle_is_what_its_select_gives_on_the_cycles_data(expired):
+    from collectors import cloudwatch_metrics as cwm
+    c = expired.collection
+    [(newest,)] = c.query(
+        "SELECT max(p.ts) FROM aws_cloudwatch_metric_point p JOIN aws_cloudwatch_metric_series s "
+        "USING (account_id, region, series_id) WHERE s.metric_name = 'Invocations' AND p.account_id = ? "
+        "AND p.region = ?", [expired.account_id, expired.region])
+    stored = c.query("SELECT * FROM aws_cloudwatch_endpoint_summary ORDER BY endpoint_name")
+    endpoints = {r[0] for r in c.query(
+        "SELECT DISTINCT endpoint_name FROM aws_cloudwatch_metric_series WHERE metric_name = 'Invocations'")}
+    assert {r[2] for r in stored} == endpoints  # every endpoint with an Invocations series, on the first cycle
+    assert {r[3] for r in stored} == {newest}  # the windows end at the newest invocation datapoint
+    again = c.query(f"SELECT * FROM ({cwm.SUMMARY_SELECT}) ORDER BY endpoint_name",
+                    cwm.summary_params(newest, expired.account_id, expired.region))
+    assert again == stored
+    assert any(r[5] > 0 for r in stored) and any(r[13] is not None for r in stored)  # traffic, last invocation
