@@ -356,14 +356,10 @@ SELECT ?, ?, series_id, stat, time_bucket(INTERVAL 1 HOUR, ts) AS hour,
 FROM gen_chunk GROUP BY series_id, stat, hour ORDER BY hour
 """  # noqa: S608 - the table name comes from the registry
 
-# The daily rollup from the hourly one, with the collector's rule (cloudwatch_metrics._rollup), in one pass at the end.
+# The daily rollup from the hourly one, with the collector's rule (cloudwatch_metrics.DAILY_FROM_HOURLY), in one pass.
 DAILY_SQL = f"""
-INSERT INTO {ident(cwm.DAILY.name)} (account_id, region, series_id, stat, day, value, points, hours, period_s,
-                                     last_nonzero_hour)
-SELECT account_id, region, series_id, stat, to_timestamp(floor(epoch(hour) / 86400) * 86400) AS day,
-       CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN sum(value * points) / sum(points)
-            WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END,
-       sum(points), count(*), min(period_s), max(hour) FILTER (WHERE value <> 0)
+INSERT INTO {ident(cwm.DAILY.name)} ({', '.join(cwm.DAILY.column_names)})
+SELECT account_id, region, series_id, stat, {cwm.DAILY_FROM_HOURLY}
 FROM {ident(cwm.HOURLY.name)} GROUP BY 1, 2, 3, 4, 5 ORDER BY day
 """  # noqa: S608 - the table names come from the registry
 

@@ -178,6 +178,15 @@ POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was 
 
 TABLES = (SERIES, POINT, HOURLY, DAILY, SUMMARY, POLL)
 
+# The daily rollup's columns after (account_id, region, series_id, stat), aggregated over a day's hourly rows (the
+# hourly table's columns, unqualified; GROUP BY the first five): day, value by the statistic's rule, points,
+# hours, finest period, last non-zero hour. One rule for the collector (_rollup) and the reference generator.
+DAILY_FROM_HOURLY = (
+    "to_timestamp(floor(epoch(hour) / 86400) * 86400) AS day, "
+    "CASE WHEN stat = 'Sum' THEN sum(value) WHEN stat = 'Average' THEN sum(value * points) / sum(points) "
+    "WHEN stat = 'Minimum' THEN min(value) ELSE max(value) END, sum(points), count(*), min(period_s), "
+    "max(hour) FILTER (WHERE value <> 0)")
+
 
 def series_id(namespace: str, metric: str, dims: dict[str, str]) -> str:
     key = json.dumps([namespace, metric, sorted(dims.items())], separators=(",", ":"))
@@ -518,12 +527,12 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
     touched_cte = ("WITH touched AS (SELECT unnest($1::VARCHAR[]) AS series_id, unnest($2::VARCHAR[]) AS stat, "
                    "unnest($3::TIMESTAMPTZ[]) AS lo, unnest($4::TIMESTAMPTZ[]) AS hi) ")
     key_params = [[k[0] for k in keys], [k[1] for k in keys], lo, hi]
+    params = [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)]
     ctx.execute(
         f"DELETE FROM {hourly} h USING ({touched_cte}SELECT * FROM touched) t "  # noqa: S608
         "WHERE h.series_id = t.series_id AND h.stat = t.stat AND h.hour >= t.lo AND h.hour < t.hi "
         "AND h.account_id = $5 AND h.region = $6 AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ",
-        [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)])
-    params = [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)]
+        params)
     pts = (f"SELECT p.series_id, p.stat, p.period_s, p.ts, p.value FROM {point} p JOIN touched t "  # noqa: S608
            "ON p.series_id = t.series_id AND p.stat = t.stat AND p.ts >= t.lo AND p.ts < t.hi "
            "WHERE p.account_id = $5 AND p.region = $6 AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ")
@@ -556,16 +565,11 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
         "AND d.account_id = $5 AND d.region = $6 AND d.day >= $7::TIMESTAMPTZ AND d.day < $8::TIMESTAMPTZ",
         day_params)
     ctx.execute(
-        f"INSERT INTO {daily} (account_id, region, series_id, stat, day, value, points, hours, period_s, "  # noqa: S608
-        f"last_nonzero_hour) {touched_cte} "
-        "SELECT h.account_id, h.region, h.series_id, h.stat, "
-        "to_timestamp(floor(epoch(h.hour) / 86400) * 86400) AS day, CASE WHEN h.stat = 'Sum' THEN sum(h.value) "
-        "WHEN h.stat = 'Average' THEN sum(h.value * h.points) / sum(h.points) "
-        "WHEN h.stat = 'Minimum' THEN min(h.value) ELSE max(h.value) END, sum(h.points), count(*), min(h.period_s), "
-        "max(h.hour) FILTER (WHERE h.value <> 0) "
-        f"FROM {hourly} h JOIN touched t ON h.series_id = t.series_id AND h.stat = t.stat "
+        f"INSERT INTO {daily} ({', '.join(DAILY.column_names)}) {touched_cte}"  # noqa: S608
+        f"SELECT account_id, region, series_id, stat, {DAILY_FROM_HOURLY} "
+        f"FROM (SELECT h.* FROM {hourly} h JOIN touched t ON h.series_id = t.series_id AND h.stat = t.stat "
         "AND h.hour >= t.lo AND h.hour < t.hi WHERE h.account_id = $5 AND h.region = $6 "
-        "AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ GROUP BY 1, 2, 3, 4, 5",
+        "AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ) GROUP BY 1, 2, 3, 4, 5",
         day_params)
 
 

@@ -243,24 +243,21 @@ class Writer:
                 self.con.register("_batch", pa.Table.from_pandas(df, preserve_index=False))
             on = " AND ".join(f"x.{ident(c)} = b.{ident(c)}" for c in t.primary_key)
             name = ident(t.name)
-            if t.time_column:
-                tc = ident(t.time_column)
-                lo, hi = df[t.time_column].min(), df[t.time_column].max()
-                stored = (None, None) if pd.isna(lo) or pd.isna(hi) else self.con.execute(
+            tc = ident(t.time_column) if t.time_column else None
+            lo, hi = (df[t.time_column].min(), df[t.time_column].max()) if tc else (None, None)
+            if tc and not (pd.isna(lo) or pd.isna(hi)):
+                stored = self.con.execute(
                     f"SELECT min({tc}), max({tc}) FROM {name} WHERE {tc} BETWEEN ? AND ?", [lo, hi]).fetchone()  # noqa: S608
                 if stored[0] is not None:
                     self.con.execute(
                         f"DELETE FROM {name} WHERE rowid IN (SELECT x.rowid FROM {name} x SEMI JOIN "  # noqa: S608
                         f"(SELECT {keys} FROM _batch WHERE {tc} BETWEEN $1 AND $2) b ON {on} "
                         f"WHERE x.{tc} BETWEEN $1 AND $2)", list(stored))
-                elif pd.isna(lo) or pd.isna(hi):  # rows without a time: replaced wherever they are
-                    self.con.execute(f"DELETE FROM {name} WHERE rowid IN (SELECT x.rowid FROM {name} x "  # noqa: S608
-                                     f"SEMI JOIN _batch b ON {on})")
-                self.con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _batch ORDER BY {tc}")  # noqa: S608
-            else:
+            else:  # no time to bound the replace by: the batch's keys are replaced wherever they are
                 self.con.execute(f"DELETE FROM {name} WHERE rowid IN (SELECT x.rowid FROM {name} x "  # noqa: S608
                                  f"SEMI JOIN _batch b ON {on})")
-                self.con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _batch")  # noqa: S608
+            order = f" ORDER BY {tc}" if tc else ""
+            self.con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _batch{order}")  # noqa: S608
         finally:
             self.con.unregister("_batch")
         return len(df)

@@ -222,7 +222,9 @@ def _endpoint_invocations(start: datetime, end: datetime) -> pd.DataFrame:
     d1 = end.replace(hour=0, minute=0, second=0, microsecond=0)  # end of the last whole day
     if not has_table("aws_cloudwatch_metric_daily") or d1 <= d0:
         d0 = d1 = end  # no whole day: all from the hourly rollup
-    return query("""
+    days = ("UNION ALL SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_daily "
+            "WHERE stat = 'Sum' AND day >= $2 AND day < $3") if has_table("aws_cloudwatch_metric_daily") else ""
+    return query(f"""
         WITH s AS (SELECT account_id, region, series_id, endpoint_name FROM aws_cloudwatch_metric_series
                    WHERE namespace = 'AWS/SageMaker' AND metric_name = 'Invocations' AND endpoint_name IS NOT NULL),
         v AS (SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
@@ -230,18 +232,9 @@ def _endpoint_invocations(start: datetime, end: datetime) -> pd.DataFrame:
               UNION ALL
               SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
               WHERE stat = 'Sum' AND hour >= $3 AND hour < $4
-              UNION ALL
-              SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_daily
-              WHERE stat = 'Sum' AND day >= $2 AND day < $3)
+              {days})
         SELECT s.account_id, s.region, s.endpoint_name, sum(v.value) AS invocations
-        FROM v JOIN s USING (account_id, region, series_id) GROUP BY ALL
-    """ if has_table("aws_cloudwatch_metric_daily") else """
-        SELECT s.account_id, s.region, s.endpoint_name, sum(h.value) AS invocations
-        FROM aws_cloudwatch_metric_hourly h JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations' AND s.endpoint_name IS NOT NULL
-          AND h.stat = 'Sum' AND h.hour >= $1 AND h.hour < $4 AND $2::TIMESTAMPTZ IS NOT NULL
-          AND $3::TIMESTAMPTZ IS NOT NULL
-        GROUP BY ALL""", [start, d0, d1, end])
+        FROM v JOIN s USING (account_id, region, series_id) GROUP BY ALL""", [start, d0, d1, end])  # noqa: S608
 
 
 SUMMARY = "aws_cloudwatch_endpoint_summary"

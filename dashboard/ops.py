@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from collectors.store import ident
 from dashboard.data import has_table, per_snapshot, query
 from dashboard.filters import Filters
 
@@ -45,6 +46,17 @@ _METRIC_LABELS = {f"{ns}|{m}|{s}": label for (ns, m, s), label in ENDPOINT_METRI
 
 def _have(*tables: str) -> bool:
     return all(has_table(t) for t in tables)
+
+
+def _in_several_accounts(table: str, column: str) -> frozenset[str]:
+    """Values of ``column`` (a series id, an endpoint name) that ``table`` holds for more than one account or
+    region, once per snapshot: where a value is in one only, it alone picks its rows (no account filter)."""
+    if not _have(table):
+        return frozenset()
+    sql = (f"SELECT {ident(column)} FROM {ident(table)} GROUP BY 1 "  # noqa: S608 - this module's constants
+           "HAVING count(DISTINCT (account_id, region)) > 1")
+    return per_snapshot(f"several accounts: {table}.{column}",
+                        lambda cur: frozenset(r[0] for r in cur.execute(sql).fetchall())) or frozenset()
 
 
 def _utc(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
@@ -224,10 +236,7 @@ def _endpoint_series(account: str, region: str, name: str) -> pd.DataFrame:
                [account, region, name, _METRIC_KEYS])
     if not df.empty:
         df["metric"] = df.pop("key").map(_METRIC_LABELS)
-        shared = per_snapshot("shared_series_ids", lambda cur: frozenset(r[0] for r in cur.execute(
-            "SELECT series_id FROM aws_cloudwatch_metric_series GROUP BY series_id "
-            "HAVING count(DISTINCT (account_id, region)) > 1").fetchall())) or frozenset()
-        df["shared"] = df.series_id.isin(shared)
+        df["shared"] = df.series_id.isin(_in_several_accounts("aws_cloudwatch_metric_series", "series_id"))
     return df
 
 
@@ -465,15 +474,6 @@ def config_events(account: str, region: str, name: str, start: datetime, end: da
 # --------------------------------------------------------------------------- logs
 
 
-def _shared_endpoint_names() -> frozenset[str]:
-    """Endpoint names that exist in more than one account or region (once per snapshot)."""
-    if not _have("aws_sagemaker_endpoint"):
-        return frozenset()
-    return per_snapshot("shared_endpoint_names", lambda cur: frozenset(r[0] for r in cur.execute(
-        "SELECT endpoint_name FROM aws_sagemaker_endpoint GROUP BY endpoint_name "
-        "HAVING count(DISTINCT (account_id, region)) > 1").fetchall())) or frozenset()
-
-
 def _log_where(start: datetime, end: datetime, *, text: str = "", levels: list[str] | tuple = (),
                endpoint: str | None = None, job: str | None = None, accounts: tuple = (),
                regions: tuple = ()) -> tuple[str, list]:
@@ -493,7 +493,7 @@ def _log_where(start: datetime, end: datetime, *, text: str = "", levels: list[s
     if job:
         parts.append("training_job_name = ?")
         params.append(job)
-    if endpoint and not job and endpoint not in _shared_endpoint_names():
+    if endpoint and not job and endpoint not in _in_several_accounts("aws_sagemaker_endpoint", "endpoint_name"):
         accounts = regions = ()  # the name alone picks the endpoint's lines: skip two string filters per line
     for col, values in (("account_id", accounts), ("region", regions)):
         if values:
