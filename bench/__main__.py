@@ -217,7 +217,7 @@ def main() -> None:
     log(f"reference store: {store} ({'generated' if generated else 'reused'})")
     import duckdb
 
-    from collectors.store import ident
+    from sextant.schema import ident
     snap = store / "snapshots" / (store / "CURRENT").read_text().strip()
     con = duckdb.connect(str(snap), read_only=True)
     def count(t: str) -> int:

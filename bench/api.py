@@ -81,9 +81,9 @@ def count(workdir: Path) -> Counted:
     """Collect the demo account twice (first, then full) and count the calls."""
     import collectors
     from collectors import runner
-    from collectors.aws import Clients
-    from collectors.settings import AccountSettings, CollectSettings, Settings
-    from collectors.store import Writer
+    from sextant.aws import Clients
+    from sextant.settings import AccountSettings, CollectSettings, Settings
+    from sextant.store import Writer
 
     shutil.rmtree(workdir, ignore_errors=True)  # a first cycle must start from an empty store
     workdir.mkdir(parents=True)
@@ -146,7 +146,7 @@ def minimum(c: Counted) -> dict[str, int]:
 
 def reference(c: Counted, variants: int = 200, idle_share: float = 1 / 12) -> Reference:
     """The reference account's cycle and month, by formula from the collector's own rules and the counts."""
-    from collectors.settings import CollectSettings
+    from sextant.settings import CollectSettings
     cfg = CollectSettings()
     pairs = variants * sum(len(cwm.stats_for(ns, m)) for ns, m, _ in VARIANT_SERIES)
     hot = round(variants * (1 - idle_share)) * len(cwm.HOT)

@@ -2,7 +2,7 @@
 
 ``python -m bench.concurrency [--minutes 10] [--every 1m]`` starts the emulated account, runs
 ``python -m collectors run --every`` in one process and, in another, queries the store through
-the dashboard's read path (``collectors.store.Reader``) as fast as it can. Prints cycles,
+the dashboard's read path (``sextant.store.Reader``) as fast as it can. Prints cycles,
 queries, lock or other errors, and how stale the reader's snapshot ever was compared with the
 newest one published (staleness beyond one cycle would mean reads that stay stale).
 """
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READER = r"""
 import json, sys, time
 from pathlib import Path
-from collectors.store import Reader
+from sextant.store import Reader
 store, until = Path(sys.argv[1]), float(sys.argv[2])
 r = Reader(store)
 queries = errors = 0

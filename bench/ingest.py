@@ -29,7 +29,8 @@ import collectors
 from bench.reference import ACCOUNT, REGION, VARIANT_SERIES
 from collectors import cloudwatch_metrics as cwm
 from collectors.base import Context
-from collectors.store import UniqueKeys, Writer, ident
+from sextant.schema import ident
+from sextant.store import UniqueKeys, Writer
 
 PAIRS = 200 * len(VARIANT_SERIES)
 

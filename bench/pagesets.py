@@ -42,7 +42,7 @@ class Ctx:
 
 
 def make_ctx() -> Ctx:
-    from collectors.settings import load
+    from sextant.settings import load
     from dashboard import ops
     from dashboard.filters import Filters
     now = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -7,7 +7,7 @@ training jobs, two years of daily cost by service x usage type, linked account, 
 and 5 million log lines; plus everything the pages join to (variants, configs, autoscaling, registry,
 pipelines, Step Functions, alarms, collection runs).
 
-The store is made the product's way: the tables are created by ``collectors.store.Writer.migrate``
+The store is made the product's way: the tables are created by ``sextant.store.Writer.migrate``
 from the collectors' own table definitions (so a schema change shows up here at once, and a column
 the generator does not fill stays NULL), every value is bound as a parameter, identifiers come from
 the table registry, and the result is published with ``Writer.publish`` as a snapshot that
@@ -35,7 +35,9 @@ import pandas as pd
 
 import collectors
 from collectors import cloudwatch_metrics as cwm
-from collectors.store import SYSTEM_TABLES, Table, Writer, ident
+from sextant.schema import SYSTEM_TABLES, Table, ident
+from sextant import prices
+from sextant.store import Writer
 
 GENERATOR_VERSION = 6  # bump whenever the generated data changes: cached stores are keyed by it
 ACCOUNT = "123456789012"
@@ -686,7 +688,7 @@ def _collection_history(con: duckdb.DuckDBPyConnection, scale: Scale, now: datet
                      "cost_explorer": 8 if c % 96 == 0 else 0}.get(source, 2 + k)
             cost = 0.0
             if source == "cloudwatch_metrics":
-                cost = (pairs if hourly else pairs * 0.3) * cwm.PRICE_PER_METRIC
+                cost = (pairs if hourly else pairs * 0.3) * prices.PER_METRIC
             elif source == "cost_explorer":
                 cost = calls * 0.01
             rows.append({"account_id": ACCOUNT, "region": REGION if source != "cost_explorer" else "global",

@@ -27,20 +27,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from tests.conftest import start_account, stop_account  # noqa: E402
-from tests.reliability import side_by_side, storecmp  # noqa: E402
-from tests.reliability.conftest import (  # noqa: E402
+from tests.conftest import start_account, stop_account
+from tests.reliability import side_by_side, storecmp
+from tests.reliability.conftest import (
     DETERMINISTIC_SOURCES,
     FAST_SOURCES,
     cli_env,
     collect,
     run_cli,
 )
-from tests.reliability.crash import kill_loop  # noqa: E402
-from tests.reliability.faults import FaultPlan, Injector  # noqa: E402
+from tests.reliability.crash import kill_loop
+from tests.reliability.faults import FaultPlan, Injector
 
 
 def faults_phase(acc, tmp: Path, sources: list[str], clean: dict, rounds: int, rate: float, seed: int) -> dict:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import collectors
 from collectors import runner
-from collectors.settings import SettingsError, load, parse_duration
-from collectors.store import StoreBusy, Writer
+from sextant.settings import SettingsError, load, parse_duration
+from sextant.store import StoreBusy, Writer
 
 
 def _parse_since(text: str) -> datetime:

@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from collectors.aws import Clients
-from collectors.settings import Settings
-from collectors.store import Table
+from sextant.aws import Clients
+from sextant.settings import Settings
+from sextant.schema import Table
 
 Batch = tuple[Table, pd.DataFrame | list[dict[str, Any]]]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from collectors.base import Batch, Context, paginate
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "cloudwatch_alarms"
 GLOBAL = False

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from collectors.base import Batch, Context, paginate
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "cloudwatch_logs"
 GLOBAL = False

@@ -48,7 +48,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from collectors.base import Batch, Context, paginate
-from collectors.store import UniqueKeys, ident, table
+from sextant.schema import ident, table
+from sextant import prices
+from sextant.store import UniqueKeys
 
 NAME = "cloudwatch_metrics"
 GLOBAL = False
@@ -56,8 +58,6 @@ GLOBAL = False
 ENDPOINT_NAMESPACES = ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
 TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 MAX_QUERIES = 500  # GetMetricData limit per call
-PRICE_PER_METRIC = 0.01 / 1000  # USD per metric requested
-CE_PRICE_PER_REQUEST = 0.01  # USD per Cost Explorer request (reserved out of the same monthly budget)
 MONTH_S = 30 * 86400
 MIN_CYCLE_S = 60  # a cadence of 0 ("every cycle") is priced as one poll a minute
 MAX_DEGRADED_S = 86400
@@ -317,7 +317,7 @@ def _traffic(ctx: Context) -> set[str]:
 
 
 def monthly_usd(n_hot: int, n_cold: int, hot_s: float, cold_s: float) -> float:
-    return (n_hot * MONTH_S / max(hot_s, MIN_CYCLE_S) + n_cold * MONTH_S / max(cold_s, MIN_CYCLE_S)) * PRICE_PER_METRIC
+    return (n_hot * MONTH_S / max(hot_s, MIN_CYCLE_S) + n_cold * MONTH_S / max(cold_s, MIN_CYCLE_S)) * prices.PER_METRIC
 
 
 def metrics_budget_usd(cfg) -> float:
@@ -326,7 +326,7 @@ def metrics_budget_usd(cfg) -> float:
     anomalies, every ``cost_refresh_every_s``, at $0.01 a request) is reserved first."""
     from collectors.cost_explorer import kinds
     refreshes = MONTH_S / max(cfg.cost_refresh_every_s, MIN_CYCLE_S)
-    cost_explorer = (len(kinds(cfg.tag_keys)) + 2) * refreshes * CE_PRICE_PER_REQUEST
+    cost_explorer = (len(kinds(cfg.tag_keys)) + 2) * refreshes * prices.CE_PER_REQUEST
     return max(0.0, cfg.monthly_api_budget_usd - cost_explorer)
 
 

@@ -38,7 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from botocore.exceptions import ClientError
 
 from collectors.base import Batch, Context
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "cost_explorer"
 GLOBAL = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collectors
-from collectors.store import SYSTEM_TABLES, Table
+from sextant.schema import SYSTEM_TABLES, Table
 
 
 def markdown(tables: list[Table] | None = None) -> str:

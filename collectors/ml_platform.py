@@ -18,7 +18,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from collectors.base import Batch, Context, paginate
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "ml_platform"
 GLOBAL = False

@@ -12,10 +12,11 @@ import duckdb
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 import collectors
-from collectors.aws import Clients, region_problem
+from sextant.aws import Clients, region_problem
 from collectors.base import Context
-from collectors.settings import AccountSettings, Settings
-from collectors.store import Writer, ident, now_utc
+from sextant.settings import AccountSettings, Settings
+from sextant.schema import ident
+from sextant.store import Writer, now_utc
 
 log = logging.getLogger("sextant.collect")
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC
 
 from collectors.base import Batch, Context, paginate, tags_dict
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "sagemaker_endpoints"
 GLOBAL = False

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from collectors.base import Batch, Context, paginate, tags_dict
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "sagemaker_pipelines"
 GLOBAL = False

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from collectors.base import Batch, Context, paginate, tags_dict
-from collectors.store import table
+from sextant.schema import table
 
 NAME = "sagemaker_registry"
 GLOBAL = False

@@ -1,6 +1,6 @@
 """Action controls for pages: a button per action, a confirmation dialog naming the exact change and its cost.
 
-Viewers see no controls (and ``dashboard.actions.run_action`` refuses them anyway). Each dialog
+Viewers see no controls (and ``actions.service.run_action`` refuses them anyway). Each dialog
 opening gets one idempotency token, kept until the dialog is done, so a double click on Confirm
 acts once. Opening a dialog reads AWS's current state to plan (read calls only); rendering a page
 makes no AWS call.
@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from collectors.aws import Clients
-from collectors.settings import AccountSettings, Settings, load
-from dashboard import actions as a
-from dashboard.audit import AuditLog
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, Settings, load
+import actions as a
+from actions.audit import AuditLog
 from dashboard.auth import current_actor
 from dashboard.pricing import price_lookup
 

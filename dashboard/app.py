@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import streamlit as st
+
+from dashboard import data, filters, queries
+from dashboard.nav import PAGES
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import data, filters, queries  # noqa: E402
-from dashboard.nav import PAGES  # noqa: E402
 
 
 @st.fragment(run_every=30)

@@ -14,16 +14,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from collectors.settings import Settings, load
-from dashboard.actions import Actor
-
-
-def role_of(name: str, settings: Settings) -> str:
-    if name in settings.auth.admins:
-        return "admin"
-    if name in settings.auth.operators:
-        return "operator"
-    return "viewer"
+from sextant.settings import Settings, load
+from actions.roles import Actor, role_of
 
 
 def _oidc_identity() -> str | None:

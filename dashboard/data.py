@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
-from collectors.settings import DEFAULT_CONFIG, load
-from collectors.store import Reader
+from sextant.settings import DEFAULT_CONFIG, load
+from sextant.store import Reader
 
 
 @functools.lru_cache(maxsize=8)

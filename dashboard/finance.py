@@ -29,7 +29,7 @@ import duckdb
 import pandas as pd
 
 from collectors import cloudwatch_metrics as cwm
-from collectors.settings import Settings
+from sextant.settings import Settings
 from dashboard.data import has_table, per_snapshot, query, reader
 from dashboard.filters import Filters
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from collectors.store import ident
+from sextant.schema import ident
 from dashboard.data import has_table, per_snapshot, query
 from dashboard.filters import Filters
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from collectors.store import Reader
+from sextant.store import Reader
 
 SQL = """
     SELECT regexp_extract(key2, '(Host|Train)(-Spot)?:(ml\\.[a-z0-9.]+)$', 3) AS instance_type,

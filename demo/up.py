@@ -27,7 +27,7 @@ DEMO_ENV = {
 }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     VAR.mkdir(exist_ok=True)
     url_file = VAR / "demo.url"
     url_file.unlink(missing_ok=True)

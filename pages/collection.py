@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import collectors
-from collectors.settings import load
+from sextant.settings import load
 from dashboard import finance, ui
 
 

@@ -8,8 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from collectors.settings import load
-from dashboard import action_ui, actions, charts, filters, finance, ui
+from sextant.settings import load
+import actions
+from dashboard import action_ui, charts, filters, finance, ui
 from dashboard.data import has_table, query
 
 PERIODS = {"mtd": "Month to date", "30d": "30 days", "90d": "90 days", "sidebar": "Sidebar range"}

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import collectors
-from collectors.settings import load
+from sextant.settings import load
 from dashboard import filters, finance, ui
 
 HERE = Path(__file__).parent

@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard import action_ui, actions, filters, ops, ui
+import actions
+from dashboard import action_ui, filters, ops, ui
 from dashboard.data import query
 
 STATUS_COLORS = {"Succeeded": "#1a7f37", "Failed": "#d1242f", "Running": "#1f6feb", "Stopped": "#8c959f",

@@ -12,8 +12,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from collectors.settings import load
-from dashboard import action_ui, actions, charts, filters, ops, ui
+from sextant.settings import load
+import actions
+from dashboard import action_ui, charts, filters, ops, ui
 
 LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 TIME = "YYYY-MM-DD HH:mm"

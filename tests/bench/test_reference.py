@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.store import Reader
+from sextant.store import Reader
 
 
 def test_tiny_reference_store_opens_through_the_reader_and_pages_get_rows(tmp_path, monkeypatch):

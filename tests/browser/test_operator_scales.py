@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.audit import AuditLog
+from actions.audit import AuditLog
 from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, SETTLED, dashboard
 from tests.browser.test_walk_pages import ARTIFACTS
 from tests.conftest import ROOT, start_account, stop_account, stop_process, wait_until

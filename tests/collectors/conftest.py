@@ -8,9 +8,9 @@ import pytest
 
 import collectors
 from collectors import runner
-from collectors.aws import Clients
-from collectors.settings import AccountSettings, Settings
-from collectors.store import Reader, Writer
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, Settings
+from sextant.store import Reader, Writer
 
 
 class Collection:

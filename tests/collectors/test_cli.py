@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from collectors.store import Writer
+from sextant.store import Writer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ import pytest
 import collectors
 from collectors.cloudwatch_logs import parse_level, resource
 from collectors.cloudwatch_metrics import HOURLY, MAX_QUERIES, POINT, fit_budget, monthly_usd
-from collectors.settings import CollectSettings
-from collectors.store import Writer
+from sextant.settings import CollectSettings
+from sextant.store import Writer
 from tests.collectors.conftest import Collection
 
 SOURCES = ["sagemaker_endpoints", "sagemaker_training", "cloudwatch_metrics", "cloudwatch_alarms", "cloudwatch_logs"]

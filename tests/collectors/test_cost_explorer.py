@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from collectors.aws import Clients
-from collectors.settings import AccountSettings
+from sextant.aws import Clients
+from sextant.settings import AccountSettings
 
 KINDS = ("SERVICE/USAGE_TYPE", "LINKED_ACCOUNT/SERVICE", "TAG:team/SERVICE", "TAG:project/SERVICE")
 

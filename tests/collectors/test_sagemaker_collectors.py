@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from collectors.settings import AccountSettings
+from sextant.settings import AccountSettings
 from tests.collectors.conftest import Collection
 
 # The emulated organisation's second account (demo/world.py); product code never imports demo.

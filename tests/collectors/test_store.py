@@ -12,7 +12,8 @@ import pytest
 
 import collectors
 from collectors import datadoc
-from collectors.store import Reader, UniqueKeys, Writer, table
+from sextant.schema import table
+from sextant.store import Reader, UniqueKeys, Writer
 
 THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
 EVENT = table("aws_event", "A test table without an index, appended in time order.", [
@@ -103,7 +104,7 @@ def test_readers_see_published_snapshots_while_the_writer_holds_the_file(tmp_pat
 def test_a_second_writer_gets_a_clear_message(tmp_path):
     w = _writer(tmp_path)
     try:
-        code = ("from collectors.store import Writer, StoreBusy\nfrom pathlib import Path\n"
+        code = ("from sextant.store import Writer, StoreBusy\nfrom pathlib import Path\n"
                 f"try:\n    Writer(Path({str(tmp_path / 'store')!r}))\nexcept StoreBusy as e:\n    print(e)\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
         assert "another collector" in out

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from collectors.aws import Clients
-from collectors.settings import AccountSettings, ActionSettings, Settings
-from dashboard import actions as a
-from dashboard.audit import AuditLog
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, ActionSettings, Settings
+import actions as a
+from actions.audit import AuditLog
 from tests.conftest import Account, start_account, stop_account, wait_until
 
 MAIN = "123456789012"

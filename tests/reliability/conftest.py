@@ -16,8 +16,8 @@ import pytest
 
 import collectors
 from collectors import runner
-from collectors.settings import Settings
-from collectors.store import Writer
+from sextant.settings import Settings
+from sextant.store import Writer
 from tests.conftest import ROOT, Account, start_account, stop_account
 from tests.reliability import storecmp
 from tests.reliability.faults import Injector, clients_factory

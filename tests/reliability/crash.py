@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 import collectors
-from collectors.store import Reader, Writer
+from sextant.store import Reader, Writer
 from tests.reliability import storecmp
 
 

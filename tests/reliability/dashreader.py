@@ -1,6 +1,6 @@
 """``python -m tests.reliability.dashreader STORE N [THREADS]``: a dashboard-like process.
 
-Runs N page queries through the dashboard's own read path (``dashboard.data`` → ``collectors.store.Reader``,
+Runs N page queries through the dashboard's own read path (``dashboard.data`` → ``sextant.store.Reader``,
 the typed query functions of ``dashboard.queries`` and, when importable, ``dashboard.ops`` and
 ``dashboard.finance``) from THREADS threads, as Streamlit sessions do. The per-snapshot query cache is
 cleared before every query so each one reaches DuckDB (the dashboard would answer repeats from it).

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
-from collectors.aws import IAM_PREFIX, Clients
+from sextant.aws import IAM_PREFIX, Clients
 
 # Transient faults the product must absorb: kind -> (HTTP status, error code) or an exception.
 TRANSIENT = ("throttling", "limit_exceeded", "http500", "http503", "connection_reset", "read_timeout")

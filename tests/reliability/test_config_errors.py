@@ -12,7 +12,7 @@ import sys
 import duckdb
 import pytest
 
-from collectors.settings import load
+from sextant.settings import load
 from tests.conftest import ROOT
 from tests.reliability.conftest import run_cli
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from collectors.store import Reader
+from sextant.store import Reader
 from tests.conftest import ROOT
 from tests.reliability import storecmp
 from tests.reliability.conftest import FAST_SOURCES, cli_env, run_cli

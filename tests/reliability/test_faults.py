@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.aws import RETRY_CONFIG, Clients
-from collectors.settings import AccountSettings
+from sextant.aws import RETRY_CONFIG, Clients
+from sextant.settings import AccountSettings
 from tests.reliability import storecmp
 from tests.reliability.conftest import FAST_SOURCES, aws_env, collect
 from tests.reliability.faults import TRANSIENT, FaultPlan, Injector

@@ -11,10 +11,10 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
-from collectors.aws import Clients
-from collectors.settings import AccountSettings, ActionSettings, Settings
-from dashboard import actions as a
-from dashboard.audit import AuditLog
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, ActionSettings, Settings
+import actions as a
+from actions.audit import AuditLog
 from tests.conftest import ROOT, wait_until
 from tests.reliability.conftest import aws_env
 

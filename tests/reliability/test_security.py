@@ -17,10 +17,10 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from collectors.aws import Clients
-from collectors.settings import AccountSettings, Settings
-from dashboard import actions as a
-from dashboard.audit import AuditLog
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, Settings
+import actions as a
+from actions.audit import AuditLog
 from dashboard.nav import PAGES
 from tests.conftest import ROOT
 from tests.reliability.conftest import aws_env, collect, run_cli
@@ -152,7 +152,8 @@ def test_detail_views_give_operators_their_actions_and_viewers_none(view, demo_s
 
 PROBE = """
 import os
-from dashboard import action_ui, actions as a
+import actions as a
+from dashboard import action_ui
 req = a.ScaleEndpoint("123456789012", "nlp-summarizer-prod", "AllTraffic", 9)
 action_ui.action_button("Scale", req, "probe")
 action_ui.scale_controls("123456789012", "nlp-summarizer-prod", "AllTraffic", 1, "probe2")

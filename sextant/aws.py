@@ -23,12 +23,9 @@ from botocore.config import Config
 from botocore.loaders import create_loader
 from botocore.utils import parse_timestamp
 
-from collectors.settings import AccountSettings
+from sextant import prices
+from sextant.settings import AccountSettings
 
-# AWS list prices per request, where the API is billed (USD).
-PRICE_PER_REQUEST = {("ce", "GetCostAndUsage"): 0.01, ("ce", "GetCostForecast"): 0.01,
-                     ("ce", "GetAnomalies"): 0.01, ("ce", "GetDimensionValues"): 0.01, ("ce", "GetTags"): 0.01}
-PRICE_PER_METRIC = {("cloudwatch", "GetMetricData"): 0.01 / 1000, ("cloudwatch", "GetMetricStatistics"): 0.01 / 1000}
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60,
                       user_agent_appid="sextant")
 
@@ -103,8 +100,8 @@ class CallCounter:
 
     def estimated_usd(self) -> float:
         with self._lock:
-            usd = sum(PRICE_PER_REQUEST.get(k, 0.0) * n for k, n in self.calls.items())
-            return usd + self.metrics_requested * 0.01 / 1000
+            usd = sum(prices.PER_REQUEST.get(k, 0.0) * n for k, n in self.calls.items())
+            return usd + self.metrics_requested * prices.PER_METRIC
 
     def diff(self, before: dict[str, int]) -> dict[str, int]:
         now = self.snapshot()

@@ -28,28 +28,19 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from collectors.aws import Clients
-from collectors.settings import Settings
-from dashboard.audit import AuditLog, AuditRow
+from sextant.aws import Clients
+from sextant.settings import Settings
+from actions.audit import AuditLog, AuditRow
+from actions.roles import Actor
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ARN_RE = re.compile(r"^arn:aws[a-z-]*:(sagemaker|states):[a-z0-9-]+:\d{12}:[A-Za-z0-9:/._-]{1,256}$")
 INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 HP_KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-/]{1,256}$")
-ROLES = ("viewer", "operator", "admin")
 
 
 class ActionError(ValueError):
     """A request that cannot be carried out; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    name: str
-    role: str  # viewer | operator | admin
-
-    def can_act(self) -> bool:
-        return self.role in ("operator", "admin")
 
 
 @dataclass

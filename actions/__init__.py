@@ -1,0 +1,33 @@
+"""Actions: typed requests that change AWS, validated, authorized, planned, audited. No Streamlit here.
+
+Pages build a request and call :func:`run_action`; the confirmation dialog lives with the dashboard
+(``dashboard/action_ui.py``). The audit log is :mod:`actions.audit`, who may act is :mod:`actions.roles`.
+"""
+
+from actions.roles import Actor, role_of
+from actions.service import (
+    ActionError,
+    Env,
+    LaunchTraining,
+    Outcome,
+    Plan,
+    RedriveExecution,
+    Request,
+    RerunPipeline,
+    RetryPipelineExecution,
+    ScaleEndpoint,
+    ScaleToMinimum,
+    StartStateMachine,
+    StopPipelineExecution,
+    StopTrainingJob,
+    new_token,
+    parse_json_object,
+    plan,
+    run_action,
+)
+
+__all__ = [
+    "ActionError", "Actor", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution", "Request",
+    "RerunPipeline", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "StartStateMachine",
+    "StopPipelineExecution", "StopTrainingJob", "new_token", "parse_json_object", "plan", "role_of", "run_action",
+]
