@@ -42,9 +42,9 @@ class Ctx:
 
 
 def make_ctx() -> Ctx:
-    from sextant.settings import load
     from dashboard import ops
     from dashboard.filters import Filters
+    from sextant.settings import load
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     f = Filters(now - timedelta(days=1), now, "24h")
     eps = ops.endpoints(f)

@@ -35,8 +35,8 @@ import pandas as pd
 
 import collectors
 from collectors import cloudwatch_metrics as cwm
-from sextant.schema import SYSTEM_TABLES, Table, ident
 from sextant import prices
+from sextant.schema import SYSTEM_TABLES, Table, ident
 from sextant.store import Writer
 
 GENERATOR_VERSION = 6  # bump whenever the generated data changes: cached stores are keyed by it

@@ -26,8 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from tests.conftest import start_account, stop_account
 from tests.reliability import side_by_side, storecmp
 from tests.reliability.conftest import (
@@ -39,6 +37,9 @@ from tests.reliability.conftest import (
 )
 from tests.reliability.crash import kill_loop
 from tests.reliability.faults import FaultPlan, Injector
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 
 def faults_phase(acc, tmp: Path, sources: list[str], clean: dict, rounds: int, rate: float, seed: int) -> dict:

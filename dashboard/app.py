@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from dashboard import data, filters, queries
-from dashboard.nav import PAGES
-
-ROOT = Path(__file__).resolve().parent.parent
+from dashboard.nav import PAGES, page
+from sextant.store import StoreVersionError
 
 
 @st.fragment(run_every=30)
@@ -21,8 +18,12 @@ def _watch(seen: str | None) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Sextant", page_icon=":material/explore:", layout="wide")
-    nav = st.navigation([st.Page(str(ROOT / p.path), title=p.title, icon=p.icon, url_path=p.url_path,
-                                 default=i == 0) for i, p in enumerate(PAGES)])
+    nav = st.navigation([page(p) for p in PAGES])
+    try:
+        data.reader().connection()  # the snapshot's schema version, checked once per snapshot
+    except StoreVersionError as exc:
+        st.error(str(exc), icon=":material/upgrade:")
+        st.stop()
     st.session_state["_filters"] = filters.sidebar(queries.filter_options())
     with st.sidebar:
         auto = st.toggle("Auto-refresh", value=st.query_params.get("refresh") == "1", key="f_refresh",

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sextant.settings import Settings, load
 from actions.roles import Actor, role_of
+from sextant.settings import Settings, load
 
 
 def _oidc_identity() -> str | None:

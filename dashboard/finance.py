@@ -29,9 +29,9 @@ import duckdb
 import pandas as pd
 
 from collectors import cloudwatch_metrics as cwm
-from sextant.settings import Settings
 from dashboard.data import has_table, per_snapshot, query, reader
 from dashboard.filters import Filters
+from sextant.settings import Settings
 
 # --------------------------------------------------------------------------- the bill
 

@@ -1,28 +1,54 @@
-"""The pages of the app, in navigation order (the first is the default)."""
+"""The pages of the app, defined once: the navigation, page links, switches and URL links all use these.
+
+``PAGES`` is in navigation order (the first is the default). Each entry is an ``st.Page`` built lazily (a
+page object is only valid inside a Streamlit run); pages link with ``st.page_link(nav.page(nav.LOGS), ...)``
+and build same-app URLs with :func:`url`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class PageSpec:
-    path: str
+    path: str  # relative to the project root
     title: str
     icon: str
     url_path: str
 
 
-PAGES = [
-    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "overview"),
-    PageSpec("pages/endpoints.py", "Endpoints", ":material/dns:", "endpoints"),
-    PageSpec("pages/training.py", "Training", ":material/model_training:", "training"),
-    PageSpec("pages/pipelines.py", "Pipelines", ":material/account_tree:", "pipelines"),
-    PageSpec("pages/models.py", "Models", ":material/inventory_2:", "models"),
-    PageSpec("pages/cost.py", "Cost", ":material/payments:", "cost"),
-    PageSpec("pages/logs.py", "Logs", ":material/article:", "logs"),
-    PageSpec("pages/incident.py", "Incident timeline", ":material/timeline:", "incident"),
-    PageSpec("pages/audit.py", "Audit log", ":material/history:", "audit"),
-    PageSpec("pages/collection.py", "Collection", ":material/sync:", "collection"),
-    PageSpec("pages/data.py", "Data dictionary", ":material/table_view:", "data"),
-]
+OVERVIEW = PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "overview")
+ENDPOINTS = PageSpec("pages/endpoints.py", "Endpoints", ":material/dns:", "endpoints")
+TRAINING = PageSpec("pages/training.py", "Training", ":material/model_training:", "training")
+PIPELINES = PageSpec("pages/pipelines.py", "Pipelines", ":material/account_tree:", "pipelines")
+MODELS = PageSpec("pages/models.py", "Models", ":material/inventory_2:", "models")
+COST = PageSpec("pages/cost.py", "Cost", ":material/payments:", "cost")
+LOGS = PageSpec("pages/logs.py", "Logs", ":material/article:", "logs")
+INCIDENT = PageSpec("pages/incident.py", "Incident timeline", ":material/timeline:", "incident")
+AUDIT = PageSpec("pages/audit.py", "Audit log", ":material/history:", "audit")
+COLLECTION = PageSpec("pages/collection.py", "Collection", ":material/sync:", "collection")
+DATA = PageSpec("pages/data.py", "Data dictionary", ":material/table_view:", "data")
+
+PAGES = [OVERVIEW, ENDPOINTS, TRAINING, PIPELINES, MODELS, COST, LOGS, INCIDENT, AUDIT, COLLECTION, DATA]
+
+
+def page(spec: PageSpec) -> st.Page:
+    """The ``st.Page`` of ``spec`` (the same object the navigation holds, within a run)."""
+    pages = st.session_state.setdefault("_st_pages", {})
+    if spec.url_path not in pages:
+        pages[spec.url_path] = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon,
+                                       url_path=spec.url_path, default=spec is PAGES[0])
+    return pages[spec.url_path]
+
+
+def url(spec: PageSpec, **params: str) -> str:
+    """A same-app relative URL to ``spec`` with query parameters (for link columns in tables)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return spec.url_path + (f"?{query}" if query else "")

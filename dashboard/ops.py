@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from sextant.schema import ident
 from dashboard.data import has_table, per_snapshot, query
 from dashboard.filters import Filters
+from sextant.schema import ident
 
 MINUTE_RANGE = timedelta(hours=48)
 PRICE_LOOKBACK = timedelta(days=30)

@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import collectors
-from sextant.settings import load
 from dashboard import finance, ui
+from sextant.settings import load
 
 
 def _age(seconds: float | None) -> str:

@@ -8,10 +8,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from sextant.settings import load
 import actions
 from dashboard import action_ui, charts, filters, finance, ui
 from dashboard.data import has_table, query
+from sextant.settings import load
 
 PERIODS = {"mtd": "Month to date", "30d": "30 days", "90d": "90 days", "sidebar": "Sidebar range"}
 GROUP_LABELS = {"service": "Service", "usage type": "Usage type", "team": "Team", "project": "Project",

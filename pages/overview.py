@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 import collectors
-from sextant.settings import load
 from dashboard import filters, finance, ui
+from sextant.settings import load
 
 HERE = Path(__file__).parent
 ENDPOINTS, TRAINING, PIPELINES = (str(HERE / p) for p in ("endpoints.py", "training.py", "pipelines.py"))

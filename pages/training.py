@@ -12,9 +12,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from sextant.settings import load
 import actions
 from dashboard import action_ui, charts, filters, ops, ui
+from sextant.settings import load
 
 LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 TIME = "YYYY-MM-DD HH:mm"

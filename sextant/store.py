@@ -32,6 +32,27 @@ from sextant.schema import SCHEMA_VERSION, SYSTEM_TABLES, Table, ident
 KEEP_SNAPSHOTS = 3
 
 
+class StoreVersionError(RuntimeError):
+    """The published snapshot was written at another schema version; the message says what to run."""
+
+
+def check_version(con: duckdb.DuckDBPyConnection, where: Path) -> None:
+    """Raise :class:`StoreVersionError` unless the store is at ``SCHEMA_VERSION`` (checked once per snapshot)."""
+    try:
+        row = con.execute("SELECT max(version) FROM sextant_schema").fetchone()
+        version = row[0] if row else None
+    except duckdb.CatalogException:
+        version = None
+    if version == SCHEMA_VERSION:
+        return
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreVersionError(f"the store at {where} was written by a newer Sextant (schema version {version}, "
+                                f"this one reads {SCHEMA_VERSION}): upgrade Sextant")
+    raise StoreVersionError(f"the store at {where} is at schema version {version or 'none'}, this Sextant reads "
+                            f"version {SCHEMA_VERSION}: run `sextant collect` (or `python -m collectors run --once`) "
+                            "once to migrate it; the collected data is kept")
+
+
 class StoreBusy(RuntimeError):
     """Another collector process holds the store for writing."""
 
@@ -250,7 +271,13 @@ class Reader:
             if name != self._name or self._con is None:
                 # The previous connection is left to the garbage collector: cursors other threads
                 # still hold keep it (and its unlinked file) alive until they finish.
-                self._con = duckdb.connect(str(self.location / "snapshots" / name), read_only=True)
+                con = duckdb.connect(str(self.location / "snapshots" / name), read_only=True)
+                try:
+                    check_version(con, self.location)
+                except StoreVersionError:
+                    con.close()
+                    raise
+                self._con = con
                 self._name = name
             return self._con
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import actions as a
+from actions.audit import AuditLog
 from sextant.aws import Clients
 from sextant.settings import AccountSettings, ActionSettings, Settings
 from sextant.store import Writer
-import actions as a
-from actions.audit import AuditLog
 from tests.conftest import ROOT, Account, wait_until
 from tests.reliability.conftest import aws_env, cli_env
 

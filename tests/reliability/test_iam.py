@@ -11,10 +11,10 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
-from sextant.aws import Clients
-from sextant.settings import AccountSettings, ActionSettings, Settings
 import actions as a
 from actions.audit import AuditLog
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, ActionSettings, Settings
 from tests.conftest import ROOT, wait_until
 from tests.reliability.conftest import aws_env
 

@@ -17,11 +17,11 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sextant.aws import Clients
-from sextant.settings import AccountSettings, Settings
 import actions as a
 from actions.audit import AuditLog
 from dashboard.nav import PAGES
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, Settings
 from tests.conftest import ROOT
 from tests.reliability.conftest import aws_env, collect, run_cli
 from tests.reliability.faults import FaultPlan, Injector, clients_factory

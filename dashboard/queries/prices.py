@@ -1,0 +1,64 @@
+"""The one hourly-price rule: $ per instance-hour by instance type, learned from the collected bill.
+
+Sextant carries no price list of its own: the price of ``ml.c5.2xlarge`` hosting is what the account paid
+for it — cost / usage hours of the Cost Explorer SERVICE/USAGE_TYPE lines ``<region>-Host:ml.c5.2xlarge``
+(real-time inference), ``-Train:`` (on-demand training) and ``-Train-Spot:`` (spot training) — over the
+``LOOKBACK_DAYS`` days ending at the newest day of the bill (so the figure holds still between
+collections), excluding the management account's own copy of linked accounts' lines. The Endpoints table,
+unit economics, the savings lists and the action dialog all read it here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from dashboard.data import query
+
+LOOKBACK_DAYS = 30
+KINDS = ("Host", "Train", "Train-Spot")
+_LINE = r"-(Host|Train-Spot|Train):(ml\.[a-z0-9.]+)$"
+COLUMNS = ["kind", "instance_type", "usd_per_hour"]
+
+
+def hourly_prices() -> pd.DataFrame:
+    """Columns kind (Host, Train, Train-Spot), instance_type, usd_per_hour; empty before costs are collected."""
+    df = query("""
+        SELECT regexp_extract(key2, ?, 1) AS kind, regexp_extract(key2, ?, 2) AS instance_type,
+               sum(unblended_cost_usd) / sum(usage_quantity) AS usd_per_hour
+        FROM aws_cost_daily
+        WHERE group_by_kind = 'SERVICE/USAGE_TYPE' AND regexp_matches(key2, ?)
+          AND account_id NOT IN (SELECT key1 FROM aws_cost_daily
+                                 WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)
+          AND date > (SELECT max(date) FROM aws_cost_daily) - ?::INTEGER
+        GROUP BY ALL HAVING sum(usage_quantity) > 0
+        ORDER BY kind, instance_type
+    """, [_LINE, _LINE, _LINE, LOOKBACK_DAYS])
+    return df if not df.empty else pd.DataFrame(columns=COLUMNS)
+
+
+def price_of(prices: pd.DataFrame, kind: str, instance_type: str) -> float | None:
+    """$ per hour of ``instance_type`` for ``kind``; on-demand training falls back to the spot rate and spot to
+    on-demand (the only line the bill may have yet); hosting has no fallback. None: unknown (say so, never guess)."""
+    order = {"Host": ("Host",), "Train": ("Train", "Train-Spot"), "Train-Spot": ("Train-Spot", "Train")}[kind]
+    rows = prices[prices.instance_type == instance_type]
+    for k in order:
+        hit = rows[rows.kind == k]
+        if not hit.empty:
+            return float(hit.usd_per_hour.iloc[0])
+    return None
+
+
+def price_lookup() -> Callable[[str, str], float | None]:
+    """``lookup(instance_type, kind)`` over the current snapshot's prices (for the action dialog)."""
+    prices = hourly_prices()
+    return lambda instance_type, kind="Host": price_of(prices, kind, instance_type)
+
+
+def prices_for(kind: str) -> pd.DataFrame:
+    """instance_type, usd_per_hour for ``kind`` with :func:`price_of`'s fallbacks, to join in SQL or pandas."""
+    prices = hourly_prices()
+    types = sorted(set(prices.instance_type))
+    rows = [(t, price_of(prices, kind, t)) for t in types]
+    return pd.DataFrame(rows, columns=["instance_type", "usd_per_hour"]).dropna()
