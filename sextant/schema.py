@@ -98,8 +98,24 @@ SYSTEM_TABLES = (
         ("data_type", "VARCHAR", "DuckDB type."),
         ("description", "VARCHAR", "What the column holds, with its unit."),
     ], ["table_name", "column_name"], account_scoped=False),
+    table("sextant_source", "The collectors' registry: every source, the tables it fills and what it reads first.", [
+        ("source", "VARCHAR", "Collector name (python -m collectors run --source NAME)."),
+        ("tables", "VARCHAR[]", "Tables the source fills."),
+        ("depends_on", "VARCHAR[]", "Sources whose rows it reads; they run before it in a cycle."),
+        ("global_service", "BOOLEAN", "Collected once per account (a global service such as Cost Explorer)."),
+    ], ["source"], account_scoped=False),
     table("sextant_schema", "Schema version of the store.", [
         ("version", "INTEGER", "Schema version number."),
         ("migrated_at", "TIMESTAMPTZ", "When the store was migrated to it."),
     ], ["version"], account_scoped=False),
 )
+
+
+@dataclass(frozen=True)
+class SourceDoc:
+    """What the store records of a source (``sextant_source``), so that readers need not import collectors."""
+
+    name: str
+    tables: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+    global_service: bool = False

@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from sextant.schema import SCHEMA_VERSION, SYSTEM_TABLES, Table, ident
+from sextant.schema import SCHEMA_VERSION, SYSTEM_TABLES, SourceDoc, Table, ident
 
 KEEP_SNAPSHOTS = 3
 
@@ -89,8 +89,9 @@ class Writer:
         self.con.close()
 
     # ------------------------------------------------------------------ schema
-    def migrate(self, tables: Sequence[Table]) -> None:
-        """Create missing tables and columns; record every description in the data dictionary."""
+    def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None:
+        """Create missing tables and columns; record every description in the data dictionary and, when given,
+        the sources' registry."""
         all_tables = list(SYSTEM_TABLES) + list(tables)
         with self.transaction():
             for t in all_tables:
@@ -110,6 +111,11 @@ class Writer:
             self.con.executemany("INSERT INTO sextant_column_doc VALUES (?, ?, ?, ?, ?)",
                                  [(t.name, c.name, i, c.type, c.description)
                                   for t in all_tables for i, c in enumerate(t.columns, 1)])
+            if sources:
+                self.con.execute("DELETE FROM sextant_source")
+                self.con.executemany("INSERT INTO sextant_source VALUES (?, ?, ?, ?)",
+                                     [(s.name, list(s.tables), list(s.depends_on), s.global_service)
+                                      for s in sources])
             self.con.execute("INSERT OR REPLACE INTO sextant_schema VALUES (?, ?)", [SCHEMA_VERSION, now_utc()])
 
     # ------------------------------------------------------------------ writes
