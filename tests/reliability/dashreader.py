@@ -21,11 +21,12 @@ from pathlib import Path
 def page_queries() -> list[tuple[str, object]]:
     from dashboard import data, queries
     from dashboard.filters import Filters
+    from dashboard.queries import endpoints as eq
 
     now = datetime.now(UTC)
     f = Filters(start=now - timedelta(days=1), end=now)
     out: list[tuple[str, object]] = [
-        ("queries.endpoints", lambda: queries.endpoints(f)),
+        ("endpoints.endpoint_list", lambda: eq.endpoint_list(f)),
         ("queries.data_as_of", queries.data_as_of),
         ("queries.filter_options", queries.filter_options),
         ("data.query(collection runs)", lambda: data.query(

@@ -1,0 +1,50 @@
+"""The fast tier: query functions on tiny stores built from rows in-process (no emulated account, no server).
+
+``tiny_store(aws_sagemaker_endpoint=[{...}, ...], ...)`` creates a store at the current schema version (every
+table of every collector, as the collector's migration makes it) in a fresh directory, upserts the given rows
+(a list of dicts or a DataFrame per table; columns not given are NULL), publishes a snapshot and points
+SEXTANT_STORE at it; it returns the store's path. dashboard.data caches per store location and snapshot, and
+each call gets a new directory, so nothing leaks between tests. ``f(...)`` builds a Filters.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import collectors
+from dashboard.filters import Filters
+from sextant.store import Writer
+
+_TABLES = {t.name: t for t in collectors.all_tables()}
+
+
+@pytest.fixture
+def tiny_store(tmp_path, monkeypatch):
+    counter = itertools.count()
+
+    def build(**rows_by_table) -> str:
+        location = tmp_path / f"store-{next(counter)}"
+        writer = Writer(location)
+        try:
+            writer.migrate(list(_TABLES.values()))
+            with writer.transaction():
+                for name, rows in rows_by_table.items():
+                    writer.upsert(_TABLES[name], rows)
+            writer.publish()
+        finally:
+            writer.close()
+        monkeypatch.setenv("SEXTANT_STORE", str(location))
+        return str(location)
+
+    return build
+
+
+END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def f(start: datetime | None = None, end: datetime = END, **scope) -> Filters:
+    """Filters over [start, end) (24 h by default) with scope tuples (accounts=, regions=, teams=, projects=)."""
+    return Filters(start or end - timedelta(days=1), end, **{k: tuple(v) for k, v in scope.items()})
