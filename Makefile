@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint collect serve emulator bench soak clean browser-deps
+.PHONY: install demo test test-fast lint typecheck collect serve emulator bench soak clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,17 @@ emulator: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install browser-deps lint
+## Strict type check of the core (sextant/) and the action service (actions/); settings in pyproject.toml.
+typecheck: install
+	$(BIN)/mypy
+
+## Every check: lint, types, and every test (the emulated account, the browser, reliability).
+test: install browser-deps lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## The developer's loop: logic on tiny in-process stores, no server, no browser (about a minute).
+test-fast: install
+	$(BIN)/python -m pytest -m "not emulated and not browser" -n 2 -q
 
 ## Collect once from the account the standard AWS settings (or sextant.toml) name.
 collect: install

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "collect":
         from collectors.__main__ import main as collect
 
-        return collect(["run", *rest])
+        return int(collect(["run", *rest]))
     if command == "serve":
         from streamlit.web import cli as stcli
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "demo":
         from demo.up import main as demo
 
-        return demo(rest)
+        return int(demo(rest))
     print(f"sextant: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -11,7 +11,7 @@ import difflib
 import os
 import re
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +100,9 @@ def _key(field_name: str) -> str:
     return field_name[:-2] if field_name.endswith(("_every_s", "_retention_s")) else field_name
 
 
-def _check_type(value: Any, f, where: str, key: str) -> None:
-    default = f.default_factory() if f.default is MISSING else f.default
-    want = type(default) if default is not None else str
+def _check_type(value: Any, f: Field[Any], where: str, key: str) -> None:
+    default = f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
+    want: type = type(default) if default is not None else str
     ok = (isinstance(value, bool) if want is bool else
           isinstance(value, int) and not isinstance(value, bool) if want is int else
           isinstance(value, int | float) and not isinstance(value, bool) if want is float else
@@ -140,45 +140,53 @@ def _section(data: dict[str, Any], cls: type, where: str) -> Any:
         raise SettingsError(f"invalid [{where}]: {exc}") from None
 
 
+SECTIONS: dict[str, type] = {"collect": CollectSettings, "actions": ActionSettings, "auth": AuthSettings}
+
+
+def _read(config: str | Path | None) -> tuple[Path, dict[str, Any]]:
+    path = Path(config or os.environ.get("SEXTANT_CONFIG") or DEFAULT_CONFIG)
+    if not path.exists():
+        if config is not None:
+            raise SettingsError(f"settings file {path} does not exist")
+        return path, {}
+    try:
+        return path, tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML ({exc}); fix the line it names") from None
+
+
+def _accounts(value: Any, path: Path) -> tuple[AccountSettings, ...]:
+    if not isinstance(value, list) or not value:
+        raise SettingsError(f"{path}: [[accounts]] must be a list of tables, e.g. [[accounts]] name = 'prod'")
+    accounts = tuple(_section(a, AccountSettings, "accounts") for a in value)
+    for a in accounts:
+        if a.profile and a.role_arn is None and a.external_id:
+            raise SettingsError(f"account {a.name}: external_id needs role_arn")
+    return accounts
+
+
 def load(config: str | Path | None = None, *, store: str | Path | None = None) -> Settings:
     """Read settings; raises SettingsError with a message naming the fix."""
-    path = Path(config or os.environ.get("SEXTANT_CONFIG") or DEFAULT_CONFIG)
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path} is not valid TOML ({exc}); fix the line it names") from None
-    elif config is not None:
-        raise SettingsError(f"settings file {path} does not exist")
+    path, data = _read(config)
     settings = Settings(config_file=path if path.exists() else None)
-    sections = {"store", "accounts", "collect", "budget", "actions", "auth"}
-    unknown = set(data) - sections
+    known = {"store", "accounts", "budget", *SECTIONS}
+    unknown = set(data) - known
     if unknown:
-        raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: {', '.join(sorted(sections))}")
+        raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: {', '.join(sorted(known))}")
     if "store" in data:
         settings = replace(settings, store=Path(data["store"].get("location", settings.store)))
     if "accounts" in data:
-        if not isinstance(data["accounts"], list) or not data["accounts"]:
-            raise SettingsError(f"{path}: [[accounts]] must be a list of tables, e.g. [[accounts]] name = 'prod'")
-        accounts = tuple(_section(a, AccountSettings, "accounts") for a in data["accounts"])
-        for a in accounts:
-            if a.profile and a.role_arn is None and a.external_id:
-                raise SettingsError(f"account {a.name}: external_id needs role_arn")
-        settings = replace(settings, accounts=accounts)
-    if "collect" in data:
-        settings = replace(settings, collect=_section(data["collect"], CollectSettings, "collect"))
-    if "actions" in data:
-        settings = replace(settings, actions=_section(data["actions"], ActionSettings, "actions"))
-    if "auth" in data:
-        settings = replace(settings, auth=_section(data["auth"], AuthSettings, "auth"))
+        settings = replace(settings, accounts=_accounts(data["accounts"], path))
+    for name, cls in SECTIONS.items():
+        if name in data:
+            settings = replace(settings, **{name: _section(data[name], cls, name)})
     if os.environ.get("SEXTANT_LOCAL_ADMIN") == "1":
         settings = replace(settings, auth=replace(settings.auth, local_admin=True))
     if os.environ.get("SEXTANT_DRY_RUN") == "1":
         settings = replace(settings, actions=replace(settings.actions, dry_run=True))
     if "budget" in data:
         settings = replace(settings, monthly_budget_usd=float(data["budget"].get("monthly_usd", 25000.0)))
-    env_store = os.environ.get("SEXTANT_STORE")
-    if store or env_store:
-        settings = replace(settings, store=Path(store or env_store))
+    location = store or os.environ.get("SEXTANT_STORE")
+    if location:
+        settings = replace(settings, store=Path(location))
     return settings

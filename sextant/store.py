@@ -138,9 +138,12 @@ class Writer:
         batch, in the caller's transaction, so the result is the same: one row per key, the newest wins.
         Rows wrapped in :class:`UniqueKeys` are trusted to have distinct keys (no duplicate check)."""
         unique = isinstance(rows, UniqueKeys)
-        if unique:
-            rows = rows.rows
-        df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=t.column_names)
+        if isinstance(rows, UniqueKeys):
+            df = rows.rows
+        elif isinstance(rows, pd.DataFrame):
+            df = rows
+        else:
+            df = pd.DataFrame(rows, columns=t.column_names)
         if df.empty:
             return 0
         missing = [c for c in t.column_names if c not in df.columns]

@@ -116,8 +116,20 @@ def demo_store(account, tmp_path_factory):
     return c
 
 
+# Fixtures that start an emulated account (a moto server process); a test using any of them is in the slow tier.
+EMULATED_FIXTURES = frozenset({"account", "fresh_account", "demo_store", "collection", "frozen", "live", "clean"})
+# Folders whose tests start servers, processes or browsers themselves.
+EMULATED_FOLDERS = ("demo", "reliability", "browser", "bench")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under xdist, keep the tests that read the collected demo store on one worker, so it is collected once."""
+    """Under xdist, keep the tests that read the collected demo store on one worker, so it is collected once.
+    Mark every test that needs the emulated account (or a browser) ``emulated``: ``make test-fast`` leaves them out."""
+    tests = Path(__file__).resolve().parent
     for item in items:
-        if "demo_store" in getattr(item, "fixturenames", ()):
+        names = set(getattr(item, "fixturenames", ()))
+        if "demo_store" in names:
             item.add_marker(pytest.mark.xdist_group("demo_store"))
+        folder = Path(str(item.fspath)).resolve().relative_to(tests).parts[0]
+        if names & EMULATED_FIXTURES or folder in EMULATED_FOLDERS:
+            item.add_marker(pytest.mark.emulated)
