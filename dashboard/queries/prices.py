@@ -2,7 +2,8 @@
 
 Sextant carries no price list of its own: the price of ``ml.c5.2xlarge`` hosting is what the account paid
 for it — cost / usage hours of the Cost Explorer SERVICE/USAGE_TYPE lines ``<region>-Host:ml.c5.2xlarge``
-(real-time inference), ``-Train:`` (on-demand training) and ``-Train-Spot:`` (spot training) — over the
+(real-time inference), ``-Train:`` (on-demand training), ``-Train-Spot:`` (spot training), ``-Processing:``
+and any other ``<kind>:ml.<type>`` line — over the
 ``LOOKBACK_DAYS`` days ending at the newest day of the bill (so the figure holds still between
 collections), excluding the management account's own copy of linked accounts' lines. The Endpoints table,
 unit economics, the savings lists and the action dialog all read it here.
@@ -17,13 +18,15 @@ import pandas as pd
 from dashboard.data import query
 
 LOOKBACK_DAYS = 30
-KINDS = ("Host", "Train", "Train-Spot")
-_LINE = r"-(Host|Train-Spot|Train):(ml\.[a-z0-9.]+)$"
+_LINE = r"-([A-Za-z]+(?:-Spot)?):(ml\.[a-z0-9.]+)$"  # USE1-Host:ml.m5.xlarge -> Host, ml.m5.xlarge
+# Where the bill has no line for a kind yet, the rate of the same hardware billed another way stands in.
+FALLBACK = {"Train": ("Train-Spot",), "Train-Spot": ("Train",)}
 COLUMNS = ["kind", "instance_type", "usd_per_hour"]
 
 
 def hourly_prices() -> pd.DataFrame:
-    """Columns kind (Host, Train, Train-Spot), instance_type, usd_per_hour; empty before costs are collected."""
+    """Columns kind (Host, Train, Train-Spot, Processing, ...), instance_type, usd_per_hour; empty before costs
+    are collected."""
     df = query("""
         SELECT regexp_extract(key2, ?, 1) AS kind, regexp_extract(key2, ?, 2) AS instance_type,
                sum(unblended_cost_usd) / sum(usage_quantity) AS usd_per_hour
@@ -41,7 +44,7 @@ def hourly_prices() -> pd.DataFrame:
 def price_of(prices: pd.DataFrame, kind: str, instance_type: str) -> float | None:
     """$ per hour of ``instance_type`` for ``kind``; on-demand training falls back to the spot rate and spot to
     on-demand (the only line the bill may have yet); hosting has no fallback. None: unknown (say so, never guess)."""
-    order = {"Host": ("Host",), "Train": ("Train", "Train-Spot"), "Train-Spot": ("Train-Spot", "Train")}[kind]
+    order = (kind, *FALLBACK.get(kind, ()))
     rows = prices[prices.instance_type == instance_type]
     for k in order:
         hit = rows[rows.kind == k]
