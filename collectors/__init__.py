@@ -1,20 +1,34 @@
-"""Collectors: one module per AWS source, listed here. Each declares NAME, GLOBAL, TABLES and collect(ctx)."""
+"""Collectors: one module per AWS service, listed once in ``SOURCES``.
+
+Each module declares NAME, GLOBAL, DEPENDS_ON (the sources whose rows it reads), TABLES and collect(ctx)
+(:class:`collectors.base.Collector`). The order of ``SOURCES`` carries no meaning: a cycle runs the sources in
+:func:`run_order`, which puts every source after the ones it depends on.
+"""
 
 from __future__ import annotations
 
-from collectors import (
-    cloudwatch_alarms,
-    cloudwatch_logs,
-    cloudwatch_metrics,
-    cost_explorer,
-    ml_platform,
-    sagemaker_endpoints,
-    sagemaker_pipelines,
-    sagemaker_registry,
-    sagemaker_training,
-)
+from collections.abc import Sequence
+from graphlib import CycleError, TopologicalSorter
 
-SOURCES = [
+from collectors import (
+    application_autoscaling,
+    cloudformation,
+    cloudwatch_alarms,
+    cloudwatch_logs,
+    cloudwatch_metrics,
+    cost_explorer,
+    ecr,
+    eventbridge,
+    sagemaker_endpoints,
+    sagemaker_pipelines,
+    sagemaker_registry,
+    sagemaker_training,
+    stepfunctions,
+)
+from collectors.base import Collector
+from sextant.schema import SourceDoc, Table
+
+SOURCES: list[Collector] = [
     sagemaker_endpoints,
     sagemaker_training,
     sagemaker_registry,
@@ -23,15 +37,66 @@ SOURCES = [
     cloudwatch_alarms,
     cloudwatch_logs,
     cost_explorer,
-    ml_platform,
+    application_autoscaling,
+    stepfunctions,
+    ecr,
+    cloudformation,
+    eventbridge,
 ]
 
+# Cursors a source inherits from the source that filled its tables before a split (one module per service):
+# {new source: (former source, keys)}. The runner carries them over on the new source's first run.
+INHERITED_CURSORS: dict[str, tuple[str, tuple[str, ...]]] = {
+    application_autoscaling.NAME: (sagemaker_endpoints.NAME, ("activity_start",)),
+}
 
-def all_tables():
+
+def check(sources: Sequence[Collector]) -> None:
+    """Raise ValueError when names repeat, a source depends on one not in ``sources``, or dependencies cycle."""
+    names = [s.NAME for s in sources]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"source name(s) listed twice: {', '.join(repeated)}")
+    for s in sources:
+        unknown = [d for d in s.DEPENDS_ON if d not in names]
+        if unknown:
+            raise ValueError(f"source {s.NAME} depends on unknown source(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(names)}")
+    run_order(sources)
+
+
+def run_order(sources: Sequence[Collector]) -> list[Collector]:
+    """``sources`` in an order where each runs after those of its dependencies that are among them, and otherwise
+    in the order given (a dependency left out is not added: its source reads what is already stored).
+
+    Raises ValueError naming the cycle when dependencies form one."""
+    by_name = {s.NAME: s for s in sources}
+    position = {name: i for i, name in enumerate(by_name)}
+    graph = TopologicalSorter({s.NAME: [d for d in s.DEPENDS_ON if d in by_name] for s in sources})
+    try:
+        graph.prepare()
+    except CycleError as exc:
+        raise ValueError(f"source dependencies form a cycle: {' -> '.join(exc.args[1])}") from None
+    order: list[Collector] = []
+    ready: list[str] = []
+    while graph.is_active():
+        ready = sorted([*ready, *graph.get_ready()], key=position.__getitem__)
+        name = ready.pop(0)  # the first in the given order among those whose dependencies have run
+        order.append(by_name[name])
+        graph.done(name)
+    return order
+
+
+def all_tables() -> list[Table]:
     return [t for source in SOURCES for t in source.TABLES]
 
 
-def by_name(names: list[str] | None):
+def source_docs() -> list[SourceDoc]:
+    """The registry as the store records it (``sextant_source``), for readers that do not import collectors."""
+    return [SourceDoc(s.NAME, tuple(t.name for t in s.TABLES), tuple(s.DEPENDS_ON), s.GLOBAL) for s in SOURCES]
+
+
+def by_name(names: list[str] | None) -> list[Collector]:
     if not names:
         return list(SOURCES)
     known = {s.NAME: s for s in SOURCES}
@@ -39,3 +104,6 @@ def by_name(names: list[str] | None):
     if unknown:
         raise ValueError(f"unknown source(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return [known[n] for n in names]
+
+
+check(SOURCES)

@@ -19,6 +19,7 @@ from sextant.schema import table
 
 NAME = "cloudwatch_alarms"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
 
 HISTORY_DAYS = 30  # CloudWatch keeps alarm history 30 days
 SAME_CHANGE = timedelta(seconds=60)  # an observed change this close to a history item is that item
@@ -73,19 +74,19 @@ def _metric(a: dict) -> tuple[str | None, str | None, dict[str, str]]:
 
 def collect(ctx: Context) -> Iterator[Batch]:
     cw = ctx.client("cloudwatch")
-    stored = {name: (state, updated) for name, state, updated in ctx.known(
+    stored = {name: (state, updated) for name, state, updated in ctx.sql(
         "SELECT alarm_name, state_value, state_updated_at FROM aws_cloudwatch_alarm "
         "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
 
     # ---- history since the cursor
-    cursor = ctx.watermarks.get("history_since")
-    start = datetime.fromisoformat(cursor) if cursor else ctx.now - timedelta(days=HISTORY_DAYS)
+    cursor = ctx.cursor.get("history_since")
+    start = cursor or ctx.now - timedelta(days=HISTORY_DAYS)
     changes, newest = [], cursor
     seen: dict[tuple[str, str], list[datetime]] = {}
     for h in paginate(cw, "describe_alarm_history", "AlarmHistoryItems", HistoryItemType="StateUpdate",
                       StartDate=start, EndDate=ctx.now):
         ts = h["Timestamp"].astimezone(UTC)
-        if cursor and ts.isoformat() <= cursor:
+        if cursor and ts <= cursor:
             continue  # StartDate is inclusive
         data = json.loads(h.get("HistoryData") or "{}")
         old, new = data.get("oldState") or {}, data.get("newState") or {}
@@ -94,7 +95,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         changes.append(ctx.rows(alarm_name=h["AlarmName"], ts=ts, old_state=old.get("stateValue"),
                                 new_state=new["stateValue"], reason=new.get("stateReason"), source="history"))
         seen.setdefault((h["AlarmName"], new["stateValue"]), []).append(ts)
-        newest = max(newest or ts.isoformat(), ts.isoformat())
+        newest = max(newest or ts, ts)
 
     # ---- current alarms, and changes observed against the stored state
     alarms = []
@@ -128,4 +129,4 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield ALARM, alarms
     yield STATE_CHANGE, changes
     if newest:
-        ctx.advance("history_since", newest)
+        ctx.cursor.advance("history_since", newest)

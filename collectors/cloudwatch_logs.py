@@ -20,14 +20,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
-from collectors.base import Batch, Context, paginate
+from collectors.base import Batch, Context, epoch_ms, from_epoch_ms, paginate
 from sextant.schema import table
 
 NAME = "cloudwatch_logs"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
 
 ENDPOINT_PREFIX = "/aws/sagemaker/Endpoints/"
 TRAINING_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -108,7 +110,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
     logs = ctx.client("logs")
     cfg = ctx.settings.collect
     oldest_ms = int((ctx.now - timedelta(days=cfg.logs_days)).timestamp() * 1000)
-    read_before = {(g, s): n for g, s, n in ctx.known(
+    read_before = {(g, s): n for g, s, n in ctx.sql(
         "SELECT log_group, log_stream, events_read FROM aws_logs_log_stream WHERE account_id = ? AND region = ?",
         [ctx.account_id, ctx.region])}
 
@@ -126,40 +128,28 @@ def collect(ctx: Context) -> Iterator[Batch]:
 
     for g in groups:
         group = g["logGroupName"]
-        group_mark = int(ctx.watermarks.get(f"group:{group}", "0"))
-        streams, newest = [], group_mark
-        for page in logs.get_paginator("describe_log_streams").paginate(
-                logGroupName=group, orderBy="LastEventTime", descending=True):
-            done = False
-            for s in page.get("logStreams", []):
-                last = s.get("lastEventTimestamp")
-                if last is None:
-                    continue  # no event yet
-                if last < group_mark or last < oldest_ms:
-                    done = True  # newest first: every later stream is known or too old
-                    break
-                streams.append(s)
-                newest = max(newest, last)
-            if done:
-                break
+        group_key = f"group:{group}"
+        group_mark = epoch_ms(ctx.cursor.get(group_key)) or 0
+        streams = _streams(logs, group, max(group_mark, oldest_ms))
+        newest = max([group_mark, *(s["lastEventTimestamp"] for s in streams)])
         stream_rows, events = [], []
         for s in streams:
             name = s["logStreamName"]
-            key = f"stream:{group}|{name}"
-            mark = ctx.watermarks.get(key)
+            key = (f"stream:{group}", name)
+            mark = epoch_ms(ctx.cursor.get(key))
             read = 0
-            if mark is None or s["lastEventTimestamp"] > int(mark):
-                got = _read_events(logs, group, name, max(int(mark) if mark else oldest_ms, oldest_ms),
+            if mark is None or s["lastEventTimestamp"] > mark:
+                got = _read_events(logs, group, name, max(mark or oldest_ms, oldest_ms),
                                    cfg.logs_max_events_per_stream)
                 read = len(got)
                 events.extend(got)
                 if got:
                     reached = max(e["timestamp"] for e in got)
-                    ctx.advance(key, str(reached))
+                    ctx.cursor.advance(key, from_epoch_ms(reached))
                     if reached < s["lastEventTimestamp"]:  # capped: keep the stream listed next run
                         newest = min(newest, s["lastEventTimestamp"])
                 elif mark is None:
-                    ctx.advance(key, str(s["lastEventTimestamp"]))
+                    ctx.cursor.advance(key, from_epoch_ms(s["lastEventTimestamp"]))
             stream_rows.append(ctx.rows(
                 log_group=group, log_stream=name, creation_time=_ts(s.get("creationTime")),
                 first_event_at=_ts(s.get("firstEventTimestamp")), last_event_at=_ts(s.get("lastEventTimestamp")),
@@ -169,7 +159,22 @@ def collect(ctx: Context) -> Iterator[Batch]:
         yield LOG_STREAM, stream_rows
         yield LOG_EVENT, _events_frame(ctx, group, events)
         if newest > group_mark:
-            ctx.advance(f"group:{group}", str(newest))
+            ctx.cursor.advance(group_key, from_epoch_ms(newest))
+
+
+def _streams(logs: Any, group: str, since_ms: int) -> list[dict[str, Any]]:
+    """The group's streams with an event at or after since_ms, listed newest first (stops at the first older)."""
+    out: list[dict[str, Any]] = []
+    for page in logs.get_paginator("describe_log_streams").paginate(
+            logGroupName=group, orderBy="LastEventTime", descending=True):
+        for s in page.get("logStreams", []):
+            last = s.get("lastEventTimestamp")
+            if last is None:
+                continue  # no event yet
+            if last < since_ms:
+                return out  # newest first: every later stream is known or too old
+            out.append(s)
+    return out
 
 
 def _read_events(logs, group: str, stream: str, start_ms: int, cap: int) -> list[dict]:

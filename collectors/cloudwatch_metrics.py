@@ -2,9 +2,9 @@
 
 Discovery: ListMetrics (one paginated call per namespace) for ``AWS/SageMaker`` and
 ``/aws/sagemaker/Endpoints`` series with dimensions EndpointName + VariantName, kept only for
-endpoints that exist (read from ``aws_sagemaker_endpoint``, which the endpoints source fills
-earlier in the cycle; ListEndpoints when the store has none), and ``/aws/sagemaker/TrainingJobs``
-series (Host dimension ``JOB/algo-N``) for training jobs in the store, when that table exists.
+endpoints in the store (``aws_sagemaker_endpoint``: the source depends on ``sagemaker_endpoints``,
+which runs first in a cycle), and ``/aws/sagemaker/TrainingJobs`` series (Host dimension ``JOB/algo-N``)
+for training jobs in the store (``aws_sagemaker_training_job``, from ``sagemaker_training``).
 Discovery is repeated only when the set of endpoints / training jobs changed or after
 ``cold_every`` seconds.
 
@@ -44,16 +44,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 
 from collectors.base import Batch, Context, paginate
-from sextant.schema import ident, table
 from sextant import prices
+from sextant.schema import ident, table
 from sextant.store import UniqueKeys
 
 NAME = "cloudwatch_metrics"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ("sagemaker_endpoints", "sagemaker_training")
 
 ENDPOINT_NAMESPACES = ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
 TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
@@ -245,32 +247,24 @@ class Query:
     ok: bool = True
 
 
-def _table_columns(ctx: Context, name: str) -> set[str]:
-    return {r[0] for r in ctx.known("SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [name])}
-
-
 def _endpoints(ctx: Context) -> set[str]:
-    rows = ctx.known("SELECT endpoint_name FROM aws_sagemaker_endpoint WHERE account_id = ? AND region = ?",
-                     [ctx.account_id, ctx.region]) if _table_columns(ctx, "aws_sagemaker_endpoint") else []
-    if rows:
-        return {r[0] for r in rows}
-    return {e["EndpointName"] for e in paginate(ctx.client("sagemaker"), "list_endpoints", "Endpoints")}
+    """Endpoints in the store (sagemaker_endpoints runs first)."""
+    rows = ctx.sql("SELECT endpoint_name FROM aws_sagemaker_endpoint WHERE account_id = ? AND region = ?",
+                   [ctx.account_id, ctx.region])
+    return {r[0] for r in rows}
 
 
-def _training_jobs(ctx: Context) -> dict[str, tuple[datetime | None, datetime | None]] | None:
-    """Training jobs in the store -> (start, end) of training (None when unknown / running); None without the table."""
-    cols = _table_columns(ctx, "aws_sagemaker_training_job")
-    if "training_job_name" not in cols:
-        return None
-    start, end = (ident(c) if c in cols else "NULL" for c in ("training_start_time", "training_end_time"))
-    rows = ctx.known(f"SELECT training_job_name, {start}, {end} FROM aws_sagemaker_training_job "  # noqa: S608
-                     "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])
+def _training_jobs(ctx: Context) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Training jobs in the store (sagemaker_training runs first) -> (start, end) of training (None when unknown /
+    running)."""
+    rows = ctx.sql("SELECT training_job_name, training_start_time, training_end_time FROM aws_sagemaker_training_job "
+                   "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])
     return {name: (started, ended) for name, started, ended in rows}
 
 
 def _stored_series(ctx: Context) -> dict[str, Series]:
     out = {}
-    for sid, ns, metric, dims, endpoint, variant, job, first, last, poll_class, polled in ctx.known(
+    for sid, ns, metric, dims, endpoint, variant, job, first, last, poll_class, polled in ctx.sql(
             "SELECT series_id, namespace, metric_name, dimensions, endpoint_name, variant_name, training_job_name, "
             "first_seen_at, last_seen_at, poll_class, last_polled_at "
             "FROM aws_cloudwatch_metric_series WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region]):
@@ -279,11 +273,10 @@ def _stored_series(ctx: Context) -> dict[str, Series]:
     return out
 
 
-def _discover(ctx: Context, endpoints: set[str], jobs: dict | None, known: dict[str, Series]) -> dict[str, Series]:
+def _discover(ctx: Context, endpoints: set[str], jobs: dict, known: dict[str, Series]) -> dict[str, Series]:
     cw = ctx.client("cloudwatch")
     found: dict[str, Series] = {}
-    namespaces = ENDPOINT_NAMESPACES + ((TRAINING_NAMESPACE,) if jobs is not None else ())
-    for ns in namespaces:
+    for ns in (*ENDPOINT_NAMESPACES, TRAINING_NAMESPACE):
         for m in paginate(cw, "list_metrics", "Metrics", Namespace=ns):
             dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
             if ns == TRAINING_NAMESPACE:
@@ -308,7 +301,7 @@ def _discover(ctx: Context, endpoints: set[str], jobs: dict | None, known: dict[
 
 def _traffic(ctx: Context) -> set[str]:
     """Endpoints with invocations in the last hour, from the stored points."""
-    return {r[0] for r in ctx.known(
+    return {r[0] for r in ctx.sql(
         "SELECT s.endpoint_name FROM aws_cloudwatch_metric_point p JOIN aws_cloudwatch_metric_series s "
         "ON s.account_id = p.account_id AND s.region = p.region AND s.series_id = p.series_id "
         "WHERE p.account_id = ? AND p.region = ? AND s.namespace = 'AWS/SageMaker' AND s.metric_name = 'Invocations' "
@@ -341,27 +334,80 @@ def fit_budget(n_hot: int, n_cold: int, hot_s: int, cold_s: int, budget: float) 
     return hot_s, cold_s, cost()
 
 
+@dataclass
+class Plan:
+    """What one cycle polls: the due queries, and the cadences and spend that fit the budget."""
+
+    queries: list[Query]
+    pairs: int  # series x statistic pollable
+    hot: int  # of which hot
+    deferred: int  # due at their configured cadence, deferred by the budget
+    poll_class: dict[str, str]  # series id -> hot / cold
+    hot_s: int
+    cold_s: int
+    estimated_usd: float
+    budget_usd: float
+
+
 def collect(ctx: Context) -> Iterator[Batch]:
     cfg = ctx.settings.collect
     now = _floor(ctx.now, 60)
-    known = _stored_series(ctx)
-    endpoints = _endpoints(ctx)
-    jobs = _training_jobs(ctx)
-
-    # ---- discovery, when the resources changed or every cold_every
-    fingerprint = hashlib.sha1(json.dumps([sorted(endpoints), sorted(jobs or {})]).encode()).hexdigest()
-    last = ctx.watermarks.get("discovered_at")
-    stale = last is None or (now - datetime.fromisoformat(last)).total_seconds() >= cfg.cold_every_s
-    discovered: dict[str, Series] = {}
-    if stale or ctx.watermarks.get("discovered_resources") != fingerprint:
-        discovered = _discover(ctx, endpoints, jobs, known)
-        ctx.advance("discovered_at", now.isoformat())
-        ctx.advance("discovered_resources", fingerprint)
-    series = {**known, **discovered}
+    endpoints, jobs = _endpoints(ctx), _training_jobs(ctx)
+    series, discovered = _series(ctx, now, endpoints, jobs)
     pollable = {sid: s for sid, s in series.items()
-                if (s.endpoint and s.endpoint in endpoints) or (s.job and jobs is not None and s.job in jobs)}
+                if (s.endpoint and s.endpoint in endpoints) or (s.job and s.job in jobs)}
+    plan = _plan(ctx, now, pollable, jobs)
+    requests, pages, datapoints = _fetch(ctx.client("cloudwatch"), plan.queries)
 
-    # ---- plan: classes, cadences within the budget, due queries
+    # ---- write points (fast path), rollups, cursors, series, the poll record
+    df, touched = _points(ctx, plan.queries)
+    yield POINT, UniqueKeys(df)  # series x stat x period (one query each) x distinct period starts
+    if touched:
+        _rollup(ctx, touched)
+    polled = _advance(ctx, plan.queries)
+    changed = [s for s in series.values() if s.sid in discovered or s.sid in polled
+               or plan.poll_class.get(s.sid, s.poll_class) != s.poll_class]
+    yield SERIES, [ctx.rows(
+        series_id=s.sid, namespace=s.namespace, metric_name=s.metric, dimensions=json.dumps(s.dims, sort_keys=True),
+        endpoint_name=s.endpoint, variant_name=s.variant, training_job_name=s.job, host=s.host,
+        unit=UNITS.get(s.metric), stats=",".join(s.stats), first_seen_at=s.first_seen or ctx.now,
+        last_seen_at=s.last_seen or ctx.now, poll_class=plan.poll_class.get(s.sid, s.poll_class or "cold"),
+        last_polled_at=polled.get(s.sid, s.last_polled)) for s in changed]
+    queries = plan.queries
+    shared = [q for q in queries if q.window is None]
+    n1 = sum(1 for q in shared if q.period == 60)
+    yield POLL, [ctx.rows(
+        polled_at=ctx.now, series=len(pollable), queries_total=plan.pairs, queries_hot=plan.hot, queries=len(queries),
+        queries_1min=n1, queries_5min=len(shared) - n1, queries_backfill=sum(1 for q in queries if q.backfill),
+        queries_job_windows=len(queries) - len(shared),
+        job_windows=len({(q.window, q.period) for q in queries if q.window is not None}), requests=requests,
+        pages=pages, datapoints=datapoints, deferred=plan.deferred, hot_every_s=plan.hot_s,
+        cold_every_s=plan.cold_s, estimated_monthly_usd=round(plan.estimated_usd, 4),
+        budget_usd=round(plan.budget_usd, 4))]
+    # last, once the runner has written the batches above (the summary joins the series rows of this cycle)
+    _expire(ctx, cfg)
+    summarize(ctx.sql, ctx.account_id, ctx.region, ctx.now)
+
+
+def _series(ctx: Context, now: datetime, endpoints: set[str],
+            jobs: dict[str, tuple[datetime | None, datetime | None]]) -> tuple[dict[str, Series], dict[str, Series]]:
+    """(every series, those discovered now): discovery runs when the resources changed or every cold_every."""
+    known = _stored_series(ctx)
+    fingerprint = hashlib.sha1(json.dumps([sorted(endpoints), sorted(jobs)]).encode()).hexdigest()
+    last = ctx.cursor.get("discovered_at")
+    stale = last is None or (now - last).total_seconds() >= ctx.settings.collect.cold_every_s
+    discovered: dict[str, Series] = {}
+    if stale or ctx.cursor.text("discovered_resources") != fingerprint:
+        discovered = _discover(ctx, endpoints, jobs, known)
+        ctx.cursor.advance("discovered_at", now)
+        ctx.cursor.set_text("discovered_resources", fingerprint)
+    return {**known, **discovered}, discovered
+
+
+def _plan(ctx: Context, now: datetime, pollable: dict[str, Series],
+          jobs: dict[str, tuple[datetime | None, datetime | None]]) -> Plan:
+    """Classes, cadences within the budget, and the due queries."""
+    cfg = ctx.settings.collect
     traffic = _traffic(ctx)
     pairs = [(s, stat) for s in pollable.values() for stat in s.stats]
 
@@ -371,19 +417,16 @@ def collect(ctx: Context) -> Iterator[Batch]:
     n_hot = sum(1 for s, stat in pairs if is_hot(s, stat))
     budget = metrics_budget_usd(cfg)
     hot_s, cold_s, est = fit_budget(n_hot, len(pairs) - n_hot, cfg.hot_every_s, cfg.cold_every_s, budget)
+    plan = Plan([], len(pairs), n_hot, 0, {}, hot_s, cold_s, est, budget)
     split = _floor(now - ONE_MINUTE_WINDOW, 300)
     oldest = now - min(timedelta(days=cfg.backfill_days), FIVE_MINUTE_RETENTION)
-    queries: list[Query] = []
-    deferred = 0
-    poll_class: dict[str, str] = {}
     for s, stat in pairs:
         hot = is_hot(s, stat)
         if hot:
-            poll_class[s.sid] = "hot"
+            plan.poll_class[s.sid] = "hot"
         else:
-            poll_class.setdefault(s.sid, "cold")
-        mark = ctx.watermarks.get(f"{s.sid}|{stat}")
-        fetched = datetime.fromisoformat(mark) if mark else None
+            plan.poll_class.setdefault(s.sid, "cold")
+        fetched = ctx.cursor.get((s.sid, stat))
         start, end, window = (max(fetched - SETTLE, oldest) if fetched else oldest), now, None
         if s.job and jobs:
             started, ended = jobs.get(s.job, (None, None))
@@ -399,18 +442,21 @@ def collect(ctx: Context) -> Iterator[Batch]:
             if age < configured:
                 continue
             if age < (hot_s if hot else cold_s):
-                deferred += 1
+                plan.deferred += 1
                 continue
         if start < split:
-            queries.append(Query(s, stat, 300, _floor(start, 300), min(split, _floor(end, 300) + timedelta(
+            plan.queries.append(Query(s, stat, 300, _floor(start, 300), min(split, _floor(end, 300) + timedelta(
                 minutes=5)), fetched is None, window))
             start = split
         if end > start:
-            queries.append(Query(s, stat, 60, _floor(start, 60), end, fetched is None, window))
+            plan.queries.append(Query(s, stat, 60, _floor(start, 60), end, fetched is None, window))
+    return plan
 
-    # ---- fetch: 500 queries per call; calls share StartTime/EndTime, so 1-minute and 5-minute queries are
-    # packed separately, and a training job read for the first time gets calls over its own lifetime
-    cw = ctx.client("cloudwatch")
+
+def _fetch(cw: Any, queries: list[Query]) -> tuple[int, int, int]:
+    """Fill each query's points; (requests, pages, datapoints). 500 queries per call; calls share
+    StartTime/EndTime, so 1-minute and 5-minute queries are packed separately, and a training job read for the
+    first time gets calls over its own lifetime."""
     requests = pages = datapoints = 0
     groups: dict[tuple, list[Query]] = {}
     for q in sorted(queries, key=lambda q: q.start):
@@ -428,23 +474,32 @@ def collect(ctx: Context) -> Iterator[Batch]:
             while True:
                 page = cw.get_metric_data(**kwargs)
                 pages += 1
-                for r in page.get("MetricDataResults", []):
-                    q = by_id.get(r["Id"])
-                    if q is None:
-                        continue
-                    if r.get("StatusCode") in ("Forbidden", "InternalError"):
-                        q.ok = False
-                    q.points.extend((t, v) for t, v in zip(r.get("Timestamps", []), r.get("Values", []), strict=False)
-                                    if t >= q.start)
-                    datapoints += len(r.get("Values", []))
+                datapoints += _take(page, by_id)
                 token = page.get("NextToken")
                 if not token:
                     break
                 kwargs["NextToken"] = token
-            kwargs.pop("NextToken", None)
+    return requests, pages, datapoints
 
-    # ---- write points (fast path), rollups, cursors, series, the poll record
-    rows = {"series_id": [], "stat": [], "period_s": [], "ts": [], "value": []}
+
+def _take(page: dict, by_id: dict[str, Query]) -> int:
+    """Add a GetMetricData page's points to their queries; the datapoints it held."""
+    datapoints = 0
+    for r in page.get("MetricDataResults", []):
+        q = by_id.get(r["Id"])
+        if q is None:
+            continue
+        if r.get("StatusCode") in ("Forbidden", "InternalError"):
+            q.ok = False
+        q.points.extend((t, v) for t, v in zip(r.get("Timestamps", []), r.get("Values", []), strict=False)
+                        if t >= q.start)
+        datapoints += len(r.get("Values", []))
+    return datapoints
+
+
+def _points(ctx: Context, queries: list[Query]) -> tuple[pd.DataFrame, dict[tuple[str, str], list[datetime]]]:
+    """The points of every query as one frame, and the [min, max] time each (series, stat) touched."""
+    rows: dict[str, list] = {"series_id": [], "stat": [], "period_s": [], "ts": [], "value": []}
     touched: dict[tuple[str, str], list[datetime]] = {}
     for q in queries:
         q.points = list(dict(q.points).items())  # one point per period start: the batch's keys are distinct
@@ -463,10 +518,12 @@ def collect(ctx: Context) -> Iterator[Batch]:
         df["ts"] = pd.to_datetime(df["ts"], utc=True)
         df.insert(0, "region", ctx.region)
         df.insert(0, "account_id", ctx.account_id)
-    yield POINT, UniqueKeys(df)  # series x stat x period (one query each) x distinct period starts
-    if touched:
-        _rollup(ctx, touched)
+    return df, touched
 
+
+def _advance(ctx: Context, queries: list[Query]) -> dict[str, datetime]:
+    """Move each (series, stat) cursor to the end its queries reached (not when a query failed); the time each
+    series was polled through."""
     polled: dict[str, datetime] = {}
     failed = {(q.series.sid, q.stat) for q in queries if not q.ok}
     reached: dict[tuple[str, str], datetime] = {}
@@ -475,28 +532,9 @@ def collect(ctx: Context) -> Iterator[Batch]:
         if key not in failed:
             reached[key] = max(reached.get(key, q.end), q.end)
     for (sid, stat), end in reached.items():
-        ctx.advance(f"{sid}|{stat}", end.isoformat())
+        ctx.cursor.advance((sid, stat), end)
         polled[sid] = max(polled.get(sid, end), end)
-    changed = [s for s in series.values() if s.sid in discovered or s.sid in polled
-               or poll_class.get(s.sid, s.poll_class) != s.poll_class]
-    yield SERIES, [ctx.rows(
-        series_id=s.sid, namespace=s.namespace, metric_name=s.metric, dimensions=json.dumps(s.dims, sort_keys=True),
-        endpoint_name=s.endpoint, variant_name=s.variant, training_job_name=s.job, host=s.host,
-        unit=UNITS.get(s.metric), stats=",".join(s.stats), first_seen_at=s.first_seen or ctx.now,
-        last_seen_at=s.last_seen or ctx.now, poll_class=poll_class.get(s.sid, s.poll_class or "cold"),
-        last_polled_at=polled.get(s.sid, s.last_polled)) for s in changed]
-    shared = [q for q in queries if q.window is None]
-    n1 = sum(1 for q in shared if q.period == 60)
-    yield POLL, [ctx.rows(
-        polled_at=ctx.now, series=len(pollable), queries_total=len(pairs), queries_hot=n_hot, queries=len(queries),
-        queries_1min=n1, queries_5min=len(shared) - n1, queries_backfill=sum(1 for q in queries if q.backfill),
-        queries_job_windows=len(queries) - len(shared),
-        job_windows=len({(q.window, q.period) for q in queries if q.window is not None}), requests=requests,
-        pages=pages, datapoints=datapoints, deferred=deferred, hot_every_s=hot_s,
-        cold_every_s=cold_s, estimated_monthly_usd=round(est, 4), budget_usd=round(budget, 4))]
-    # last, once the runner has written the batches above (the summary joins the series rows of this cycle)
-    _expire(ctx, cfg)
-    summarize(ctx.execute, ctx.account_id, ctx.region, ctx.now)
+    return polled
 
 
 def _expire(ctx: Context, cfg) -> None:
@@ -507,7 +545,7 @@ def _expire(ctx: Context, cfg) -> None:
                             (HOURLY, "hour", cfg.metric_hourly_retention_s),
                             (DAILY, "day", cfg.metric_daily_retention_s)):
         if keep > 0:
-            ctx.execute(f"DELETE FROM {ident(t.name)} WHERE {ident(column)} < ? AND account_id = ? AND region = ?",  # noqa: S608
+            ctx.sql(f"DELETE FROM {ident(t.name)} WHERE {ident(column)} < ? AND account_id = ? AND region = ?",  # noqa: S608
                         [ctx.now - timedelta(seconds=keep), ctx.account_id, ctx.region])
 
 
@@ -528,7 +566,7 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
                    "unnest($3::TIMESTAMPTZ[]) AS lo, unnest($4::TIMESTAMPTZ[]) AS hi) ")
     key_params = [[k[0] for k in keys], [k[1] for k in keys], lo, hi]
     params = [*key_params, ctx.account_id, ctx.region, min(lo), max(hi)]
-    ctx.execute(
+    ctx.sql(
         f"DELETE FROM {hourly} h USING ({touched_cte}SELECT * FROM touched) t "  # noqa: S608
         "WHERE h.series_id = t.series_id AND h.stat = t.stat AND h.hour >= t.lo AND h.hour < t.hi "
         "AND h.account_id = $5 AND h.region = $6 AND h.hour >= $7::TIMESTAMPTZ AND h.hour < $8::TIMESTAMPTZ",
@@ -538,7 +576,7 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
            "WHERE p.account_id = $5 AND p.region = $6 AND p.ts >= $7::TIMESTAMPTZ AND p.ts < $8::TIMESTAMPTZ")
     # 5-minute points (backfill older than 24 h) in the touched hours: usually none, and then every point is kept
     # as it is; otherwise a 5-minute point is kept only where its period has no 1-minute points
-    [(coarse,)] = ctx.execute(f"{touched_cte}SELECT count(*) FROM ({pts} AND p.period_s = 300)", params)  # noqa: S608
+    [(coarse,)] = ctx.sql(f"{touched_cte}SELECT count(*) FROM ({pts} AND p.period_s = 300)", params)  # noqa: S608
     kept = pts if not coarse else (
         f"WITH pts AS ({pts}), "  # noqa: S608
         "coarse AS (SELECT *, floor(epoch(ts) / 300) AS b FROM pts WHERE period_s = 300), "
@@ -547,7 +585,7 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
         "SELECT series_id, stat, period_s, ts, value FROM pts WHERE period_s = 60 UNION ALL "
         "SELECT c.series_id, c.stat, c.period_s, c.ts, c.value FROM coarse c ANTI JOIN fine f "
         "ON c.series_id = f.series_id AND c.stat = f.stat AND c.b = f.b")
-    ctx.execute(
+    ctx.sql(
         f"INSERT INTO {hourly} (account_id, region, series_id, stat, hour, value, points, period_s) "  # noqa: S608
         f"{touched_cte}"
         "SELECT $5, $6, series_id, stat, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour, "
@@ -559,12 +597,12 @@ def _rollup(ctx: Context, touched: dict[tuple[str, str], list[datetime]]) -> Non
     daily = ident(DAILY.name)
     day_params = [[k[0] for k in keys], [k[1] for k in keys], day_lo, day_hi, ctx.account_id, ctx.region,
                   min(day_lo), max(day_hi)]
-    ctx.execute(
+    ctx.sql(
         f"DELETE FROM {daily} d USING ({touched_cte}SELECT * FROM touched) t "  # noqa: S608
         "WHERE d.series_id = t.series_id AND d.stat = t.stat AND d.day >= t.lo AND d.day < t.hi "
         "AND d.account_id = $5 AND d.region = $6 AND d.day >= $7::TIMESTAMPTZ AND d.day < $8::TIMESTAMPTZ",
         day_params)
-    ctx.execute(
+    ctx.sql(
         f"INSERT INTO {daily} ({', '.join(DAILY.column_names)}) {touched_cte}"  # noqa: S608
         f"SELECT account_id, region, series_id, stat, {DAILY_FROM_HOURLY} "
         f"FROM (SELECT h.* FROM {hourly} h JOIN touched t ON h.series_id = t.series_id AND h.stat = t.stat "

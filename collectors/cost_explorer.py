@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -42,6 +42,7 @@ from sextant.schema import table
 
 NAME = "cost_explorer"
 GLOBAL = True
+DEPENDS_ON: tuple[str, ...] = ()
 CE_REGION = "us-east-1"  # Cost Explorer's one endpoint
 CHUNK_DAYS = 31
 RECENT_DAYS = 3  # the last days are always fetched again: late usage records still arrive
@@ -122,22 +123,22 @@ def kinds(tag_keys: tuple[str, ...]) -> list[tuple[str, list[dict]]]:
 
 def collect(ctx: Context) -> Iterator[Batch]:
     settings = ctx.settings.collect
-    last = ctx.watermarks.get("last_fetch_at")
-    if ctx.since is None and last and \
-            (ctx.now - datetime.fromisoformat(last)).total_seconds() < settings.cost_refresh_every_s:
+    last = ctx.cursor.get("last_fetch_at")
+    if ctx.since is None and last and (ctx.now - last).total_seconds() < settings.cost_refresh_every_s:
         return  # Cost Explorer refreshes at most 3 times a day: nothing new to buy
     ce = ctx.clients.client("ce", CE_REGION)
     budget = _Budget(settings.cost_requests_per_run)
     today = ctx.now.astimezone(UTC).date()
     end = today + timedelta(days=1)
     history_start = today - timedelta(days=settings.cost_history_days)
-    backfilled = ctx.watermarks.get("backfill_through")
+    through = ctx.cursor.get("backfill_through")
+    backfilled = through.date() if through else None
     if ctx.since is not None:
         start, backfill = max(ctx.since.astimezone(UTC).date(), history_start), True
-    elif backfilled is None or date.fromisoformat(backfilled) < end - timedelta(days=RECENT_DAYS):
-        start, backfill = (date.fromisoformat(backfilled) if backfilled else history_start), True
+    elif backfilled is None or backfilled < end - timedelta(days=RECENT_DAYS):
+        start, backfill = (backfilled or history_start), True
     else:
-        estimated = ctx.known("SELECT min(date) FROM aws_cost_daily WHERE account_id = ? AND region = ? "
+        estimated = ctx.sql("SELECT min(date) FROM aws_cost_daily WHERE account_id = ? AND region = ? "
                               "AND estimated", [ctx.account_id, ctx.region])
         start, backfill = today - timedelta(days=RECENT_DAYS - 1), False
         if estimated and estimated[0][0] is not None:
@@ -154,14 +155,14 @@ def collect(ctx: Context) -> Iterator[Batch]:
                 rows += _cost_rows(ctx, ce, budget, kind, group_by, chunk, chunk_end)
             ctx.delete(COST_DAILY, "date", [chunk + timedelta(days=i) for i in range((chunk_end - chunk).days)])
             yield COST_DAILY, rows
-            ctx.advance("backfill_through", chunk_end.isoformat())
+            ctx.cursor.advance("backfill_through", datetime.combine(chunk_end, time(), UTC))
             chunk = chunk_end
         yield FORECAST, _forecast(ctx, ce, budget, today)
         anomalies_from = history_start if (backfill or last is None) else today - timedelta(days=ANOMALY_REFRESH_DAYS)
         yield ANOMALY, _anomalies(ctx, ce, budget, anomalies_from, end)
     except BudgetExhausted:
         return  # cursors stay where they got to; the next run continues
-    ctx.advance("last_fetch_at", ctx.now.astimezone(UTC).isoformat())
+    ctx.cursor.advance("last_fetch_at", ctx.now)
 
 
 def _cost_rows(ctx: Context, ce, budget: _Budget, kind: str, group_by: list[dict], start: date,

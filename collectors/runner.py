@@ -7,15 +7,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 import collectors
+from collectors.base import Collector, Context, Cursor
 from sextant.aws import Clients, region_problem
-from collectors.base import Context
 from sextant.settings import AccountSettings, Settings
-from sextant.schema import ident
 from sextant.store import Writer, now_utc
 
 log = logging.getLogger("sextant.collect")
@@ -67,11 +67,14 @@ def hint_for(exc: BaseException, source: str, service: str | None = None) -> str
     return f"unexpected error in the {source} collector: see the log"
 
 
-def run_cycle(settings: Settings, writer: Writer, sources=None, account_filter: str | None = None,
+def run_cycle(settings: Settings, writer: Writer, sources: list[Collector] | None = None,
+              account_filter: str | None = None,
               since: datetime | None = None, progress: Callable[[SourceResult], None] | None = None,
               clients_for: Callable[[AccountSettings], Clients] | None = None) -> CycleResult:
-    """Collect every source for every configured account and region; a failing source never stops the others."""
-    sources = sources or collectors.SOURCES
+    """Collect every source for every configured account and region; a failing source never stops the others.
+
+    In each account and region the sources run in :func:`collectors.run_order`: a source after those it reads."""
+    sources = collectors.run_order(sources or collectors.SOURCES)
     cycle = CycleResult(run_id=uuid.uuid4().hex[:12])
     for account in settings.accounts:
         clients = (clients_for or Clients)(account)
@@ -111,7 +114,7 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def _run_source(writer: Writer, clients: Clients, source, account_id: str, region: str, settings: Settings,
+def _run_source(writer: Writer, clients: Clients, source: Collector, account_id: str, region: str, settings: Settings,
                 since: datetime | None, run_id: str) -> SourceResult:
     started = now_utc()
     clients = clients.for_source()  # fresh retry quotas: one source's errors cannot starve the next
@@ -120,19 +123,14 @@ def _run_source(writer: Writer, clients: Clients, source, account_id: str, regio
     result = SourceResult(source.NAME, account_id, region, "succeeded")
     try:
         with writer.transaction() as con:
-            def query(sql, params):
+            def run_sql(sql: str, params: list[Any]) -> list[tuple]:
                 return con.execute(sql, params).fetchall()
 
-            def delete(table, column, values):
-                sql = f"DELETE FROM {ident(table.name)} WHERE account_id = ? AND region = ? AND {ident(column)} IN (SELECT unnest(?))"  # noqa: E501, S608 - registry identifiers
-                con.execute(sql, [account_id, region, list(values)])
-
-            ctx = Context(clients, account_id, region, settings,
-                          writer.watermarks(account_id, region, source.NAME), query=query, delete=delete,
-                          since=since)
+            ctx = Context(clients, account_id, region, settings, _load_cursor(writer, source, account_id, region),
+                          run_sql=run_sql, since=since)
             for t, rows in source.collect(ctx):
                 result.rows += writer.upsert(t, rows)
-            writer.set_watermarks(account_id, region, source.NAME, ctx.new_watermarks)
+            writer.set_watermarks(account_id, region, source.NAME, ctx.cursor.moved())
             calls = clients.counter.diff(before)
             result.api_calls = sum(calls.values())
             result.cost_usd = clients.counter.estimated_usd() - usd_before
@@ -150,6 +148,20 @@ def _run_source(writer: Writer, clients: Clients, source, account_id: str, regio
         with writer.transaction():
             _record(writer, run_id, result, started, calls)
     return result
+
+
+def _load_cursor(writer: Writer, source: Collector, account_id: str, region: str) -> Cursor:
+    """The source's cursor as stored; on its first run, with the positions it inherits from the source that filled
+    its tables before (``collectors.INHERITED_CURSORS``), written under its own name with this run's rows."""
+    stored = writer.watermarks(account_id, region, source.NAME)
+    cursor = Cursor(stored)
+    former, keys = collectors.INHERITED_CURSORS.get(source.NAME, ("", ()))
+    if keys:
+        old = writer.watermarks(account_id, region, former)
+        for key in keys:
+            if key not in stored and key in old:
+                cursor.set_text(key, old[key])
+    return cursor
 
 
 def _record(writer: Writer, run_id: str, r: SourceResult, started: datetime, calls: dict[str, int]) -> None:

@@ -1,23 +1,23 @@
-"""SageMaker endpoints, endpoint configs and variants, with Application Auto Scaling and history.
+"""SageMaker endpoints, endpoint configs and variants, with the history of variant states.
 
 Incremental: ListEndpoints is one call per page; an endpoint is described (and its tags read) only
 when its LastModifiedTime differs from the stored one. Endpoint configs are immutable, so each is
 described once. Variant states are appended to ``aws_sagemaker_endpoint_variant_history`` whenever
-they differ from the last observed state, and scaling activities are read newest-first down to the
-stored cursor, so pages can draw instance count over time and what changed before an incident.
+they differ from the last observed state, so pages can draw instance count over time. (Autoscaling
+of the variants: ``application_autoscaling``.)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC
 
 from collectors.base import Batch, Context, paginate, tags_dict
 from sextant.schema import table
 
 NAME = "sagemaker_endpoints"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
 
 ENDPOINT = table("aws_sagemaker_endpoint", "A SageMaker real-time inference endpoint.", [
     ("endpoint_name", "VARCHAR", "Endpoint name."),
@@ -68,52 +68,12 @@ CONFIG = table("aws_sagemaker_endpoint_config", "An endpoint config (immutable):
     ("variants", "JSON", "Production variants: name, model, instance type, initial count, weight."),
 ], ["endpoint_config_name"])
 
-SCALABLE_TARGET = table(
-    "aws_application_autoscaling_scalable_target", "An Application Auto Scaling target on a SageMaker variant.", [
-        ("resource_id", "VARCHAR", "endpoint/NAME/variant/VARIANT."),
-        ("scalable_dimension", "VARCHAR", "sagemaker:variant:DesiredInstanceCount."),
-        ("endpoint_name", "VARCHAR", "Endpoint name, parsed from resource_id."),
-        ("variant_name", "VARCHAR", "Variant name, parsed from resource_id."),
-        ("min_capacity", "INTEGER", "Minimum instance count the autoscaler keeps."),
-        ("max_capacity", "INTEGER", "Maximum instance count the autoscaler may reach."),
-        ("creation_time", "TIMESTAMPTZ", "When the target was registered."),
-        ("observed_at", "TIMESTAMPTZ", "When the collector last saw the target."),
-    ], ["resource_id", "scalable_dimension"])
-
-SCALING_POLICY = table("aws_application_autoscaling_policy", "A scaling policy on a SageMaker variant.", [
-    ("policy_name", "VARCHAR", "Policy name."),
-    ("resource_id", "VARCHAR", "endpoint/NAME/variant/VARIANT."),
-    ("policy_type", "VARCHAR", "TargetTrackingScaling or StepScaling."),
-    ("target_value", "DOUBLE", "Target of a target-tracking policy (e.g. invocations per instance per minute)."),
-    ("metric", "VARCHAR", "Predefined metric type or custom metric name tracked."),
-    ("scale_in_cooldown_s", "INTEGER", "Seconds between scale-in activities."),
-    ("scale_out_cooldown_s", "INTEGER", "Seconds between scale-out activities."),
-    ("creation_time", "TIMESTAMPTZ", "When the policy was created."),
-], ["policy_name", "resource_id"])
-
-SCALING_ACTIVITY = table("aws_application_autoscaling_activity", "A scaling activity on a SageMaker variant.", [
-    ("activity_id", "VARCHAR", "Activity id."),
-    ("resource_id", "VARCHAR", "endpoint/NAME/variant/VARIANT."),
-    ("endpoint_name", "VARCHAR", "Endpoint name, parsed from resource_id."),
-    ("variant_name", "VARCHAR", "Variant name, parsed from resource_id."),
-    ("start_time", "TIMESTAMPTZ", "When the activity started."),
-    ("end_time", "TIMESTAMPTZ", "When it ended."),
-    ("status_code", "VARCHAR", "Successful, Failed, InProgress, ..."),
-    ("description", "VARCHAR", "What changed, e.g. 'Setting desired instance count to 4.'"),
-    ("cause", "VARCHAR", "Why, e.g. the alarm that triggered it."),
-], ["activity_id"])
-
-TABLES = (ENDPOINT, VARIANT, VARIANT_HISTORY, CONFIG, SCALABLE_TARGET, SCALING_POLICY, SCALING_ACTIVITY)
-
-
-def _split_resource(resource_id: str) -> tuple[str | None, str | None]:
-    parts = resource_id.split("/")
-    return (parts[1], parts[3]) if len(parts) == 4 and parts[0] == "endpoint" else (None, None)
+TABLES = (ENDPOINT, VARIANT, VARIANT_HISTORY, CONFIG)
 
 
 def collect(ctx: Context) -> Iterator[Batch]:
     sm = ctx.client("sagemaker")
-    known_modified = dict(ctx.known(
+    known_modified = dict(ctx.sql(
         "SELECT endpoint_name, last_modified_time FROM aws_sagemaker_endpoint WHERE account_id = ? AND region = ?",
         [ctx.account_id, ctx.region]))
     summaries = list(paginate(sm, "list_endpoints", "Endpoints"))
@@ -123,7 +83,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         ctx.delete(ENDPOINT, "endpoint_name", gone)
         ctx.delete(VARIANT, "endpoint_name", gone)
 
-    known_configs = {r[0] for r in ctx.known(
+    known_configs = {r[0] for r in ctx.sql(
         "SELECT endpoint_config_name FROM aws_sagemaker_endpoint_config WHERE account_id = ? AND region = ?",
         [ctx.account_id, ctx.region])}
     configs = []
@@ -142,7 +102,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield CONFIG, configs
 
     config_models = {}
-    for name, variants in ctx.known(
+    for name, variants in ctx.sql(
             "SELECT endpoint_config_name, variants FROM aws_sagemaker_endpoint_config "
             "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region]):
         for v in json.loads(variants):
@@ -151,7 +111,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         for v in json.loads(c["variants"]):
             config_models[(c["endpoint_config_name"], v["variant_name"])] = v["model_name"]
 
-    last_state = {(e, v): (n, d, w, cfg) for e, v, n, d, w, cfg in ctx.known(
+    last_state = {(e, v): (n, d, w, cfg) for e, v, n, d, w, cfg in ctx.sql(
         "SELECT endpoint_name, variant_name, arg_max(current_instance_count, observed_at), "
         "arg_max(desired_instance_count, observed_at), arg_max(current_weight, observed_at), "
         "arg_max(endpoint_config_name, observed_at) FROM aws_sagemaker_endpoint_variant_history "
@@ -186,7 +146,6 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield ENDPOINT, endpoints
     yield VARIANT, variants
     yield VARIANT_HISTORY, history
-    yield from _autoscaling(ctx)
 
 
 def _instance_type(variant: dict, new_configs: list[dict], ctx: Context, config_name: str | None) -> str | None:
@@ -195,47 +154,9 @@ def _instance_type(variant: dict, new_configs: list[dict], ctx: Context, config_
             for v in json.loads(c["variants"]):
                 if v["variant_name"] == variant["VariantName"]:
                     return v["instance_type"]
-    rows = ctx.known(
+    rows = ctx.sql(
         "SELECT v.instance_type FROM aws_sagemaker_endpoint_config c, "
         "unnest(from_json(c.variants, '[{\"variant_name\":\"VARCHAR\",\"instance_type\":\"VARCHAR\"}]')) AS t(v) "
         "WHERE c.account_id = ? AND c.region = ? AND c.endpoint_config_name = ? AND v.variant_name = ?",
         [ctx.account_id, ctx.region, config_name, variant["VariantName"]])
     return rows[0][0] if rows else None
-
-
-def _autoscaling(ctx: Context) -> Iterator[Batch]:
-    aas = ctx.client("application-autoscaling")
-    targets = []
-    for t in paginate(aas, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="sagemaker"):
-        endpoint, variant = _split_resource(t["ResourceId"])
-        targets.append(ctx.rows(resource_id=t["ResourceId"], scalable_dimension=t["ScalableDimension"],
-                                endpoint_name=endpoint, variant_name=variant, min_capacity=t["MinCapacity"],
-                                max_capacity=t["MaxCapacity"], creation_time=t.get("CreationTime"),
-                                observed_at=ctx.now))
-    yield SCALABLE_TARGET, targets
-    policies = []
-    for p in paginate(aas, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="sagemaker"):
-        tt = p.get("TargetTrackingScalingPolicyConfiguration") or {}
-        metric = (tt.get("PredefinedMetricSpecification") or {}).get("PredefinedMetricType") or \
-            (tt.get("CustomizedMetricSpecification") or {}).get("MetricName")
-        policies.append(ctx.rows(policy_name=p["PolicyName"], resource_id=p["ResourceId"],
-                                 policy_type=p["PolicyType"], target_value=tt.get("TargetValue"), metric=metric,
-                                 scale_in_cooldown_s=tt.get("ScaleInCooldown"),
-                                 scale_out_cooldown_s=tt.get("ScaleOutCooldown"),
-                                 creation_time=p.get("CreationTime")))
-    yield SCALING_POLICY, policies
-    cursor = ctx.watermarks.get("activity_start")
-    activities, newest = [], cursor
-    for a in paginate(aas, "describe_scaling_activities", "ScalingActivities", ServiceNamespace="sagemaker"):
-        start = a["StartTime"].astimezone(UTC).isoformat()
-        if cursor and start <= cursor:
-            break  # newest first: everything older is already stored
-        endpoint, variant = _split_resource(a["ResourceId"])
-        activities.append(ctx.rows(activity_id=a["ActivityId"], resource_id=a["ResourceId"],
-                                   endpoint_name=endpoint, variant_name=variant, start_time=a["StartTime"],
-                                   end_time=a.get("EndTime"), status_code=a.get("StatusCode"),
-                                   description=a.get("Description"), cause=a.get("Cause")))
-        newest = max(newest or start, start)
-    yield SCALING_ACTIVITY, activities
-    if newest:
-        ctx.advance("activity_start", newest)

@@ -1,26 +1,23 @@
-"""SageMaker Pipelines (pipelines, executions, steps) and Step Functions state machines and executions.
+"""SageMaker Pipelines: pipelines, their executions and the steps of each execution.
 
-Incremental: pipelines and state machines are listed every run (one call per page). Executions are
-listed newest first; an execution already stored in a terminal state (Succeeded, Failed, Stopped;
-SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is never described or listed for steps again, and listing
-stops after a page holding only such executions. A new or still-running pipeline execution is
-described and its steps and parameters listed. A FAILED Step Functions execution has its history
-read once, newest event first, to name the failing state, the error and the cause.
+Incremental: pipelines are listed every run (one call per page). Executions are listed newest first; an
+execution already stored in a terminal state (Succeeded, Failed, Stopped) is never described or listed for
+steps again, and listing stops after a page holding only such executions. A new or still-running execution
+is described and its steps and parameters listed. (Step Functions, often used beside it: ``stepfunctions``.)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 
-from collectors.base import Batch, Context, paginate, tags_dict
+from collectors.base import Batch, Context, epoch_ms, paginate, tags_dict
 from sextant.schema import table
 
 NAME = "sagemaker_pipelines"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
 PIPELINE_TERMINAL = {"Succeeded", "Failed", "Stopped"}
-SFN_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 PIPELINE = table("aws_sagemaker_pipeline", "A SageMaker Pipelines pipeline.", [
     ("pipeline_name", "VARCHAR", "Pipeline name."),
@@ -61,31 +58,7 @@ STEP = table("aws_sagemaker_pipeline_execution_step", "A step of a SageMaker pip
     ("attempt_count", "INTEGER", "How many times the step ran (retries)."),
 ], ["execution_arn", "step_name"])
 
-STATE_MACHINE = table("aws_sfn_state_machine", "A Step Functions state machine (ML orchestration).", [
-    ("state_machine_name", "VARCHAR", "State machine name."),
-    ("state_machine_arn", "VARCHAR", "State machine ARN."),
-    ("type", "VARCHAR", "STANDARD or EXPRESS."),
-    ("creation_date", "TIMESTAMPTZ", "When the state machine was created."),
-], ["state_machine_arn"])
-
-SFN_EXECUTION = table("aws_sfn_execution", "An execution of a Step Functions state machine.", [
-    ("execution_arn", "VARCHAR", "Execution ARN."),
-    ("state_machine_arn", "VARCHAR", "State machine ARN."),
-    ("execution_name", "VARCHAR", "Execution name."),
-    ("status", "VARCHAR", "RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE."),
-    ("start_date", "TIMESTAMPTZ", "When the execution started."),
-    ("stop_date", "TIMESTAMPTZ", "When it stopped; NULL while running."),
-    ("failing_state", "VARCHAR", "State that failed (from the execution history), for FAILED executions."),
-    ("error", "VARCHAR", "Error name of the failure, e.g. States.TaskFailed."),
-    ("cause", "VARCHAR", "Cause of the failure, as reported by the failing task."),
-], ["execution_arn"])
-
-TABLES = (PIPELINE, EXECUTION, STEP, STATE_MACHINE, SFN_EXECUTION)
-
-
-def _ms(t: datetime | None) -> int | None:
-    """Epoch milliseconds: stored and listed timestamps are compared as numbers (AWS gives milliseconds)."""
-    return None if t is None else round(t.timestamp() * 1000)
+TABLES = (PIPELINE, EXECUTION, STEP)
 
 
 def _reason(text: str | None) -> str | None:
@@ -93,23 +66,18 @@ def _reason(text: str | None) -> str | None:
 
 
 def collect(ctx: Context) -> Iterator[Batch]:
-    yield from _pipelines(ctx)
-    yield from _step_functions(ctx)
-
-
-def _pipelines(ctx: Context) -> Iterator[Batch]:
     sm = ctx.client("sagemaker")
-    known_tags = {name: (modified, tags) for name, modified, tags in ctx.known(
+    known_tags = {name: (modified, tags) for name, modified, tags in ctx.sql(
         "SELECT pipeline_name, epoch_ms(last_modified_time), tags FROM aws_sagemaker_pipeline "
         "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
-    terminal = {r[0] for r in ctx.known(
+    terminal = {r[0] for r in ctx.sql(
         "SELECT execution_arn FROM aws_sagemaker_pipeline_execution WHERE account_id = ? AND region = ? "
         "AND status IN ('Succeeded', 'Failed', 'Stopped')", [ctx.account_id, ctx.region])}
     pipelines, executions, steps = [], [], []
     for p in paginate(sm, "list_pipelines", "PipelineSummaries"):
         name = p["PipelineName"]
         stored = known_tags.get(name)
-        if stored and stored[0] == _ms(p.get("LastModifiedTime")):
+        if stored and stored[0] == epoch_ms(p.get("LastModifiedTime")):
             tags = json.loads(stored[1])
         else:
             tags = tags_dict(sm.list_tags(ResourceArn=p["PipelineArn"]).get("Tags"))
@@ -161,49 +129,3 @@ def _execution(ctx: Context, sm, pipeline: str, summary: dict) -> tuple[dict, li
         failure_reason=reason, parameters=json.dumps(params), failed_step=failed[0]["step_name"] if failed else None,
         observed_at=ctx.now)
     return row, steps
-
-
-def _step_functions(ctx: Context) -> Iterator[Batch]:
-    sfn = ctx.client("stepfunctions")
-    terminal = {r[0] for r in ctx.known(
-        "SELECT execution_arn FROM aws_sfn_execution WHERE account_id = ? AND region = ? "
-        "AND status IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED')", [ctx.account_id, ctx.region])}
-    machines, executions = [], []
-    for m in paginate(sfn, "list_state_machines", "stateMachines"):
-        machines.append(ctx.rows(state_machine_name=m["name"], state_machine_arn=m["stateMachineArn"],
-                                 type=m.get("type"), creation_date=m.get("creationDate")))
-        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=m["stateMachineArn"]):
-            summaries = page.get("executions", [])
-            for e in summaries:
-                if e["executionArn"] in terminal:
-                    continue
-                failing = error = cause = None
-                if e["status"] == "FAILED":
-                    failing, error, cause = _failure(sfn, e["executionArn"])
-                executions.append(ctx.rows(
-                    execution_arn=e["executionArn"], state_machine_arn=m["stateMachineArn"],
-                    execution_name=e.get("name"), status=e["status"], start_date=e.get("startDate"),
-                    stop_date=e.get("stopDate"), failing_state=failing, error=error, cause=cause))
-            if summaries and all(e["executionArn"] in terminal for e in summaries):
-                break  # ListExecutions is newest first
-    yield STATE_MACHINE, machines
-    yield SFN_EXECUTION, executions
-
-
-def _failure(sfn, execution_arn: str) -> tuple[str | None, str | None, str | None]:
-    """(failing state, error, cause) from the history: the state entered just before the failed task."""
-    events = list(paginate(sfn, "get_execution_history", "events", executionArn=execution_arn,
-                           reverseOrder=True, includeExecutionData=False))
-    events.sort(key=lambda e: e["id"], reverse=True)  # newest first, whatever order the pages came in
-    run = next((ev["executionFailedEventDetails"] for ev in events if "executionFailedEventDetails" in ev), {})
-    error, cause = run.get("error"), run.get("cause")
-    for i, ev in enumerate(events):
-        task = next((v for k, v in ev.items() if k.endswith("FailedEventDetails") and k != "executionFailedEventDetails"
-                     and isinstance(v, dict)), None)
-        if task is None:
-            continue
-        state = next((e["stateEnteredEventDetails"].get("name") for e in events[i + 1:]
-                      if "stateEnteredEventDetails" in e), None)
-        return state, error or task.get("error"), cause or task.get("cause")
-    state = next((e["stateEnteredEventDetails"].get("name") for e in events if "stateEnteredEventDetails" in e), None)
-    return state, error, cause

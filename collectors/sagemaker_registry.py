@@ -22,6 +22,7 @@ from sextant.schema import table
 
 NAME = "sagemaker_registry"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
 
 GROUP = table("aws_sagemaker_model_package_group", "A model package group of the SageMaker Model Registry.", [
     ("group_name", "VARCHAR", "Model package group name."),
@@ -67,7 +68,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
                        description=g.get("ModelPackageGroupDescription"),
                        status=g.get("ModelPackageGroupStatus"), creation_time=g.get("CreationTime"))
               for g in paginate(sm, "list_model_package_groups", "ModelPackageGroupSummaryList")]
-    known_groups = [r[0] for r in ctx.known(
+    known_groups = [r[0] for r in ctx.sql(
         "SELECT group_name FROM aws_sagemaker_model_package_group WHERE account_id = ? AND region = ?", where)]
     live_groups = {g["group_name"] for g in groups}
     gone = [g for g in known_groups if g not in live_groups]
@@ -76,7 +77,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield GROUP, groups
 
     stored = {}
-    for row in ctx.known(
+    for row in ctx.sql(
             "SELECT model_package_arn, group_name, version, approval_status, package_status, epoch_ms(creation_time), "
             "description, image, model_data_url, customer_metadata FROM aws_sagemaker_model_package "
             "WHERE account_id = ? AND region = ?", where):
@@ -117,7 +118,7 @@ def _describe_package(ctx: Context, sm, arn: str) -> dict:
 
 
 def _models(ctx: Context, sm) -> list[dict]:
-    known = {r[0] for r in ctx.known("SELECT model_name FROM aws_sagemaker_model WHERE account_id = ? AND region = ?",
+    known = {r[0] for r in ctx.sql("SELECT model_name FROM aws_sagemaker_model WHERE account_id = ? AND region = ?",
                                      [ctx.account_id, ctx.region])}
     rows, live = [], set()
     for m in paginate(sm, "list_models", "Models"):

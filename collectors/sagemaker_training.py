@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
-from collectors.base import Batch, Context, paginate, tags_dict
+from collectors.base import Batch, Context, epoch_ms, paginate, tags_dict
 from sextant.schema import table
 
 NAME = "sagemaker_training"
 GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
 PAGE_SIZE = 100
 RUNNING = ("InProgress", "Stopping")
 OVERLAP = timedelta(seconds=1)  # re-list the cursor's second: timestamps are compared strictly
@@ -66,34 +68,25 @@ TRANSITION = table(
 TABLES = (TRAINING_JOB, TRANSITION)
 
 
-def _iso(t: datetime) -> str:
-    return t.astimezone(UTC).isoformat()
-
-
-def _ms(t: datetime | None) -> int | None:
-    """Epoch milliseconds: stored and listed timestamps are compared as numbers (AWS gives milliseconds)."""
-    return None if t is None else round(t.timestamp() * 1000)
-
-
 def collect(ctx: Context) -> Iterator[Batch]:
     sm = ctx.client("sagemaker")
-    known = {name: (modified, status) for name, modified, status in ctx.known(
+    known = {name: (modified, status) for name, modified, status in ctx.sql(
         "SELECT training_job_name, epoch_ms(last_modified_time), status FROM aws_sagemaker_training_job "
         "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
-    cursor = ctx.watermarks.get("last_modified")
-    kwargs = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
+    cursor = ctx.cursor.get("last_modified")
+    kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
     if ctx.since is not None:
         kwargs["LastModifiedTimeAfter"] = ctx.since
     elif cursor:
-        kwargs["LastModifiedTimeAfter"] = datetime.fromisoformat(cursor) - OVERLAP
+        kwargs["LastModifiedTimeAfter"] = cursor - OVERLAP
 
     to_describe: list[str] = []
     newest = cursor
     for s in paginate(sm, "list_training_jobs", "TrainingJobSummaries", **kwargs):
         modified = s.get("LastModifiedTime") or s["CreationTime"]
-        newest = max(newest or _iso(modified), _iso(modified))
+        newest = max(newest or modified, modified)
         stored = known.get(s["TrainingJobName"])
-        if stored is None or stored[0] != _ms(modified) or stored[1] in RUNNING:
+        if stored is None or stored[0] != epoch_ms(modified) or stored[1] in RUNNING:
             to_describe.append(s["TrainingJobName"])
     listed = set(to_describe)
     to_describe += [name for name, (_, status) in known.items() if status in RUNNING and name not in listed]
@@ -107,13 +100,13 @@ def collect(ctx: Context) -> Iterator[Batch]:
         for t in d.get("SecondaryStatusTransitions", []):
             transitions.append(ctx.rows(training_job_name=name, status=t["Status"], start_time=t["StartTime"],
                                         end_time=t.get("EndTime"), message=t.get("StatusMessage")))
-        newest = max(newest or _iso(d["LastModifiedTime"]), _iso(d["LastModifiedTime"]))
+        newest = max(newest or d["LastModifiedTime"], d["LastModifiedTime"])
     if described:
         ctx.delete(TRANSITION, "training_job_name", described)
     yield TRAINING_JOB, jobs
     yield TRANSITION, transitions
     if newest:
-        ctx.advance("last_modified", newest)
+        ctx.cursor.advance("last_modified", newest)
 
 
 def _job_row(ctx: Context, d: dict, tags: dict[str, str]) -> dict:
