@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dashboard.data import per_snapshot
+from dashboard.queries.prices import prices_for
 from sextant.schema import ident
 
 
@@ -23,3 +24,17 @@ def _in_several_accounts(table: str, column: str) -> frozenset[str]:
            "HAVING count(DISTINCT (account_id, region)) > 1")
     return per_snapshot(f"several accounts: {table}.{column}",
                         lambda cur: frozenset(r[0] for r in cur.execute(sql).fetchall())) or frozenset()
+
+
+def _price_rows(kind: str) -> tuple[str, list]:
+    """The hourly prices of ``kind`` (:func:`dashboard.queries.prices.prices_for`, the one rule) as a SELECT of
+    (instance_type, usd_per_hour) to join in SQL, with its parameters."""
+    p = prices_for(kind)
+    return ("SELECT unnest(?::VARCHAR[]) AS instance_type, unnest(?::DOUBLE[]) AS usd_per_hour",
+            [p.instance_type.tolist(), p.usd_per_hour.astype(float).tolist()])
+
+
+def _or_empty(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``df``, or an empty frame with ``columns`` when ``df`` has none: before the first snapshot is published
+    ``query`` answers a frame without columns, and callers still read columns of it."""
+    return df if len(df.columns) else pd.DataFrame(columns=columns)

@@ -1,18 +1,51 @@
 """Read queries of the endpoints area: the endpoint list, the Endpoints table, one endpoint's variants, metrics,
 deploys, scaling and alarms.
 
-Every function returns a DataFrame and binds every value as a parameter. Units are converted here, once:
-latencies leave in milliseconds (CloudWatch's ModelLatency is in microseconds), counts as per-minute rates,
-money in USD.
+Every function returns a DataFrame and binds every value as a parameter; the only text formatted into SQL is
+fixed in this module (the scope fragment that ``Filters.where`` builds from bound parameters). Units are
+converted here, once: latencies leave in milliseconds (CloudWatch's ModelLatency is in microseconds), counts as
+per-minute rates, money in USD (hosting at the one hourly-price rule, :mod:`dashboard.queries.prices`).
+
+Resolution: ranges up to ``MINUTE_RANGE`` read the raw points (1-minute where the collector has them, 5-minute
+backfill before that); longer ranges read the hourly rollup.
 """
 
 from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from dashboard.data import query
 from dashboard.filters import Filters
-from dashboard.queries._common import _utc
+from dashboard.queries._common import _in_several_accounts, _or_empty, _price_rows, _utc
+
+MINUTE_RANGE = timedelta(hours=48)
+
+ENDPOINT_METRICS = {  # (namespace, metric, stat) -> label used by the pages
+    ("AWS/SageMaker", "Invocations", "Sum"): "invocations",
+    ("AWS/SageMaker", "Invocation4XXErrors", "Sum"): "4xx",
+    ("AWS/SageMaker", "Invocation5XXErrors", "Sum"): "5xx",
+    ("AWS/SageMaker", "ModelLatency", "p50"): "p50",
+    ("AWS/SageMaker", "ModelLatency", "p90"): "p90",
+    ("AWS/SageMaker", "ModelLatency", "p99"): "p99",
+    ("AWS/SageMaker", "OverheadLatency", "p99"): "overhead p99",
+    ("/aws/sagemaker/Endpoints", "CPUUtilization", "Average"): "CPU",
+    ("/aws/sagemaker/Endpoints", "MemoryUtilization", "Average"): "memory",
+    ("/aws/sagemaker/Endpoints", "DiskUtilization", "Average"): "disk",
+    ("/aws/sagemaker/Endpoints", "GPUUtilization", "Average"): "GPU",
+    ("/aws/sagemaker/Endpoints", "GPUMemoryUtilization", "Average"): "GPU memory",
+}
+_METRIC_KEYS = [f"{ns}|{m}|{s}" for ns, m, s in ENDPOINT_METRICS]
+_METRIC_LABELS = {f"{ns}|{m}|{s}": label for (ns, m, s), label in ENDPOINT_METRICS.items()}
+
+
+def fine_grained(start: datetime, end: datetime) -> bool:
+    """True when the range is short enough to read raw points rather than the hourly rollup."""
+    return end - start <= MINUTE_RANGE
+
 
 ENDPOINT_LIST_COLUMNS = ["endpoint_name", "account_id", "region", "team", "project", "env", "status",
                          "creation_time", "endpoint_config_name", "last_modified_time"]
@@ -28,6 +61,316 @@ def endpoint_list(f: Filters) -> pd.DataFrame:
                e.endpoint_config_name, e.last_modified_time
         FROM aws_sagemaker_endpoint e
         WHERE {where} ORDER BY e.team, e.endpoint_name""", params)  # noqa: S608 - bound parameters only
+    return _utc(_or_empty(df, ENDPOINT_LIST_COLUMNS), "creation_time", "last_modified_time")
+
+
+def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
+    """One row per endpoint (or only ``name``): status, capacity, autoscaling bounds, last-24-h traffic, p99,
+    errors, cost.
+
+    The 24 hours end at the range end. p99 is the hourly p99 (max of the period p99s) weighted by
+    invocations; cost per day is the instances now x the hosting rate from the bill x 24.
+    """
+    where, params = f.where("e")
+    prices, pparams = _price_rows("Host")
+    sql = f"""
+        WITH prices AS ({prices}),
+        var AS (
+            SELECT v.account_id, v.region, v.endpoint_name,
+                   string_agg(v.instance_type || ' × ' || coalesce(v.current_instance_count, 0), ', '
+                              ORDER BY v.variant_name) AS capacity,
+                   string_agg(DISTINCT v.instance_type, ', ') AS instance_type,
+                   sum(v.current_instance_count)::INTEGER AS instances,
+                   count(*)::INTEGER AS variants,
+                   sum(v.current_instance_count * p.usd_per_hour) * 24 AS cost_per_day,
+                   bool_or(p.usd_per_hour IS NULL) AS price_missing
+            FROM aws_sagemaker_endpoint_variant v LEFT JOIN prices p USING (instance_type)
+            GROUP BY ALL),
+        asg AS (
+            SELECT account_id, region, endpoint_name, min(min_capacity) AS autoscaling_min,
+                   max(max_capacity) AS autoscaling_max
+            FROM aws_application_autoscaling_scalable_target GROUP BY ALL),
+        m AS (
+            SELECT account_id, region, endpoint_name, sum(inv) AS invocations_24h, sum(e4) AS errors_4xx,
+                   sum(e5) AS errors_5xx, sum(p99 * inv) / nullif(sum(inv) FILTER (WHERE p99 IS NOT NULL), 0) AS p99_us,
+                   max(p99) AS peak_p99_us
+            FROM (SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, h.hour,
+                         sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.stat = 'Sum') AS inv,
+                         sum(h.value) FILTER (WHERE s.metric_name = 'Invocation4XXErrors' AND h.stat = 'Sum') AS e4,
+                         sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.stat = 'Sum') AS e5,
+                         max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99') AS p99
+                  FROM aws_cloudwatch_metric_hourly h
+                  JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
+                  WHERE s.namespace = 'AWS/SageMaker' AND h.hour >= ? AND h.hour < ?
+                    AND (?::VARCHAR IS NULL OR s.endpoint_name = ?)
+                  GROUP BY ALL)
+            GROUP BY ALL)
+        SELECT e.endpoint_name, e.status, var.capacity,
+               asg.autoscaling_min, asg.autoscaling_max,
+               coalesce(m.invocations_24h, 0)::BIGINT AS invocations_24h,
+               m.p99_us / 1000.0 AS p99_ms,
+               (coalesce(m.errors_4xx, 0) + coalesce(m.errors_5xx, 0)) / nullif(m.invocations_24h, 0) AS error_rate,
+               CASE WHEN var.price_missing THEN NULL ELSE var.cost_per_day END AS cost_per_day,
+               CASE WHEN var.price_missing THEN NULL
+                    ELSE var.cost_per_day / nullif(m.invocations_24h, 0) * 1000 END AS cost_per_1k,
+               m.peak_p99_us / 1000.0 AS peak_p99_ms,
+               coalesce(m.errors_5xx, 0) / nullif(m.invocations_24h, 0) AS error_rate_5xx,
+               var.instance_type, var.instances, var.variants, e.team, e.project, e.env, e.account_id, e.region,
+               e.endpoint_config_name, e.last_modified_time
+        FROM aws_sagemaker_endpoint e
+        LEFT JOIN var USING (account_id, region, endpoint_name)
+        LEFT JOIN asg USING (account_id, region, endpoint_name)
+        LEFT JOIN m USING (account_id, region, endpoint_name)
+        WHERE {where} AND (?::VARCHAR IS NULL OR e.endpoint_name = ?)
+        ORDER BY e.team, e.endpoint_name
+    """  # noqa: S608 - fragments are fixed text; values are bound
+    df = query(sql, [*pparams, f.end - timedelta(hours=24), f.end, name, name, *params, name, name])
+    return _utc(df, "last_modified_time")
+
+
+def endpoint(f: Filters, name: str) -> pd.DataFrame:
+    """The endpoints() row of one endpoint (empty when it is not in scope), computed for it alone."""
+    return endpoints(f, name).reset_index(drop=True)
+
+
+def endpoint_variants(account: str, region: str, name: str) -> pd.DataFrame:
+    """Variants of an endpoint now: type, counts, weight, model, and the registry version it came from."""
+    return query("""
+        SELECT v.variant_name, v.instance_type, v.current_instance_count, v.desired_instance_count,
+               v.current_weight, v.model_name, pk.group_name AS model_group, pk.version AS model_version,
+               pk.approval_status, v.endpoint_config_name
+        FROM aws_sagemaker_endpoint_variant v
+        LEFT JOIN aws_sagemaker_model m ON m.account_id = v.account_id AND m.region = v.region
+                                       AND m.model_name = v.model_name
+        LEFT JOIN aws_sagemaker_model_package pk ON pk.model_package_arn = m.model_package_arn
+        WHERE v.account_id = ? AND v.region = ? AND v.endpoint_name = ?
+        ORDER BY v.variant_name""", [account, region, name])
+
+
+def _endpoint_series(account: str, region: str, name: str) -> pd.DataFrame:
+    """The endpoint's series x statistic pairs that ENDPOINT_METRICS charts: series_id, stat, variant_name, metric
+    (its label), unit, and shared (another account or region has a series with that id: a series id hashes the
+    namespace, metric and dimensions, not the account). A few dozen rows, read first so the point scan can filter
+    on series ids alone."""
+    df = query("""
+        SELECT s.series_id, x.stat, s.variant_name, s.namespace || '|' || s.metric_name || '|' || x.stat AS key, s.unit
+        FROM aws_cloudwatch_metric_series s, unnest(string_split(s.stats, ',')) AS x(stat)
+        WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ?
+          AND list_contains(?, s.namespace || '|' || s.metric_name || '|' || x.stat)""",
+               [account, region, name, _METRIC_KEYS])
+    if not df.empty:
+        df["metric"] = df.pop("key").map(_METRIC_LABELS)
+        df["shared"] = df.series_id.isin(_in_several_accounts("aws_cloudwatch_metric_series", "series_id"))
+    return df
+
+
+def endpoint_metrics(account: str, region: str, name: str, start: datetime, end: datetime,
+                     metrics: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Long frame (ts, variant_name, metric, value, period_s) of one endpoint's metrics in [start, end).
+
+    metric is a label of ENDPOINT_METRICS (only those in ``metrics``, when given). Latencies in ms,
+    utilizations in %, counts per minute.
+    Short ranges read the points (1-minute where collected, 5-minute before); long ones the hourly rollup
+    (where a percentile is the max of the hour's period percentiles: an upper bound). The scan filters on
+    the endpoint's series ids (from ``_endpoint_series``) and the time range only, so DuckDB reads the
+    range's row groups once with a pushed-down IN filter; labels and units are applied to the few
+    thousand rows that come back."""
+    cols = ["ts", "variant_name", "metric", "value", "period_s"]
+    series = _endpoint_series(account, region, name)
+    if metrics and not series.empty:
+        series = series[series.metric.isin(metrics)]
+    if series.empty:
+        return pd.DataFrame(columns=cols)
+    ids = sorted(set(series.series_id))
+    # the account filter costs a third of the scan (two string columns): applied only when another account or
+    # region has a series with one of these ids
+    scope, sparams = ("account_id = ? AND region = ?", [account, region]) if series.shared.any() else ("TRUE", [])
+    if fine_grained(start, end):
+        df = query(f"""
+            SELECT ts, series_id, stat, period_s, value FROM aws_cloudwatch_metric_point
+            WHERE {scope} AND ts >= ? AND ts < ? AND series_id IN (SELECT unnest(?::VARCHAR[]))""",  # noqa: S608
+                   [*sparams, start, end, ids])
+        if df.period_s.nunique() > 1:  # a 5-minute period also collected at 1 minute: keep the 1-minute points
+            finest = df.groupby([df.series_id, df.stat, df.ts.dt.floor("5min")]).period_s.transform("min")
+            df = df[df.period_s == finest]
+    else:
+        df = query(f"""
+            SELECT hour AS ts, series_id, stat, 3600 AS period_s, value FROM aws_cloudwatch_metric_hourly
+            WHERE {scope} AND hour >= ? AND hour < ? AND series_id IN (SELECT unnest(?::VARCHAR[]))""",  # noqa: S608
+                   [*sparams, start, end, ids])
+    df = df.merge(series.drop(columns="shared"), on=["series_id", "stat"])  # inner: the charted statistics only
     if df.empty:
-        return pd.DataFrame(columns=ENDPOINT_LIST_COLUMNS)
-    return _utc(df, "creation_time", "last_modified_time")
+        return pd.DataFrame(columns=cols)
+    counts = df.stat == "Sum"  # per minute: a 5-minute point holds 5 minutes, an hourly one 60
+    df["value"] = df.value.where(df.unit != "Microseconds", df.value / 1000.0).where(
+        ~counts, df.value * 60.0 / df.period_s)
+    return _utc(df.sort_values("ts", kind="stable"), "ts")[cols].reset_index(drop=True)
+
+
+def latency_baseline(account: str, region: str, name: str, before: datetime, days: int = 7) -> float | None:
+    """Median hourly p99 (ms) of an endpoint over the ``days`` before ``before``: what normal looks like."""
+    df = query("""
+        SELECT median(h.value) / 1000.0 AS p99_ms
+        FROM aws_cloudwatch_metric_hourly h JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
+        WHERE s.account_id = ? AND s.region = ? AND s.endpoint_name = ? AND s.metric_name = 'ModelLatency'
+          AND s.namespace = 'AWS/SageMaker' AND h.stat = 'p99' AND h.hour >= ? AND h.hour < ?""",
+               [account, region, name, before - timedelta(days=days), before])
+    return None if df.empty or pd.isna(df.p99_ms.iloc[0]) else float(df.p99_ms.iloc[0])
+
+
+def _configs_of(account: str, region: str, name: str) -> pd.DataFrame:
+    """Endpoint configs of an endpoint: those it was seen on, plus those named after it (NAME-config-...)."""
+    sql = """
+        SELECT c.endpoint_config_name, c.creation_time, c.variants
+        FROM aws_sagemaker_endpoint_config c
+        WHERE c.account_id = ? AND c.region = ?
+          AND (starts_with(c.endpoint_config_name, ? || '-')
+               OR c.endpoint_config_name IN (SELECT endpoint_config_name FROM aws_sagemaker_endpoint
+                                             WHERE account_id = ? AND region = ? AND endpoint_name = ?)
+               OR c.endpoint_config_name IN (SELECT endpoint_config_name FROM aws_sagemaker_endpoint_variant_history
+                                             WHERE account_id = ? AND region = ? AND endpoint_name = ?))
+        ORDER BY c.creation_time"""
+    return _utc(query(sql, [account, region, name] * 3), "creation_time")
+
+
+def deploys(account: str, region: str, name: str) -> pd.DataFrame:
+    """Endpoint config creations of an endpoint as deploys: time, config, models, and whether it is a rollback.
+
+    A config whose models equal those of an earlier config (but not the one just before) is a rollback.
+    """
+    return _deploy_rows(_configs_of(account, region, name))
+
+
+_DEPLOY_COLUMNS = ["time", "kind", "config", "models", "variants", "label"]
+
+
+def deploy_records(configs) -> list[dict]:
+    """Deploy rows (time, kind, config, models, variants, label) of one endpoint's configs, given as
+    (creation_time, endpoint_config_name, variants JSON) tuples oldest first."""
+    rows, seen, previous = [], set(), None
+    for created, config, variants_json in configs:
+        variants = json.loads(variants_json) if variants_json else []
+        models = tuple(sorted(str(v.get("model_name")) for v in variants))
+        counts = ", ".join(f"{v.get('variant_name')}: {v.get('instance_type')} × {v.get('initial_instance_count')}"
+                           for v in variants)
+        kind = "create" if previous is None else ("rollback" if models in seen and models != previous else "deploy")
+        rows.append({"time": created, "kind": kind, "config": config, "models": ", ".join(models),
+                     "variants": counts, "label": f"{kind}: {', '.join(models)}"})
+        seen.add(models)
+        previous = models
+    return rows
+
+
+def _deploy_rows(cfgs: pd.DataFrame) -> pd.DataFrame:
+    """Deploy rows of one endpoint's configs (a frame with creation_time, endpoint_config_name, variants)."""
+    configs = cfgs[["creation_time", "endpoint_config_name", "variants"]].itertuples(index=False, name=None) \
+        if not cfgs.empty else []
+    return pd.DataFrame(deploy_records(configs), columns=_DEPLOY_COLUMNS)
+
+
+def scaling_activities(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Application Auto Scaling activities of an endpoint's variants in [start, end)."""
+    df = query("""
+        SELECT coalesce(end_time, start_time) AS time, start_time, variant_name, status_code, description, cause,
+               TRY_CAST(regexp_extract(description, 'to (\\d+)', 1) AS INTEGER) AS count
+        FROM aws_application_autoscaling_activity
+        WHERE account_id = ? AND region = ? AND endpoint_name = ? AND coalesce(end_time, start_time) >= ?
+          AND start_time < ?
+        ORDER BY time""", [account, region, name, start, end])
+    return _utc(_or_empty(df, ["time", "start_time", "variant_name", "status_code", "description", "cause", "count"]),
+                "time", "start_time")
+
+
+def instance_count_history(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Instances per variant over [start, end] as steps (time, variant_name, instances).
+
+    From the observed variant states, the scaling activities (their 'to N') and the deploys' initial
+    counts; the count at ``start`` is the last one known before it, and the current count closes the series.
+    """
+    parts = [_utc(query("""
+        SELECT observed_at AS time, variant_name, current_instance_count AS instances
+        FROM aws_sagemaker_endpoint_variant_history WHERE account_id = ? AND region = ? AND endpoint_name = ?""",
+                        [account, region, name]), "time")]
+    acts = scaling_activities(account, region, name, start - timedelta(days=400), end)
+    if not acts.empty:
+        acts = acts[acts.status_code == "Successful"].dropna(subset=["count"])
+        parts.append(acts.rename(columns={"count": "instances"})[["time", "variant_name", "instances"]])
+    for d in deploys(account, region, name).itertuples():
+        for v in re.finditer(r"([^,:]+): [^,]* × (\d+)", d.variants):
+            parts.append(pd.DataFrame({"time": [d.time], "variant_name": [v.group(1).strip()],
+                                       "instances": [int(v.group(2))]}))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=["time", "variant_name", "instances"])
+    df = pd.concat(parts, ignore_index=True).dropna(subset=["instances"]).sort_values("time", kind="stable")
+    out = []
+    for variant, g in df.groupby("variant_name"):
+        before = g[g.time < start]
+        inside = g[(g.time >= start) & (g.time <= end)]
+        head = [{"time": start, "variant_name": variant, "instances": int(before.instances.iloc[-1])}] \
+            if not before.empty else []
+        rows = head + inside.to_dict("records")
+        if rows:
+            rows.append({"time": end, "variant_name": variant, "instances": int(rows[-1]["instances"])})
+        out.extend(rows)
+    res = pd.DataFrame(out, columns=["time", "variant_name", "instances"])
+    res["instances"] = res.instances.astype(int)
+    return _utc(res, "time")
+
+
+def alarms(account: str, region: str, name: str) -> pd.DataFrame:
+    """CloudWatch alarms watching an endpoint, with their state now (thresholds of latency alarms in ms)."""
+    df = query("""
+        SELECT alarm_name, state_value, state_updated_at, metric_name, variant_name,
+               coalesce(extended_statistic, statistic) AS statistic, comparison_operator,
+               CASE WHEN metric_name LIKE '%Latency' THEN threshold / 1000.0 ELSE threshold END AS threshold,
+               CASE WHEN metric_name LIKE '%Latency' THEN 'ms' ELSE '' END AS threshold_unit,
+               period_s, evaluation_periods, state_reason, description
+        FROM aws_cloudwatch_alarm WHERE account_id = ? AND region = ? AND endpoint_name = ?
+        ORDER BY state_value = 'ALARM' DESC, alarm_name""", [account, region, name])
+    return _utc(df, "state_updated_at")
+
+
+def alarm_changes(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """State changes in [start, end) of the alarms watching an endpoint."""
+    df = query("""
+        SELECT c.ts AS time, c.alarm_name, c.old_state, c.new_state, c.reason, a.metric_name
+        FROM aws_cloudwatch_alarm_state_change c
+        JOIN aws_cloudwatch_alarm a USING (account_id, region, alarm_name)
+        WHERE a.account_id = ? AND a.region = ? AND a.endpoint_name = ? AND c.ts >= ? AND c.ts < ?
+        ORDER BY c.ts""", [account, region, name, start, end])
+    return _utc(_or_empty(df, ["time", "alarm_name", "old_state", "new_state", "reason", "metric_name"]), "time")
+
+
+def config_events(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Configuration changes to mark on charts: deploys/rollbacks, scaling, observed state changes."""
+    rows = []
+    for d in deploys(account, region, name).itertuples():
+        if start <= d.time < end:
+            rows.append({"time": d.time, "kind": d.kind, "label": d.label,
+                         "detail": f"endpoint config {d.config} created ({d.variants})"})
+    acts = scaling_activities(account, region, name, start, end)
+    for a in acts.itertuples():
+        rows.append({"time": a.time, "kind": "scaling", "label": f"scale {a.variant_name} to {a.count}",
+                     "detail": f"{a.description} {a.cause or ''}".strip()})
+    hist = _utc(query("""
+        SELECT observed_at AS time, variant_name, current_instance_count, endpoint_config_name, model_name,
+               lag(current_instance_count) OVER w AS prev_count, lag(endpoint_config_name) OVER w AS prev_config
+        FROM aws_sagemaker_endpoint_variant_history
+        WHERE account_id = ? AND region = ? AND endpoint_name = ?
+        WINDOW w AS (PARTITION BY variant_name ORDER BY observed_at)""", [account, region, name]), "time")
+    if not hist.empty:
+        hist = hist[(hist.time >= start) & (hist.time < end) & hist.prev_config.notna()]
+        # an observed count change within 10 minutes of a scaling activity is that activity, already listed
+        acted = sorted(acts.time) if not acts.empty else []
+        for h in hist.itertuples():
+            if h.endpoint_config_name != h.prev_config:
+                rows.append({"time": h.time, "kind": "config", "label": f"now serving {h.model_name}",
+                             "detail": f"{h.variant_name}: {h.prev_config} → {h.endpoint_config_name}"})
+            elif h.current_instance_count != h.prev_count and not any(
+                    abs(t - h.time) < pd.Timedelta(minutes=10) for t in acted):
+                rows.append({"time": h.time, "kind": "scaling",
+                             "label": f"{h.variant_name}: {h.current_instance_count}",
+                             "detail": f"instances {h.prev_count} → {h.current_instance_count} (observed)"})
+    df = pd.DataFrame(rows, columns=["time", "kind", "label", "detail"])
+    return _utc(df, "time").sort_values("time", kind="stable").reset_index(drop=True)

@@ -1,0 +1,148 @@
+"""Read queries of the Incident timeline: what happened to one endpoint in a window (deploys, scaling, alarm
+changes, bursts of ERROR log lines, cost spikes), recent alarm periods, and the endpoints with errors.
+
+Every function returns a DataFrame and binds every value as a parameter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from dashboard.data import query
+from dashboard.filters import Filters
+from dashboard.queries._common import _or_empty, _utc
+from dashboard.queries.endpoints import alarm_changes, config_events
+from dashboard.queries.logs import log_where
+
+SAGEMAKER = "Amazon SageMaker"
+
+
+def endpoint_errors(start: datetime, end: datetime) -> pd.DataFrame:
+    """Endpoints with ERROR log lines in [start, end), most first: endpoint_name, errors (the level filter
+    comes first, so only the ERROR lines' endpoint column is read)."""
+    return _or_empty(query("""
+        SELECT endpoint_name, count(*) AS errors FROM aws_logs_event
+        WHERE level = 'ERROR' AND ts >= ? AND ts < ? AND endpoint_name IS NOT NULL
+        GROUP BY endpoint_name ORDER BY errors DESC, endpoint_name""", [start, end]), ["endpoint_name", "errors"])
+
+
+def _error_minutes(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """ERROR log lines of an endpoint per minute: minute, lines, a sample message (one query for the bursts on
+    the timeline and the per-minute chart)."""
+    where, params = log_where(start, end, levels=["ERROR"], endpoint=name, accounts=(account,), regions=(region,))
+    df = query(f"""
+        SELECT date_trunc('minute', ts) AS minute, count(*) AS lines, any_value(message) AS sample
+        FROM aws_logs_event WHERE {where} GROUP BY 1 ORDER BY 1""", params)  # noqa: S608
+    return _utc(_or_empty(df, ["minute", "lines", "sample"]), "minute")
+
+
+def error_bursts(account: str, region: str, name: str, start: datetime, end: datetime,
+                 gap: timedelta = timedelta(minutes=5)) -> pd.DataFrame:
+    """ERROR log lines of an endpoint per minute, grouped into bursts (a gap over ``gap`` splits them).
+
+    One row per burst: first and last minute, lines, peak lines per minute, and a sample message.
+    """
+    cols = ["time", "end", "lines", "peak_per_min", "sample"]
+    per_min = _error_minutes(account, region, name, start, end)
+    if per_min.empty:
+        return pd.DataFrame(columns=cols)
+    burst = (per_min.minute.diff() > pd.Timedelta(gap)).cumsum()
+    out = per_min.groupby(burst).agg(time=("minute", "min"), end=("minute", "max"), lines=("lines", "sum"),
+                                     peak_per_min=("lines", "max"), sample=("sample", "first"))
+    out["end"] = out["end"] + pd.Timedelta(minutes=1)
+    return out.reset_index(drop=True)
+
+
+def cost_spikes(team: str | None, start: datetime, end: datetime, jump: float = 0.25,
+                min_usd: float = 5.0) -> pd.DataFrame:
+    """Days in [start, end) where a team's SageMaker cost rose over ``jump`` above its trailing 7-day mean."""
+    cols = ["time", "cost_usd", "baseline_usd", "change"]
+    if not team:
+        return pd.DataFrame(columns=cols)
+    df = query("""
+        WITH d AS (SELECT date, sum(unblended_cost_usd) AS cost FROM aws_cost_daily
+                   WHERE group_by_kind = 'TAG:team/SERVICE' AND key1 = ? AND key2 = ? GROUP BY date),
+        w AS (SELECT date, cost, avg(cost) OVER (ORDER BY date ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING) AS base
+              FROM d)
+        SELECT date::TIMESTAMP AT TIME ZONE 'UTC' AS time, cost AS cost_usd, base AS baseline_usd,
+               cost / nullif(base, 0) - 1 AS change
+        FROM w WHERE date >= ?::DATE AND date <= ?::DATE AND cost - base > ? AND cost > base * (1 + ?)
+        ORDER BY date""", [team, SAGEMAKER, start.date(), end.date(), min_usd, jump])
+    return _utc(df, "time")
+
+
+def incident_timeline(account: str, region: str, name: str, start: datetime, end: datetime,
+                      team: str | None = None) -> pd.DataFrame:
+    """Everything that happened to an endpoint in [start, end), time-ordered: time, kind, what, detail."""
+    rows = []
+    for e in config_events(account, region, name, start, end).itertuples():
+        rows.append({"time": e.time, "kind": e.kind, "what": e.label, "detail": e.detail})
+    for a in alarm_changes(account, region, name, start, end).itertuples():
+        rows.append({"time": a.time, "kind": "alarm", "what": f"{a.alarm_name}: {a.old_state or '?'} → {a.new_state}",
+                     "detail": a.reason or ""})
+    for b in error_bursts(account, region, name, start, end).itertuples():
+        minutes = max(1, round((b.end - b.time).total_seconds() / 60))
+        rows.append({"time": b.time, "kind": "error logs",
+                     "what": f"{b.lines:,} ERROR lines over {minutes} min (peak {b.peak_per_min}/min)",
+                     "detail": b.sample})
+    for c in cost_spikes(team, start, end).itertuples():
+        rows.append({"time": c.time, "kind": "cost spike",
+                     "what": f"{team} SageMaker cost ${c.cost_usd:,.0f}/day, {c.change:+.0%} vs the 7 days before",
+                     "detail": f"trailing mean ${c.baseline_usd:,.0f}/day"})
+    df = pd.DataFrame(rows, columns=["time", "kind", "what", "detail"])
+    return _utc(df, "time").sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def error_counts_per_minute(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """ERROR log lines per minute of an endpoint (for a chart): ts, level, events, as ``log_counts`` gives them."""
+    per_min = _error_minutes(account, region, name, start, end)
+    return pd.DataFrame({"ts": per_min.minute, "level": "ERROR", "events": per_min.lines.astype("int64")})
+
+
+def alarm_periods(f: Filters, days: int = 7, merge: timedelta = timedelta(minutes=30)) -> pd.DataFrame:
+    """Recent incidents: ALARM periods of endpoint alarms in the ``days`` to the range end, merged per endpoint
+    when they overlap or start within ``merge`` of each other; newest first.
+
+    Columns: endpoint_name, start, end (NULL while still in ALARM), state (ongoing/resolved), minutes,
+    alarms (names), account_id, region.
+    """
+    cols = ["endpoint_name", "start", "end", "state", "minutes", "alarms", "account_id", "region"]
+    where, params = f.where("e")
+    df = _utc(query(f"""
+        WITH ch AS (
+            SELECT a.account_id, a.region, a.endpoint_name, c.alarm_name, c.ts, c.new_state,
+                   lead(c.ts) OVER (PARTITION BY c.account_id, c.region, c.alarm_name ORDER BY c.ts) AS next_ts
+            FROM aws_cloudwatch_alarm_state_change c
+            JOIN aws_cloudwatch_alarm a USING (account_id, region, alarm_name)
+            JOIN aws_sagemaker_endpoint e
+              ON e.account_id = a.account_id AND e.region = a.region AND e.endpoint_name = a.endpoint_name
+            WHERE {where})
+        SELECT account_id, region, endpoint_name, alarm_name, ts AS start, next_ts AS "end"
+        FROM ch WHERE new_state = 'ALARM' AND coalesce(next_ts, ?) >= ? AND ts < ?
+        ORDER BY account_id, region, endpoint_name, ts""",  # noqa: S608
+                    [*params, f.end, f.end - timedelta(days=days), f.end]), "start", "end")
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    rows, cur = [], None
+    # one pass over plain tuples, ordered by endpoint and start (the query's ORDER BY): a period continues while
+    # the next ALARM starts within ``merge`` of its end
+    for account, region, name, alarm, start, end in df[
+            ["account_id", "region", "endpoint_name", "alarm_name", "start", "end"]].itertuples(index=False, name=None):
+        same = cur is not None and (cur["account_id"], cur["region"], cur["endpoint_name"]) == (account, region, name)
+        if same and start <= (cur["end"] if pd.notna(cur["end"]) else start) + merge:
+            cur["end"] = pd.NaT if pd.isna(end) or pd.isna(cur["end"]) else max(cur["end"], end)
+            cur["alarms"].add(alarm)
+            continue
+        if cur:
+            rows.append(cur)
+        cur = {"endpoint_name": name, "start": start, "end": end if pd.notna(end) else pd.NaT, "alarms": {alarm},
+               "account_id": account, "region": region}
+    rows.append(cur)
+    out = pd.DataFrame(rows)
+    out["alarms"] = out.alarms.map(lambda s: ", ".join(sorted(s)))
+    now = pd.Timestamp(f.end)
+    out["minutes"] = ((out.end.fillna(now) - out.start).dt.total_seconds() / 60).round()
+    out["state"] = out.end.isna().map({True: "ongoing", False: "resolved"})
+    return out.sort_values("start", ascending=False)[cols].reset_index(drop=True)

@@ -1,0 +1,121 @@
+"""Read queries of the Models page: the registry (groups, versions, approval), which endpoint variant serves which
+registered version, and the deploy history of the endpoints in scope.
+
+Every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboard.data import query
+from dashboard.filters import Filters
+from dashboard.queries._common import _utc
+from dashboard.queries.endpoints import deploy_records
+
+
+def model_groups(f: Filters) -> pd.DataFrame:
+    """Registry groups: versions, latest version and its status, latest approved, versions serving now."""
+    where, params = f.where("g", team_col="", project_col="")
+    serving = serving_map(f)
+    df = query(f"""
+        SELECT g.group_name, count(p.version)::INTEGER AS versions, max(p.version) AS latest_version,
+               arg_max(p.approval_status, p.version) AS latest_status,
+               max(p.version) FILTER (WHERE p.approval_status = 'Approved') AS latest_approved,
+               count(*) FILTER (WHERE p.approval_status = 'PendingManualApproval')::INTEGER AS pending,
+               g.description, g.creation_time, g.account_id, g.region
+        FROM aws_sagemaker_model_package_group g
+        LEFT JOIN aws_sagemaker_model_package p USING (account_id, region, group_name)
+        WHERE {where} GROUP BY ALL ORDER BY g.group_name""", params)  # noqa: S608
+    if not serving.empty:
+        live = serving.dropna(subset=["model_group"]).groupby("model_group").apply(
+            lambda s: ", ".join(sorted({f"v{int(v)} on {e}" for v, e in zip(s.model_version, s.endpoint_name,
+                                                                               strict=False)})),
+            include_groups=False)
+        df["serving"] = df.group_name.map(live)
+    else:
+        df["serving"] = None
+    return _utc(df, "creation_time")
+
+
+def model_versions(f: Filters, group: str | None = None) -> pd.DataFrame:
+    """Versions of the registry (of one group, or all): approval, when, metadata, and where each serves."""
+    where, params = f.where("p", team_col="", project_col="")
+    cond, extra = ("p.group_name = ?", [group]) if group else ("TRUE", [])
+    df = query(f"""
+        SELECT p.group_name, p.version, p.approval_status, p.package_status, p.creation_time, p.description,
+               p.customer_metadata, p.image, p.model_data_url, p.model_package_arn, p.account_id, p.region
+        FROM aws_sagemaker_model_package p WHERE {where} AND {cond}
+        ORDER BY p.group_name, p.version DESC""", [*params, *extra])  # noqa: S608
+    serving = serving_map(f)
+    if not serving.empty and not df.empty:
+        live = serving.groupby("model_package_arn").apply(
+            lambda s: ", ".join(f"{e}/{v}" for e, v in zip(s.endpoint_name, s.variant_name, strict=False)),
+            include_groups=False)
+        df["serving_on"] = df.model_package_arn.map(live)
+    else:
+        df["serving_on"] = None
+    return _utc(df, "creation_time")
+
+
+def serving_map(f: Filters) -> pd.DataFrame:
+    """Endpoint variant -> model -> model package ARN -> registry group and version, with its approval."""
+    where, params = f.where("e")
+    df = query(f"""
+        SELECT e.endpoint_name, v.variant_name, e.env, e.team, v.model_name, m.model_package_arn,
+               pk.group_name AS model_group, pk.version AS model_version, pk.approval_status,
+               pk.creation_time AS registered_at, v.current_weight, v.current_instance_count, v.instance_type,
+               e.account_id, e.region
+        FROM aws_sagemaker_endpoint e
+        JOIN aws_sagemaker_endpoint_variant v USING (account_id, region, endpoint_name)
+        LEFT JOIN aws_sagemaker_model m ON m.account_id = v.account_id AND m.region = v.region
+                                       AND m.model_name = v.model_name
+        LEFT JOIN aws_sagemaker_model_package pk ON pk.model_package_arn = m.model_package_arn
+        WHERE {where} ORDER BY e.endpoint_name, v.variant_name""", params)  # noqa: S608 - bound parameters only
+    return _utc(df, "registered_at")
+
+
+def resource_kind(name: str) -> str:
+    """'training job' when a training job has this name, else 'endpoint' (what the Logs page filters on)."""
+    found = query("SELECT 1 FROM aws_sagemaker_training_job WHERE training_job_name = ? LIMIT 1", [name])
+    return "endpoint" if found.empty else "training job"
+
+
+def deploy_history(f: Filters) -> pd.DataFrame:
+    """Every deploy (endpoint config creation) of the endpoints in scope, newest first: what served what, when.
+
+    One query for the configs of all endpoints in scope (not one per endpoint), then ``deploy_records`` per
+    endpoint, as ``endpoints.deploys`` does for one."""
+    cols = ["time", "endpoint_name", "kind", "models", "config", "variants"]
+    eps = serving_map(f)
+    if eps.empty:
+        return pd.DataFrame(columns=cols)
+    names = eps[["account_id", "region", "endpoint_name"]].drop_duplicates()
+    # an endpoint's configs: those named after it, its current one, and those it was seen on (as endpoints._configs_of)
+    cfgs = _utc(query("""
+        WITH scope AS (SELECT unnest(?::VARCHAR[]) AS account_id, unnest(?::VARCHAR[]) AS region,
+                              unnest(?::VARCHAR[]) AS endpoint_name),
+        cand AS (SELECT s.account_id, s.region, s.endpoint_name, c.endpoint_config_name
+                 FROM scope s JOIN aws_sagemaker_endpoint_config c
+                   ON c.account_id = s.account_id AND c.region = s.region
+                  AND starts_with(c.endpoint_config_name, s.endpoint_name || '-')
+                 UNION SELECT account_id, region, endpoint_name, endpoint_config_name FROM aws_sagemaker_endpoint
+                 UNION SELECT account_id, region, endpoint_name, endpoint_config_name
+                 FROM aws_sagemaker_endpoint_variant_history)
+        SELECT s.account_id, s.region, s.endpoint_name, c.endpoint_config_name, c.creation_time, c.variants
+        FROM (SELECT DISTINCT * FROM cand) k
+        JOIN scope s USING (account_id, region, endpoint_name)
+        JOIN aws_sagemaker_endpoint_config c USING (account_id, region, endpoint_config_name)
+        ORDER BY s.endpoint_name, c.creation_time""",
+        [names.account_id.tolist(), names.region.tolist(), names.endpoint_name.tolist()]), "creation_time")
+    by_endpoint: dict[tuple, list[tuple]] = {}
+    for account, region, name, config, created, variants in cfgs[
+            ["account_id", "region", "endpoint_name", "endpoint_config_name", "creation_time", "variants"]
+    ].itertuples(index=False, name=None):  # one pass over plain tuples: no frame per endpoint
+        by_endpoint.setdefault((account, region, name), []).append((created, config, variants))
+    records = [{**r, "endpoint_name": name} for (_, _, name), configs in by_endpoint.items()
+               for r in deploy_records(configs)]
+    if not records:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame(records).sort_values("time", ascending=False, kind="stable")
+    return df[cols].reset_index(drop=True)
