@@ -1,6 +1,6 @@
 """Figure 2: each page's query set, timed through the product's own query functions, against pandas.
 
-``SQL_SETS[page](ctx)`` calls the same ``dashboard.ops`` / ``dashboard.finance`` functions, with the
+``SQL_SETS[page](ctx)`` calls the same ``dashboard.queries`` functions, with the
 same arguments, that the page calls on its default view (sidebar range: the last 24 hours, no scope
 filter). The query caches (``dashboard.data._cached`` and the per-snapshot facts ``_MEMO``) are cleared before every
 run: in production it is keyed by snapshot, and every collection cycle publishes a new snapshot, so a
@@ -42,12 +42,12 @@ class Ctx:
 
 
 def make_ctx() -> Ctx:
-    from dashboard import ops
     from dashboard.filters import Filters
+    from dashboard.queries import endpoints as eq
     from sextant.settings import load
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     f = Filters(now - timedelta(days=1), now, "24h")
-    eps = ops.endpoints(f)
+    eps = eq.endpoints(f)
     busiest = eps.sort_values("invocations_24h", ascending=False).iloc[0]
     return Ctx(f, now, now.date(), busiest.endpoint_name, busiest.account_id, busiest.region, load())
 
@@ -80,43 +80,44 @@ def _overview(c: Ctx) -> None:
 
 
 def _endpoints_list(c: Ctx) -> None:
-    from dashboard import ops
-    ops.endpoints(c.f)
+    from dashboard.queries import endpoints as eq
+    eq.endpoints(c.f)
 
 
 def _endpoint_detail(c: Ctx) -> None:
-    from dashboard import ops
+    from dashboard.queries import endpoints as eq
+    from dashboard.queries import logs as lq
     start, end = c.f.start, c.f.end
-    ops.endpoint(c.f, c.endpoint)
-    ops.endpoint_metrics(c.account, c.region, c.endpoint, start, end)
-    ops.config_events(c.account, c.region, c.endpoint, start, end)
-    ops.latency_baseline(c.account, c.region, c.endpoint, start)
-    ops.endpoint_variants(c.account, c.region, c.endpoint)
-    ops.instance_count_history(c.account, c.region, c.endpoint, start, end)
-    ops.scaling_activities(c.account, c.region, c.endpoint, start, end)
-    ops.alarms(c.account, c.region, c.endpoint)
-    ops.alarm_changes(c.account, c.region, c.endpoint, start, end)
-    ops.log_events(start, end, levels=["ERROR"], endpoint=c.endpoint, accounts=(c.account,), regions=(c.region,),
-                   limit=200)
+    eq.endpoint(c.f, c.endpoint)
+    eq.endpoint_metrics(c.account, c.region, c.endpoint, start, end)
+    eq.config_events(c.account, c.region, c.endpoint, start, end)
+    eq.latency_baseline(c.account, c.region, c.endpoint, start)
+    eq.endpoint_variants(c.account, c.region, c.endpoint)
+    eq.instance_count_history(c.account, c.region, c.endpoint, start, end)
+    eq.scaling_activities(c.account, c.region, c.endpoint, start, end)
+    eq.alarms(c.account, c.region, c.endpoint)
+    eq.alarm_changes(c.account, c.region, c.endpoint, start, end)
+    lq.log_events(start, end, levels=["ERROR"], endpoint=c.endpoint, accounts=(c.account,), regions=(c.region,),
+                  limit=200)
 
 
 def _training(c: Ctx) -> None:
-    from dashboard import ops
-    ops.training_filter_options(c.f)
-    ops.training_jobs(c.f, statuses=[], instance_types=[], spot=None, text="")
+    from dashboard.queries import training as tq
+    tq.training_filter_options(c.f)
+    tq.training_jobs(c.f, statuses=[], instance_types=[], spot=None, text="")
 
 
 def _pipelines(c: Ctx) -> None:
-    from dashboard import ops
-    runs = ops.pipeline_executions(c.f)
-    ops.pipeline_summary(runs)
+    from dashboard.queries import pipelines as pq
+    runs = pq.pipeline_executions(c.f)
+    pq.pipeline_summary(runs)
 
 
 def _models(c: Ctx) -> None:
-    from dashboard import ops
-    ops.serving_map(c.f)
-    ops.model_groups(c.f)
-    ops.deploy_history(c.f)
+    from dashboard.queries import models as mq
+    mq.serving_map(c.f)
+    mq.model_groups(c.f)
+    mq.deploy_history(c.f)
 
 
 def _cost_period(c: Ctx) -> tuple[date, date]:
@@ -150,23 +151,24 @@ def _cost_waste(c: Ctx) -> None:
 
 
 def _logs(c: Ctx) -> None:
-    from dashboard import ops
-    ops.log_resources(c.f.start, c.f.end)
-    ops.log_counts(c.f.start, c.f.end)
-    ops.log_events(c.f.start, c.f.end, limit=2000)
+    from dashboard.queries import logs as lq
+    lq.log_resources(c.f.start, c.f.end)
+    lq.log_counts(c.f.start, c.f.end)
+    lq.log_events(c.f.start, c.f.end, limit=2000)
 
 
 def _incident(c: Ctx) -> None:
-    from dashboard import ops
+    from dashboard.queries import endpoints as eq
+    from dashboard.queries import incidents as iq
     start, end = c.f.start, c.f.end
-    eps = ops.endpoint_names(c.f)
-    ops.alarm_periods(c.f)
-    ops.endpoint_errors(start, end)
+    eps = eq.endpoint_list(c.f)
+    iq.alarm_periods(c.f)
+    iq.endpoint_errors(start, end)
     team = eps[eps.endpoint_name == c.endpoint].team.iloc[0]
-    ops.incident_timeline(c.account, c.region, c.endpoint, start, end, team=team)
-    ops.endpoint_metrics(c.account, c.region, c.endpoint, start, end, metrics=("p99", "5xx"))
-    ops.error_counts_per_minute(c.account, c.region, c.endpoint, start, end)
-    ops.latency_baseline(c.account, c.region, c.endpoint, start)
+    iq.incident_timeline(c.account, c.region, c.endpoint, start, end, team=team)
+    eq.endpoint_metrics(c.account, c.region, c.endpoint, start, end, metrics=("p99", "5xx"))
+    iq.error_counts_per_minute(c.account, c.region, c.endpoint, start, end)
+    eq.latency_baseline(c.account, c.region, c.endpoint, start)
 
 
 def _audit(c: Ctx) -> None:
@@ -337,13 +339,13 @@ def _pd_training(fr, c: Ctx) -> None:
 
 
 def _pd_pipelines(fr, c: Ctx) -> None:
-    from dashboard import ops
+    from dashboard.queries import pipelines as pq
     x = fr["execution"]
     x = x[(x.start_time >= pd.Timestamp(c.f.start)) & (x.start_time < pd.Timestamp(c.f.end))]
     x = x.merge(fr["pipeline"][["pipeline_name", "team"]], on="pipeline_name", how="left")
     x = x.assign(kind="SageMaker", pipeline=x.pipeline_name, status=x.status.replace({"Executing": "Running"}),
                  duration_min=(x.end_time - x.start_time).dt.total_seconds() / 60)
-    ops.pipeline_summary(x)
+    pq.pipeline_summary(x)
 
 
 def _pd_models(fr, c: Ctx) -> None:

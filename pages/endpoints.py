@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import action_ui, charts, filters, ops, ui
-
-LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
-INCIDENT_PAGE = str(Path(__file__).with_name("incident.py"))
+from dashboard import action_ui, charts, filters, nav, ui
+from dashboard.queries import endpoints as eq
+from dashboard.queries import logs as lq
 
 
 def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
@@ -90,7 +89,7 @@ def _scale_panel(e: pd.Series, variants: pd.DataFrame) -> None:
 
 
 def _detail(f: filters.Filters, name: str) -> None:
-    row = ops.endpoint(f, name)
+    row = eq.endpoint(f, name)
     if st.button("All endpoints", icon=":material/arrow_back:", key="ep_back"):
         for k in ("endpoint", "start", "end"):
             st.query_params.pop(k, None)
@@ -106,10 +105,9 @@ def _detail(f: filters.Filters, name: str) -> None:
                f"{e.region} · config {e.endpoint_config_name} · "
                f"window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
     account, region = e.account_id, e.region
-    metrics = ops.endpoint_metrics(account, region, name, start, end)
-    events = ops.config_events(account, region, name, start, end)
-    marked = events if len(events) <= 25 else events[events.kind != "scaling"]
-    baseline = ops.latency_baseline(account, region, name, start)
+    metrics = eq.endpoint_metrics(account, region, name, start, end)
+    events = eq.config_events(account, region, name, start, end)
+    baseline = eq.latency_baseline(account, region, name, start)
 
     p99 = metrics[metrics.metric == "p99"]
     c = st.columns(5)
@@ -122,10 +120,10 @@ def _detail(f: filters.Filters, name: str) -> None:
     c[3].metric("Error rate, 24 h", f"{e.error_rate:.2%}" if pd.notna(e.error_rate) else "–")
     c[4].metric("Cost / day", ui.money(e.cost_per_day, 2),
                 help=f"$ / 1k inferences: {e.cost_per_1k:.4f}" if pd.notna(e.cost_per_1k) else None)
-    variants = ops.endpoint_variants(account, region, name)
+    variants = eq.endpoint_variants(account, region, name)
     if action_ui.can_act() and not variants.empty:
         _scale_panel(e, variants)
-    resolution = "1-minute points (5-minute where older than a day)" if ops.fine_grained(start, end) \
+    resolution = "1-minute points (5-minute where older than a day)" if eq.fine_grained(start, end) \
         else "hourly rollup (percentiles: the worst period of each hour)"
     st.caption(f"Resolution: {resolution}. Dotted lines: deploys, rollbacks, scaling. Invocations, 5xx and p99 "
                "are refreshed every hot cycle, the other series every cold cycle (Collection page), so their lines "
@@ -134,76 +132,105 @@ def _detail(f: filters.Filters, name: str) -> None:
         ui.empty("No CloudWatch points for this endpoint in the window. Widen the time range, or run the "
                  "cloudwatch_metrics collector.")
 
-    by_variant = len(variants) > 1
+    _tabs(name, account, region, start, end, metrics, events, variants)
+
+
+def _tabs(name: str, account: str, region: str, start: datetime, end: datetime, metrics: pd.DataFrame,
+          events: pd.DataFrame, variants: pd.DataFrame) -> None:
+    marked = events if len(events) <= 25 else events[events.kind != "scaling"]
     tabs = st.tabs(["Latency & traffic", "Utilization", "Capacity", "Changes", "Alarms", "Logs", "Variants"])
     with tabs[0]:
-        for metrics_, title, unit, kind in (
-                (["p50", "p90", "p99"], "ModelLatency percentiles", "ms", "line"),
-                (["invocations"], "Invocations", "per minute", "line"),
-                (["4xx", "5xx"], "Errors", "per minute", "line")):
-            fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind)
-            if fig is not None:
-                st.plotly_chart(fig, key=f"ep_{title}")
+        _latency_tab(metrics, marked, by_variant=len(variants) > 1)
     with tabs[1]:
-        drawn = False
-        for m in ("CPU", "memory", "GPU", "GPU memory", "disk"):
-            fig = _chart(metrics, [m], title=f"{m} utilization (average per instance)", unit="%", events=marked,
-                         by_variant=True)
-            if fig is not None:
-                st.plotly_chart(fig, key=f"ep_util_{m}")
-                drawn = True
-        if not drawn:
-            ui.empty("No instance metrics (/aws/sagemaker/Endpoints) collected for this endpoint in the window.")
+        _utilization_tab(metrics, marked)
     with tabs[2]:
-        counts = ops.instance_count_history(account, region, name, start, end)
-        if counts.empty:
-            ui.empty("No capacity history: the variant history and scaling activities are empty for this window.")
-        else:
-            fig = charts.time_series(counts, "time", "instances", "variant_name", title="Instances", unit="instances")
-            fig.update_traces(line_shape="hv")
-            st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
-        acts = ops.scaling_activities(account, region, name, start, end)
-        if not acts.empty:
-            ui.table(acts.drop(columns=["count"]), "ep_scaling", column_config={
-                "time": st.column_config.DatetimeColumn("Ended (UTC)", format="YYYY-MM-DD HH:mm"),
-                "start_time": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm")})
+        _capacity_tab(account, region, name, start, end, marked)
     with tabs[3]:
-        if events.empty:
-            ui.empty("No deploys, rollbacks or scaling in the window.")
-        else:
-            ui.table(events, "ep_changes", column_config={
-                "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
-                "kind": "Kind", "label": "What", "detail": "Detail"})
-        st.page_link(INCIDENT_PAGE, label="Open the incident timeline of this endpoint", icon=":material/timeline:",
-                     query_params={"resource": name, "start": start.isoformat(), "end": end.isoformat()})
+        _changes_tab(name, start, end, events)
     with tabs[4]:
-        al = ops.alarms(account, region, name)
-        if al.empty:
-            ui.empty("No CloudWatch alarms watch this endpoint. Add p99-latency and 5xx alarms.")
-        else:
-            ui.table(al, "ep_alarms", column_config={
-                "state_updated_at": st.column_config.DatetimeColumn("State since (UTC)", format="YYYY-MM-DD HH:mm")})
-        changes = ops.alarm_changes(account, region, name, start, end)
-        if not changes.empty:
-            st.markdown("**State changes in the window**")
-            ui.table(changes, "ep_alarm_changes", column_config={
-                "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+        _alarms_tab(account, region, name, start, end)
     with tabs[5]:
-        errors = ops.log_events(start, end, levels=["ERROR"], endpoint=name, accounts=(account,),
-                                regions=(region,), limit=200)
-        st.page_link(LOGS_PAGE, label="Search this endpoint's logs", icon=":material/article:",
-                     query_params={"resource": name, "level": "ERROR", "start": start.isoformat(),
-                                   "end": end.isoformat()})
-        if errors.empty:
-            ui.empty("No ERROR log lines from this endpoint in the window.")
-        else:
-            st.caption(f"{len(errors)} most recent ERROR lines in the window")
-            ui.table(errors[["ts", "variant_name", "message", "log_stream"]], "ep_errors", column_config={
-                "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-                "message": st.column_config.TextColumn("Message", width="large")})
+        _logs_tab(account, region, name, start, end)
     with tabs[6]:
         ui.table(variants, "ep_variants")
 
+
+def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool) -> None:
+    for metrics_, title, unit, kind in (
+            (["p50", "p90", "p99"], "ModelLatency percentiles", "ms", "line"),
+            (["invocations"], "Invocations", "per minute", "line"),
+            (["4xx", "5xx"], "Errors", "per minute", "line")):
+        fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind)
+        if fig is not None:
+            st.plotly_chart(fig, key=f"ep_{title}")
+
+
+def _utilization_tab(metrics: pd.DataFrame, marked: pd.DataFrame) -> None:
+    drawn = False
+    for m in ("CPU", "memory", "GPU", "GPU memory", "disk"):
+        fig = _chart(metrics, [m], title=f"{m} utilization (average per instance)", unit="%", events=marked,
+                     by_variant=True)
+        if fig is not None:
+            st.plotly_chart(fig, key=f"ep_util_{m}")
+            drawn = True
+    if not drawn:
+        ui.empty("No instance metrics (/aws/sagemaker/Endpoints) collected for this endpoint in the window.")
+
+
+def _capacity_tab(account: str, region: str, name: str, start: datetime, end: datetime, marked: pd.DataFrame) -> None:
+    counts = eq.instance_count_history(account, region, name, start, end)
+    if counts.empty:
+        ui.empty("No capacity history: the variant history and scaling activities are empty for this window.")
+    else:
+        fig = charts.time_series(counts, "time", "instances", "variant_name", title="Instances", unit="instances")
+        fig.update_traces(line_shape="hv")
+        st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
+    acts = eq.scaling_activities(account, region, name, start, end)
+    if not acts.empty:
+        ui.table(acts.drop(columns=["count"]), "ep_scaling", column_config={
+            "time": st.column_config.DatetimeColumn("Ended (UTC)", format="YYYY-MM-DD HH:mm"),
+            "start_time": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm")})
+
+
+def _changes_tab(name: str, start: datetime, end: datetime, events: pd.DataFrame) -> None:
+    if events.empty:
+        ui.empty("No deploys, rollbacks or scaling in the window.")
+    else:
+        ui.table(events, "ep_changes", column_config={
+            "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm"),
+            "kind": "Kind", "label": "What", "detail": "Detail"})
+    st.page_link(nav.page(nav.INCIDENT), label="Open the incident timeline of this endpoint",
+                 icon=":material/timeline:",
+                 query_params={"resource": name, "start": start.isoformat(), "end": end.isoformat()})
+
+
+def _alarms_tab(account: str, region: str, name: str, start: datetime, end: datetime) -> None:
+    al = eq.alarms(account, region, name)
+    if al.empty:
+        ui.empty("No CloudWatch alarms watch this endpoint. Add p99-latency and 5xx alarms.")
+    else:
+        ui.table(al, "ep_alarms", column_config={
+            "state_updated_at": st.column_config.DatetimeColumn("State since (UTC)", format="YYYY-MM-DD HH:mm")})
+    changes = eq.alarm_changes(account, region, name, start, end)
+    if not changes.empty:
+        st.markdown("**State changes in the window**")
+        ui.table(changes, "ep_alarm_changes", column_config={
+            "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+
+
+def _logs_tab(account: str, region: str, name: str, start: datetime, end: datetime) -> None:
+    errors = lq.log_events(start, end, levels=["ERROR"], endpoint=name, accounts=(account,),
+                           regions=(region,), limit=200)
+    st.page_link(nav.page(nav.LOGS), label="Search this endpoint's logs", icon=":material/article:",
+                 query_params={"resource": name, "level": "ERROR", "start": start.isoformat(),
+                               "end": end.isoformat()})
+    if errors.empty:
+        ui.empty("No ERROR log lines from this endpoint in the window.")
+    else:
+        st.caption(f"{len(errors)} most recent ERROR lines in the window")
+        ui.table(errors[["ts", "variant_name", "message", "log_stream"]], "ep_errors", column_config={
+            "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+            "message": st.column_config.TextColumn("Message", width="large")})
 
 st.title("Endpoints")
 f = filters.current()
@@ -211,7 +238,7 @@ selected = st.query_params.get("endpoint")
 if selected:
     _detail(f, selected)
 else:
-    table = ops.endpoints(f)
+    table = eq.endpoints(f)
     if table.empty:
         ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     else:

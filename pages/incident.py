@@ -7,28 +7,24 @@ alarm state changes, bursts of ERROR log lines and daily cost spikes, under a co
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboard import charts, filters, ops, ui
-
-ENDPOINTS_PAGE = str(Path(__file__).with_name("endpoints.py"))
-LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
-
+from dashboard import charts, filters, nav, ui
+from dashboard.queries import endpoints as eq
+from dashboard.queries import incidents as iq
 
 st.title("Incident timeline")
 f = filters.current()
 start, end, pinned = filters.pinned_window(f)
-eps = ops.endpoint_names(f)
+eps = eq.endpoint_list(f)
 if eps.empty:
     ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     st.stop()
 
-periods = ops.alarm_periods(f)
+periods = iq.alarm_periods(f)
 with st.expander(f"Recent alarm periods (7 days): {len(periods)}", expanded="resource" not in st.query_params,
                  icon=":material/notifications_active:"):
     if periods.empty:
@@ -56,7 +52,7 @@ names = eps.endpoint_name.tolist()
 wanted = st.query_params.get("resource")
 if not wanted or wanted not in names:
     # the endpoint with the most ERROR lines in the window is the likeliest incident
-    noisy = ops.endpoint_errors(start, end)
+    noisy = iq.endpoint_errors(start, end)
     noisy = noisy[noisy.endpoint_name.isin(names)]
     wanted = noisy.endpoint_name.iloc[0] if not noisy.empty else names[0]
 c1, c2 = st.columns([3, 5])
@@ -71,10 +67,10 @@ if pinned and c2.button("Use the sidebar's range", key="inc_unpin"):
 
 e = eps[eps.endpoint_name == name].iloc[0]
 account, region = e.account_id, e.region
-timeline = ops.incident_timeline(account, region, name, start, end, team=e.team)
-metrics = ops.endpoint_metrics(account, region, name, start, end, metrics=("p99", "5xx"))
-errors = ops.error_counts_per_minute(account, region, name, start, end)
-baseline = ops.latency_baseline(account, region, name, start)
+timeline = iq.incident_timeline(account, region, name, start, end, team=e.team)
+metrics = eq.endpoint_metrics(account, region, name, start, end, metrics=("p99", "5xx"))
+errors = iq.error_counts_per_minute(account, region, name, start, end)
+baseline = eq.latency_baseline(account, region, name, start)
 
 p99 = metrics[metrics.metric == "p99"].groupby("ts", as_index=False).value.max()
 five = metrics[metrics.metric == "5xx"].groupby("ts", as_index=False).value.sum()
@@ -114,9 +110,9 @@ fig.update_yaxes(title_text="per minute", range=[0, low], row=2, col=1)  # a few
 st.plotly_chart(fig, key="inc_chart")
 
 l1, l2, _ = st.columns([2, 2, 4])
-l1.page_link(ENDPOINTS_PAGE, label="Endpoint detail for this window", icon=":material/dns:",
+l1.page_link(nav.page(nav.ENDPOINTS), label="Endpoint detail for this window", icon=":material/dns:",
              query_params={"endpoint": name, "start": start.isoformat(), "end": end.isoformat()})
-l2.page_link(LOGS_PAGE, label="ERROR logs in this window", icon=":material/article:",
+l2.page_link(nav.page(nav.LOGS), label="ERROR logs in this window", icon=":material/article:",
              query_params={"resource": name, "level": "ERROR", "start": start.isoformat(), "end": end.isoformat()})
 
 if timeline.empty:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, filters, ops, ui
+from dashboard import charts, filters, ui
+from dashboard.queries import logs as lq
+from dashboard.queries import models as mq
 
 LEVELS = ["ERROR", "WARN", "INFO", "DEBUG"]
 
@@ -17,7 +19,7 @@ st.title("Logs")
 f = filters.current()
 start, end, pinned = filters.pinned_window(f)
 qp = st.query_params
-resources = ops.log_resources(start, end)
+resources = lq.log_resources(start, end)
 if resources.empty and "resource" not in qp:
     ui.empty("No log events collected in this window. Widen the time range in the sidebar, or run the "
              "cloudwatch_logs collector (`python -m collectors run --once --source cloudwatch_logs`).")
@@ -47,7 +49,7 @@ if levels:
 elif "level" in qp:
     del qp["level"]
 
-is_job = bool(resource) and ops.resource_kind(resource) == "training job"
+is_job = bool(resource) and mq.resource_kind(resource) == "training job"
 scope = dict(text=text, levels=levels, endpoint=None if is_job or not resource else resource,
              job=resource if is_job else None, accounts=f.accounts, regions=f.regions)
 window = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC" + (" (from the link; the sidebar range is ignored)"
@@ -58,8 +60,8 @@ if pinned and st.button("Use the sidebar's range", key="logs_unpin"):
     del qp["end"]
     st.rerun()
 
-counts = ops.log_counts(start, end, **scope)
-events = ops.log_events(start, end, limit=2000, **scope)
+counts = lq.log_counts(start, end, **scope)
+events = lq.log_events(start, end, limit=2000, **scope)
 m1, m2, m3 = st.columns(3)
 m1.metric("Matching lines", f"{int(counts.events.sum()) if not counts.empty else 0:,}")
 m2.metric("ERROR lines", f"{int(counts[counts.level == 'ERROR'].events.sum()) if not counts.empty else 0:,}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import filters, ops, ui
+from dashboard import filters, ui
+from dashboard.queries import models as mq
 
 TIME = "YYYY-MM-DD HH:mm"
 APPROVAL = {"Approved": "Approved", "Rejected": "Rejected", "PendingManualApproval": "Pending"}
@@ -15,8 +16,8 @@ APPROVAL = {"Approved": "Approved", "Rejected": "Rejected", "PendingManualApprov
 st.title("Models")
 f = filters.current()
 
-serving = ops.serving_map(f)
-groups = ops.model_groups(f)
+serving = mq.serving_map(f)
+groups = mq.model_groups(f)
 if serving.empty and groups.empty:
     ui.empty("No endpoints or registry collected yet. Run the sagemaker_endpoints and sagemaker_registry collectors.")
     st.stop()
@@ -45,7 +46,7 @@ else:
         "account_id": "Account", "region": "Region"})
     st.caption("Endpoint variant → model (its container's ModelPackageName) → registry version and its approval.")
     with st.expander("Deploy history: which models each endpoint served, and when"):
-        history = ops.deploy_history(f)
+        history = mq.deploy_history(f)
         if history.empty:
             ui.empty("No endpoint configs collected.")
         else:
@@ -71,7 +72,7 @@ if rows:
 group = st.query_params.get("group")
 if group:
     st.markdown(f"**Versions of `{group}`**")
-    versions = ops.model_versions(f, group)
+    versions = mq.model_versions(f, group)
     if versions.empty:
         ui.empty(f"No versions of `{group}` in scope.")
     else:

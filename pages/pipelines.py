@@ -10,8 +10,8 @@ import plotly.express as px
 import streamlit as st
 
 import actions
-from dashboard import action_ui, filters, ops, ui
-from dashboard.data import query
+from dashboard import action_ui, filters, ui
+from dashboard.queries import pipelines as pq
 
 STATUS_COLORS = {"Succeeded": "#1a7f37", "Failed": "#d1242f", "Running": "#1f6feb", "Stopped": "#8c959f",
                  "Executing": "#1f6feb", "Starting": "#1f6feb", "Stopping": "#8c959f", "NotStarted": "#d0d7de"}
@@ -35,9 +35,7 @@ def _gantt(df: pd.DataFrame, y: str, title: str, key: str, hover: list[str]) -> 
 def _actions(r: pd.Series) -> None:
     """Operators: rerun (same or edited parameters), retry, stop; for Step Functions, start or redrive."""
     if r.kind == "SageMaker":
-        stored = query("SELECT parameters FROM aws_sagemaker_pipeline_execution WHERE account_id = ? AND region = ? "
-                       "AND execution_arn = ?", [r.account_id, r.region, r.execution_arn])
-        params = stored.parameters.iloc[0] if not stored.empty and stored.parameters.iloc[0] else "{}"
+        params = pq.execution_parameters(r.account_id, r.region, r.execution_arn)
         c = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
         edited = c[0].text_input("Parameters for a rerun (JSON object)", value=params, key="pl_rerun_params",
                                  help="This execution's parameters; edit them, or {} for the pipeline's defaults")
@@ -72,7 +70,7 @@ def _detail(f: filters.Filters, arn: str) -> None:
         st.query_params.pop("execution", None)
         st.rerun()
     wide = filters.Filters(f.start - pd.Timedelta(days=400), f.end, f.range_key, f.accounts, f.regions)
-    runs = ops.pipeline_executions(wide)
+    runs = pq.pipeline_executions(wide)
     run = runs[runs.execution_arn == arn] if not runs.empty else runs
     if run.empty:
         ui.empty("This execution is not in the store (or not in the sidebar's account/region scope).")
@@ -86,7 +84,7 @@ def _detail(f: filters.Filters, arn: str) -> None:
                    icon=":material/error:")
     if action_ui.can_act():
         _actions(r)
-    steps = ops.pipeline_steps(arn)
+    steps = pq.pipeline_steps(arn)
     if steps.empty:
         ui.empty("No steps stored for this execution (Step Functions executions keep only the failing state).")
         return
@@ -101,7 +99,7 @@ def _detail(f: filters.Filters, arn: str) -> None:
 
 
 def _overview(f: filters.Filters) -> None:
-    runs = ops.pipeline_executions(f)
+    runs = pq.pipeline_executions(f)
     if runs.empty:
         ui.empty("No pipeline or Step Functions executions started in this range. Widen the time range in the "
                  "sidebar, or run the sagemaker_pipelines collector.")
@@ -124,7 +122,7 @@ def _overview(f: filters.Filters) -> None:
     _gantt(runs, "pipeline", "Executions over time", "pl_gantt", ["execution", "failed_step", "duration_min"])
 
     st.markdown("**By pipeline**")
-    ui.table(ops.pipeline_summary(runs), "pl_summary", column_config={
+    ui.table(pq.pipeline_summary(runs), "pl_summary", column_config={
         "kind": "Kind", "pipeline": "Pipeline", "executions": "Runs",
         "last_start": st.column_config.DatetimeColumn("Last run (UTC)", format=TIME),
         "succeeded": "Succeeded", "failed": "Failed",

@@ -6,17 +6,17 @@ Linkable: ?job=NAME opens a job's detail; ?compare=A,B puts two jobs side by sid
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 import actions
-from dashboard import action_ui, charts, filters, ops, ui
+from dashboard import action_ui, charts, filters, nav, ui
+from dashboard.queries import logs as lq
+from dashboard.queries import training as tq
 from sextant.settings import load
 
-LOGS_PAGE = str(Path(__file__).with_name("logs.py"))
 TIME = "YYYY-MM-DD HH:mm"
 
 
@@ -30,7 +30,7 @@ def _back() -> None:
 def _curves(names: list[str]) -> None:
     frames = []
     for n in names:
-        c = ops.training_curves(n)
+        c = tq.training_curves(n)
         if not c.empty:
             c["job"] = n
             c["minute"] = (c.ts - c.ts.min()).dt.total_seconds() / 60
@@ -84,7 +84,7 @@ def _actions(j: pd.Series) -> None:
 
 def _detail(name: str) -> None:
     _back()
-    job = ops.training_job(name)
+    job = tq.training_job(name)
     if job.empty:
         ui.empty(f"Training job `{name}` is not in the store. Check the name, or run the sagemaker_training collector.")
         return
@@ -120,7 +120,7 @@ def _detail(name: str) -> None:
         else:
             right.dataframe(fm.rename("value").rename_axis("metric").reset_index(), hide_index=True, key="tr_fm")
     with tabs[2]:
-        tr = ops.training_transitions(name)
+        tr = tq.training_transitions(name)
         if tr.empty:
             ui.empty("No status transitions stored for this job.")
         else:
@@ -140,9 +140,9 @@ def _detail(name: str) -> None:
     with tabs[3]:
         lo = j.creation_time
         hi = j.training_end_time if pd.notna(j.training_end_time) else pd.Timestamp.now(tz="UTC")
-        logs = ops.log_events(lo.to_pydatetime(), (hi + pd.Timedelta(minutes=30)).to_pydatetime(), job=name,
-                              limit=500)
-        st.page_link(LOGS_PAGE, label="Search this job's logs", icon=":material/article:",
+        logs = lq.log_events(lo.to_pydatetime(), (hi + pd.Timedelta(minutes=30)).to_pydatetime(), job=name,
+                             limit=500)
+        st.page_link(nav.page(nav.LOGS), label="Search this job's logs", icon=":material/article:",
                      query_params={"resource": name, "start": lo.isoformat(),
                                    "end": (hi + pd.Timedelta(minutes=30)).isoformat()})
         if logs.empty:
@@ -159,7 +159,7 @@ def _detail(name: str) -> None:
 def _compare(a: str, b: str) -> None:
     _back()
     st.subheader("Compare training jobs")
-    cmp = ops.training_compare(a, b)
+    cmp = tq.training_compare(a, b)
     if cmp["summary"].empty:
         ui.empty("One of the two jobs is not in the store.")
         return
@@ -175,15 +175,15 @@ def _compare(a: str, b: str) -> None:
 
 
 def _list(f: filters.Filters) -> None:
-    opts = ops.training_filter_options(f)
+    opts = tq.training_filter_options(f)
     c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 2])
     statuses = c1.multiselect("Status", opts["status"], placeholder="All", key="tr_status")
     teams = c2.multiselect("Team", opts["team"], placeholder="All", key="tr_team")
     types = c3.multiselect("Instance type", opts["instance_type"], placeholder="All", key="tr_type")
     spot = c4.selectbox("Capacity", ["All", "Spot", "On-demand"], key="tr_spot")
     text = c5.text_input("Name contains", key="tr_text")
-    df = ops.training_jobs(f, statuses=statuses, instance_types=types,
-                           spot=None if spot == "All" else spot == "Spot", text=text)
+    df = tq.training_jobs(f, statuses=statuses, instance_types=types,
+                          spot=None if spot == "All" else spot == "Spot", text=text)
     if not df.empty and teams:
         df = df[df.team.isin(teams)].reset_index(drop=True)
     if df.empty:

@@ -32,11 +32,12 @@ def test_tiny_reference_store_opens_through_the_reader_and_pages_get_rows(tmp_pa
 
     pagesets.clear_cache()
     ctx = pagesets.make_ctx()
-    from dashboard import finance, ops
+    from dashboard import finance
+    from dashboard.queries import endpoints as eq
 
-    eps = ops.endpoints(ctx.f)
+    eps = eq.endpoints(ctx.f)
     assert len(eps) == scale.endpoints and eps.invocations_24h.sum() > 0
-    assert not ops.endpoint_metrics(ctx.account, ctx.region, ctx.endpoint, ctx.f.start, ctx.f.end).empty
+    assert not eq.endpoint_metrics(ctx.account, ctx.region, ctx.endpoint, ctx.f.start, ctx.f.end).empty
     assert not finance.daily_cost(ctx.f, "team", ctx.today.replace(day=1), ctx.today).empty or ctx.today.day == 1
     assert set(finance.endpoint_health(ctx.f).health) <= {"ok", "degraded", "idle"}
     for run in pagesets.SQL_SETS.values():  # every page's query set runs on the generated store

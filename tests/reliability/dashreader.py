@@ -1,8 +1,8 @@
 """``python -m tests.reliability.dashreader STORE N [THREADS]``: a dashboard-like process.
 
 Runs N page queries through the dashboard's own read path (``dashboard.data`` → ``sextant.store.Reader``,
-the typed query functions of ``dashboard.queries`` and, when importable, ``dashboard.ops`` and
-``dashboard.finance``) from THREADS threads, as Streamlit sessions do. The per-snapshot query cache is
+the typed query functions of ``dashboard.queries`` and, when importable, ``dashboard.finance``) from THREADS
+threads, as Streamlit sessions do. The per-snapshot query cache is
 cleared before every query so each one reaches DuckDB (the dashboard would answer repeats from it).
 Prints one JSON line: queries, errors, the last errors, snapshots seen, per-function counts.
 """
@@ -27,6 +27,8 @@ def page_queries() -> list[tuple[str, object]]:
     f = Filters(start=now - timedelta(days=1), end=now)
     out: list[tuple[str, object]] = [
         ("endpoints.endpoint_list", lambda: eq.endpoint_list(f)),
+        ("endpoints.endpoints", lambda: eq.endpoints(f)),
+        ("endpoints.alarms", lambda: eq.alarms("123456789012", "us-east-1", "nlp-summarizer-prod")),
         ("queries.data_as_of", queries.data_as_of),
         ("queries.filter_options", queries.filter_options),
         ("data.query(collection runs)", lambda: data.query(
@@ -35,12 +37,6 @@ def page_queries() -> list[tuple[str, object]]:
             "SELECT endpoint_name, variant_name, desired_instance_count FROM aws_sagemaker_endpoint_variant "
             "WHERE account_id = ? ORDER BY ALL", ["123456789012"])),
     ]
-    try:  # pages' query modules, written alongside; used when they import cleanly
-        from dashboard import ops
-        out += [("ops.endpoints", lambda: ops.endpoints(f)),
-                ("ops.alarms", lambda: ops.alarms("123456789012", "us-east-1", "nlp-summarizer-prod"))]
-    except Exception:  # optional: pages' query modules may not import yet
-        pass
     try:
         from dashboard import finance
         out += [("finance.collection_runs", finance.collection_runs), ("finance.tables_doc", finance.tables_doc)]
