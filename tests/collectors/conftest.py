@@ -26,7 +26,7 @@ class Collection:
     def run(self, sources: list[str] | None = None, **kwargs) -> runner.CycleResult:
         writer = Writer(self.settings.store)
         try:
-            writer.migrate(collectors.all_tables())
+            writer.migrate(collectors.all_tables(), collectors.source_docs())
             cycle = runner.run_cycle(self.settings, writer, collectors.by_name(sources),
                                      clients_for=self._clients, **kwargs)
             writer.publish()
@@ -43,6 +43,29 @@ class Collection:
             return reader.connection().execute(sql, params or []).fetchall()
         finally:
             reader.close()
+
+
+def all_items(client, op: str, key: str, **kwargs) -> list[dict]:
+    """Every item of a paginated AWS listing, read straight from the emulated account."""
+    return client.get_paginator(op).paginate(**kwargs).build_full_result()[key]
+
+
+def ops(calls: dict[str, int], op: str) -> int:
+    """Calls of one operation, whatever the service prefix the counter gives (api.sagemaker, states, ...)."""
+    return sum(n for k, n in calls.items() if k.split(":", 1)[1] == op)
+
+
+def diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    """Calls made between two snapshots of the call counter."""
+    return {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
+
+
+def ok(cycle: runner.CycleResult) -> None:
+    assert not cycle.failed, [(r.source, r.error) for r in cycle.failed]
+
+
+def count(collection: Collection, table: str) -> int:
+    return collection.query(f"SELECT count(*) FROM {table}")[0][0]
 
 
 @pytest.fixture

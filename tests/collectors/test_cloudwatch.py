@@ -408,8 +408,8 @@ def _rollup_one_hour(tmp_path, points: list[tuple[int, int, float]]) -> tuple[fl
     hour = datetime(2026, 3, 1, 10, tzinfo=UTC)
     rows = pd.DataFrame([{"account_id": "1", "region": "r", "series_id": "s", "stat": "Sum", "period_s": p,
                           "ts": hour + timedelta(minutes=m), "value": v} for p, m, v in points])
-    ctx = Context(clients=None, account_id="1", region="r", settings=None, watermarks={},
-                  query=lambda sql, params: w.con.execute(sql, params).fetchall())
+    ctx = Context(clients=None, account_id="1", region="r", settings=None,
+                  run_sql=lambda sql, params: w.con.execute(sql, params).fetchall())
     with w.transaction():
         w.upsert(cwm.POINT, rows)
         cwm._rollup(ctx, {("s", "Sum"): [hour, hour + timedelta(minutes=59)]})
