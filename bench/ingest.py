@@ -78,7 +78,7 @@ def run(workdir: Path, batches: int = 6, minutes: int = 500, baseline_rows: int 
     def execute(sql, params):
         return w.con.execute(sql, params).fetchall()
 
-    ctx = Context(clients=None, account_id=ACCOUNT, region=REGION, settings=None, watermarks={}, query=execute)
+    ctx = Context(clients=None, account_id=ACCOUNT, region=REGION, settings=None, run_sql=execute)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     path, upsert = [], []
     try:

@@ -25,7 +25,7 @@ from tests.conftest import ROOT, start_account, stop_account, stop_process, wait
 ENDPOINT = "fraud-txn-scorer-prod"
 SURGE_RPM = 4800  # invocations a minute: about 0.5 of 3 instances' capacity, 0.2 of 8
 TARGET = 8
-SOURCES = ["sagemaker_endpoints", "cloudwatch_metrics", "cloudwatch_alarms", "cost_explorer"]
+SOURCES = ["sagemaker_endpoints", "application_autoscaling", "cloudwatch_metrics", "cloudwatch_alarms", "cost_explorer"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("operator_scales"),
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium missing: make browser-deps")]

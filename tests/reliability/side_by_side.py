@@ -29,7 +29,8 @@ ENDPOINT, VARIANT = "nlp-summarizer-prod", "AllTraffic"
 
 def run(acc: Account, workdir: Path, *, queries: int = 1000, actions: int = 4, every: str = "10s",
         min_cycles: int = 3, threads: int = 4,
-        sources: tuple[str, ...] = ("sagemaker_endpoints", "cloudwatch_alarms")) -> dict[str, Any]:
+        sources: tuple[str, ...] = ("sagemaker_endpoints", "application_autoscaling", "cloudwatch_alarms"),
+        ) -> dict[str, Any]:
     store = workdir / "store"
     out_path, err_path = workdir / "collector.out", workdir / "collector.err"
     args = [sys.executable, "-m", "collectors", "run", "--every", every, "--store", str(store)]

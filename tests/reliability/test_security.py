@@ -250,7 +250,8 @@ def planted(account, tmp_path_factory):
     acc = type(account)(account.url, {**account.env, **PLANTED}, account.process)
     faults = json.dumps({"rate": 0.1, "seed": 5, "permanent": {"logs": "access_denied"}})
     p = run_cli(["run", "--once", "--store", str(store), "--source", "cloudwatch_alarms", "--source",
-                 "sagemaker_endpoints", "--source", "cloudwatch_logs"], acc, faults=faults)
+                 "sagemaker_endpoints", "--source", "application_autoscaling", "--source", "cloudwatch_logs"], acc,
+                faults=faults)
     assert p.returncode == 1 and "ERR cloudwatch_logs" in p.stdout, p.stdout + p.stderr
 
     audit = AuditLog(store / "audit.sqlite")
