@@ -1,19 +1,60 @@
-"""dashboard.queries.endpoints on tiny stores."""
+"""dashboard.queries.endpoints on tiny stores: the endpoint list, the Endpoints table (traffic window, prices
+joined), one endpoint's metrics, deploys, scaling and alarms."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
 
 from dashboard.queries import endpoints as eq
-from tests.dashboard.queries.conftest import f
+from dashboard.queries import prices
+from tests.dashboard.queries.conftest import END, f
 
+ACCOUNT = "111111111111"
+REGION = "us-east-1"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+HOST_PRICE = 0.25  # $ per instance-hour of ml.m5.large hosting on the tiny bill
 
 
-def _ep(name, team="vision", account="111111111111", region="us-east-1", **kw):
+def _ep(name, team="vision", account=ACCOUNT, region=REGION, **kw):
     return {"account_id": account, "region": region, "endpoint_name": name, "team": team, "project": "p",
             "env": "prod", "status": "InService", "creation_time": T0, "last_modified_time": T0,
             "endpoint_config_name": f"{name}-cfg", **kw}
+
+
+def _variant(name, count, instance_type="ml.m5.large", variant="AllTraffic", **kw):
+    return {"account_id": ACCOUNT, "region": REGION, "endpoint_name": name, "variant_name": variant,
+            "instance_type": instance_type, "current_instance_count": count, "desired_instance_count": count,
+            "current_weight": 1.0, "model_name": f"{name}-model", **kw}
+
+
+BILL_DAY = END.date() - timedelta(days=1)
+
+
+def _bill(key2="USE1-Host:ml.m5.large", price=HOST_PRICE, hours=24.0):
+    return {"account_id": ACCOUNT, "region": REGION, "date": BILL_DAY, "group_by_kind": "SERVICE/USAGE_TYPE",
+            "key1": "Amazon SageMaker", "key2": key2, "unblended_cost_usd": price * hours, "usage_quantity": hours}
+
+
+def _series(sid, metric, stat, endpoint="a", namespace="AWS/SageMaker", unit="Count", variant="AllTraffic"):
+    return {"account_id": ACCOUNT, "region": REGION, "series_id": sid, "namespace": namespace,
+            "metric_name": metric, "endpoint_name": endpoint, "variant_name": variant, "unit": unit, "stats": stat}
+
+
+def _hourly(sid, stat, hour, value):
+    return {"account_id": ACCOUNT, "region": REGION, "series_id": sid, "stat": stat, "hour": hour, "value": value,
+            "points": 60, "period_s": 60}
+
+
+def _point(sid, stat, ts, value, period_s=60):
+    return {"account_id": ACCOUNT, "region": REGION, "series_id": sid, "stat": stat, "period_s": period_s,
+            "ts": ts, "value": value}
+
+
+# --------------------------------------------------------------------------- endpoint_list
 
 
 def test_endpoint_list_has_the_columns_and_orders_by_team_then_name(tiny_store):
@@ -36,3 +77,185 @@ def test_endpoint_list_of_an_empty_store_has_the_columns(tiny_store):
     tiny_store()
     df = eq.endpoint_list(f())
     assert df.empty and list(df.columns) == eq.ENDPOINT_LIST_COLUMNS
+
+
+# --------------------------------------------------------------------------- the Endpoints table
+
+
+def test_endpoints_table_costs_the_instances_at_the_one_hosting_price(tiny_store):
+    tiny_store(aws_sagemaker_endpoint=[_ep("a"), _ep("b")],
+               aws_sagemaker_endpoint_variant=[_variant("a", 3), _variant("b", 1, instance_type="ml.g4dn.xlarge")],
+               aws_cost_daily=[_bill(), _bill("USE1-Train:ml.g4dn.xlarge", price=9.0)])
+    df = eq.endpoints(f()).set_index("endpoint_name")
+    assert df.loc["a", "cost_per_day"] == pytest.approx(3 * HOST_PRICE * 24)
+    assert df.loc["a", "capacity"] == "ml.m5.large × 3"
+    # the rule's own figure, as the savings list and the action dialog read it
+    assert prices.price_of(prices.hourly_prices(), "Host", "ml.m5.large") * 3 * 24 == pytest.approx(
+        df.loc["a", "cost_per_day"])
+    # a training line is no hosting price: blank, never guessed
+    assert pd.isna(df.loc["b", "cost_per_day"]) and pd.isna(df.loc["b", "cost_per_1k"])
+
+
+def test_endpoints_table_counts_traffic_of_the_24_hours_to_the_range_end(tiny_store):
+    inv, p99 = "s-inv", "s-p99"
+    tiny_store(aws_sagemaker_endpoint=[_ep("a")],
+               aws_sagemaker_endpoint_variant=[_variant("a", 2)],
+               aws_application_autoscaling_scalable_target=[{
+                   "account_id": ACCOUNT, "region": REGION, "resource_id": "endpoint/a/variant/AllTraffic",
+                   "scalable_dimension": "sagemaker:variant:DesiredInstanceCount", "endpoint_name": "a",
+                   "variant_name": "AllTraffic", "min_capacity": 1, "max_capacity": 4}],
+               aws_cloudwatch_metric_series=[_series(inv, "Invocations", "Sum"),
+                                             _series("s-5xx", "Invocation5XXErrors", "Sum"),
+                                             _series(p99, "ModelLatency", "p99", unit="Microseconds")],
+               aws_cloudwatch_metric_hourly=[
+                   _hourly(inv, "Sum", END - timedelta(hours=25), 1000.0),  # before the window
+                   _hourly(inv, "Sum", END - timedelta(hours=24), 100.0),  # first hour of the window
+                   _hourly(inv, "Sum", END - timedelta(hours=1), 300.0),
+                   _hourly(inv, "Sum", END, 5000.0),  # the range end is excluded
+                   _hourly("s-5xx", "Sum", END - timedelta(hours=1), 4.0),
+                   _hourly(p99, "p99", END - timedelta(hours=24), 10_000.0),
+                   _hourly(p99, "p99", END - timedelta(hours=1), 30_000.0)],
+               aws_cost_daily=[_bill()])
+    row = eq.endpoints(f()).iloc[0]
+    assert row.invocations_24h == 400
+    assert row.p99_ms == pytest.approx((10.0 * 100 + 30.0 * 300) / 400)  # weighted by invocations, in ms
+    assert row.peak_p99_ms == pytest.approx(30.0)
+    assert row.error_rate_5xx == pytest.approx(4 / 400)
+    assert (row.autoscaling_min, row.autoscaling_max) == (1, 4)
+    assert row.cost_per_1k == pytest.approx(2 * HOST_PRICE * 24 / 400 * 1000)
+
+
+def test_endpoint_is_the_table_row_of_one_endpoint_in_scope(tiny_store):
+    tiny_store(aws_sagemaker_endpoint=[_ep("a"), _ep("b", team="nlp")],
+               aws_sagemaker_endpoint_variant=[_variant("a", 1), _variant("b", 2)])
+    row = eq.endpoint(f(), "b")
+    assert list(row.endpoint_name) == ["b"] and row.index.tolist() == [0]
+    assert row.iloc[0].instances == 2
+    assert eq.endpoint(f(teams=["vision"]), "b").empty  # out of the sidebar's scope
+
+
+def test_endpoints_table_of_an_empty_store_is_empty(tiny_store):
+    tiny_store()
+    assert eq.endpoints(f()).empty
+
+
+def test_endpoint_variants_name_the_registry_version_they_serve(tiny_store):
+    arn = "arn:aws:sagemaker:us-east-1:111111111111:model-package/g/3"
+    tiny_store(aws_sagemaker_endpoint_variant=[_variant("a", 1), _variant("a", 1, variant="Canary",
+                                                                          model_name="outside")],
+               aws_sagemaker_model=[{"account_id": ACCOUNT, "region": REGION, "model_name": "a-model",
+                                     "model_package_arn": arn}],
+               aws_sagemaker_model_package=[{"account_id": ACCOUNT, "region": REGION, "group_name": "g",
+                                             "version": 3, "model_package_arn": arn, "approval_status": "Approved"}])
+    v = eq.endpoint_variants(ACCOUNT, REGION, "a").set_index("variant_name")
+    assert list(v.index) == ["AllTraffic", "Canary"]
+    assert (v.loc["AllTraffic", "model_group"], v.loc["AllTraffic", "model_version"]) == ("g", 3)
+    assert pd.isna(v.loc["Canary", "model_group"])
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_endpoint_metrics_convert_units_and_prefer_one_minute_points(tiny_store):
+    t = END - timedelta(hours=2)
+    tiny_store(aws_cloudwatch_metric_series=[_series("inv", "Invocations", "Sum"),
+                                             _series("lat", "ModelLatency", "p99", unit="Microseconds"),
+                                             _series("other", "Invocations", "Sum", endpoint="b")],
+               aws_cloudwatch_metric_point=[
+                   _point("inv", "Sum", t, 50.0, period_s=300),  # also collected at 1 minute: dropped
+                   _point("inv", "Sum", t, 12.0), _point("inv", "Sum", t + timedelta(minutes=1), 8.0),
+                   _point("inv", "Sum", t - timedelta(hours=1), 500.0, period_s=300),  # 5-minute only: kept
+                   _point("lat", "p99", t, 25_000.0),
+                   _point("inv", "Sum", END, 99.0),  # at the window end: excluded
+                   _point("other", "Sum", t, 7.0)])
+    start = END - timedelta(hours=6)
+    df = eq.endpoint_metrics(ACCOUNT, REGION, "a", start, END)
+    assert list(df.columns) == ["ts", "variant_name", "metric", "value", "period_s"]
+    inv = df[df.metric == "invocations"]
+    assert inv.value.tolist() == [100.0, 12.0, 8.0]  # per minute: 500 over 5 minutes is 100
+    assert df[df.metric == "p99"].value.tolist() == [25.0]  # microseconds -> ms
+    assert df.ts.is_monotonic_increasing and str(df.ts.dt.tz) == "UTC"
+    assert eq.endpoint_metrics(ACCOUNT, REGION, "a", start, END, metrics=("p99",)).metric.unique().tolist() == ["p99"]
+
+
+def test_endpoint_metrics_of_a_long_range_read_the_hourly_rollup(tiny_store):
+    hour = END - timedelta(days=3)
+    tiny_store(aws_cloudwatch_metric_series=[_series("inv", "Invocations", "Sum")],
+               aws_cloudwatch_metric_hourly=[_hourly("inv", "Sum", hour, 600.0)],
+               aws_cloudwatch_metric_point=[_point("inv", "Sum", hour, 1.0)])
+    start = END - timedelta(days=7)
+    assert not eq.fine_grained(start, END) and eq.fine_grained(END - eq.MINUTE_RANGE, END)
+    df = eq.endpoint_metrics(ACCOUNT, REGION, "a", start, END)
+    assert df.value.tolist() == [10.0] and df.period_s.tolist() == [3600]  # 600 an hour is 10 a minute
+
+
+def test_latency_baseline_is_the_median_hourly_p99_of_the_days_before(tiny_store):
+    before = END - timedelta(hours=1)
+    tiny_store(aws_cloudwatch_metric_series=[_series("lat", "ModelLatency", "p99", unit="Microseconds")],
+               aws_cloudwatch_metric_hourly=[_hourly("lat", "p99", before - timedelta(hours=h), v)
+                                             for h, v in ((1, 10_000.0), (2, 20_000.0), (3, 90_000.0))]
+               + [_hourly("lat", "p99", before, 1_000_000.0),  # at `before`: not in the baseline
+                  _hourly("lat", "p99", before - timedelta(days=8), 1_000_000.0)])  # older than 7 days
+    assert eq.latency_baseline(ACCOUNT, REGION, "a", before) == pytest.approx(20.0)
+    assert eq.latency_baseline(ACCOUNT, REGION, "nothing", before) is None
+
+
+# --------------------------------------------------------------------------- deploys, scaling, alarms
+
+
+def _config(name, created, model, count=1):
+    return {"account_id": ACCOUNT, "region": REGION, "endpoint_config_name": name, "creation_time": created,
+            "variants": json.dumps([{"variant_name": "AllTraffic", "model_name": model,
+                                     "instance_type": "ml.m5.large", "initial_instance_count": count}])}
+
+
+def test_deploys_mark_a_return_to_earlier_models_as_a_rollback(tiny_store):
+    tiny_store(aws_sagemaker_endpoint=[_ep("a", endpoint_config_name="a-3")],
+               aws_sagemaker_endpoint_config=[_config("a-1", T0, "m1"), _config("a-2", T0 + timedelta(days=1), "m2"),
+                                              _config("a-3", T0 + timedelta(days=2), "m1"),
+                                              _config("ab-1", T0, "other")])  # another endpoint's config
+    d = eq.deploys(ACCOUNT, REGION, "a")
+    assert d.config.tolist() == ["a-1", "a-2", "a-3"]
+    assert d.kind.tolist() == ["create", "deploy", "rollback"]
+    assert d.label.iloc[2] == "rollback: m1"
+
+
+def test_scaling_and_config_events_keep_to_the_window(tiny_store):
+    start = END - timedelta(hours=6)
+    act = {"account_id": ACCOUNT, "region": REGION, "endpoint_name": "a", "variant_name": "AllTraffic",
+           "status_code": "Successful", "cause": "alarm"}
+    tiny_store(aws_sagemaker_endpoint=[_ep("a", endpoint_config_name="a-1")],
+               aws_sagemaker_endpoint_config=[_config("a-1", start + timedelta(hours=1), "m1", count=2)],
+               aws_application_autoscaling_activity=[
+                   {**act, "activity_id": "in", "start_time": END - timedelta(hours=2),
+                    "end_time": END - timedelta(hours=2) + timedelta(minutes=3), "description": "Setting to 4"},
+                   {**act, "activity_id": "before", "start_time": start - timedelta(hours=3),
+                    "end_time": start - timedelta(hours=3), "description": "Setting to 3"}])
+    acts = eq.scaling_activities(ACCOUNT, REGION, "a", start, END)
+    assert acts["count"].tolist() == [4]
+    events = eq.config_events(ACCOUNT, REGION, "a", start, END)
+    assert events.kind.tolist() == ["create", "scaling"]
+    assert events.label.tolist()[1] == "scale AllTraffic to 4"
+    counts = eq.instance_count_history(ACCOUNT, REGION, "a", start, END)
+    # the count known before the window (3, from the earlier activity) opens it; the deploy's 2, the scaling's 4
+    assert counts.instances.tolist() == [3, 2, 4, 4]
+    assert counts.time.iloc[0] == start and counts.time.iloc[-1] == END
+
+
+def test_alarms_list_those_in_alarm_first_with_latency_thresholds_in_ms(tiny_store):
+    alarm = {"account_id": ACCOUNT, "region": REGION, "endpoint_name": "a", "statistic": "Average"}
+    tiny_store(aws_cloudwatch_alarm=[{**alarm, "alarm_name": "a-5xx", "state_value": "OK",
+                                      "metric_name": "Invocation5XXErrors", "threshold": 5.0},
+                                     {**alarm, "alarm_name": "b-p99", "state_value": "ALARM",
+                                      "metric_name": "ModelLatency", "threshold": 250_000.0},
+                                     {**alarm, "alarm_name": "other", "endpoint_name": "b", "state_value": "ALARM"}],
+               aws_cloudwatch_alarm_state_change=[
+                   {"account_id": ACCOUNT, "region": REGION, "alarm_name": "b-p99", "ts": END - timedelta(hours=1),
+                    "old_state": "OK", "new_state": "ALARM"},
+                   {"account_id": ACCOUNT, "region": REGION, "alarm_name": "b-p99", "ts": END - timedelta(days=2),
+                    "old_state": "ALARM", "new_state": "OK"}])
+    al = eq.alarms(ACCOUNT, REGION, "a")
+    assert al.alarm_name.tolist() == ["b-p99", "a-5xx"]
+    assert al.threshold.tolist() == [250.0, 5.0] and al.threshold_unit.tolist() == ["ms", ""]
+    changes = eq.alarm_changes(ACCOUNT, REGION, "a", END - timedelta(days=1), END)
+    assert changes.new_state.tolist() == ["ALARM"] and changes.metric_name.tolist() == ["ModelLatency"]
