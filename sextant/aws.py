@@ -1,7 +1,10 @@
 """The one client factory: a boto3 Session per account, clients per (service, region), every call counted.
 
 - Credentials: the account's profile, or AssumeRole on its role ARN (with external id), or the
-  standard AWS environment. ``AWS_ENDPOINT_URL`` is honoured by botocore itself.
+  standard AWS environment. ``AWS_ENDPOINT_URL`` is honoured by botocore itself. Assumed-role
+  credentials are botocore's refreshable ones (the machinery behind ``role_arn`` profiles): AssumeRole
+  runs on first use and again before they expire, so a long-lived ``Clients`` (the collector's loop,
+  the dashboard's cache) never signs with expired credentials.
 - Retries: botocore's adaptive mode (client-side rate limiting on throttles).
 - Counting: a ``before-call`` hook counts every API operation by service and operation; the
   counts feed the collection-run table and the self-cost figures.
@@ -19,7 +22,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import NoCredentialsError
 from botocore.loaders import create_loader
 from botocore.utils import parse_timestamp
 
@@ -124,6 +135,19 @@ def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+class _Given(CredentialProvider):
+    """A credential chain of one link: the given credentials."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self._credentials
+
+
 @dataclass
 class Clients:
     """Clients for one account, created lazily per (service, region) and shared by collectors and actions."""
@@ -143,18 +167,33 @@ class Clients:
         if self._session is None:
             base = boto3.Session(profile_name=self.account.profile, region_name=self.regions[0])
             if self.account.role_arn:
-                sts = base.client("sts", config=RETRY_CONFIG)
-                self.counter.register(sts)
-                kwargs = {"RoleArn": self.account.role_arn, "RoleSessionName": "sextant"}
-                if self.account.external_id:
-                    kwargs["ExternalId"] = self.account.external_id
-                creds = sts.assume_role(**kwargs)["Credentials"]
-                base = boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                                     aws_secret_access_key=creds["SecretAccessKey"],
-                                     aws_session_token=creds["SessionToken"], region_name=self.regions[0])
+                base = self._assumed_role_session(base, self.account.role_arn)
             _fast_timestamps(base)
             self._session = base
         return self._session
+
+    def _assumed_role_session(self, source: boto3.Session, role_arn: str) -> boto3.Session:
+        """A session signing with the role's credentials, which botocore refreshes before they expire.
+
+        The source credentials (profile or environment) call AssumeRole on first use, then again when
+        fewer than 15 minutes remain; the STS clients that make those calls are counted like any other."""
+        source_credentials = source.get_credentials()
+        if source_credentials is None:
+            raise NoCredentialsError()
+
+        def sts_client(service: str, **kwargs: object) -> object:
+            client = source.client(service, config=RETRY_CONFIG, **kwargs)
+            self.counter.register(client)
+            return client
+
+        assume_args = {"RoleSessionName": "sextant"}
+        if self.account.external_id:
+            assume_args["ExternalId"] = self.account.external_id
+        fetcher = AssumeRoleCredentialFetcher(sts_client, source_credentials, role_arn, extra_args=assume_args)
+        credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+        core = botocore.session.Session(profile=self.account.profile)
+        core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
+        return boto3.Session(botocore_session=core, region_name=self.regions[0])
 
     def client(self, service: str, region: str | None = None):
         key = (service, region or self.regions[0])
@@ -177,6 +216,6 @@ class Clients:
         botocore keeps a retry quota (and, in adaptive mode, a rate limiter) per client: a source that
         met many errors would otherwise leave the next sources sharing its clients with no retries left,
         and a failing source must never stop the others."""
-        self.session()  # assume the role once, not once per source
+        self.session()  # one session, so one set of (refreshing) role credentials for every source
         with self._lock:
             return replace(self, _clients=dict(self._clients), _lock=threading.Lock())
