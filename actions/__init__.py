@@ -4,6 +4,7 @@ Pages build a request and call :func:`run_action`; the confirmation dialog lives
 (``dashboard/action_ui.py``). The audit log is :mod:`actions.audit`, who may act is :mod:`actions.roles`.
 """
 
+from actions.audit import AuditLog, AuditRow
 from actions.roles import Actor, role_of
 from actions.service import (
     ActionError,
@@ -27,7 +28,7 @@ from actions.service import (
 )
 
 __all__ = [
-    "ActionError", "Actor", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution", "Request",
-    "RerunPipeline", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "StartStateMachine",
+    "ActionError", "Actor", "AuditLog", "AuditRow", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
+    "Request", "RerunPipeline", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "StartStateMachine",
     "StopPipelineExecution", "StopTrainingJob", "new_token", "parse_json_object", "plan", "role_of", "run_action",
 ]

@@ -11,7 +11,9 @@ was opened with. ``run_action`` is the only path to an AWS write and it:
 5. plans from AWS's current state (read calls only), then, unless dry run, calls AWS;
 6. appends exactly one audit row, whatever happened.
 
-Actions use boto3 through the collectors' client factory (one retry policy, one call counter);
+Every AWS call of an action goes to the request's region (the resource's: pages pass the ``region`` of
+the row they act on; an ARN names its own), in the account of the ``Env``'s clients; the audit row
+records that region. Actions use boto3 through the collectors' client factory (one retry policy, one call counter);
 cloning a training job is ``DescribeTrainingJob`` + ``CreateTrainingJob`` with overrides, which
 needs no SDK abstraction (see README, "The SageMaker SDK").
 """
@@ -22,16 +24,17 @@ import json
 import re
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sextant.aws import Clients
-from sextant.settings import Settings
 from actions.audit import AuditLog, AuditRow
 from actions.roles import Actor
+from sextant.aws import Clients, region_problem
+from sextant.settings import Settings
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 ARN_RE = re.compile(r"^arn:aws[a-z-]*:(sagemaker|states):[a-z0-9-]+:\d{12}:[A-Za-z0-9:/._-]{1,256}$")
@@ -72,14 +75,21 @@ class Outcome:
 
 @dataclass
 class Env:
-    """What an action needs to plan and run: clients for the target account, settings, prices."""
+    """What an action needs to plan and run: clients for the target account, settings, prices, and the region
+    every AWS call goes to (:func:`plan` and :func:`run_action` set it from the request)."""
 
     clients: Clients
     settings: Settings
     price: Callable[[str, str], float | None] = lambda instance_type, kind: None
+    region: str | None = None
 
     def client(self, service: str):
-        return self.clients.client(service)
+        if self.region is None:
+            raise RuntimeError("no region to call: plan() and run_action() set it from the request (Env.at)")
+        return self.clients.client(service, self.region)
+
+    def at(self, region: str) -> Env:
+        return replace(self, region=region)
 
 
 # --------------------------------------------------------------------------- validation helpers
@@ -92,9 +102,11 @@ def _name(value: Any, what: str) -> str:
     return value
 
 
-def _arn(value: Any, what: str) -> str:
+def _arn(value: Any, what: str, account_id: str) -> str:
     if not isinstance(value, str) or not ARN_RE.match(value):
         raise ActionError(f"{what} {value!r} is not a SageMaker or Step Functions ARN")
+    if value.split(":")[4] != account_id:
+        raise ActionError(f"the {what} ARN belongs to another account than the one selected")
     return value
 
 
@@ -143,12 +155,23 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class Request:
+    """One action on one resource, in the account ``account_id`` and the region ``region`` (keyword-only).
+
+    Without a region, an ARN's region is used, else the account's only region; an account with several
+    regions needs the request to name one."""
+
     ACTION: ClassVar[str] = ""
     account_id: str
+    region: str | None = field(default=None, kw_only=True)
 
     @property
     def target(self) -> str:
         raise NotImplementedError
+
+    @property
+    def arn(self) -> str | None:
+        """The ARN the request acts on, if it names one: its region must be the request's."""
+        return None
 
     def validate(self, settings: Settings) -> None:
         allowed = settings.actions.allowed_accounts
@@ -157,15 +180,31 @@ class Request:
         if allowed and self.account_id not in allowed:
             raise ActionError(f"account {self.account_id} is not in [actions] allowed_accounts")
 
+    def region_in(self, clients: Clients) -> str:
+        """The region every AWS call of this request goes to (call after :meth:`validate`)."""
+        region = self.region
+        if region is not None and (not isinstance(region, str) or region_problem(region)):
+            raise ActionError(f"region {region!r} is not an AWS region")
+        arn_region = self.arn.split(":")[3] if isinstance(self.arn, str) and ARN_RE.match(self.arn) else None
+        if region is None:
+            region = arn_region or (clients.regions[0] if len(clients.regions) == 1 else None)
+            if region is None:
+                raise ActionError(f"account {self.account_id} has several regions ({', '.join(clients.regions)}): "
+                                  "the request must name the region of the resource it acts on")
+        if arn_region is not None and arn_region != region:
+            raise ActionError(f"the ARN is in {arn_region}, not in {region}, the region this request acts in")
+        configured = clients.account.regions
+        if configured and region not in configured:
+            raise ActionError(f"region {region} is not one of this account's regions ({', '.join(configured)}) "
+                              "in sextant.toml")
+        return region
+
     def plan(self, env: Env) -> Plan:
         raise NotImplementedError
 
     def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
         """Call AWS; returns (the last AWS response, the state after)."""
         raise NotImplementedError
-
-    def audit_parameters(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict, dict]:
@@ -174,7 +213,7 @@ def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict, dict]:
         d = sm.describe_endpoint(EndpointName=endpoint)
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-            raise ActionError(f"endpoint {endpoint!r} does not exist in this account and region") from None
+            raise ActionError(f"endpoint {endpoint!r} does not exist in this account in {env.region}") from None
         raise
     for v in d.get("ProductionVariants", []):
         if v["VariantName"] == variant:
@@ -273,11 +312,11 @@ class ScaleToMinimum(ScaleEndpoint):
         current = v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount") or 0
         if current <= floor:
             raise ActionError(f"{self.target} already runs its minimum ({current} instance(s))")
-        return ScaleEndpoint(self.account_id, self.endpoint, self.variant, floor).plan(env)
+        return ScaleEndpoint(self.account_id, self.endpoint, self.variant, floor, region=self.region).plan(env)
 
     def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
-        return ScaleEndpoint(self.account_id, self.endpoint, self.variant,
-                             plan.after["instance_count"]).execute(env, plan, token)
+        return ScaleEndpoint(self.account_id, self.endpoint, self.variant, plan.after["instance_count"],
+                             region=self.region).execute(env, plan, token)
 
 
 @dataclass(frozen=True)
@@ -430,11 +469,13 @@ class _ExecutionAction(Request):
     def target(self) -> str:
         return self.execution_arn
 
+    @property
+    def arn(self) -> str | None:
+        return self.execution_arn
+
     def validate(self, settings: Settings) -> None:
         super().validate(settings)
-        _arn(self.execution_arn, "execution")
-        if f":{self.account_id}:" not in self.execution_arn:
-            raise ActionError("the execution ARN belongs to another account than the one selected")
+        _arn(self.execution_arn, "execution", self.account_id)
 
     def _pipeline_execution(self, env: Env) -> dict:
         try:
@@ -518,9 +559,13 @@ class StartStateMachine(Request):
     def target(self) -> str:
         return self.state_machine_arn
 
+    @property
+    def arn(self) -> str | None:
+        return self.state_machine_arn
+
     def validate(self, settings: Settings) -> None:
         super().validate(settings)
-        _arn(self.state_machine_arn, "state machine")
+        _arn(self.state_machine_arn, "state machine", self.account_id)
         if isinstance(self.input, str) and self.input.strip():
             try:
                 json.loads(self.input)
@@ -568,21 +613,32 @@ def _paginate(client, op: str, key: str, **kwargs):
 
 # --------------------------------------------------------------------------- running
 
-_token_locks: dict[str, threading.Lock] = {}
+# One lock per idempotency token while some submit of it is running: concurrent submits of one confirmation
+# wait for each other, and the later ones find the first one's audit row. An entry lives only as long as a
+# submit holds its lock (weak values), so the map does not grow with the number of actions taken.
+_token_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 _token_guard = threading.Lock()
 
 
 def _lock_for(token: str) -> threading.Lock:
     with _token_guard:
-        return _token_locks.setdefault(token, threading.Lock())
+        lock = _token_locks.get(token)
+        if lock is None:
+            lock = _token_locks[token] = threading.Lock()
+        return lock
+
+
+def _checked(request: Request, env: Env) -> Env:
+    """Validate the request (no AWS call) and return the env bound to the region it acts in."""
+    request.validate(env.settings)
+    return env.at(request.region_in(env.clients))
 
 
 def plan(request: Request, actor: Actor, env: Env) -> Plan:
     """Validate, authorize and plan (AWS reads only); raises ActionError with a clear message."""
     if not actor.can_act():
         raise ActionError(f"{actor.name} is a {actor.role}: only operators and admins can act")
-    request.validate(env.settings)
-    return request.plan(env)
+    return request.plan(_checked(request, env))
 
 
 def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token: str,
@@ -590,7 +646,7 @@ def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token:
     """Carry out one confirmed action; always appends exactly one audit row."""
     dry = dry_run or env.settings.actions.dry_run
     base = dict(actor=actor.name, role=actor.role, action=request.ACTION, target=str(request.target)[:500],
-                account_id=str(request.account_id)[:20], region=env.clients.regions[0],
+                account_id=str(request.account_id)[:20], region=_audit_region(request, env),
                 parameters=_safe_params(request), dry_run=dry, token=token)
     outcome: Outcome
     p: Plan | None = None
@@ -601,12 +657,12 @@ def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token:
             elif (prior := audit.done(token)) is not None:
                 outcome = Outcome("duplicate", f"already done (audit #{prior['id']}): this confirmation acted once")
             else:
-                request.validate(env.settings)
-                p = request.plan(env)
+                target_env = _checked(request, env)
+                p = request.plan(target_env)
                 if dry:
                     outcome = Outcome("dry_run", f"dry run: would {p.summary}", p)
                 else:
-                    res, after = request.execute(env, p, token)
+                    res, after = request.execute(target_env, p, token)
                     rid = (res or {}).get("ResponseMetadata", {}).get("RequestId")
                     outcome = Outcome("succeeded", f"done: {p.summary}", p, rid, result=after)
         except ActionError as exc:
@@ -624,8 +680,16 @@ def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token:
     return outcome
 
 
+def _audit_region(request: Request, env: Env) -> str | None:
+    """The region the request acts in; when it cannot act (invalid), the region it asked for."""
+    try:
+        return request.region_in(env.clients)
+    except ActionError:
+        return None if request.region is None else str(request.region)[:40]
+
+
 def _safe_params(request: Request) -> dict[str, Any]:
     params = {}
-    for k, v in request.audit_parameters().items():
+    for k, v in asdict(request).items():
         params[k] = v if isinstance(v, int | float | bool | type(None)) else str(v)[:2000]
     return params

@@ -3,7 +3,8 @@
 Viewers see no controls (and ``actions.service.run_action`` refuses them anyway). Each dialog
 opening gets one idempotency token, kept until the dialog is done, so a double click on Confirm
 acts once. Opening a dialog reads AWS's current state to plan (read calls only); rendering a page
-makes no AWS call.
+makes no AWS call. A request names the account and region of the resource it acts on (pages pass the
+row's ``region``): the dialog picks the account's clients, the action service calls that region.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from sextant.aws import Clients
-from sextant.settings import AccountSettings, Settings, load
 import actions as a
 from actions.audit import AuditLog
 from dashboard.auth import current_actor
 from dashboard.pricing import price_lookup
+from sextant.aws import Clients
+from sextant.settings import AccountSettings, Settings, load
 
 
 def audit_log(settings: Settings | None = None) -> AuditLog:
@@ -33,10 +34,12 @@ def _audit(path: str) -> AuditLog:
 
 @st.cache_resource
 def _clients(account: AccountSettings) -> Clients:
+    """One client factory per account for the life of the process: a role's credentials refresh themselves."""
     return Clients(account)
 
 
 def _env(account_id: str) -> a.Env:
+    """The configured account with this id (or name); the region comes from the request (``a.plan``/``run_action``)."""
     settings = load()
     for account in settings.accounts:
         clients = _clients(account)
@@ -92,6 +95,7 @@ def _confirm(request: a.Request, key: str) -> None:
         st.session_state.pop(f"_action_token_{key}", None)
         return
     _show_plan(plan)
+    st.caption(f"Account {request.account_id}, region {request.region_in(env.clients)}.")
     dry = st.toggle("Dry run (plan and audit only)", value=env.settings.actions.dry_run,
                     disabled=env.settings.actions.dry_run, key=f"{key}_dry")
     st.caption(f"Acting as {actor.name} ({actor.role}); this is recorded in the audit log.")
@@ -119,8 +123,10 @@ def action_button(label: str, request: a.Request, key: str, *, icon: str | None 
             f"{message} — audit #{audit_id}", icon=":material/history:")
 
 
-def scale_controls(account_id: str, endpoint: str, variant: str, current: int, key: str) -> None:
-    """Desired-count input + Scale button (autoscaled variants move their scalable target)."""
+def scale_controls(account_id: str, endpoint: str, variant: str, current: int, key: str,
+                   region: str | None = None) -> None:
+    """Desired-count input + Scale button (autoscaled variants move their scalable target) for the endpoint in
+    ``region`` (the endpoint row's; needed when the account has several regions)."""
     if not can_act():
         return
     limit = load().actions.max_instances_per_variant
@@ -128,5 +134,5 @@ def scale_controls(account_id: str, endpoint: str, variant: str, current: int, k
     desired = c1.number_input(f"Instances for {variant} (now {current})", min_value=1, max_value=limit,
                               value=min(max(int(current or 1), 1), limit), step=1, key=f"{key}_n")
     with c2:
-        action_button("Scale", a.ScaleEndpoint(account_id, endpoint, variant, int(desired)), f"{key}_scale",
-                      icon=":material/tune:", type="primary")
+        action_button("Scale", a.ScaleEndpoint(account_id, endpoint, variant, int(desired), region=region),
+                      f"{key}_scale", icon=":material/tune:", type="primary")
