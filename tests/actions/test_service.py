@@ -1,16 +1,23 @@
-"""Actions against the emulated account: each changes AWS as described, guarded, idempotent, audited."""
+"""Actions against the emulated account: each changes AWS as described, guarded, idempotent, audited; each calls
+the region and account of the resource it acts on; role credentials refresh; one token acts once."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import botocore.credentials
 import pytest
+from botocore.exceptions import ClientError
 
+import actions as a
+from actions import service
+from actions.audit import AuditLog
 from sextant.aws import Clients
 from sextant.settings import AccountSettings, ActionSettings, Settings
-import actions as a
-from actions.audit import AuditLog
 from tests.conftest import Account, start_account, stop_account, wait_until
 
 MAIN = "123456789012"
@@ -45,10 +52,9 @@ def audit(tmp_path) -> AuditLog:
     return AuditLog(tmp_path / "audit.sqlite")
 
 
-def _variant(acc, endpoint):
-    return acc.client("sagemaker").describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
-
-
+def _variant(acc, endpoint, region=None):
+    sm = acc.client("sagemaker", **({"region_name": region} if region else {}))
+    return sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
 
 
 def test_scale_a_plain_variant_changes_its_desired_count_and_shows_the_cost(acc, env, audit):
@@ -254,3 +260,186 @@ def test_the_audit_log_cannot_be_changed_or_deleted(audit):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             con.execute(sql)
     assert audit.count() == 1
+
+
+# ----------------------------------------------------------------------------- the resource's region and account
+EU = "eu-west-1"
+SETTINGS = Settings(actions=ActionSettings(max_instances_per_variant=12))
+TWO_REGIONS = AccountSettings(regions=("us-east-1", EU))
+
+
+def _create_endpoint(sm, name: str, count: int = 1) -> None:
+    """A model, an endpoint config and an endpoint of ``count`` ml.m5.large instances, waited InService."""
+    sm.create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{MAIN}:role/sagemaker-execution",
+                    PrimaryContainer={"Image": f"{MAIN}.dkr.ecr.us-east-1.amazonaws.com/{name}:1"})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    _wait_in_service(sm, name)
+
+
+def _wait_in_service(sm, name: str) -> None:
+    wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService", 60,
+               f"{name} InService")
+
+
+def test_an_action_on_a_resource_in_the_second_region_calls_that_region(acc, audit):
+    name = "regional-twin"  # one endpoint of this name in each region: a call to the wrong one would succeed
+    for region in ("us-east-1", EU):
+        _create_endpoint(acc.client("sagemaker", region_name=region), name)
+    clients = Clients(TWO_REGIONS)
+    first_region = []
+    for service_name in ("sagemaker", "application-autoscaling"):
+        clients.client(service_name, "us-east-1").meta.events.register(
+            "before-call", lambda model, **_: first_region.append(model.name))
+
+    out = a.run_action(a.ScaleEndpoint(MAIN, name, "AllTraffic", 3, region=EU), OPERATOR,
+                       a.Env(clients, SETTINGS), audit, a.new_token())
+    assert out.status == "succeeded", out.message
+    assert _variant(acc, name, EU)["DesiredInstanceCount"] == 3
+    assert _variant(acc, name, "us-east-1")["DesiredInstanceCount"] == 1
+    assert first_region == [], "no call of the action went to us-east-1"
+    row = audit.frame().iloc[0]
+    assert (row.result, row.region, row.account_id) == ("succeeded", EU, MAIN)
+
+
+def test_a_request_without_a_region_on_a_two_region_account_is_refused_with_no_aws_call(audit):
+    clients = Clients(TWO_REGIONS)
+    out = a.run_action(a.ScaleEndpoint(MAIN, "nlp-summarizer-prod", "AllTraffic", 2), OPERATOR,
+                       a.Env(clients, SETTINGS), audit, a.new_token())
+    assert out.status == "invalid" and "several regions" in out.message, out.message
+    assert clients.counter.total() == 0
+    assert audit.frame().iloc[0].result == "invalid"
+
+
+@pytest.mark.parametrize("region, reason", [
+    ("ap-south-1", "not one of this account's regions"),
+    ("eu-west-one", "not an AWS region"),
+    ("EU", "not an AWS region"),
+    ("eu-west-1'; --", "not an AWS region"),
+    (float("nan"), "not an AWS region"),  # a page row with no region
+])
+def test_a_region_that_is_not_the_accounts_or_not_a_region_is_refused_with_no_aws_call(audit, region, reason):
+    clients = Clients(TWO_REGIONS)
+    out = a.run_action(a.StopTrainingJob(MAIN, "any-job", region=region), OPERATOR, a.Env(clients, SETTINGS),
+                       audit, a.new_token())
+    assert out.status == "invalid" and reason in out.message, out.message
+    assert clients.counter.total() == 0
+
+
+def test_an_arn_names_the_region_and_must_agree_with_the_request(audit):
+    clients = Clients(TWO_REGIONS)
+    arn = f"arn:aws:states:{EU}:{MAIN}:execution:ml-release-orchestrator:x"
+    assert a.RedriveExecution(MAIN, arn).region_in(clients) == EU
+    assert a.RedriveExecution(MAIN, arn, region=EU).region_in(clients) == EU
+    machine = f"arn:aws:states:us-east-1:{MAIN}:stateMachine:ml-release-orchestrator"
+    for req in (a.RedriveExecution(MAIN, arn, region="us-east-1"), a.StartStateMachine(MAIN, machine, region=EU),
+                a.StartStateMachine("210987654321", machine)):
+        out = a.run_action(req, OPERATOR, a.Env(clients, SETTINGS), audit, a.new_token())
+        assert out.status == "invalid", (req, out.message)
+    assert clients.counter.total() == 0
+
+
+def test_an_env_without_a_region_makes_no_call():
+    env = a.Env(Clients(TWO_REGIONS), SETTINGS)
+    with pytest.raises(RuntimeError, match="region"):
+        env.client("sagemaker")
+    assert env.at(EU).region == EU and env.region is None
+
+
+# ----------------------------------------------------------------------------- role-based accounts
+class _Clock:
+    """botocore's clock for credentials, frozen and moved by the test (the emulated STS keeps the real one)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_an_action_on_a_role_based_account_succeeds_after_its_first_credentials_expired(acc, audit, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(botocore.credentials, "_local_now", clock)  # the assume-role fetcher's cache reads it
+    name = "role-scaled"
+    _create_endpoint(acc.client("sagemaker"), name)
+    clients = Clients(AccountSettings(name="ops", role_arn=f"arn:aws:iam::{MAIN}:role/sextant-operator",
+                                      regions=("us-east-1",)))
+    env = a.Env(clients, SETTINGS)
+    credentials = clients.session().get_credentials()
+    monkeypatch.setattr(credentials, "_time_fetcher", clock)  # the credentials' own clock (bound at their creation)
+
+    def assume_role_calls() -> int:
+        return clients.counter.snapshot().get("sts:AssumeRole", 0)
+
+    def scale(count: int) -> a.Outcome:
+        _wait_in_service(acc.client("sagemaker"), name)
+        return a.run_action(a.ScaleEndpoint(MAIN, name, "AllTraffic", count), OPERATOR, env, audit, a.new_token())
+
+    out = scale(2)
+    issued_by = datetime.now(UTC)  # the first credentials were issued before this, for 3,600 s
+    assert out.status == "succeeded", out.message
+    assert assume_role_calls() == 1
+    identity = clients.client("sts").get_caller_identity()
+    assert identity["Arn"] == f"arn:aws:sts::{MAIN}:assumed-role/sextant-operator/sextant"
+    first_key = credentials.get_frozen_credentials().access_key
+    assert scale(3).status == "succeeded"
+    assert assume_role_calls() == 1, "valid credentials are reused"
+
+    # An hour later by botocore's clock the first credentials have expired. The emulated STS dates new ones by the
+    # real clock, so let a little real time pass first: they are then still valid at the moved clock.
+    time.sleep(1.5)
+    clock.now = issued_by + timedelta(seconds=3600.5)
+    assert credentials.refresh_needed(0), "the first credentials are expired at the moved clock"
+    out = scale(1)
+    assert out.status == "succeeded", out.message
+    assert assume_role_calls() >= 2, "the credentials were refreshed, not reused"
+    assert credentials.get_frozen_credentials().access_key != first_key
+    assert _variant(acc, name)["DesiredInstanceCount"] == 1
+
+
+def test_a_role_account_assumes_its_role_with_its_external_id(acc):
+    from demo import world
+
+    def account_id(external_id: str | None) -> str:
+        clients = Clients(AccountSettings(name="ml", role_arn=world.CROSS_ACCOUNT_ROLE, external_id=external_id,
+                                          regions=("us-east-1",)))
+        return clients.account_id()
+
+    assert account_id(world.EXTERNAL_ID) == world.SECOND_ACCOUNT
+    with pytest.raises(ClientError, match="AccessDenied"):
+        account_id("another-id")
+
+
+# ----------------------------------------------------------------------------- idempotency tokens
+def test_eight_concurrent_submits_of_one_token_act_once(acc, audit):
+    name = "concurrent-submits"
+    _create_endpoint(acc.client("sagemaker"), name)
+    env = a.Env(Clients(AccountSettings(regions=("us-east-1",))), SETTINGS)
+    req, token = a.ScaleEndpoint(MAIN, name, "AllTraffic", 2), a.new_token()
+    start = threading.Barrier(8)
+    outcomes: list[a.Outcome] = []
+
+    def submit() -> None:
+        start.wait()
+        outcomes.append(a.run_action(req, OPERATOR, env, audit, token))
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(o.status for o in outcomes) == ["duplicate"] * 7 + ["succeeded"], [o.message for o in outcomes]
+    assert env.clients.counter.snapshot().get("api.sagemaker:UpdateEndpointWeightsAndCapacities") == 1
+    assert audit.count() == 8
+
+
+def test_the_per_token_locks_do_not_grow_with_the_number_of_actions(audit):
+    env = a.Env(Clients(AccountSettings(regions=("us-east-1",))), SETTINGS)
+    tokens = [a.new_token() for _ in range(50)]
+    for token in tokens:
+        a.run_action(a.StopTrainingJob(MAIN, "any-job"), VIEWER, env, audit, token)
+    assert audit.count() == 50
+    assert len(service._token_locks) < len(tokens)
+    assert not any(token in service._token_locks for token in tokens)
