@@ -83,7 +83,8 @@ def _scale_panel(e: pd.Series, variants: pd.DataFrame) -> None:
         for v in variants.itertuples():
             current = v.desired_instance_count if pd.notna(v.desired_instance_count) else v.current_instance_count
             action_ui.scale_controls(e.account_id, e.endpoint_name, v.variant_name,
-                                     int(current) if pd.notna(current) else 1, key=f"ep_scale_{v.variant_name}")
+                                     int(current) if pd.notna(current) else 1, key=f"ep_scale_{v.variant_name}",
+                                     region=e.region)
         st.caption("The confirmation shows the change in instances and $ per day before anything is sent. The "
                    "charts show the effect after the next collection.")
 

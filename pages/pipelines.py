@@ -40,27 +40,31 @@ def _actions(r: pd.Series) -> None:
         edited = c[0].text_input("Parameters for a rerun (JSON object)", value=params, key="pl_rerun_params",
                                  help="This execution's parameters; edit them, or {} for the pipeline's defaults")
         with c[1]:
-            action_ui.action_button("Rerun", actions.RerunPipeline(r.account_id, r.pipeline, edited), "pl_rerun",
-                                    icon=":material/replay:", type="primary")
+            action_ui.action_button("Rerun", actions.RerunPipeline(r.account_id, r.pipeline, edited, region=r.region),
+                                    "pl_rerun", icon=":material/replay:", type="primary")
         with c[2]:
             if r.status == "Failed":
-                action_ui.action_button("Retry", actions.RetryPipelineExecution(r.account_id, r.execution_arn),
+                action_ui.action_button("Retry", actions.RetryPipelineExecution(r.account_id, r.execution_arn,
+                                                                                region=r.region),
                                         "pl_retry", icon=":material/restart_alt:",
                                         help="Resume this execution from its failed step")
         with c[3]:
             if r.status == "Running":
-                action_ui.action_button("Stop", actions.StopPipelineExecution(r.account_id, r.execution_arn),
+                action_ui.action_button("Stop", actions.StopPipelineExecution(r.account_id, r.execution_arn,
+                                                                              region=r.region),
                                         "pl_stop", icon=":material/stop_circle:")
     else:
         machine = r.execution_arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
         c = st.columns([4, 1.4, 1.6], vertical_alignment="bottom")
         payload = c[0].text_input("Input for a new execution (JSON)", value="{}", key="pl_sfn_input")
         with c[1]:
-            action_ui.action_button("Start execution", actions.StartStateMachine(r.account_id, machine, payload),
+            action_ui.action_button("Start execution",
+                                    actions.StartStateMachine(r.account_id, machine, payload, region=r.region),
                                     "pl_sfn_start", icon=":material/play_arrow:", type="primary")
         with c[2]:
             if r.status == "Failed":
-                action_ui.action_button("Redrive", actions.RedriveExecution(r.account_id, r.execution_arn),
+                action_ui.action_button("Redrive", actions.RedriveExecution(r.account_id, r.execution_arn,
+                                                                             region=r.region),
                                         "pl_redrive", icon=":material/restart_alt:",
                                         help="Restart this execution from the state that failed")
 

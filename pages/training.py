@@ -54,7 +54,8 @@ def _curves(names: list[str]) -> None:
 def _actions(j: pd.Series) -> None:
     """Operators: stop a running job; launch a clone with overrides (confirmation shows the estimated cost)."""
     if j.status == "InProgress":
-        action_ui.action_button("Stop this job", actions.StopTrainingJob(j.account_id, j.training_job_name),
+        action_ui.action_button("Stop this job", actions.StopTrainingJob(j.account_id, j.training_job_name,
+                                                                         region=j.region),
                                 "tr_stop", icon=":material/stop_circle:")
     with st.expander("Launch a clone of this job", icon=":material/replay:"):
         limits = load().actions
@@ -76,7 +77,8 @@ def _actions(j: pd.Series) -> None:
                           help=f"Merged over the source job's: {j.hyperparameters or '{}'}")
         req = actions.LaunchTraining(j.account_id, j.training_job_name, instance_type=itype, instance_count=int(count),
                                      spot=spot, max_runtime_s=int(runtime_h * 3600),
-                                     max_wait_s=int(wait_h * 3600) if spot else None, hyperparameters=hp)
+                                     max_wait_s=int(wait_h * 3600) if spot else None, hyperparameters=hp,
+                                     region=j.region)
         action_ui.action_button("Launch clone", req, "tr_clone", icon=":material/rocket_launch:", type="primary")
         st.caption("Same image, role, data channels and output as the source job; the confirmation names every "
                    "override and the estimated cost before anything starts.")
