@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, filters, queries
+from dashboard import data, filters
 from dashboard.nav import PAGES, page
+from dashboard.queries import collection, scope
 from sextant.store import StoreVersionError
 
 
@@ -24,7 +25,7 @@ def main() -> None:
     except StoreVersionError as exc:
         st.error(str(exc), icon=":material/upgrade:")
         st.stop()
-    st.session_state["_filters"] = filters.sidebar(queries.filter_options())
+    st.session_state["_filters"] = filters.sidebar(scope.filter_options())
     with st.sidebar:
         auto = st.toggle("Auto-refresh", value=st.query_params.get("refresh") == "1", key="f_refresh",
                          help="Redraw the page when the collector publishes new data (checked every 30 s).")
@@ -33,7 +34,7 @@ def main() -> None:
             _watch(data.snapshot())
         elif "refresh" in st.query_params:
             del st.query_params["refresh"]
-        as_of = queries.data_as_of()
+        as_of = collection.data_as_of()
         if not as_of.empty:
             st.caption("Data as of (UTC): " + ", ".join(
                 f"{r.source} {r.as_of:%H:%M}" for r in as_of.itertuples()))

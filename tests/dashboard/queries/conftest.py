@@ -16,9 +16,11 @@ import pytest
 
 import collectors
 from dashboard.filters import Filters
+from sextant.schema import SYSTEM_TABLES
 from sextant.store import Writer
 
 _TABLES = {t.name: t for t in collectors.all_tables()}
+_ROWS = {**{t.name: t for t in SYSTEM_TABLES}, **_TABLES}  # system tables (collection runs, sources) take rows too
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def tiny_store(tmp_path, monkeypatch):
             writer.migrate(list(_TABLES.values()))
             with writer.transaction():
                 for name, rows in rows_by_table.items():
-                    writer.upsert(_TABLES[name], rows)
+                    writer.upsert(_ROWS[name], rows)
             writer.publish()
         finally:
             writer.close()

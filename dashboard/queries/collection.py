@@ -1,0 +1,142 @@
+"""Read queries of the collection area: which sources there are, how fresh each is against its cadence, the
+collection runs and their errors, and what collecting costs in AWS API charges (the self-cost meter).
+
+The sources are read from the store (``sextant_source``, the collectors' registry written at migration), so the
+dashboard needs no collector import; a store whose registry is still empty lists the sources it has runs of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from dashboard.data import query
+from sextant.settings import Settings
+
+FRESH_WITHIN = 2  # x the expected cadence: fresh; up to LATE_WITHIN x: late; beyond: stale
+LATE_WITHIN = 6
+
+
+def sources() -> list[str]:
+    """Names of the collector sources, from the store's registry (``sextant_source``); while that is empty, the
+    sources seen in ``sextant_collection_run``."""
+    df = query("""
+        SELECT source FROM sextant_source
+        UNION SELECT DISTINCT source FROM sextant_collection_run WHERE NOT EXISTS (SELECT 1 FROM sextant_source)
+        ORDER BY source""")
+    return [] if df.empty else df.source.tolist()
+
+
+def cadence_s(settings: Settings) -> dict[str, int]:
+    """Expected seconds between fresh data per source where it is not the hot cadence: Cost Explorer's refresh and
+    cold metrics' cadence (every other source is expected every ``collect.hot_every_s``)."""
+    c = settings.collect
+    return {"cost_explorer": c.cost_refresh_every_s, "cloudwatch_logs": c.cold_every_s}
+
+
+def _status(age_s: float, last_status: object, expected_s: float) -> str:
+    if pd.isna(age_s):
+        return "never"
+    if last_status == "failed":
+        return "failing"
+    ratio = age_s / expected_s
+    return "fresh" if ratio <= FRESH_WITHIN else "late" if ratio <= LATE_WITHIN else "stale"
+
+
+def freshness(sources: list[str], settings: Settings, now: datetime) -> pd.DataFrame:
+    """One row per source (and account/region it ran for): last run, last success, age, expected cadence,
+    status (fresh: age <= 2 x cadence; late: <= 6 x; stale beyond; failing when the last run failed;
+    never when it never succeeded). ``sources`` without any run get one row, ``never``."""
+    cad = cadence_s(settings)
+    runs = query("""
+        SELECT source, account_id, region, max(ended_at) FILTER (WHERE status = 'succeeded') AS last_success,
+               arg_max(status, ended_at) AS last_status, arg_max(error, ended_at) AS last_error,
+               arg_max(hint, ended_at) AS last_hint, max(ended_at) AS last_run
+        FROM sextant_collection_run GROUP BY ALL
+    """)
+    known = set(runs.source) if not runs.empty else set()
+    missing = pd.DataFrame({"source": [s for s in sources if s not in known]})
+    cols = ["source", "account_id", "region", "last_success", "last_status", "last_error", "last_hint", "last_run"]
+    out = pd.concat([runs.reindex(columns=cols), missing], ignore_index=True).reindex(columns=cols)
+    out["expected_every_s"] = out.source.map(lambda s: cad.get(s, settings.collect.hot_every_s))
+    last = pd.to_datetime(out.get("last_success"), utc=True)
+    out["age_s"] = (pd.Timestamp(now) - last).dt.total_seconds()
+    out["status"] = [_status(a, s, e) for a, s, e in zip(out.age_s, out.last_status, out.expected_every_s,
+                                                         strict=True)]
+    return out.sort_values(["source", "account_id"]).reset_index(drop=True)
+
+
+def data_as_of() -> pd.DataFrame:
+    """Last successful collection per source: source, as_of."""
+    return query("SELECT source, max(ended_at) AS as_of FROM sextant_collection_run "
+                 "WHERE status = 'succeeded' GROUP BY source ORDER BY source")
+
+
+def collection_runs(limit: int = 200) -> pd.DataFrame:
+    """Collection cycles, newest first: started, ended, sources, failed, rows, API calls, $."""
+    return query("""
+        SELECT run_id, min(started_at) AS started_at, max(ended_at) AS ended_at,
+               epoch(max(ended_at) - min(started_at)) AS duration_s,
+               count(*) AS sources, count(*) FILTER (WHERE status = 'failed') AS failed,
+               sum(rows) AS rows, sum(api_calls) AS api_calls, sum(estimated_cost_usd) AS cost_usd
+        FROM sextant_collection_run GROUP BY run_id ORDER BY started_at DESC LIMIT ?
+    """, [limit])
+
+
+def collection_run_sources(run_id: str) -> pd.DataFrame:
+    """The sources of one collection cycle, with their calls by operation (JSON text) and error."""
+    return query("""
+        SELECT source, account_id, region, status, rows, api_calls, estimated_cost_usd, started_at, ended_at,
+               epoch(ended_at - started_at) AS duration_s, api_calls_by_operation, error, hint
+        FROM sextant_collection_run WHERE run_id = ? ORDER BY source, account_id, region
+    """, [run_id])
+
+
+def collection_errors(limit: int = 100) -> pd.DataFrame:
+    """Failed source runs, newest first."""
+    return query("""
+        SELECT ended_at, source, account_id, region, error, hint, run_id
+        FROM sextant_collection_run WHERE status = 'failed' ORDER BY ended_at DESC LIMIT ?
+    """, [limit])
+
+
+@dataclass(frozen=True)
+class SelfCost:
+    last_24h_usd: float
+    api_calls_24h: int
+    runs_24h: int
+    hours_covered: float  # span of the runs counted (< 24 while the store is younger than a day)
+    projected_monthly_usd: float  # last 24 h x 30
+    budget_usd: float
+    by_source: pd.DataFrame  # source, api_calls, cost_usd, runs, projected_monthly_usd over the last 24 h
+
+
+def self_cost(settings: Settings, now: datetime) -> SelfCost:
+    """What collecting costs in AWS API charges: the last 24 h of runs, projected to a month (x 30)."""
+    budget = settings.collect.monthly_api_budget_usd
+    since = now - timedelta(days=1)
+    by = query("""
+        SELECT source, sum(api_calls) AS api_calls, sum(estimated_cost_usd) AS cost_usd,
+               count(DISTINCT run_id) AS runs, min(started_at) AS first_run
+        FROM sextant_collection_run WHERE started_at >= ? GROUP BY source ORDER BY cost_usd DESC
+    """, [since])
+    if by.empty:
+        return SelfCost(0.0, 0, 0, 0.0, 0.0, budget, by)
+    by["projected_monthly_usd"] = by.cost_usd * 30
+    runs = query("SELECT count(DISTINCT run_id) AS n FROM sextant_collection_run WHERE started_at >= ?", [since])
+    first = pd.to_datetime(by.first_run, utc=True).min()
+    covered = max(0.0, (pd.Timestamp(now) - first).total_seconds() / 3600)
+    total = float(by.cost_usd.sum())
+    return SelfCost(total, int(by.api_calls.sum()), int(runs.n.iloc[0]), min(24.0, covered), total * 30, budget,
+                    by.drop(columns="first_run"))
+
+
+def metrics_plan() -> pd.DataFrame:
+    """The metrics collector's own plan estimate, newest polls first."""
+    return query("""
+        SELECT polled_at, account_id, region, queries, requests, datapoints, deferred, hot_every_s, cold_every_s,
+               estimated_monthly_usd, budget_usd
+        FROM aws_cloudwatch_metric_poll ORDER BY polled_at DESC LIMIT 50
+    """)
