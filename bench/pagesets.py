@@ -62,21 +62,20 @@ def clear_cache() -> None:
 
 
 def _overview(c: Ctx) -> None:
-    import collectors
-    from dashboard import finance
-    if not finance.has_bill():  # as the page: the data dictionary only when there is no bill to show
-        finance.tables_doc()
-    finance.month_to_date(c.f, c.today)
-    finance.forecast(c.today)
-    finance.endpoint_health(c.f)
-    finance.alarms_firing(c.f)
-    finance.failed_training(c.f, c.now - timedelta(days=1))
-    finance.failed_pipeline_runs(c.f, c.now - timedelta(days=1))
-    finance.anomalies(c.today - timedelta(days=14), c.today + timedelta(days=1))
-    finance.freshness([s.NAME for s in collectors.SOURCES], c.settings, c.now)
+    from dashboard.queries import catalog, collection, cost, health
+    if not cost.has_bill():  # as the page: the data dictionary only when there is no bill to show
+        catalog.tables_doc()
+    cost.month_to_date(c.f, c.today)
+    cost.forecast(c.today)
+    health.endpoint_health(c.f)
+    health.alarms_firing(c.f)
+    health.failed_training(c.f, c.now - timedelta(days=1))
+    health.failed_pipeline_runs(c.f, c.now - timedelta(days=1))
+    cost.anomalies(c.today - timedelta(days=14), c.today + timedelta(days=1))
+    collection.freshness(collection.sources(), c.settings, c.now)
     for group in ("service", "team"):
-        finance.movers(c.f, group, c.today, limit=6)
-    finance.metrics_as_of()
+        cost.movers(c.f, group, c.today, limit=6)
+    health.metrics_as_of()
 
 
 def _endpoints_list(c: Ctx) -> None:
@@ -125,29 +124,29 @@ def _cost_period(c: Ctx) -> tuple[date, date]:
 
 
 def _cost_spend(c: Ctx) -> None:
-    from dashboard import finance
-    finance.has_bill()
+    from dashboard.queries import cost
+    cost.has_bill()
     start, end = _cost_period(c)
-    finance.daily_cost(c.f, "service", start, end)
-    finance.forecast(c.today)
-    finance.anomalies(start, end)
+    cost.daily_cost(c.f, "service", start, end)
+    cost.forecast(c.today)
+    cost.anomalies(start, end)
 
 
 def _cost_unit(c: Ctx) -> None:
-    from dashboard import finance
+    from dashboard.queries import cost
     start, end = _cost_period(c)
     ustart = datetime.combine(start, datetime.min.time(), UTC)
     uend = min(datetime.combine(end, datetime.min.time(), UTC), c.now)
-    finance.endpoint_unit_cost(c.f, ustart, uend)
-    finance.training_unit_cost(c.f, ustart, uend)
+    cost.endpoint_unit_cost(c.f, ustart, uend)
+    cost.training_unit_cost(c.f, ustart, uend)
 
 
 def _cost_waste(c: Ctx) -> None:
-    from dashboard import finance
-    discount = finance.observed_spot_discount(c.f, c.now)
-    finance.idle_endpoints(c.f, 7, c.today)
-    finance.overprovisioned(c.f, c.today, 20.0)
-    finance.spot_candidates(c.f, c.now, discount)
+    from dashboard.queries import savings
+    discount = savings.observed_spot_discount(c.f, c.now)
+    savings.idle_endpoints(c.f, 7)
+    savings.overprovisioned(c.f, 20.0)
+    savings.spot_candidates(c.f, c.now, discount)
 
 
 def _logs(c: Ctx) -> None:
@@ -177,20 +176,19 @@ def _audit(c: Ctx) -> None:
 
 
 def _collection(c: Ctx) -> None:
-    import collectors
-    from dashboard import finance
-    finance.freshness([s.NAME for s in collectors.SOURCES], c.settings, c.now)
-    finance.self_cost(c.settings, c.now)
-    runs = finance.collection_runs()
-    finance.collection_run_sources(runs.run_id.iloc[0])
-    finance.collection_errors()
-    finance.metrics_plan()
+    from dashboard.queries import collection
+    collection.freshness(collection.sources(), c.settings, c.now)
+    collection.self_cost(c.settings, c.now)
+    runs = collection.collection_runs()
+    collection.collection_run_sources(runs.run_id.iloc[0])
+    collection.collection_errors()
+    collection.metrics_plan()
 
 
 def _data(c: Ctx) -> None:
-    from dashboard import finance
-    finance.tables_doc()
-    finance.columns_doc()
+    from dashboard.queries import catalog
+    catalog.tables_doc()
+    catalog.columns_doc()
 
 
 SQL_SETS: dict[str, Callable[[Ctx], None]] = {

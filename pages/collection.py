@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import collectors
-from dashboard import finance, ui
+from dashboard import ui
+from dashboard.queries import collection
 from sextant.settings import load
 
 
@@ -30,9 +30,8 @@ def _age(seconds: float | None) -> str:
 st.title("Collection")
 settings = load()
 now = datetime.now(UTC)
-sources = [s.NAME for s in collectors.SOURCES]
-fresh = finance.freshness(sources, settings, now)
-cost = finance.self_cost(settings, now)
+fresh = collection.freshness(collection.sources(), settings, now)
+cost = collection.self_cost(settings, now)
 
 st.caption("What the collectors did, how fresh each source is against its expected cadence, and what the AWS "
            "API calls cost (Cost Explorer $0.01 per request, GetMetricData $0.01 per 1,000 metrics).")
@@ -73,7 +72,7 @@ if not bad.empty:
 
 tab_runs, tab_errors, tab_cost = st.tabs(["Runs", "Errors", "API cost"])
 with tab_runs:
-    runs = finance.collection_runs()
+    runs = collection.collection_runs()
     if runs.empty:
         ui.empty("No collection has run yet: run `python -m collectors run`.")
     else:
@@ -87,7 +86,7 @@ with tab_runs:
         picked = event.selection.rows if event is not None else []
         run_id = runs.run_id.iloc[picked[0]] if picked else runs.run_id.iloc[0]
         st.caption(f"Sources of run `{run_id}`" + ("" if picked else " (the newest; select a run above)"))
-        detail = finance.collection_run_sources(run_id)
+        detail = collection.collection_run_sources(run_id)
         detail["api_calls_by_operation"] = detail.api_calls_by_operation.map(
             lambda t: ", ".join(f"{k} {v}" for k, v in sorted(json.loads(t or "{}").items(), key=lambda kv: -kv[1])))
         ui.table(detail, "collection_run_sources", column_config={
@@ -99,7 +98,7 @@ with tab_runs:
         })
 
 with tab_errors:
-    errors = finance.collection_errors()
+    errors = collection.collection_errors()
     if errors.empty:
         st.success("No source has failed.", icon=":material/check_circle:")
     else:
@@ -126,7 +125,7 @@ with tab_cost:
             "cost_usd": st.column_config.NumberColumn("last 24 h", format="$%.4f"),
             "projected_monthly_usd": st.column_config.NumberColumn("per month", format="$%.2f"),
         })
-    plan = finance.metrics_plan()
+    plan = collection.metrics_plan()
     if not plan.empty:
         st.caption("The metrics collector's own plan: queries per cycle at its cadence, fitted to the budget.")
         ui.table(plan, "collection_metrics_plan", column_config={

@@ -9,15 +9,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import actions
-from dashboard import action_ui, charts, filters, finance, ui
-from dashboard.data import has_table, query
+from dashboard import action_ui, charts, filters, nav, ui
+from dashboard.queries import cost, savings
 from sextant.settings import load
 
 PERIODS = {"mtd": "Month to date", "30d": "30 days", "90d": "90 days", "sidebar": "Sidebar range"}
 GROUP_LABELS = {"service": "Service", "usage type": "Usage type", "team": "Team", "project": "Project",
                 "account": "Account"}
 TOP_GROUPS = 8
-FILTER_NAMES = {"accounts": "account", "teams": "team", "projects": "project"}
 
 
 def _period(key: str, f: filters.Filters, today: date) -> tuple[date, date]:
@@ -90,7 +89,7 @@ f = filters.current()
 settings = load()
 now = datetime.now(UTC)
 today = now.date()
-if not finance.has_bill():
+if not cost.has_bill():
     ui.empty("No cost collected yet. The cost_explorer collector fills it (Cost Explorer refreshes up to 3 times "
              "a day; each request costs $0.01). Run `python -m collectors run --source cost_explorer`.")
     st.stop()
@@ -103,9 +102,9 @@ group = c2.segmented_control("Group by", list(GROUP_LABELS), format_func=GROUP_L
 st.query_params["period"], st.query_params["by"] = period, group
 start, end = _period(period, f, today)
 
-df = finance.daily_cost(f, group, start, end)
-fc = finance.forecast(today)
-anoms = finance.anomalies(start, end)
+df = cost.daily_cost(f, group, start, end)
+fc = cost.forecast(today)
+anoms = cost.anomalies(start, end)
 total = float(df.cost_usd.sum()) if not df.empty else 0.0
 ndays = max(1, (min(end, today + timedelta(days=1)) - start).days)
 
@@ -129,7 +128,7 @@ m4.metric("Anomalies in the period", len(anoms), border=True, height="stretch",
 ignored = df.attrs.get("ignored", [])
 if ignored:
     st.caption(f"⚠ Grouped by {group}, the bill cannot be narrowed by "
-               f"{', '.join(FILTER_NAMES[i] for i in ignored)} (Cost Explorer groups by two keys at most): "
+               f"{', '.join(ignored)} (Cost Explorer groups by two keys at most): "
                "those sidebar filters are not applied here.")
 if f.regions:
     st.caption("The region filter does not apply to cost: Cost Explorer is collected once per account.")
@@ -145,19 +144,7 @@ def _breakdown() -> None:
         st.plotly_chart(_trend(df, anoms, fc, start, end, today), width="stretch", key="cost_trend")
         st.caption("Stacked by " + GROUP_LABELS[group].lower() + f" (top {TOP_GROUPS}, the rest as 'other'). "
                    "Red markers: cost anomalies; grey bars: forecast to month end (whole bill, spread evenly).")
-        last7 = pd.to_datetime(df.date).dt.date >= today - timedelta(days=7)
-        prev7 = (pd.to_datetime(df.date).dt.date >= today - timedelta(days=14)) & ~last7
-        br = pd.DataFrame({
-            "cost_usd": df.groupby("group").cost_usd.sum(),
-            "last_7d_usd": df[last7 & (pd.to_datetime(df.date).dt.date < today)].groupby("group").cost_usd.sum(),
-            "previous_7d_usd": df[prev7].groupby("group").cost_usd.sum(),
-        }).fillna(0.0).reset_index(names=group)
-        br["share_pct"] = br.cost_usd / total * 100 if total else 0.0
-        br["change_pct"] = (br.last_7d_usd - br.previous_7d_usd) / br.previous_7d_usd.where(br.previous_7d_usd > 0) \
-            * 100
-        br = br.sort_values("cost_usd", ascending=False)
-        ui.table(br[[group, "cost_usd", "share_pct", "last_7d_usd", "previous_7d_usd", "change_pct"]],
-                 "cost_breakdown", column_config={
+        ui.table(cost.breakdown(df, f, group, today), "cost_breakdown", column_config={
                      "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
                      "share_pct": st.column_config.ProgressColumn("share", format="%.1f%%", min_value=0,
                                                                   max_value=100),
@@ -179,7 +166,7 @@ def _unit_economics() -> None:
     ustart = datetime.combine(start, datetime.min.time(), UTC)
     uend = min(datetime.combine(end, datetime.min.time(), UTC), now)
     st.markdown("**Cost per 1,000 inferences, per endpoint**")
-    unit = finance.endpoint_unit_cost(f, ustart, uend)
+    unit = cost.endpoint_unit_cost(f, ustart, uend)
     if unit.empty:
         ui.empty("No endpoints or variant history collected yet: the sagemaker_endpoints collector fills them.")
     else:
@@ -195,7 +182,7 @@ def _unit_economics() -> None:
                    "paid for that instance type (Cost Explorer usage type `*Host:<type>`, cost ÷ hours, last 30 "
                    "days). Invocations from CloudWatch. Storage and data transfer are not included.")
     st.markdown("**Cost per training hour, per team**")
-    tu = finance.training_unit_cost(f, ustart, uend)
+    tu = cost.training_unit_cost(f, ustart, uend)
     if tu.empty:
         ui.empty("No training jobs in the period.")
     else:
@@ -212,13 +199,7 @@ def _unit_economics() -> None:
 
 def _scale_idle_down(idle: pd.DataFrame) -> None:
     """Operators: one guarded step per idle variant down to its minimum (autoscaling min, else 1 instance)."""
-    variants = query("""SELECT account_id, endpoint_name, variant_name, current_instance_count
-                        FROM aws_sagemaker_endpoint_variant
-                        WHERE list_contains(?, account_id || '/' || endpoint_name)
-                        ORDER BY endpoint_name, variant_name""",
-                     [(idle.account_id + "/" + idle.endpoint_name).tolist()]) if has_table(
-        "aws_sagemaker_endpoint_variant") else pd.DataFrame()
-    for v in variants[variants.current_instance_count > 1].itertuples():
+    for v in savings.scalable_variants(idle).itertuples():
         c1, c2 = st.columns([3, 2], vertical_alignment="center")
         c1.markdown(f"`{v.endpoint_name}` / {v.variant_name}: {int(v.current_instance_count)} instances")
         with c2:
@@ -236,13 +217,13 @@ def _savings() -> None:
     idle_days = s1.number_input("Idle: no invocations for (days)", min_value=1, max_value=90,
                                 value=int(st.query_params.get("idle_days", 14)), key="cost_idle_days")
     cpu_max = s2.slider("Over-provisioned: p95 CPU below (%)", 5, 60, 20, key="cost_cpu_max")
-    observed = finance.observed_spot_discount(f, now)
+    observed = savings.observed_spot_discount(f, now)
     discount = s3.slider("Spot discount (%)", 10, 90, round(observed * 100), key="cost_spot_discount",
                          help=f"Default: observed on your spot jobs of the last 90 days ({observed:.0%}: 1 − "
                               "billable ÷ training seconds).") / 100
-    idle = finance.idle_endpoints(f, int(idle_days), today)
-    over = finance.overprovisioned(f, today, float(cpu_max))
-    spot = finance.spot_candidates(f, now, discount)
+    idle = savings.idle_endpoints(f, int(idle_days))
+    over = savings.overprovisioned(f, float(cpu_max))
+    spot = savings.spot_candidates(f, now, discount)
     sums = [float(x.monthly_saving_usd.sum()) if not x.empty else 0.0 for x in (idle, over, spot)]
     t1, t2, t3, t4 = st.columns(4)
     t1.metric("Potential savings / month", ui.money(sum(sums)), border=True, height="stretch")
@@ -258,7 +239,7 @@ def _savings() -> None:
         st.success(f"No endpoint has gone {idle_days} days without an invocation in the metrics collected.",
                    icon=":material/check_circle:")
     else:
-        ui.table(idle.assign(link="endpoints?endpoint=" + idle.endpoint_name)[
+        ui.table(idle.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in idle.endpoint_name])[
             ["link", "team", "instance_type", "instances", "idle_days", "last_invocation", "daily_usd",
              "monthly_saving_usd", "account_id"]], "cost_idle", column_config={
             "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)"),

@@ -1,7 +1,7 @@
 """Data dictionary: every table and column of the store, and a read-only SQL box.
 
 The SQL box is the one place where text a user types reaches SQL. It is safe by construction, in
-``dashboard.finance.run_user_sql``: DuckDB's own parser must find exactly one SELECT/WITH statement
+``dashboard.queries.catalog.run_user_sql``: DuckDB's own parser must find exactly one SELECT/WITH statement
 (anything else — DELETE, DROP, a second statement after a semicolon — is refused with a message);
 it is wrapped as ``SELECT * FROM (...) LIMIT n`` and re-parsed; it runs on a private connection that
 attaches the published snapshot READ_ONLY with file, network and extension access disabled and the
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import finance, ui
+from dashboard import ui
+from dashboard.queries import catalog
 
 st.title("Data dictionary")
 st.caption("The store is a product surface: every table Sextant collects, every column with its meaning and "
            "unit, and a read-only SQL box over the newest snapshot. Timestamps are UTC.")
 
-tables = finance.tables_doc()
+tables = catalog.tables_doc()
 if tables.empty:
     ui.empty("The store is empty: run `python -m collectors run` (or `make demo`) to collect, then reload.")
     st.stop()
@@ -27,7 +28,7 @@ left, right = st.container(), st.container()
 with left:
     st.subheader(f"{len(tables)} tables")
     needle = st.text_input("Find a table or column", key="dd_find", placeholder="e.g. latency, team, cost")
-    cols = finance.columns_doc()
+    cols = catalog.columns_doc()
     shown = tables
     if needle:
         n = needle.lower()
@@ -81,8 +82,8 @@ if submitted:
     st.session_state["dd_sql_last"] = sql
     try:
         with st.spinner("Running…"):
-            result = finance.run_user_sql(sql, limit=int(limit), timeout_s=float(timeout))
-    except finance.UserSQLError as exc:
+            result = catalog.run_user_sql(sql, limit=int(limit), timeout_s=float(timeout))
+    except catalog.UserSQLError as exc:
         st.error(str(exc), icon=":material/block:")
     else:
         note = " (the row limit; raise it or aggregate to see more)" if result.attrs.get("truncated") else ""

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-import collectors
-from dashboard import filters, finance, ui
+from dashboard import filters, nav, ui
+from dashboard.queries import catalog, collection, cost, health
 from sextant.settings import load
-
-HERE = Path(__file__).parent
-ENDPOINTS, TRAINING, PIPELINES = (str(HERE / p) for p in ("endpoints.py", "training.py", "pipelines.py"))
-COST, COLLECTION = str(HERE / "cost.py"), str(HERE / "collection.py")
-FILTER_NAMES = {"accounts": "account", "teams": "team", "projects": "project"}
 
 st.title("Overview")
 f = filters.current()
@@ -23,19 +17,19 @@ settings = load()
 now = datetime.now(UTC)
 today = now.date()
 
-if not finance.has_bill() and finance.tables_doc().empty:
+if not cost.has_bill() and catalog.tables_doc().empty:
     ui.empty("Nothing collected yet. Run `make demo`, or `python -m collectors run` against your account, then "
              "reload.")
     st.stop()
 
 # ------------------------------------------------------------------ headline numbers
-mtd = finance.month_to_date(f, today)
-fc = finance.forecast(today)
-health = finance.endpoint_health(f)
-alarms = finance.alarms_firing(f)
+mtd = cost.month_to_date(f, today)
+fc = cost.forecast(today)
+eps = health.endpoint_health(f)
+alarms = health.alarms_firing(f)
 since = now - timedelta(days=1)
-failed_jobs = finance.failed_training(f, since)
-failed_runs = finance.failed_pipeline_runs(f, since)
+failed_jobs = health.failed_training(f, since)
+failed_runs = health.failed_pipeline_runs(f, since)
 
 c1, c2, c3, c4 = st.columns(4)
 change = mtd.change_pct
@@ -62,9 +56,9 @@ if not fc.empty:
 else:
     c2.metric("Month-end forecast", "–", help="No Cost Explorer forecast collected yet (or the month ends today).",
               border=True, height="stretch")
-counts = health.health.value_counts() if not health.empty else pd.Series(dtype=int)
+counts = eps.health.value_counts() if not eps.empty else pd.Series(dtype=int)
 c3.metric("Endpoints degraded / idle", f"{counts.get('degraded', 0)} / {counts.get('idle', 0)}",
-          delta=f"{counts.get('ok', 0)} of {len(health)} ok", delta_color="off", delta_arrow="off",
+          delta=f"{counts.get('ok', 0)} of {len(eps)} ok", delta_color="off", delta_arrow="off",
           border=True, height="stretch",
           help="degraded: 5xx > 1% of invocations, or p99 ModelLatency > 2× its own 7-day median, in the last hour "
                "or 24 h of data; idle: no invocations for 7+ days.")
@@ -72,12 +66,10 @@ c4.metric("Alarms firing · failures 24 h", f"{len(alarms)} · {len(failed_jobs)
           delta=f"{len(failed_jobs)} training, {len(failed_runs)} pipeline runs", delta_color="off",
           delta_arrow="off", border=True, height="stretch")
 
-scoped = [n for n in ("accounts", "teams", "projects") if getattr(f, n)]
-if scoped:
+if mtd.honoured or mtd.ignored:
     msg = "the forecast is for the whole bill"
-    honoured = [FILTER_NAMES[n] for n in scoped if n not in mtd.ignored]
-    if mtd.ignored and honoured:
-        msg = (f"spend honours the {honoured[0]} filter only (Cost Explorer groups the bill by two keys at "
+    if mtd.ignored and mtd.honoured:
+        msg = (f"spend honours the {mtd.honoured[0]} filter only (Cost Explorer groups the bill by two keys at "
                f"most); {msg}")
     st.caption(f"With the sidebar filters: {msg}.")
 
@@ -85,42 +77,43 @@ if scoped:
 left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Needs attention")
-    items: list[tuple[int, str, str, str, dict]] = []  # severity, label, page, icon, query params
-    for r in health[health.health == "degraded"].itertuples():
-        items.append((0, f"**{r.endpoint_name}** degraded: {r.reason}", ENDPOINTS, ":material/error:",
+    items: list[tuple[int, str, nav.PageSpec, str, dict]] = []  # severity, label, page, icon, query params
+    for r in eps[eps.health == "degraded"].itertuples():
+        items.append((0, f"**{r.endpoint_name}** degraded: {r.reason}", nav.ENDPOINTS, ":material/error:",
                       {"endpoint": r.endpoint_name}))
     for r in alarms.itertuples():
         target = {"endpoint": r.endpoint_name} if isinstance(r.endpoint_name, str) and r.endpoint_name else {}
         items.append((1, f"**{r.alarm_name}** in ALARM since {pd.Timestamp(r.since):%b %d %H:%M}",
-                      ENDPOINTS, ":material/notifications_active:", target))
+                      nav.ENDPOINTS, ":material/notifications_active:", target))
     for r in failed_jobs.itertuples():
         items.append((1, f"Training job **{r.training_job_name}** failed: {str(r.failure_reason or '')[:90]}",
-                      TRAINING, ":material/model_training:", {"job": r.training_job_name}))
+                      nav.TRAINING, ":material/model_training:", {"job": r.training_job_name}))
     for r in failed_runs.itertuples():
         step = f" at step {r.failed_step}" if isinstance(r.failed_step, str) else ""
-        items.append((1, f"Pipeline **{r.pipeline_name}** run failed{step}", PIPELINES, ":material/account_tree:",
-                      {"pipeline": r.pipeline_name}))
+        items.append((1, f"Pipeline **{r.pipeline_name}** run failed{step}", nav.PIPELINES,
+                      ":material/account_tree:", {"pipeline": r.pipeline_name}))
     if not fc.empty and float(fc.month_end_usd.iloc[0]) > budget:
         items.append((1, f"Month-end forecast {ui.money(fc.month_end_usd.iloc[0])} is over the "
-                         f"{ui.money(budget)} budget", COST, ":material/trending_up:", {}))
-    recent_anomalies = finance.anomalies(today - timedelta(days=14), today + timedelta(days=1))
+                         f"{ui.money(budget)} budget", nav.COST, ":material/trending_up:", {}))
+    recent_anomalies = cost.anomalies(today - timedelta(days=14), today + timedelta(days=1))
     for r in recent_anomalies.itertuples():
         items.append((2, f"Cost anomaly {r.start_date:%b %d}: +{ui.money(r.total_impact_usd)} on "
-                         f"{r.usage_type or r.service}", COST, ":material/warning:", {}))
-    for r in health[health.health == "idle"].itertuples():
-        items.append((2, f"**{r.endpoint_name}** idle: {r.reason} — see the savings on the Cost page", COST,
+                         f"{r.usage_type or r.service}", nav.COST, ":material/warning:", {}))
+    for r in eps[eps.health == "idle"].itertuples():
+        items.append((2, f"**{r.endpoint_name}** idle: {r.reason} — see the savings on the Cost page", nav.COST,
                       ":material/bedtime:", {"tab": "Savings"}))
-    fresh = finance.freshness([s.NAME for s in collectors.SOURCES], settings, now)
+    fresh = collection.freshness(collection.sources(), settings, now)
     failing = sorted(set(fresh[fresh.status.isin(["failing", "never"])].source))
     if failing:
-        items.append((1, f"Collection failing for {', '.join(failing)}", COLLECTION, ":material/sync_problem:", {}))
+        items.append((1, f"Collection failing for {', '.join(failing)}", nav.COLLECTION,
+                      ":material/sync_problem:", {}))
     if not items:
         st.success("Nothing needs attention: endpoints healthy, no alarm firing, no failure in 24 h.",
                    icon=":material/check_circle:")
     items.sort(key=lambda i: i[0])
     with st.container(height=330 if len(items) > 8 else "content", border=False):
         for _, label, page, icon, params in items:
-            st.page_link(page, label=label, icon=icon, query_params=params or None)
+            st.page_link(nav.page(page), label=label, icon=icon, query_params=params or None)
 
 with right:
     st.subheader("Top movers")
@@ -128,7 +121,7 @@ with right:
     tabs = st.tabs(["By service", "By team"])
     for tab, group in zip(tabs, ("service", "team"), strict=True):
         with tab:
-            mv = finance.movers(f, group, today, limit=6)
+            mv = cost.movers(f, group, today, limit=6)
             if mv.empty:
                 ui.empty("No cost collected yet: the cost_explorer collector fills it (refreshes 3 times a day).")
                 continue
@@ -143,15 +136,13 @@ with right:
 
 # ------------------------------------------------------------------ endpoints by health
 st.subheader("Endpoints by health")
-as_of = finance.metrics_as_of()
-if health.empty:
+as_of = health.metrics_as_of()
+if eps.empty:
     ui.empty("No endpoints collected yet: the sagemaker_endpoints collector fills them.")
 else:
     st.caption(f"Metrics through {as_of:%Y-%m-%d %H:%M} UTC. Open an endpoint for its charts and changes."
                if as_of else "No CloudWatch metrics collected yet: health reflects idle/ok only.")
-    view = health.assign(
-        link="endpoints?endpoint=" + health.endpoint_name,
-    )
+    view = eps.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in eps.endpoint_name])
     st.dataframe(view[["link", "health", "reason", "team", "invocations_24h", "error_rate_24h_pct", "p99_1h_ms",
                        "p99_24h_ms", "p99_baseline_ms", "last_invocation", "account_id"]],
                  hide_index=True, width="stretch", key="ov_health", column_config={
@@ -183,7 +174,7 @@ with b:
     if failed_jobs.empty and failed_runs.empty:
         st.success("No training job or pipeline run failed in the last 24 hours.", icon=":material/check_circle:")
     if not failed_jobs.empty:
-        st.dataframe(failed_jobs.assign(link="training?job=" + failed_jobs.training_job_name)[
+        st.dataframe(failed_jobs.assign(link=[nav.url(nav.TRAINING, job=n) for n in failed_jobs.training_job_name])[
             ["link", "failed_at", "failure_reason", "team", "spot"]], hide_index=True, width="stretch",
             key="ov_failed_jobs", column_config={
                 "link": st.column_config.LinkColumn("training job", display_text=r"job=(.*)"),

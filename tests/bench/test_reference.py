@@ -32,14 +32,14 @@ def test_tiny_reference_store_opens_through_the_reader_and_pages_get_rows(tmp_pa
 
     pagesets.clear_cache()
     ctx = pagesets.make_ctx()
-    from dashboard import finance
+    from dashboard.queries import cost, health
     from dashboard.queries import endpoints as eq
 
     eps = eq.endpoints(ctx.f)
     assert len(eps) == scale.endpoints and eps.invocations_24h.sum() > 0
     assert not eq.endpoint_metrics(ctx.account, ctx.region, ctx.endpoint, ctx.f.start, ctx.f.end).empty
-    assert not finance.daily_cost(ctx.f, "team", ctx.today.replace(day=1), ctx.today).empty or ctx.today.day == 1
-    assert set(finance.endpoint_health(ctx.f).health) <= {"ok", "degraded", "idle"}
+    assert not cost.daily_cost(ctx.f, "team", ctx.today.replace(day=1), ctx.today).empty or ctx.today.day == 1
+    assert set(health.endpoint_health(ctx.f).health) <= {"ok", "degraded", "idle"}
     for run in pagesets.SQL_SETS.values():  # every page's query set runs on the generated store
         run(ctx)
     pagesets.clear_cache()

@@ -1,9 +1,9 @@
 """``python -m tests.reliability.dashreader STORE N [THREADS]``: a dashboard-like process.
 
 Runs N page queries through the dashboard's own read path (``dashboard.data`` → ``sextant.store.Reader``,
-the typed query functions of ``dashboard.queries`` and, when importable, ``dashboard.finance``) from THREADS
-threads, as Streamlit sessions do. The per-snapshot query cache is
-cleared before every query so each one reaches DuckDB (the dashboard would answer repeats from it).
+the typed query functions of ``dashboard.queries``) from THREADS threads, as Streamlit sessions do. The
+per-snapshot query cache is cleared before every query so each one reaches DuckDB (the dashboard would answer
+repeats from it).
 Prints one JSON line: queries, errors, the last errors, snapshots seen, per-function counts.
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 
 def page_queries() -> list[tuple[str, object]]:
-    from dashboard import data, queries
+    from dashboard import data
     from dashboard.filters import Filters
+    from dashboard.queries import catalog, collection, scope
     from dashboard.queries import endpoints as eq
 
     now = datetime.now(UTC)
@@ -29,19 +30,15 @@ def page_queries() -> list[tuple[str, object]]:
         ("endpoints.endpoint_list", lambda: eq.endpoint_list(f)),
         ("endpoints.endpoints", lambda: eq.endpoints(f)),
         ("endpoints.alarms", lambda: eq.alarms("123456789012", "us-east-1", "nlp-summarizer-prod")),
-        ("queries.data_as_of", queries.data_as_of),
-        ("queries.filter_options", queries.filter_options),
+        ("collection.data_as_of", collection.data_as_of),
+        ("scope.filter_options", scope.filter_options),
+        ("collection.collection_runs", collection.collection_runs), ("catalog.tables_doc", catalog.tables_doc),
         ("data.query(collection runs)", lambda: data.query(
             "SELECT source, status, count(*) AS n FROM sextant_collection_run GROUP BY ALL")),
         ("data.query(variants)", lambda: data.query(
             "SELECT endpoint_name, variant_name, desired_instance_count FROM aws_sagemaker_endpoint_variant "
             "WHERE account_id = ? ORDER BY ALL", ["123456789012"])),
     ]
-    try:
-        from dashboard import finance
-        out += [("finance.collection_runs", finance.collection_runs), ("finance.tables_doc", finance.tables_doc)]
-    except Exception:  # optional: pages' query modules may not import yet
-        pass
     return out
 
 
