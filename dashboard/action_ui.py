@@ -17,7 +17,7 @@ import streamlit as st
 import actions as a
 from actions.audit import AuditLog
 from dashboard.auth import current_actor
-from dashboard.pricing import price_lookup
+from dashboard.queries.prices import price_lookup
 from sextant.aws import Clients
 from sextant.settings import AccountSettings, Settings, load
 
@@ -44,7 +44,7 @@ def _env(account_id: str) -> a.Env:
     for account in settings.accounts:
         clients = _clients(account)
         if account.name == account_id or clients.account_id() == account_id:
-            return a.Env(clients, settings, price_lookup(Path(settings.store)))
+            return a.Env(clients, settings, price_lookup())
     raise a.ActionError(f"account {account_id} is not configured in sextant.toml [[accounts]]")
 
 
