@@ -27,8 +27,9 @@ def model_groups(f: Filters) -> pd.DataFrame:
         FROM aws_sagemaker_model_package_group g
         LEFT JOIN aws_sagemaker_model_package p USING (account_id, region, group_name)
         WHERE {where} GROUP BY ALL ORDER BY g.group_name""", params)  # noqa: S608
-    if not serving.empty:
-        live = serving.dropna(subset=["model_group"]).groupby("model_group").apply(
+    registered = serving.dropna(subset=["model_group"]) if not serving.empty else serving
+    if not registered.empty:  # (variants serving models outside the registry name no group)
+        live = registered.groupby("model_group").apply(
             lambda s: ", ".join(sorted({f"v{int(v)} on {e}" for v, e in zip(s.model_version, s.endpoint_name,
                                                                                strict=False)})),
             include_groups=False)
@@ -48,8 +49,9 @@ def model_versions(f: Filters, group: str | None = None) -> pd.DataFrame:
         FROM aws_sagemaker_model_package p WHERE {where} AND {cond}
         ORDER BY p.group_name, p.version DESC""", [*params, *extra])  # noqa: S608
     serving = serving_map(f)
-    if not serving.empty and not df.empty:
-        live = serving.groupby("model_package_arn").apply(
+    registered = serving.dropna(subset=["model_package_arn"]) if not serving.empty else serving
+    if not registered.empty and not df.empty:
+        live = registered.groupby("model_package_arn").apply(
             lambda s: ", ".join(f"{e}/{v}" for e, v in zip(s.endpoint_name, s.variant_name, strict=False)),
             include_groups=False)
         df["serving_on"] = df.model_package_arn.map(live)
