@@ -93,7 +93,10 @@ class AuditLog:
                   json.dumps(row.state_after, default=str) if row.state_after is not None else None,
                   row.result, int(row.dry_run), row.aws_request_id, row.error, row.token]
         with self._lock, self._connect() as con:
-            return int(con.execute(INSERT, values).lastrowid)
+            row_id = con.execute(INSERT, values).lastrowid
+        if row_id is None:
+            raise RuntimeError("the audit row was not written")
+        return row_id
 
     def done(self, token: str) -> dict[str, Any] | None:
         """The completed attempt (succeeded or dry run) that used this idempotency token, if any."""
@@ -109,4 +112,5 @@ class AuditLog:
 
     def count(self) -> int:
         with self._connect() as con:
-            return con.execute("SELECT count(*) FROM audit").fetchone()[0]
+            (n,) = con.execute("SELECT count(*) FROM audit").fetchone()
+            return int(n)

@@ -25,7 +25,7 @@ import re
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -83,7 +83,7 @@ class Env:
     price: Callable[[str, str], float | None] = lambda instance_type, kind: None
     region: str | None = None
 
-    def client(self, service: str):
+    def client(self, service: str) -> Any:
         if self.region is None:
             raise RuntimeError("no region to call: plan() and run_action() set it from the request (Env.at)")
         return self.clients.client(service, self.region)
@@ -118,7 +118,7 @@ def _int(value: Any, what: str, lo: int, hi: int) -> int:
     return value
 
 
-def parse_json_object(text: str | dict | None, what: str, max_items: int = 100) -> dict[str, str]:
+def parse_json_object(text: str | dict[str, Any] | None, what: str, max_items: int = 100) -> dict[str, str]:
     """A JSON object of names to scalar values, as AWS hyperparameters / parameters want (strings)."""
     if text is None or text == "":
         return {}
@@ -202,12 +202,12 @@ class Request:
     def plan(self, env: Env) -> Plan:
         raise NotImplementedError
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Call AWS; returns (the last AWS response, the state after)."""
         raise NotImplementedError
 
 
-def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict, dict]:
+def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
     sm = env.client("sagemaker")
     try:
         d = sm.describe_endpoint(EndpointName=endpoint)
@@ -222,12 +222,12 @@ def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict, dict]:
     raise ActionError(f"endpoint {endpoint} has no variant {variant!r} (variants: {names})")
 
 
-def _instance_type(env: Env, d: dict, variant: str) -> str | None:
+def _instance_type(env: Env, d: dict[str, Any], variant: str) -> str | None:
     cfg = env.client("sagemaker").describe_endpoint_config(EndpointConfigName=d["EndpointConfigName"])
     return next((v.get("InstanceType") for v in cfg["ProductionVariants"] if v["VariantName"] == variant), None)
 
 
-def _scalable_target(env: Env, endpoint: str, variant: str) -> dict | None:
+def _scalable_target(env: Env, endpoint: str, variant: str) -> dict[str, Any] | None:
     rid = f"endpoint/{endpoint}/variant/{variant}"
     res = env.client("application-autoscaling").describe_scalable_targets(
         ServiceNamespace="sagemaker", ResourceIds=[rid], ScalableDimension="sagemaker:variant:DesiredInstanceCount")
@@ -280,7 +280,7 @@ class ScaleEndpoint(Request):
             raise ActionError(f"{self.target} already has {current} instances; nothing to change")
         return Plan(summary, before, after, delta, None, calls)
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if "min_capacity" in plan.after:
             res = env.client("application-autoscaling").register_scalable_target(
                 ServiceNamespace="sagemaker", ResourceId=f"endpoint/{self.endpoint}/variant/{self.variant}",
@@ -314,7 +314,7 @@ class ScaleToMinimum(ScaleEndpoint):
             raise ActionError(f"{self.target} already runs its minimum ({current} instance(s))")
         return ScaleEndpoint(self.account_id, self.endpoint, self.variant, floor, region=self.region).plan(env)
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         return ScaleEndpoint(self.account_id, self.endpoint, self.variant, plan.after["instance_count"],
                              region=self.region).execute(env, plan, token)
 
@@ -330,7 +330,7 @@ class LaunchTraining(Request):
     spot: bool | None = None
     max_wait_s: int | None = None
     max_runtime_s: int | None = None
-    hyperparameters: str | dict | None = None  # JSON object of overrides
+    hyperparameters: str | dict[str, Any] | None = None  # JSON object of overrides
 
     @property
     def target(self) -> str:
@@ -361,10 +361,10 @@ class LaunchTraining(Request):
     def new_name(self, token: str) -> str:
         return f"{self.source_job[:45].rstrip('-')}-clone-{token[:8]}"
 
-    def _spec(self, env: Env) -> dict:
+    def _spec(self, env: Env) -> dict[str, Any]:
         sm = env.client("sagemaker")
         try:
-            src = sm.describe_training_job(TrainingJobName=self.source_job)
+            src: dict[str, Any] = sm.describe_training_job(TrainingJobName=self.source_job)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
                 raise ActionError(f"training job {self.source_job!r} does not exist") from None
@@ -407,7 +407,7 @@ class LaunchTraining(Request):
         return Plan(f"launch a clone of {self.source_job} on {count} × {itype}{' (spot)' if spot else ''}",
                     before, after, None, estimate, ["sagemaker:CreateTrainingJob"], notes)
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         src = self._spec(env)
         name = self.new_name(token)
         kwargs = {k: src[k] for k in ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
@@ -430,7 +430,7 @@ class LaunchTraining(Request):
 class RerunPipeline(Request):
     ACTION: ClassVar[str] = "rerun_pipeline"
     pipeline: str = ""
-    parameters: str | dict | None = None  # JSON object; empty: the pipeline's defaults
+    parameters: str | dict[str, Any] | None = None  # JSON object; empty: the pipeline's defaults
 
     @property
     def target(self) -> str:
@@ -452,8 +452,8 @@ class RerunPipeline(Request):
         return Plan(f"start pipeline {self.pipeline}" + (f" with {params}" if params else " with its defaults"),
                     {}, {"parameters": params}, None, None, ["sagemaker:StartPipelineExecution"])
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
-        kwargs = {"PipelineName": self.pipeline, "ClientRequestToken": token,
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        kwargs: dict[str, Any] = {"PipelineName": self.pipeline, "ClientRequestToken": token,
                   "PipelineExecutionDescription": "started from Sextant"}
         if plan.after["parameters"]:
             kwargs["PipelineParameters"] = [{"Name": k, "Value": v} for k, v in plan.after["parameters"].items()]
@@ -477,9 +477,11 @@ class _ExecutionAction(Request):
         super().validate(settings)
         _arn(self.execution_arn, "execution", self.account_id)
 
-    def _pipeline_execution(self, env: Env) -> dict:
+    def _pipeline_execution(self, env: Env) -> dict[str, Any]:
         try:
-            return env.client("sagemaker").describe_pipeline_execution(PipelineExecutionArn=self.execution_arn)
+            d: dict[str, Any] = env.client("sagemaker").describe_pipeline_execution(
+                PipelineExecutionArn=self.execution_arn)
+            return d
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
                 raise ActionError(f"pipeline execution {self.execution_arn} does not exist") from None
@@ -497,7 +499,7 @@ class RetryPipelineExecution(_ExecutionAction):
         return Plan("retry the failed execution from its failed step", {"status": "Failed"},
                     {"status": "Executing"}, calls=["sagemaker:RetryPipelineExecution"])
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         res = env.client("sagemaker").retry_pipeline_execution(PipelineExecutionArn=self.execution_arn,
                                                                ClientRequestToken=token)
         return res, {"execution_arn": res.get("PipelineExecutionArn")}
@@ -514,7 +516,7 @@ class StopPipelineExecution(_ExecutionAction):
         return Plan("stop the running pipeline execution", {"status": "Executing"}, {"status": "Stopping"},
                     calls=["sagemaker:StopPipelineExecution"])
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         res = env.client("sagemaker").stop_pipeline_execution(PipelineExecutionArn=self.execution_arn,
                                                               ClientRequestToken=token)
         return res, plan.after
@@ -545,7 +547,7 @@ class StopTrainingJob(Request):
         return Plan(f"stop training job {self.job}", {"status": "InProgress"}, {"status": "Stopping"},
                     calls=["sagemaker:StopTrainingJob"])
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         return env.client("sagemaker").stop_training_job(TrainingJobName=self.job), plan.after
 
 
@@ -553,7 +555,7 @@ class StopTrainingJob(Request):
 class StartStateMachine(Request):
     ACTION: ClassVar[str] = "start_state_machine"
     state_machine_arn: str = ""
-    input: str | dict | None = None
+    input: str | dict[str, Any] | None = None
 
     @property
     def target(self) -> str:
@@ -580,7 +582,7 @@ class StartStateMachine(Request):
         return Plan("start a new execution of the state machine", {}, {"status": "RUNNING"},
                     calls=["states:StartExecution"])
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         payload = self.input if isinstance(self.input, str) and self.input.strip() else json.dumps(self.input or {})
         res = env.client("stepfunctions").start_execution(stateMachineArn=self.state_machine_arn,
                                                           name=f"sextant-{token}", input=payload)
@@ -601,12 +603,12 @@ class RedriveExecution(_ExecutionAction):
         return Plan("redrive the failed execution from the state that failed", {"status": "FAILED"},
                     {"status": "RUNNING"}, calls=["states:RedriveExecution"])
 
-    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict, dict[str, Any]]:
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         res = env.client("stepfunctions").redrive_execution(executionArn=self.execution_arn, clientToken=token)
         return res, plan.after
 
 
-def _paginate(client, op: str, key: str, **kwargs):
+def _paginate(client: Any, op: str, key: str, **kwargs: Any) -> Iterator[Any]:
     for page in client.get_paginator(op).paginate(**kwargs):
         yield from page.get(key, [])
 
@@ -645,9 +647,10 @@ def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token:
                dry_run: bool = False) -> Outcome:
     """Carry out one confirmed action; always appends exactly one audit row."""
     dry = dry_run or env.settings.actions.dry_run
-    base = dict(actor=actor.name, role=actor.role, action=request.ACTION, target=str(request.target)[:500],
-                account_id=str(request.account_id)[:20], region=_audit_region(request, env),
-                parameters=_safe_params(request), dry_run=dry, token=token)
+    base: dict[str, Any] = dict(
+        actor=actor.name, role=actor.role, action=request.ACTION, target=str(request.target)[:500],
+        account_id=str(request.account_id)[:20], region=_audit_region(request, env), parameters=_safe_params(request),
+        dry_run=dry, token=token)
     outcome: Outcome
     p: Plan | None = None
     with _lock_for(token):

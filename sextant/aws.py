@@ -20,16 +20,12 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.credentials import (
-    AssumeRoleCredentialFetcher,
-    CredentialProvider,
-    CredentialResolver,
-    DeferredRefreshableCredentials,
-)
+from botocore.credentials import AssumeRoleCredentialFetcher, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import NoCredentialsError
 from botocore.loaders import create_loader
 from botocore.utils import parse_timestamp
@@ -46,8 +42,9 @@ IAM_PREFIX = {"monitoring": "cloudwatch"}
 
 
 @functools.cache
-def _partitions() -> list[dict]:
-    return create_loader().load_data("partitions")["partitions"]
+def _partitions() -> list[dict[str, Any]]:
+    partitions: list[dict[str, Any]] = create_loader().load_data("partitions")["partitions"]
+    return partitions
 
 
 def region_problem(region: str) -> str | None:
@@ -73,7 +70,7 @@ class CallCounter:
         self.metrics_requested = 0
         self._last = threading.local()
 
-    def hook(self, model, params, **_) -> None:
+    def hook(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         service = model.service_model.endpoint_prefix
         if service == "monitoring":
             service = "cloudwatch"
@@ -82,12 +79,12 @@ class CallCounter:
         with self._lock:
             self.calls[(service, model.name)] += 1
 
-    def metrics_hook(self, params, **_) -> None:
+    def metrics_hook(self, params: dict[str, Any], **_: Any) -> None:
         """GetMetricData is billed per metric requested: count the queries of each call (its API parameters)."""
         with self._lock:
             self.metrics_requested += len(params.get("MetricDataQueries", []))
 
-    def register(self, client) -> None:
+    def register(self, client: Any) -> None:
         client.meta.events.register("before-call.*.*", self.hook)
         client.meta.events.register("provide-client-params.cloudwatch.GetMetricData", self.metrics_hook)
 
@@ -119,12 +116,13 @@ class CallCounter:
         return {k: n - before.get(k, 0) for k, n in now.items() if n - before.get(k, 0)}
 
 
-def _parse_timestamp(value):
+def _parse_timestamp(value: Any) -> datetime:
     """Epoch numbers straight to UTC datetimes; botocore's default converts each to local time, which
     cost ~55 µs per datapoint (a 30-day metrics backfill spent most of its time there)."""
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
-    return parse_timestamp(value)
+    parsed: datetime = parse_timestamp(value)
+    return parsed
 
 
 def _fast_timestamps(session: boto3.Session) -> None:
@@ -135,16 +133,15 @@ def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-class _Given(CredentialProvider):
-    """A credential chain of one link: the given credentials."""
+class _Given:
+    """A credential provider (what botocore's CredentialResolver calls) that gives the credentials it holds."""
 
     METHOD = "assume-role"
 
-    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
-        super().__init__()
+    def __init__(self, credentials: Any) -> None:
         self._credentials = credentials
 
-    def load(self) -> DeferredRefreshableCredentials:
+    def load(self) -> Any:
         return self._credentials
 
 
@@ -195,7 +192,7 @@ class Clients:
         core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
         return boto3.Session(botocore_session=core, region_name=self.regions[0])
 
-    def client(self, service: str, region: str | None = None):
+    def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.regions[0])
         with self._lock:
             if key not in self._clients:
