@@ -76,7 +76,8 @@ def run_order(sources: Sequence[Collector]) -> list[Collector]:
     try:
         graph.prepare()
     except CycleError as exc:
-        raise ValueError(f"source dependencies form a cycle: {' -> '.join(exc.args[1])}") from None
+        cycle = exc.args[1][::-1]  # graphlib lists each node before the nodes that depend on it
+        raise ValueError(f"source dependencies form a cycle: {' depends on '.join(cycle)}") from None
     order: list[Collector] = []
     ready: list[str] = []
     while graph.is_active():
