@@ -1,5 +1,5 @@
 """docs/iam: the collector policy names exactly the read actions the collectors call; the operator policy
-names the actions (and the reads they plan with) that dashboard/actions.py calls."""
+names the actions (and the reads they plan with) that the actions package calls."""
 
 from __future__ import annotations
 
@@ -167,9 +167,9 @@ def test_the_operator_policy_covers_every_call_of_every_action_and_nothing_more(
           f"{len(allowed)}")
     assert sorted(called - allowed) == [] and sorted(planned - allowed) == []
 
-    refs = referenced([ROOT / "dashboard" / "actions.py"])
+    refs = referenced(sorted((ROOT / "actions").glob("*.py")))
     missing = {n: acts for n, acts in refs.items() if not set(acts) & (allowed | NO_PERMISSION_NEEDED)}
-    assert missing == {}, "operations in dashboard/actions.py that docs/iam/operator-policy.json does not allow"
+    assert missing == {}, "operations in actions/ that docs/iam/operator-policy.json does not allow"
     # Beyond what the code calls, only what AWS checks on the side: tags on create, passing the execution
     # role, and the Auto Scaling service-linked role on first registration.
     side = {"sagemaker:AddTags", "iam:PassRole", "iam:CreateServiceLinkedRole"}
