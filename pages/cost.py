@@ -204,7 +204,7 @@ def _scale_idle_down(idle: pd.DataFrame) -> None:
         c1.markdown(f"`{v.endpoint_name}` / {v.variant_name}: {int(v.current_instance_count)} instances")
         with c2:
             action_ui.action_button("Scale to minimum", actions.ScaleToMinimum(v.account_id, v.endpoint_name,
-                                                                               v.variant_name),
+                                                                               v.variant_name, region=v.region),
                                     f"cost_min_{v.account_id}_{v.endpoint_name}_{v.variant_name}",
                                     icon=":material/trending_down:",
                                     help="To the autoscaling minimum, else 1 instance; the confirmation shows the "
