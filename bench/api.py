@@ -100,7 +100,7 @@ def count(workdir: Path) -> Counted:
             clients = Clients(AccountSettings())
             w = Writer(settings.store)
             try:
-                w.migrate(collectors.all_tables())
+                collectors.migrate(w)
                 if k == 1:  # everything due: metric cursors one cold cadence back, Cost Explorer refresh due
                     back = timedelta(seconds=settings.collect.cold_every_s)
                     rows = w.con.execute("SELECT account_id, region, key, value FROM sextant_watermark "

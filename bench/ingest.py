@@ -73,7 +73,7 @@ def run(workdir: Path, batches: int = 6, minutes: int = 500, baseline_rows: int 
     if workdir.exists():
         shutil.rmtree(workdir)
     w = Writer(workdir / "store")
-    w.migrate(collectors.all_tables())
+    collectors.migrate(w)
 
     def execute(sql, params):
         return w.con.execute(sql, params).fetchall()

@@ -39,7 +39,7 @@ from sextant import prices
 from sextant.schema import SYSTEM_TABLES, Table, ident
 from sextant.store import Writer
 
-GENERATOR_VERSION = 6  # bump whenever the generated data changes: cached stores are keyed by it
+GENERATOR_VERSION = 7  # bump whenever the generated data changes: cached stores are keyed by it
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TEAMS = ("search", "fraud", "recs", "vision", "nlp", "ads", "risk", "growth")
@@ -723,7 +723,7 @@ def generate(location: Path, scale: Scale, now: datetime | None = None, log=prin
     w = Writer(location)
     try:
         w.con.execute("SET preserve_insertion_order = true")
-        w.migrate(collectors.all_tables())
+        collectors.migrate(w)
         con = w.con
         con.execute("BEGIN TRANSACTION")
         _resources(con, scale, now)

@@ -27,6 +27,7 @@ from collectors import (
 )
 from collectors.base import Collector
 from sextant.schema import SourceDoc, Table
+from sextant.store import Writer
 
 SOURCES: list[Collector] = [
     sagemaker_endpoints,
@@ -95,6 +96,11 @@ def all_tables() -> list[Table]:
 def source_docs() -> list[SourceDoc]:
     """The registry as the store records it (``sextant_source``), for readers that do not import collectors."""
     return [SourceDoc(s.NAME, tuple(t.name for t in s.TABLES), tuple(s.DEPENDS_ON), s.GLOBAL) for s in SOURCES]
+
+
+def migrate(writer: Writer) -> None:
+    """Bring a store to the current schema: every source's tables and the sources' registry."""
+    writer.migrate(all_tables(), source_docs())
 
 
 def by_name(names: list[str] | None) -> list[Collector]:

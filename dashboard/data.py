@@ -109,13 +109,3 @@ def per_snapshot(what: str, compute):
             _MEMO.clear()
         _MEMO[key] = compute(r.thread_cursor())
     return _MEMO[key]
-
-
-def tables() -> frozenset[str]:
-    """Names of the snapshot's tables: one query per snapshot, however many ``has_table`` checks a page makes."""
-    return per_snapshot("tables", lambda cur: frozenset(
-        row[0] for row in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall())) or frozenset()
-
-
-def has_table(name: str) -> bool:
-    return name in tables()

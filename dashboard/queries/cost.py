@@ -30,7 +30,7 @@ import pandas as pd
 from dashboard.data import per_snapshot, query
 from dashboard.filters import Filters
 from dashboard.queries.endpoints import endpoint_list
-from dashboard.queries.prices import prices_for
+from dashboard.queries.prices import NOT_LINKED, prices_for
 
 # --------------------------------------------------------------------------- the bill
 
@@ -48,8 +48,6 @@ FILTER_KINDS = {"accounts": "LINKED_ACCOUNT/SERVICE", "teams": "TAG:team/SERVICE
                 "projects": "TAG:project/SERVICE"}
 # scope filter -> its name for users (the sidebar's filter), as pages name it in "not applied" notes
 FILTER_NAMES = {"accounts": "account", "teams": "team", "projects": "project"}
-NOT_LINKED = ("account_id NOT IN (SELECT key1 FROM aws_cost_daily "
-              "WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)")
 UNTAGGED = "(untagged)"
 DAILY_COLUMNS = ["date", "group", "cost_usd", "estimated"]
 CHANGE_COLUMNS = ["group", "last_7d_usd", "previous_7d_usd", "change_usd", "change_pct"]

@@ -18,6 +18,9 @@ import pandas as pd
 from dashboard.data import query
 
 LOOKBACK_DAYS = 30
+# A management account's bill repeats its linked accounts' lines under its own id: count each line once.
+NOT_LINKED = ("account_id NOT IN (SELECT key1 FROM aws_cost_daily "
+              "WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)")
 _LINE = r"-([A-Za-z]+(?:-Spot)?):(ml\.[a-z0-9.]+)$"  # USE1-Host:ml.m5.xlarge -> Host, ml.m5.xlarge
 # Where the bill has no line for a kind yet, the rate of the same hardware billed another way stands in.
 FALLBACK = {"Train": ("Train-Spot",), "Train-Spot": ("Train",)}
@@ -27,17 +30,16 @@ COLUMNS = ["kind", "instance_type", "usd_per_hour"]
 def hourly_prices() -> pd.DataFrame:
     """Columns kind (Host, Train, Train-Spot, Processing, ...), instance_type, usd_per_hour; empty before costs
     are collected."""
-    df = query("""
+    df = query(f"""
         SELECT regexp_extract(key2, ?, 1) AS kind, regexp_extract(key2, ?, 2) AS instance_type,
                sum(unblended_cost_usd) / sum(usage_quantity) AS usd_per_hour
         FROM aws_cost_daily
         WHERE group_by_kind = 'SERVICE/USAGE_TYPE' AND regexp_matches(key2, ?)
-          AND account_id NOT IN (SELECT key1 FROM aws_cost_daily
-                                 WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)
+          AND {NOT_LINKED}
           AND date > (SELECT max(date) FROM aws_cost_daily) - ?::INTEGER
         GROUP BY ALL HAVING sum(usage_quantity) > 0
         ORDER BY kind, instance_type
-    """, [_LINE, _LINE, _LINE, LOOKBACK_DAYS])
+    """, [_LINE, _LINE, _LINE, LOOKBACK_DAYS])  # noqa: S608 - a constant fragment
     return df if not df.empty else pd.DataFrame(columns=COLUMNS)
 
 

@@ -26,7 +26,7 @@ class Collection:
     def run(self, sources: list[str] | None = None, **kwargs) -> runner.CycleResult:
         writer = Writer(self.settings.store)
         try:
-            writer.migrate(collectors.all_tables(), collectors.source_docs())
+            collectors.migrate(writer)
             cycle = runner.run_cycle(self.settings, writer, collectors.by_name(sources),
                                      clients_for=self._clients, **kwargs)
             writer.publish()

@@ -254,7 +254,7 @@ def expired(account, tmp_path_factory) -> Expired:
     others = [("999999999999", region), (account_id, "eu-west-1")]
     w = Writer(c.settings.store)
     try:
-        w.migrate(collectors.all_tables())
+        collectors.migrate(w)
         with w.transaction():
             w.upsert(POINT, [{"account_id": a, "region": r, "series_id": "seeded", "stat": "Sum", "period_s": 60,
                               "ts": old, "value": 1.0} for a, r in others])
@@ -404,7 +404,7 @@ def _rollup_one_hour(tmp_path, points: list[tuple[int, int, float]]) -> tuple[fl
     from collectors import cloudwatch_metrics as cwm
     from collectors.base import Context
     w = Writer(tmp_path / "rollup")
-    w.migrate(collectors.all_tables())
+    collectors.migrate(w)
     hour = datetime(2026, 3, 1, 10, tzinfo=UTC)
     rows = pd.DataFrame([{"account_id": "1", "region": "r", "series_id": "s", "stat": "Sum", "period_s": p,
                           "ts": hour + timedelta(minutes=m), "value": v} for p, m, v in points])

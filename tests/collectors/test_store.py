@@ -114,7 +114,7 @@ def test_a_second_writer_gets_a_clear_message(tmp_path):
 
 def test_every_column_of_every_table_is_described_and_documented(tmp_path):
     w = Writer(tmp_path / "store")
-    w.migrate(collectors.all_tables())
+    collectors.migrate(w)
     undocumented = w.con.execute(
         "SELECT c.table_name, c.column_name FROM duckdb_columns() c LEFT JOIN sextant_column_doc d "
         "ON d.table_name = c.table_name AND d.column_name = c.column_name "

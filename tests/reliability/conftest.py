@@ -63,7 +63,7 @@ def collect(location: Path, acc: Account, sources: list[str], injector: Injector
     with aws_env(acc):
         writer = Writer(location)
         try:
-            writer.migrate(collectors.all_tables())
+            collectors.migrate(writer)
             cycle = runner.run_cycle(settings, writer, collectors.by_name(sources),
                                      clients_for=clients_factory(injector) if injector else None)
             writer.publish()

@@ -52,7 +52,7 @@ def check_store(store: Path, clean: dict[str, list[tuple]], sources: list[str]) 
     """Assert the invariants above; returns how many sources are committed."""
     w = Writer(store)
     try:
-        w.migrate(collectors.all_tables())
+        collectors.migrate(w)
         committed = _check_con(w.con, clean, sources, where="writer")
         bad = w.con.execute("SELECT source, status, error FROM sextant_collection_run WHERE status <> 'succeeded'"
                             ).fetchall()
