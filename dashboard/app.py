@@ -23,8 +23,7 @@ def main() -> None:
     try:
         data.reader().connection()  # the snapshot's schema version, checked once per snapshot
     except StoreVersionError as exc:
-        st.error(str(exc), icon=":material/upgrade:")
-        st.stop()
+        _outdated(exc)
     st.session_state["_filters"] = filters.sidebar(scope.filter_options())
     with st.sidebar:
         auto = st.toggle("Auto-refresh", value=st.query_params.get("refresh") == "1", key="f_refresh",
@@ -38,7 +37,15 @@ def main() -> None:
         if not as_of.empty:
             st.caption("Data as of (UTC): " + ", ".join(
                 f"{r.source} {r.as_of:%H:%M}" for r in as_of.itertuples()))
-    nav.run()
+    try:
+        nav.run()
+    except StoreVersionError as exc:  # a table this version reads is not in the store yet
+        _outdated(exc)
+
+
+def _outdated(exc: StoreVersionError) -> None:
+    st.error(str(exc), icon=":material/upgrade:")
+    st.stop()
 
 
 main()

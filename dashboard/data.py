@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
 from sextant.settings import DEFAULT_CONFIG, load
-from sextant.store import Reader
+from sextant.store import Reader, StoreVersionError
 
 
 @functools.lru_cache(maxsize=8)
@@ -78,9 +80,21 @@ def frame(cur) -> pd.DataFrame:
     return df
 
 
+_NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached(location: str, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
-    return frame(_reader(location).thread_cursor().execute(sql, list(params)))
+    try:
+        return frame(_reader(location).thread_cursor().execute(sql, list(params)))
+    except duckdb.CatalogException as exc:
+        # A table a newer collector adds (a new source) is missing until a collector of this version has migrated
+        # the store: additive changes need no version bump, and the page says what to run instead of failing.
+        missing = _NO_TABLE.search(str(exc))
+        if missing is None:
+            raise
+        raise StoreVersionError(f"the store at {location} has no table {missing.group(1)} yet: run `sextant collect` "
+                                "(or `python -m collectors run --once`) once with this version to add it") from None
 
 
 def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:

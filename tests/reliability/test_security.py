@@ -77,9 +77,9 @@ def recorded_actions(monkeypatch):
         keys.append(key)
         return button(label, request, key, **kw)
 
-    def scale_controls(account_id, endpoint, variant, current, key):
+    def scale_controls(account_id, endpoint, variant, current, key, **kw):
         keys.append(f"{key}_scale")
-        return scale(account_id, endpoint, variant, current, key)
+        return scale(account_id, endpoint, variant, current, key, **kw)
 
     monkeypatch.setattr(action_ui, "action_button", action_button)
     monkeypatch.setattr(action_ui, "scale_controls", scale_controls)
