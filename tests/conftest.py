@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "demo-secret-not-real"}
@@ -114,6 +115,27 @@ def demo_store(account, tmp_path_factory):
     cycle = c.run()
     assert not cycle.failed, [(r.source, r.error) for r in cycle.failed]
     return c
+
+
+APP = str(ROOT / "dashboard" / "app.py")  # AppTest resolves a relative path against the calling file
+
+
+@pytest.fixture
+def app(demo_store, monkeypatch):
+    """Open a page of the real shell: app("pages/cost.py") -> a rendered AppTest."""
+    monkeypatch.setenv("SEXTANT_STORE", str(demo_store.settings.store))
+
+    def open_page(page: str | None = None, **query) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=60)
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.run()
+        if page:
+            at.switch_page(f"../{page}").run()  # page paths are relative to the main script's folder
+        assert not at.exception, at.exception
+        return at
+
+    return open_page
 
 
 # Fixtures that start an emulated account (a moto server process); a test using any of them is in the slow tier.
