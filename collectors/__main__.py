@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, interrupt)
     try:
-        writer.migrate(collectors.all_tables(), collectors.source_docs())
+        collectors.migrate(writer)
         while True:
             started = time.monotonic()
             in_cycle.set()
