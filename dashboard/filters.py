@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import streamlit as st
@@ -22,7 +22,6 @@ class Filters:
     regions: tuple[str, ...] = ()
     teams: tuple[str, ...] = ()
     projects: tuple[str, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def where(self, alias: str = "", team_col: str = "team", project_col: str = "project",
               accounts: bool = True) -> tuple[str, list]:
