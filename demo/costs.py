@@ -15,6 +15,10 @@ the resource it bills. Lines, priced with :mod:`demo.prices`:
   spot; AWS's exact spot usage-type spelling could not be confirmed, so this is the demo's
   choice): ``BillableTimeInSeconds × InstanceCount`` at the hourly rate, spread over the days
   the job ran; in-progress jobs accrue up to now. ``USE1-Train:VolumeUsage.gp2`` for volumes.
+- SageMaker processing, ``USE1-Processing:<instance type>`` in Hrs: ``InstanceCount × (ProcessingEndTime -
+  ProcessingStartTime)`` (SageMaker bills processing per instance-second while the instances run) at the
+  hourly rate, spread over the days the job ran; running jobs accrue up to now, a job that failed before
+  its instances started costs nothing. ``USE1-Processing:VolumeUsage.gp2`` for volumes.
 - ``USE1-Hst:Data-Bytes-Out``: response bytes of the endpoint invocations of
   :func:`demo.model.demand`.
 - S3 storage per team (``TimedStorage-ByteHrs``), CloudWatch alarms and endpoint log ingestion,
@@ -201,6 +205,23 @@ def _training(world: World, ledger: Ledger, lo: float, hi: float, now: float) ->
             ledger.add(day, volume, gb_month * prices.ML_STORAGE_GB_MONTH, gb_month)
 
 
+def _processing(world: World, ledger: Ledger, lo: float, hi: float, now: float) -> None:
+    """Instance-hours of every processing job from its start to its end (a running one: to now), per day."""
+    for job in world.processing_jobs:
+        if job.start is None:
+            continue
+        start, end = _ts(job.start), min(_ts(job.end), now)
+        usage = Line(job.account, SAGEMAKER, f"{REGION_PREFIX}-Processing:{job.instance_type}", job.team,
+                     job.project, "Hrs", job.instance_type, resource=job.name)
+        volume = Line(job.account, SAGEMAKER, f"{REGION_PREFIX}-Processing:VolumeUsage.gp2", job.team, job.project,
+                      "GB-Mo", resource=job.name)
+        for day, secs in day_overlaps(start, end, lo, hi):
+            hours = secs / 3600 * job.instance_count
+            ledger.add(day, usage, hours * prices.hourly(job.instance_type), hours)
+            gb_month = job.volume_gb * hours / prices.HOURS_PER_MONTH
+            ledger.add(day, volume, gb_month * prices.ML_STORAGE_GB_MONTH, gb_month)
+
+
 def _invocations_per_day(world: World, lo: float, hi: float) -> dict[str, tuple[int, np.ndarray]]:
     """Endpoint name -> (first epoch day, invocations per day) from the metric model's demand."""
     if hi <= lo:
@@ -274,6 +295,7 @@ def build_frame(world: World, lo: datetime, hi: datetime, now: datetime) -> pd.D
     ledger = Ledger()
     _hosting(world, ledger, lo_s, end)
     _training(world, ledger, lo_s, end, now_s)
+    _processing(world, ledger, lo_s, end, now_s)
     _traffic(world, ledger, lo_s, end)
     _storage(world, ledger, lo_s, end)
     return ledger.frame()

@@ -18,6 +18,13 @@ process, makes the account behave like AWS over (wall-clock) time:
   ``MaxRuntimeExceeded`` if ``MaxRuntimeInSeconds`` is shorter). ``StopTrainingJob``:
   ``Stopping`` for 20 s, then ``Stopped``. ``ListTrainingJobs`` sorts, pages (10 by
   default), and applies ``StatusEquals`` after paging, as AWS documents.
+- Processing jobs: seeded with their history (one per processing step of each seeded pipeline
+  execution, tagged ``sagemaker:pipeline-execution-arn`` and ``sagemaker:pipeline-step-name`` as
+  Pipelines tags them; feature extraction and evaluation jobs started by hand; the Debugger
+  ProfilerReport jobs of vision training jobs, with their ``TrainingJobArn``): instance
+  resources, start and end times, failure reasons and exit messages, which moto drops or never
+  sets; ``InProgress`` jobs finish at their planned end. ``ListProcessingJobs`` filters by time
+  (moto compares the request's epoch seconds with datetimes and fails), sorts and pages.
 - Pipelines: seeded executions with their steps; scheduled executions keep appearing
   every ``every_hours`` after the anchor; API-started executions run their definition's
   steps (30 s-2 min each) and succeed. ``ListPipelineExecutionSteps``,
@@ -51,10 +58,12 @@ from typing import Any
 
 from demo import prices
 from demo.world import (
+    PROCESSING_STEPS,
     REGION,
     EndpointSpec,
     PipelineExecutionSpec,
     PipelineSpec,
+    ProcessingJobSpec,
     StepRun,
     TrainingJobSpec,
     Transition,
@@ -75,10 +84,11 @@ EXTRA_INSTANCE_FAMILIES = re.compile(
     r"\.(medium|large|[0-9]*xlarge)"
 )
 STEP_TYPES = {
-    "Preprocess": "Processing", "Train": "Training", "Evaluate": "Processing", "CheckAUC": "Condition",
-    "RegisterModel": "RegisterModel", "ExtractFeatures": "Processing", "BiasCheck": "ClarifyCheck",
-    "FetchImages": "Processing", "BatchTransform": "Transform", "ScoreDrift": "Processing", "Report": "Processing",
+    "Train": "Training", "CheckAUC": "Condition", "RegisterModel": "RegisterModel", "BiasCheck": "ClarifyCheck",
+    "BatchTransform": "Transform", **{step: "Processing" for step in PROCESSING_STEPS},
 }
+PIPELINE_EXECUTION_TAG = "sagemaker:pipeline-execution-arn"  # what Pipelines tags the jobs of its steps with
+PIPELINE_STEP_TAG = "sagemaker:pipeline-step-name"
 PIPELINE_FAILURE = "Step failure: One or multiple steps failed."
 
 _LOCK = threading.RLock()
@@ -198,6 +208,7 @@ class PendingUpdate:
 
 
 _JOBS: dict[int, JobPlan] = {}  # id(FakeTrainingJob) -> plan, only while not final
+_PROCESSING: dict[int, tuple[Any, ProcessingJobSpec]] = {}  # id(FakeProcessingJob) -> (job, spec), while not final
 _EXECS: dict[str, ExecPlan] = {}  # execution arn -> plan
 _ACTIVE_EXECS: set[str] = set()
 _UPDATES: dict[int, PendingUpdate] = {}  # id(FakeEndpoint) -> pending update
@@ -357,6 +368,72 @@ def _seed_training_jobs(world: World, now: datetime) -> None:
         job.creation_time = _naive(spec.created)
         backend.training_jobs[spec.name] = job
         _track_job(_spec_plan(job, spec, world.seed), now)
+
+
+# --------------------------------------------------------------------------- processing jobs
+
+
+def _show_processing(job: Any, spec: ProcessingJobSpec, now: datetime) -> bool:
+    """Write the job as it stands at ``now`` onto the moto object. Returns True once the job is final."""
+    start = _naive(spec.start) if spec.start is not None else None
+    end = _naive(spec.end)
+    job.processing_start_time = start if start is not None and start <= now else None
+    if now >= end:
+        job.processing_job_status = "Completed" if spec.status == "InProgress" else spec.status
+        job.processing_end_time = job.last_modified_time = end
+        job.failure_reason, job.exit_message = spec.failure_reason, spec.exit_message
+        return True
+    job.processing_job_status = "InProgress"
+    job.processing_end_time = job.failure_reason = job.exit_message = None
+    job.last_modified_time = job.processing_start_time or job.creation_time
+    return False
+
+
+def _processing_args(spec: ProcessingJobSpec, tags: dict[str, str]) -> dict[str, Any]:
+    code = next((uri for name, uri in spec.inputs if name == "code"), None)
+    entrypoint = ["python3", f"/opt/ml/processing/input/code/{code.rsplit('/', 1)[-1]}"] if code else None
+    return dict(
+        processing_job_name=spec.name,
+        app_specification={"ImageUri": spec.image, **({"ContainerEntrypoint": entrypoint} if entrypoint else {})},
+        experiment_config=None,
+        network_config={"EnableNetworkIsolation": False, "EnableInterContainerTrafficEncryption": False},
+        processing_inputs=[
+            {"InputName": name, "AppManaged": False,
+             "S3Input": {"S3Uri": uri, "LocalPath": f"/opt/ml/processing/input/{name}", "S3DataType": "S3Prefix",
+                         "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated",
+                         "S3CompressionType": "None"}}
+            for name, uri in spec.inputs],
+        processing_output_config={"Outputs": [
+            {"OutputName": name, "AppManaged": False,
+             "S3Output": {"S3Uri": uri, "LocalPath": f"/opt/ml/processing/{name}", "S3UploadMode": "EndOfJob"}}
+            for name, uri in spec.outputs]},
+        role_arn=role_arn(spec.account),
+        tags=_tags(team=spec.team, project=spec.project, env=spec.env, **tags),
+        stopping_condition={"MaxRuntimeInSeconds": 172800 if spec.status == "InProgress" else 86400},
+    )
+
+
+def _seed_processing_jobs(world: World, now: datetime) -> None:
+    """After the pipelines and training jobs: a pipeline step's job carries its execution's ARN (tags), a
+    Debugger rule's its training job's (TrainingJobArn)."""
+    from moto.sagemaker.models import FakeProcessingJob
+
+    for spec in world.processing_jobs:
+        backend = _sm(spec.account)
+        tags = {}
+        if spec.pipeline and spec.execution_id:
+            tags = {PIPELINE_EXECUTION_TAG: _exec_arn(backend.pipelines[spec.pipeline], spec.execution_id),
+                    PIPELINE_STEP_TAG: spec.kind}
+        job = FakeProcessingJob(account_id=spec.account, region_name=REGION, **_processing_args(spec, tags))
+        job.creation_time = _naive(spec.created)
+        job.processing_resources = {"ClusterConfig": {"InstanceCount": spec.instance_count,
+                                                      "InstanceType": spec.instance_type,
+                                                      "VolumeSizeInGB": spec.volume_gb}}
+        if spec.training_job:
+            job.training_job_arn = backend.training_jobs[spec.training_job].arn
+        backend.processing_jobs[spec.name] = job
+        if not _show_processing(job, spec, now):
+            _PROCESSING[id(job)] = (job, spec)
 
 
 # --------------------------------------------------------------------------- models, configs, endpoints
@@ -943,6 +1020,9 @@ def _advance(now: datetime) -> None:
         for key, plan in list(_JOBS.items()):
             if _show_job(plan, now):
                 _JOBS.pop(key, None)
+        for key, (job, spec) in list(_PROCESSING.items()):
+            if _show_processing(job, spec, now):
+                _PROCESSING.pop(key, None)
         for arn in list(_ACTIVE_EXECS):
             if _show_execution(_EXECS[arn], now):
                 _ACTIVE_EXECS.discard(arn)
@@ -966,6 +1046,7 @@ def seed(world: World) -> None:
         _seed_endpoints(world, now)
         _seed_training_jobs(world, now)
         _seed_pipelines(world, now)
+        _seed_processing_jobs(world, now)
         _seed_autoscaling(world)
         _advance(now)
 
@@ -1090,6 +1171,39 @@ def _list_training_jobs(self: Any) -> Any:
                   "TrainingJobStatus": j.training_job_status, "SecondaryStatus": j.secondary_status}
                  for j in page if not status or j.training_job_status == status]
     return ActionResult({"TrainingJobSummaries": summaries, "NextToken": token})
+
+
+def _list_processing_jobs(self: Any) -> Any:
+    """ListProcessingJobs: filter (times as AWS sends them), sort, then page."""
+    from moto.core.responses import ActionResult
+
+    p = self._get_param
+    sort_by, order = p("SortBy") or "CreationTime", p("SortOrder") or "Ascending"
+    size = self._get_int_param("MaxResults") or DEFAULT_PAGE
+    if sort_by not in ("Name", "CreationTime", "Status") or order not in ("Ascending", "Descending") \
+            or not 1 <= size <= 100:
+        raise _validation("1 validation error detected: SortBy, SortOrder or MaxResults is out of range.")
+    _advance(_utcnow())
+    bounds = {k: _time_param(p(k)) for k in ("CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter",
+                                             "LastModifiedTimeBefore")}
+    name, status = p("NameContains"), p("StatusEquals")
+    jobs = [j for j in list(self.sagemaker_backend.processing_jobs.values())
+            if (not name or name in j.processing_job_name) and (not status or j.processing_job_status == status)
+            and (bounds["CreationTimeAfter"] is None or j.creation_time > bounds["CreationTimeAfter"])
+            and (bounds["CreationTimeBefore"] is None or j.creation_time < bounds["CreationTimeBefore"])
+            and (bounds["LastModifiedTimeAfter"] is None or j.last_modified_time > bounds["LastModifiedTimeAfter"])
+            and (bounds["LastModifiedTimeBefore"] is None or j.last_modified_time < bounds["LastModifiedTimeBefore"])]
+    key = {"Name": lambda j: j.processing_job_name, "Status": lambda j: j.processing_job_status,
+           "CreationTime": lambda j: j.creation_time}[sort_by]
+    jobs.sort(key=key, reverse=order == "Descending")
+    page, token = _page(jobs, p("NextToken"), size)
+    summaries = [{"ProcessingJobName": j.processing_job_name, "ProcessingJobArn": j.arn,
+                  "CreationTime": j.creation_time, "ProcessingEndTime": j.processing_end_time,
+                  "LastModifiedTime": j.last_modified_time, "ProcessingJobStatus": j.processing_job_status,
+                  **({"FailureReason": j.failure_reason} if getattr(j, "failure_reason", None) else {}),
+                  **({"ExitMessage": j.exit_message} if getattr(j, "exit_message", None) else {})}
+                 for j in page]
+    return ActionResult({"ProcessingJobSummaries": summaries, "NextToken": token})
 
 
 def _list_pipeline_executions(self: Any) -> Any:
@@ -1233,12 +1347,13 @@ def install(world: World) -> None:
     backend.create_training_job = _create_training_job(backend.create_training_job)
     backend._get_resource_from_arn = _resource_from_arn(backend._get_resource_from_arn)
     backend.describe_pipeline_execution = _describe_pipeline_execution(backend.describe_pipeline_execution)
-    for name in ("describe_training_job", "describe_endpoint", "list_endpoints"):
+    for name in ("describe_training_job", "describe_processing_job", "describe_endpoint", "list_endpoints"):
         setattr(backend, name, _advancing(getattr(backend, name)))
     original_start = backend.start_pipeline_execution
     backend.start_pipeline_execution = lambda self, name, *args: start_execution(self, original_start, name, *args)
     responses = {
-        "list_training_jobs": _list_training_jobs, "list_pipeline_executions": _list_pipeline_executions,
+        "list_training_jobs": _list_training_jobs, "list_processing_jobs": _list_processing_jobs,
+        "list_pipeline_executions": _list_pipeline_executions,
         "list_pipeline_execution_steps": _list_pipeline_execution_steps, "update_endpoint": _update_endpoint,
         "update_endpoint_weights_and_capacities": _update_weights, "stop_training_job": _stop_training_job,
         "retry_pipeline_execution": _retry_pipeline_execution, "stop_pipeline_execution": _stop_pipeline_execution,

@@ -153,6 +153,44 @@ class TrainingJobSpec:
 
 
 @dataclass(frozen=True)
+class ProcessingJobSpec:
+    """A SageMaker processing job: a pipeline step's, a training job's (a Debugger rule) or started by hand."""
+
+    account: str
+    name: str
+    team: str
+    project: str
+    kind: str  # a pipeline step name, "features", "evaluation" or "profiler-report"
+    instance_type: str
+    instance_count: int
+    volume_gb: int
+    created: datetime
+    start: datetime | None  # None: the job failed before its instances started
+    end: datetime  # planned end; InProgress jobs end in the future
+    status: str  # Completed | Failed | Stopped | InProgress
+    failure_reason: str | None
+    exit_message: str | None
+    image: str
+    inputs: tuple[tuple[str, str], ...]  # (input name, S3 URI)
+    outputs: tuple[tuple[str, str], ...]  # (output name, S3 URI)
+    env: str = "dev"
+    pipeline: str | None = None  # started by a step of this pipeline's execution ...
+    execution_id: str | None = None  # ... this one
+    training_job: str | None = None  # started by this training job (a Debugger rule)
+
+    @property
+    def billable_seconds(self) -> int:
+        """Instance-seconds from the instances' start to the end (SageMaker bills processing per instance-second)."""
+        if self.start is None:
+            return 0
+        return int((self.end - self.start).total_seconds()) * self.instance_count
+
+    @property
+    def cost(self) -> float:
+        return self.billable_seconds / 3600 * prices.hourly(self.instance_type)
+
+
+@dataclass(frozen=True)
 class PipelineSpec:
     account: str
     name: str
@@ -270,6 +308,7 @@ class World:
     pipelines: list[PipelineSpec]
     pipeline_executions: list[PipelineExecutionSpec]
     state_machine_executions: list[PipelineExecutionSpec]
+    processing_jobs: list[ProcessingJobSpec] = field(default_factory=list)
     timeline: Timeline = field(default_factory=Timeline)
     surges: dict[tuple[str, str], Surge] = field(default_factory=dict)  # (account, endpoint) -> surge
 
@@ -580,6 +619,179 @@ def _executions(rng: random.Random, account: str, pipeline: str, steps: tuple[st
     return out
 
 
+# --------------------------------------------------------------------------- processing jobs
+
+# AWS-owned images for us-east-1 (the SageMaker Python SDK's image URIs).
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+SPARK_IMAGE = "173754725891.dkr.ecr.us-east-1.amazonaws.com/sagemaker-spark-processing:3.3-cpu-py39-v1.0"
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1.0-gpu-py310"
+DEBUGGER_IMAGE = "503895931360.dkr.ecr.us-east-1.amazonaws.com/sagemaker-debugger-rules:latest"
+
+# Pipeline steps that run a processing job: instance type, count, volume GB, image, inputs and outputs
+# (name, S3 key under the project's prefix).
+PROCESSING_STEPS: dict[str, tuple[str, int, int, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]] = {
+    "Preprocess": ("ml.m5.2xlarge", 1, 30, SKLEARN_IMAGE, (("raw", "raw/clicks/"), ("code", "code/preprocess.py")),
+                   (("train", "features/train/"), ("validation", "features/validation/"), ("test", "features/test/"))),
+    "Evaluate": ("ml.m5.xlarge", 1, 30, SKLEARN_IMAGE,
+                 (("model", "model/model.tar.gz"), ("test", "features/test/"), ("code", "code/evaluate.py")),
+                 (("evaluation", "evaluation/"),)),
+    "ExtractFeatures": ("ml.m5.4xlarge", 2, 100, SPARK_IMAGE, (("transactions", "raw/transactions/"),),
+                        (("features", "features/"),)),
+    "FetchImages": ("ml.c5.2xlarge", 1, 100, SKLEARN_IMAGE, (("manifest", "manifests/latest.jsonl"),),
+                    (("images", "images/batch/"),)),
+    "ScoreDrift": ("ml.m5.xlarge", 1, 30, SKLEARN_IMAGE,
+                   (("baseline", "baseline/statistics.json"), ("predictions", "batch-predictions/")),
+                   (("drift", "drift-report/"),)),
+    "Report": ("ml.m5.large", 1, 30, SKLEARN_IMAGE, (("drift", "drift-report/"),), (("report", "reports/"),)),
+}
+# Why a pipeline's processing step failed, as DescribeProcessingJob says it: (FailureReason, ExitMessage).
+PROCESSING_STEP_FAILURES = {
+    "Evaluate": ("AlgorithmError: See job logs for more detail.",
+                 "FileNotFoundError: [Errno 2] No such file or directory: "
+                 "'/opt/ml/processing/evaluation/metrics.json'"),
+    "ExtractFeatures": ("AlgorithmError: See job logs for more detail.",
+                        "pyspark.errors.exceptions.captured.AnalysisException: Athena query failed: Query "
+                        "exhausted resources at this scale factor"),
+}
+# Jobs started by hand, per team: (kind, instance types, counts, base minutes, image).
+PROCESSING_PROFILES = {
+    "features": (("ml.m5.4xlarge", "ml.c5.4xlarge", "ml.r5.xlarge"), (1, 2, 2, 4), 45, SPARK_IMAGE),
+    "evaluation": (("ml.m5.xlarge", "ml.c5.2xlarge"), (1,), 18, SKLEARN_IMAGE),
+}
+GPU_EVALUATION = {"vision", "nlp"}  # these teams evaluate on a GPU
+PROCESSING_FAILURES = [  # (FailureReason, ExitMessage, the job's instances started)
+    ("AlgorithmError: See job logs for more detail.",
+     "MemoryError: Unable to allocate 14.2 GiB for an array with shape (1901238, 1000) and data type float64", True),
+    ("ClientError: Failed to download data. AccessDenied (403): Access Denied for {input}", None, True),
+    ("AlgorithmError: See job logs for more detail.", "KeyError: 'label'", True),
+    ("ResourceLimitExceeded: The account-level service limit '{itype} for processing job usage' is 4 Instances, "
+     "with current utilization of 4 Instances and a request delta of {count} Instances. Please use AWS Service "
+     "Quotas to request an increase for this quota.", None, False),
+]
+
+
+def _data(account: str, team: str, project: str, key: str) -> str:
+    return f"s3://sagemaker-{account}-data/{team}/{project}/{key}"
+
+
+def _pipeline_processing_jobs(rng: random.Random, executions: list[PipelineExecutionSpec]) -> list[ProcessingJobSpec]:
+    """One processing job per processing step each execution ran, timed inside its step."""
+    owners = {(account, name): (team, project) for account, name, team, project, _, _ in PIPELINES}
+    out = []
+    for x in executions:
+        team, project = owners[(x.account, x.pipeline)]
+        for step in x.steps:
+            if step.name not in PROCESSING_STEPS:
+                continue
+            itype, count, volume, image, inputs, outputs = PROCESSING_STEPS[step.name]
+            created = step.start + timedelta(seconds=rng.randint(2, 8))
+            span = (step.end - created).total_seconds()
+            start = created + timedelta(seconds=int(min(rng.randint(90, 240), span * 0.3)))
+            end = step.end - timedelta(seconds=int(min(15, span * 0.05)))
+            failed = step.status == "Failed"
+            reason, exit_message = PROCESSING_STEP_FAILURES.get(step.name, (step.failure_reason, None)) \
+                if failed else (None, None)
+            run = f"{x.pipeline}/{x.execution_id}"
+            out.append(ProcessingJobSpec(
+                x.account, f"pipelines-{x.execution_id}-{step.name}-{rng.getrandbits(40):010x}", team, project,
+                step.name, itype, count, volume, created, start, end, "Failed" if failed else "Completed", reason,
+                exit_message, image, tuple((n, _data(x.account, team, project, k)) for n, k in inputs),
+                tuple((n, _data(x.account, team, project, f"{run}/{k}")) for n, k in outputs),
+                env="prod", pipeline=x.pipeline, execution_id=x.execution_id))
+    return out
+
+
+def _ad_hoc_plan(rng: random.Random, anchor: datetime) -> list[tuple[TeamSpec, str, str, datetime, bool]]:
+    """(team, project, kind, created, still running) of the jobs started by hand, oldest first."""
+    plan: list[tuple[TeamSpec, str, str, datetime, bool]] = []
+    for team in TEAMS:
+        for project in team.projects:
+            for kind in PROCESSING_PROFILES:
+                t = anchor - timedelta(days=HISTORY_DAYS)
+                while True:
+                    t += timedelta(hours=rng.expovariate(1 / (24 * 5.5)))
+                    if t >= anchor - timedelta(hours=6):
+                        break
+                    plan.append((team, project, kind, t.replace(second=0, microsecond=0), False))
+    # two long feature backfills still running, finishing later today
+    for team_name, hours_ago in (("vision", 2), ("search", 1)):
+        team = next(t for t in TEAMS if t.team == team_name)
+        plan.append((team, team.projects[0], "features", anchor - timedelta(hours=hours_ago,
+                                                                           minutes=rng.randint(0, 40)), True))
+    return sorted(plan, key=lambda p: p[3])
+
+
+def _ad_hoc_processing_jobs(rng: random.Random, anchor: datetime) -> list[ProcessingJobSpec]:
+    """Feature extraction and evaluation jobs started by hand, per project, over the history; two still running."""
+    out = []
+    failures = 0
+    for team, project, kind, created, running in _ad_hoc_plan(rng, anchor):
+        types, counts, minutes, image = PROCESSING_PROFILES[kind]
+        itype, count = rng.choice(types), rng.choice(counts)
+        if kind == "evaluation" and team.team in GPU_EVALUATION:
+            itype, image = "ml.g4dn.xlarge", PYTORCH_IMAGE
+        if count == 1 and image == SPARK_IMAGE:
+            image = SKLEARN_IMAGE
+        roll = rng.random()
+        status = "InProgress" if running else "Failed" if roll < 0.12 else "Stopped" if roll < 0.16 else "Completed"
+        duration = timedelta(minutes=minutes * rng.uniform(0.6, 1.8))
+        start: datetime | None = created + timedelta(seconds=rng.randint(100, 260))
+        reason = exit_message = None
+        if status == "Failed":  # every kind of failure, in turn
+            reason, exit_message, started = PROCESSING_FAILURES[failures % len(PROCESSING_FAILURES)]
+            failures += 1
+            if not started:
+                start = None
+            duration *= rng.uniform(0.05, 0.4)
+        elif status == "Stopped":
+            duration *= rng.uniform(0.2, 0.7)
+        elif status == "InProgress":
+            duration = timedelta(hours=rng.randint(26, 30))
+        duration = timedelta(seconds=int(duration.total_seconds()))
+        end = start + duration if start else created + timedelta(seconds=rng.randint(15, 40))
+        stamp = f"{created:%Y%m%d-%H%M}"
+        source = "raw/" if kind == "features" else "features/test/"
+        target = f"features/{stamp}/" if kind == "features" else f"evaluation/{stamp}/"
+        inputs = [("input", _data(team.account, team.team, project, source))]
+        if image != SPARK_IMAGE:
+            inputs.append(("code", _data(team.account, team.team, project, f"code/{kind}.py")))
+        if reason:
+            reason = reason.format(input=inputs[0][1], itype=itype, count=count)
+        out.append(ProcessingJobSpec(
+            team.account, f"{team.team}-{project}-{kind}-{stamp}", team.team, project, kind, itype, count,
+            100 if kind == "features" else 30, created, start, end, status, reason, exit_message, image,
+            tuple(inputs), (("output", _data(team.account, team.team, project, target)),)))
+    return out
+
+
+def _profiler_jobs(rng: random.Random, anchor: datetime, training: list[TrainingJobSpec]) -> list[ProcessingJobSpec]:
+    """The Debugger ProfilerReport rule of the vision team's finished training jobs of the history: a processing
+    job started by the training job, running alongside it."""
+    out = []
+    for job in training:
+        if job.team != "vision" or job.status == "InProgress" or job.created < anchor - timedelta(days=HISTORY_DAYS):
+            continue
+        created = job.start + timedelta(seconds=rng.randint(30, 90))
+        start = created + timedelta(seconds=rng.randint(100, 200))
+        end = max(start + timedelta(minutes=2), job.end + timedelta(seconds=rng.randint(60, 240)))
+        out_uri = f"s3://sagemaker-{job.account}-models/{job.team}/{job.project}/{job.name}/rule-output/ProfilerReport/"
+        out.append(ProcessingJobSpec(
+            job.account, f"{job.name[:38]}-ProfilerReport-{rng.getrandbits(32):08x}", job.team, job.project,
+            "profiler-report", "ml.m5.xlarge", 1, 30, created, start, end, "Completed", None, None, DEBUGGER_IMAGE,
+            (("profiler", f"s3://sagemaker-{job.account}-models/{job.team}/{job.project}/{job.name}/profiler-output/"),),
+            (("rule-output", out_uri),), training_job=job.name))
+    return out
+
+
+def _processing_jobs(seed: int, anchor: datetime, executions: list[PipelineExecutionSpec],
+                     training: list[TrainingJobSpec]) -> list[ProcessingJobSpec]:
+    """Every processing job of the world (their own random stream: the rest of the world does not move)."""
+    rng = random.Random(f"processing-{seed}")
+    jobs = (_pipeline_processing_jobs(rng, executions) + _ad_hoc_processing_jobs(rng, anchor)
+            + _profiler_jobs(rng, anchor, training))
+    return sorted(jobs, key=lambda j: j.created)
+
+
 def build_world(seed: int = 7, anchor: datetime | None = None) -> World:
     anchor = today_anchor(anchor)
     rng = random.Random(seed)
@@ -596,7 +808,8 @@ def build_world(seed: int = 7, anchor: datetime | None = None) -> World:
     sfn = _executions(rng, MAIN_ACCOUNT, "ml-release-orchestrator",
                       ("DataPrep", "Training", "Evaluation", "Deployment", "Monitoring"),
                       start + timedelta(hours=10), timedelta(hours=61), anchor, {"model": "fraud-txn-scorer"})
-    world = World(seed, anchor, list(TEAMS), endpoints, packages, jobs, pipelines, executions, sfn)
+    world = World(seed, anchor, list(TEAMS), endpoints, packages, jobs, pipelines, executions, sfn,
+                  _processing_jobs(seed, anchor, executions, jobs))
     _seed_timeline(world, rng)
     return world
 

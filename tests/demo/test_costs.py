@@ -134,6 +134,42 @@ def test_training_cost_reconciles_with_the_training_jobs(account, ce, world):
     assert billed == pytest.approx(expected, rel=0.01)
 
 
+def test_processing_cost_reconciles_with_the_processing_jobs(account, ce):
+    """Processing lines = Σ InstanceCount × (ProcessingEndTime − ProcessingStartTime) at the hourly rate of the
+    type, per day run (main account, 3 weeks); each line's $ per hour is its type's rate."""
+    hi = datetime.combine(_today(), datetime.min.time(), tzinfo=UTC)
+    lo = hi - timedelta(days=RECONCILE_DAYS)
+    sm = account.client("sagemaker")
+    names = [s["ProcessingJobName"] for page in sm.get_paginator("list_processing_jobs").paginate(
+        CreationTimeAfter=lo - timedelta(days=2)) for s in page["ProcessingJobSummaries"]]
+    hours: dict[str, float] = {}
+    for n in names:
+        d = sm.describe_processing_job(ProcessingJobName=n)
+        if "ProcessingStartTime" not in d:  # failed before its instances started: not billed
+            continue
+        cluster = d["ProcessingResources"]["ClusterConfig"]
+        start, end = d["ProcessingStartTime"], d.get("ProcessingEndTime", datetime.now(UTC))
+        ran = max(0.0, (min(end, hi) - max(start, lo)).total_seconds())
+        hours[cluster["InstanceType"]] = hours.get(cluster["InstanceType"], 0.0) + ran / 3600 * cluster["InstanceCount"]
+    r = ce.get_cost_and_usage(
+        TimePeriod={"Start": lo.date().isoformat(), "End": hi.date().isoformat()}, Granularity="MONTHLY",
+        Metrics=["UnblendedCost", "UsageQuantity"], GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+        Filter={"And": [_dim("LINKED_ACCOUNT", MAIN_ACCOUNT),
+                        {"Dimensions": {"Key": "USAGE_TYPE", "Values": ["USE1-Processing:ml."],
+                                        "MatchOptions": ["STARTS_WITH"]}}]})
+    billed: dict[str, list[float]] = {}
+    for period in r["ResultsByTime"]:
+        for g in period["Groups"]:
+            row = billed.setdefault(g["Keys"][0].split(":", 1)[1], [0.0, 0.0])
+            row[0] += _cost(g["Metrics"])
+            row[1] += float(g["Metrics"]["UsageQuantity"]["Amount"])
+    assert sum(hours.values()) > 100
+    assert set(billed) == {t for t, h in hours.items() if h > 0}
+    for itype, (cost, quantity) in billed.items():
+        assert quantity == pytest.approx(hours[itype], rel=0.01), itype
+        assert cost == pytest.approx(quantity * prices.hourly(itype), rel=0.01), itype
+
+
 def test_hosting_cost_reconciles_with_instance_hours(ce, world):
     """Hosting lines = Σ instances × hourly over the last week, from the variant history, per account."""
     lo, hi = _today() - timedelta(days=7), _today()

@@ -230,6 +230,84 @@ def test_executions_list_newest_first(sm):
     assert starts == sorted(starts, reverse=True)
 
 
+# --------------------------------------------------------------------------- processing jobs
+
+
+@pytest.fixture(scope="module")
+def processing(sm) -> list[dict]:
+    return _all(sm, "list_processing_jobs", "ProcessingJobSummaries")
+
+
+def _describe_processing(sm, jobs: list[dict], status: str) -> list[dict]:
+    return [sm.describe_processing_job(ProcessingJobName=j["ProcessingJobName"]) for j in jobs
+            if j["ProcessingJobStatus"] == status]
+
+
+def test_a_month_of_processing_jobs_in_every_status(processing):
+    month_ago = datetime.now(UTC) - timedelta(days=31)
+    recent = [j for j in processing if j["CreationTime"] > month_ago]
+    assert len(recent) >= 100
+    assert {"Completed", "Failed", "Stopped", "InProgress"} <= {j["ProcessingJobStatus"] for j in recent}
+    by_hand = [j["ProcessingJobName"] for j in recent if not j["ProcessingJobName"].startswith("pipelines-")]
+    assert any("-features-" in n for n in by_hand) and any("-evaluation-" in n for n in by_hand)
+
+
+def test_failed_processing_jobs_say_why(sm, processing):
+    failed = _describe_processing(sm, processing, "Failed")
+    assert len(failed) >= 3 and all(d["FailureReason"] for d in failed)
+    assert all(j.get("FailureReason") for j in processing if j["ProcessingJobStatus"] == "Failed")  # listed too
+    assert any(d.get("ExitMessage") for d in failed)  # the container's error, beside "see the logs"
+    never_started = [d for d in failed if "ProcessingStartTime" not in d]
+    assert never_started and all(d["FailureReason"].startswith("ResourceLimitExceeded") for d in never_started)
+
+
+def test_a_described_processing_job_carries_its_resources_times_and_data(sm, processing):
+    d = _describe_processing(sm, processing[:20], "Completed")[0]
+    cluster = d["ProcessingResources"]["ClusterConfig"]
+    assert cluster["InstanceType"].startswith("ml.") and cluster["InstanceCount"] >= 1 and cluster["VolumeSizeInGB"]
+    assert d["CreationTime"] < d["ProcessingStartTime"] < d["ProcessingEndTime"] <= d["LastModifiedTime"]
+    assert d["ProcessingInputs"][0]["S3Input"]["S3Uri"].startswith("s3://")
+    assert d["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].startswith("s3://")
+    assert d["AppSpecification"]["ImageUri"].split("/")[0].endswith(".amazonaws.com")
+    assert {"team", "project", "env"} <= _tags(sm, d["ProcessingJobArn"]).keys()
+
+
+def test_running_processing_jobs_have_started_and_not_ended(sm, processing):
+    running = _describe_processing(sm, processing, "InProgress")
+    assert running
+    for d in running:
+        assert d["ProcessingStartTime"] < datetime.now(UTC)
+        assert "ProcessingEndTime" not in d and "FailureReason" not in d
+
+
+def test_pipeline_step_jobs_carry_their_execution_and_rule_jobs_their_training_job(sm, processing):
+    executions = {x["PipelineExecutionArn"]: x for p in _all(sm, "list_pipelines", "PipelineSummaries")
+                  for x in _all(sm, "list_pipeline_executions", "PipelineExecutionSummaries",
+                                PipelineName=p["PipelineName"])}
+    steps = [j for j in processing if j["ProcessingJobName"].startswith("pipelines-")]
+    assert len(steps) >= 50
+    for j in steps:
+        tags = _tags(sm, j["ProcessingJobArn"])
+        assert tags["sagemaker:pipeline-execution-arn"] in executions, j["ProcessingJobName"]
+        assert f"-{tags['sagemaker:pipeline-step-name']}-" in j["ProcessingJobName"]
+    failed = next(j for j in steps if j["ProcessingJobStatus"] == "Failed")
+    arn = _tags(sm, failed["ProcessingJobArn"])["sagemaker:pipeline-execution-arn"]
+    step = _tags(sm, failed["ProcessingJobArn"])["sagemaker:pipeline-step-name"]
+    ran = _all(sm, "list_pipeline_execution_steps", "PipelineExecutionSteps", PipelineExecutionArn=arn)
+    assert next(s for s in ran if s["StepName"] == step)["StepStatus"] == "Failed"
+    rule = sm.describe_processing_job(ProcessingJobName=next(j["ProcessingJobName"] for j in processing
+                                                             if "-ProfilerReport-" in j["ProcessingJobName"]))
+    training = sm.describe_training_job(TrainingJobName=rule["TrainingJobArn"].split("/")[-1])
+    assert training["TrainingStartTime"] < rule["ProcessingStartTime"] < training["TrainingEndTime"]
+
+
+def test_last_modified_time_after_returns_only_newer_processing_jobs(sm, processing):
+    cutoff = sorted(j["LastModifiedTime"] for j in processing)[len(processing) // 2]
+    newer = _all(sm, "list_processing_jobs", "ProcessingJobSummaries", LastModifiedTimeAfter=cutoff)
+    assert {j["ProcessingJobName"] for j in newer} == {j["ProcessingJobName"] for j in processing
+                                                        if j["LastModifiedTime"] > cutoff}
+
+
 # --------------------------------------------------------------------------- autoscaling
 
 
