@@ -21,6 +21,7 @@ from collectors import (
     eventbridge,
     sagemaker_endpoints,
     sagemaker_pipelines,
+    sagemaker_processing,
     sagemaker_registry,
     sagemaker_training,
     stepfunctions,
@@ -32,6 +33,7 @@ from sextant.store import Writer
 SOURCES: list[Collector] = [
     sagemaker_endpoints,
     sagemaker_training,
+    sagemaker_processing,
     sagemaker_registry,
     sagemaker_pipelines,
     cloudwatch_metrics,

@@ -1,0 +1,140 @@
+"""SageMaker processing jobs: feature extraction, evaluation, pipeline steps, Debugger rules.
+
+Incremental: ListProcessingJobs with ``LastModifiedTimeAfter`` = the newest LastModifiedTime stored (cursor
+``last_modified``), 100 per page. Only jobs whose LastModifiedTime differs from the stored one are described
+(DescribeProcessingJob + ListTags), so a run where nothing changed makes only the list call. A job stored as
+running without a start time is described again until its instances have started (whether AWS touches
+LastModifiedTime at that moment is not documented). Processing jobs cannot be deleted, so rows are never removed.
+
+Billable time is computed, not read: SageMaker bills processing per instance-second while the instances run, so
+``billable_seconds`` = instance count x (ProcessingEndTime - ProcessingStartTime). Which training job or pipeline
+execution started a job comes from DescribeProcessingJob's TrainingJobArn and the tags Pipelines puts on the
+jobs of its steps (``sagemaker:pipeline-execution-arn``, ``sagemaker:pipeline-step-name``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from collectors.base import Batch, Context, epoch_ms, paginate, tags_dict
+from sextant.schema import table
+
+NAME = "sagemaker_processing"
+GLOBAL = False
+DEPENDS_ON: tuple[str, ...] = ()
+PAGE_SIZE = 100
+RUNNING = ("InProgress", "Stopping")
+OVERLAP = timedelta(seconds=1)  # re-list the cursor's second: timestamps are compared strictly
+PIPELINE_EXECUTION_TAG = "sagemaker:pipeline-execution-arn"
+PIPELINE_STEP_TAG = "sagemaker:pipeline-step-name"
+
+PROCESSING_JOB = table("aws_sagemaker_processing_job", "A SageMaker processing job, as last described.", [
+    ("processing_job_name", "VARCHAR", "Processing job name."),
+    ("processing_job_arn", "VARCHAR", "Processing job ARN."),
+    ("status", "VARCHAR", "ProcessingJobStatus: InProgress, Completed, Failed, Stopping, Stopped."),
+    ("failure_reason", "VARCHAR", "Why the job failed, when it did."),
+    ("exit_message", "VARCHAR", "ExitMessage: the container's last words (the error that ended a failed job)."),
+    ("creation_time", "TIMESTAMPTZ", "When the job was created."),
+    ("processing_start_time", "TIMESTAMPTZ", "When the processing instances started; NULL before (or never, for "
+                                             "a job that failed first)."),
+    ("processing_end_time", "TIMESTAMPTZ", "When the job ended (any terminal status); NULL while running."),
+    ("last_modified_time", "TIMESTAMPTZ", "When the job last changed."),
+    ("instance_type", "VARCHAR", "ML instance type, e.g. ml.m5.xlarge."),
+    ("instance_count", "INTEGER", "Number of processing instances."),
+    ("volume_gb", "INTEGER", "ML storage volume per instance, in GB."),
+    ("max_runtime_s", "BIGINT", "StoppingCondition.MaxRuntimeInSeconds, in seconds."),
+    ("duration_seconds", "BIGINT", "Run time of the instances, processing_end_time - processing_start_time, in "
+                                   "seconds; NULL while running or when the instances never started."),
+    ("billable_seconds", "BIGINT", "Billed instance-seconds: instance_count x (processing_end_time - "
+                                   "processing_start_time), as SageMaker bills processing per instance-second "
+                                   "while the instances run; 0 when the job ended before they started; NULL "
+                                   "while running. cost = billable_seconds / 3600 x the hourly Processing "
+                                   "price of instance_type."),
+    ("inputs", "JSON", "ProcessingInputs: [{name, s3_uri}] (s3_uri NULL for dataset definitions)."),
+    ("outputs", "JSON", "ProcessingOutputConfig.Outputs: [{name, s3_uri}] (s3_uri NULL for Feature Store)."),
+    ("image", "VARCHAR", "Container image URI (AppSpecification.ImageUri)."),
+    ("role_arn", "VARCHAR", "IAM role the job ran as."),
+    ("training_job_arn", "VARCHAR", "TrainingJobArn: the training job that started this job (a Debugger rule), "
+                                    "else NULL."),
+    ("pipeline_execution_arn", "VARCHAR", "The pipeline execution whose step started this job (its "
+                                          "sagemaker:pipeline-execution-arn tag), else NULL."),
+    ("pipeline_step_name", "VARCHAR", "The pipeline step that started this job (its sagemaker:pipeline-step-name "
+                                      "tag), else NULL."),
+    ("team", "VARCHAR", "Value of the job's `team` tag."),
+    ("project", "VARCHAR", "Value of the job's `project` tag."),
+    ("env", "VARCHAR", "Value of the job's `env` tag."),
+    ("tags", "JSON", "All tags of the job, as a JSON object."),
+    ("observed_at", "TIMESTAMPTZ", "When the collector last described the job."),
+], ["processing_job_name"])
+
+TABLES = (PROCESSING_JOB,)
+
+
+def collect(ctx: Context) -> Iterator[Batch]:
+    sm = ctx.client("sagemaker")
+    known = {name: (modified, status, started) for name, modified, status, started in ctx.sql(
+        "SELECT processing_job_name, epoch_ms(last_modified_time), status, processing_start_time IS NOT NULL "
+        "FROM aws_sagemaker_processing_job WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
+    cursor = ctx.cursor.get("last_modified")
+    kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
+    if ctx.since is not None:
+        kwargs["LastModifiedTimeAfter"] = ctx.since
+    elif cursor:
+        kwargs["LastModifiedTimeAfter"] = cursor - OVERLAP
+
+    to_describe: list[str] = []
+    newest = cursor
+    for s in paginate(sm, "list_processing_jobs", "ProcessingJobSummaries", **kwargs):
+        modified = s.get("LastModifiedTime") or s["CreationTime"]
+        newest = max(newest or modified, modified)
+        stored = known.get(s["ProcessingJobName"])
+        if stored is None or stored[0] != epoch_ms(modified):
+            to_describe.append(s["ProcessingJobName"])
+    listed = set(to_describe)
+    to_describe += [name for name, (_, status, started) in known.items()
+                    if status in RUNNING and not started and name not in listed]
+
+    jobs = []
+    for name in to_describe:
+        d = sm.describe_processing_job(ProcessingJobName=name)
+        tags = tags_dict(sm.list_tags(ResourceArn=d["ProcessingJobArn"]).get("Tags"))
+        jobs.append(_job_row(ctx, d, tags))
+        modified = d.get("LastModifiedTime") or d["CreationTime"]
+        newest = max(newest or modified, modified)
+    yield PROCESSING_JOB, jobs
+    if newest:
+        ctx.cursor.advance("last_modified", newest)
+
+
+def _job_row(ctx: Context, d: dict, tags: dict[str, str]) -> dict:
+    cluster = (d.get("ProcessingResources") or {}).get("ClusterConfig") or {}
+    count = cluster.get("InstanceCount")
+    status = d["ProcessingJobStatus"]
+    start = d.get("ProcessingStartTime")
+    end = d.get("ProcessingEndTime") if status not in RUNNING else None
+    duration = int((end - start).total_seconds()) if start and end else None
+    if duration is not None:
+        billable = duration * (count or 0)
+    else:
+        billable = 0 if end is not None else None  # ended without starting: nothing billed
+    inputs = [{"name": i.get("InputName"), "s3_uri": (i.get("S3Input") or {}).get("S3Uri")}
+              for i in d.get("ProcessingInputs", [])]
+    outputs = [{"name": o.get("OutputName"), "s3_uri": (o.get("S3Output") or {}).get("S3Uri")}
+               for o in (d.get("ProcessingOutputConfig") or {}).get("Outputs", [])]
+    return ctx.rows(
+        processing_job_name=d["ProcessingJobName"], processing_job_arn=d["ProcessingJobArn"], status=status,
+        failure_reason=d.get("FailureReason"), exit_message=d.get("ExitMessage"),
+        creation_time=d["CreationTime"], processing_start_time=start, processing_end_time=end,
+        last_modified_time=d.get("LastModifiedTime"),
+        instance_type=cluster.get("InstanceType"), instance_count=count, volume_gb=cluster.get("VolumeSizeInGB"),
+        max_runtime_s=(d.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds"),
+        duration_seconds=duration, billable_seconds=billable,
+        inputs=json.dumps(inputs), outputs=json.dumps(outputs),
+        image=(d.get("AppSpecification") or {}).get("ImageUri"), role_arn=d.get("RoleArn"),
+        training_job_arn=d.get("TrainingJobArn"), pipeline_execution_arn=tags.get(PIPELINE_EXECUTION_TAG),
+        pipeline_step_name=tags.get(PIPELINE_STEP_TAG),
+        team=tags.get("team"), project=tags.get("project"), env=tags.get("env"), tags=json.dumps(tags),
+        observed_at=ctx.now)
