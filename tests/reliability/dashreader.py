@@ -1,9 +1,10 @@
-"""``python -m tests.reliability.dashreader STORE N [THREADS]``: a dashboard-like process.
+"""``python -m tests.reliability.dashreader STORE N [THREADS [SECONDS]]``: a dashboard-like process.
 
-Runs N page queries through the dashboard's own read path (``dashboard.data`` → ``sextant.store.Reader``,
-the typed query functions of ``dashboard.queries``) from THREADS threads, as Streamlit sessions do. The
-per-snapshot query cache is cleared before every query so each one reaches DuckDB (the dashboard would answer
-repeats from it).
+Runs N page queries, spread over at least SECONDS (as viewers' page loads are: a burst of queries that ends
+before the collector publishes again would never meet a snapshot switch), through the dashboard's own read
+path (``dashboard.data`` → ``sextant.store.Reader``, the typed query functions of ``dashboard.queries``)
+from THREADS threads, as Streamlit sessions do. The per-snapshot query cache is cleared before every query so
+each one reaches DuckDB (the dashboard would answer repeats from it).
 Prints one JSON line: queries, errors, the last errors, snapshots seen, per-function counts.
 """
 
@@ -14,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,6 +47,7 @@ def page_queries() -> list[tuple[str, object]]:
 def main(argv: list[str]) -> int:
     store, n = Path(argv[0]), int(argv[1])
     threads = int(argv[2]) if len(argv) > 2 else 4
+    seconds = float(argv[3]) if len(argv) > 3 else 0.0
     os.environ["SEXTANT_STORE"] = str(store)
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # "no runtime" warnings of st.cache_* outside a server
     from dashboard import data
@@ -53,6 +56,8 @@ def main(argv: list[str]) -> int:
     lock = threading.Lock()
     state = {"next": 0, "done": 0, "errors": 0, "last_errors": [], "snapshots": set(), "by_function": {}}
 
+    t0 = time.monotonic()
+
     def worker() -> None:
         while True:
             with lock:
@@ -60,6 +65,7 @@ def main(argv: list[str]) -> int:
                 if i >= n:
                     return
                 state["next"] += 1
+            time.sleep(max(0.0, t0 + seconds * i / n - time.monotonic()))  # query i starts no sooner than its share
             name, fn = calls[i % len(calls)]
             try:
                 data._cached.clear()

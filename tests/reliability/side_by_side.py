@@ -15,7 +15,7 @@ from typing import Any
 import actions as a
 from actions.audit import AuditLog
 from sextant.aws import Clients
-from sextant.settings import AccountSettings, ActionSettings, Settings
+from sextant.settings import AccountSettings, ActionSettings, Settings, parse_duration
 from sextant.store import Writer
 from tests.conftest import ROOT, Account, wait_until
 from tests.reliability.conftest import aws_env, cli_env
@@ -46,8 +46,9 @@ def run(acc: Account, workdir: Path, *, queries: int = 1000, actions: int = 4, e
         wait_until(lambda: (store / "CURRENT").exists() or collector.poll() is not None, 600, "the first snapshot")
         if collector.poll() is not None:
             raise AssertionError(f"collector exited: {err_path.read_text()[-3000:]}")
+        spread = parse_duration(every) * (min_cycles + 1)  # the queries span the cycles that follow
         reader = subprocess.Popen([sys.executable, "-m", "tests.reliability.dashreader", str(store), str(queries),
-                                   str(threads)], cwd=ROOT, env=cli_env(acc), stdout=subprocess.PIPE,
+                                   str(threads), str(spread)], cwd=ROOT, env=cli_env(acc), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         env = a.Env(Clients(AccountSettings(regions=("us-east-1",))),
                     Settings(store=store, actions=ActionSettings(max_instances_per_variant=12)))
