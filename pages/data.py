@@ -70,7 +70,7 @@ st.subheader("Query the store")
 st.caption("Read-only: one SELECT (or WITH … SELECT) statement on the newest snapshot, at most the row "
            "limit, stopped after the timeout. Files, network and extensions are off. Other statements are "
            "refused.")
-example = f"SELECT *\nFROM {selected}\nLIMIT 20"
+example = catalog.example_sql(selected)
 with st.form("sql_box"):
     sql = st.text_area("SQL", value=st.session_state.get("dd_sql_last") or example, height=160, key="dd_sql")
     c1, c2, c3 = st.columns([1, 1, 4])

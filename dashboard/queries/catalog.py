@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from dashboard.data import query, reader
+from sextant.schema import ident
 
 
 def tables_doc() -> pd.DataFrame:
@@ -38,6 +39,11 @@ class UserSQLError(ValueError):
 
 
 MAX_SQL_CHARS = 20_000
+
+
+def example_sql(table_name: str) -> str:
+    """The SQL box's starting text for a table of the dictionary."""
+    return f"SELECT *\nFROM {ident(table_name)}\nLIMIT 20"
 
 
 def validate_user_sql(sql: str) -> str:
