@@ -1,4 +1,5 @@
-"""Training: jobs that ran in the range with duration, billable hours, cost and spot savings.
+"""Training: jobs that ran in the range with duration, billable hours, cost and spot savings; beside them, the
+processing jobs (feature extraction, evaluation, pipeline steps) with theirs.
 
 Linkable: ?job=NAME opens a job's detail; ?compare=A,B puts two jobs side by side.
 """
@@ -14,10 +15,13 @@ import streamlit as st
 import actions
 from dashboard import action_ui, charts, filters, nav, ui
 from dashboard.queries import logs as lq
+from dashboard.queries import processing as pq
 from dashboard.queries import training as tq
 from sextant.settings import load
 
 TIME = "YYYY-MM-DD HH:mm"
+PROCESSING_STATUSES = {"InProgress": "In progress", "Completed": "Completed", "Failed": "Failed",
+                       "Stopping": "Stopping", "Stopped": "Stopped"}
 
 
 def _back() -> None:
@@ -226,6 +230,78 @@ def _list(f: filters.Filters) -> None:
     st.caption("Select one job to open it, or two to compare them.")
 
 
+def _data_list(value: str | None) -> str:
+    """A job's inputs or outputs (JSON [{name, s3_uri}]) as one line of text: name: s3://..., ..."""
+    items = json.loads(value or "[]")
+    return "; ".join(f"{i.get('name')}: {i.get('s3_uri') or '–'}" for i in items)
+
+
+def _started_by(row: pd.Series) -> str | None:
+    """The pipeline step or training job that started a processing job, in words; None when started by hand."""
+    execution, training = row.pipeline_execution_arn, row.training_job_arn
+    if isinstance(execution, str) and execution:
+        pipeline = execution.split(":pipeline/", 1)[-1].split("/execution/", 1)[0]
+        step = row.pipeline_step_name if isinstance(row.pipeline_step_name, str) else "–"
+        return f"pipeline {pipeline}, step {step}"
+    if isinstance(training, str) and training:
+        return f"training job {training.rsplit('/', 1)[-1]}"
+    return None
+
+
+def _processing(f: filters.Filters) -> None:
+    """The Processing jobs tab: jobs that ran in the range, newest first, with their billable hours and cost."""
+    c1, c2 = st.columns([3, 2])
+    statuses = c1.multiselect("Status", list(PROCESSING_STATUSES), format_func=PROCESSING_STATUSES.get,
+                              placeholder="All", key="pj_status")
+    text = c2.text_input("Name contains", key="pj_text")
+    df = pq.processing_jobs(f, statuses=statuses, text=text)
+    if df.empty:
+        ui.empty("No processing jobs ran in this range with these filters. Widen the time range in the sidebar "
+                 "or clear a filter. Processing jobs come from the sagemaker_processing collector.")
+        return
+    st.caption(f"Processing jobs that ran between {f.start:%Y-%m-%d %H:%M} and {f.end:%Y-%m-%d %H:%M} UTC, newest "
+               "first.")
+    s = pq.processing_summary(df)
+    c = st.columns(4)
+    c[0].metric("Jobs", s["jobs"])
+    c[1].metric("Failed", s["failed"])
+    c[2].metric("Billable instance-hours", f"{s['billable_hours']:,.1f}",
+                help="Instance count x run time of the instances, as SageMaker bills processing")
+    c[3].metric("Cost", ui.money(s["cost_usd"]), help="Whole cost of the jobs that ran in the range, at the "
+                "Processing rate of their instance type on the bill")
+    notes = []
+    if s["running"]:
+        notes.append(f"{s['running']} jobs are still running: their billable hours and cost are known when they end.")
+    if s["unpriced"]:
+        notes.append(f"Cost is blank for {s['unpriced']} jobs: the bill has no <region>-Processing:<instance type> "
+                     "line for their instance type, and Sextant has no price table of its own.")
+    if notes:
+        st.caption(" ".join(notes))
+    view = df.assign(
+        status=df.status.map(lambda v: PROCESSING_STATUSES.get(v, v)),
+        instances=[f"{t} × {int(n)}" if pd.notna(n) else t for t, n in zip(df.instance_type, df.instance_count,
+                                                                            strict=True)],
+        inputs=df.inputs.map(_data_list), outputs=df.outputs.map(_data_list),
+        started_by=df.apply(_started_by, axis=1),
+    )[["processing_job_name", "status", "team", "project", "instances", "creation_time", "processing_end_time",
+       "duration_min", "billable_hours", "cost_usd", "usd_per_hour", "failure_reason", "exit_message", "inputs",
+       "outputs", "started_by", "image", "account_id", "region"]]
+    ui.table(view, "processing_jobs", height=460, column_config={
+        "processing_job_name": st.column_config.TextColumn("Job", pinned=True), "status": "Status", "team": "Team",
+        "project": "Project", "instances": "Instances (type × count)",
+        "creation_time": st.column_config.DatetimeColumn("Created (UTC)", format=TIME),
+        "processing_end_time": st.column_config.DatetimeColumn("Ended (UTC)", format=TIME),
+        "duration_min": st.column_config.NumberColumn("Duration (min)", format="%.0f"),
+        "billable_hours": st.column_config.NumberColumn("Billable inst-h", format="%.2f"),
+        "cost_usd": st.column_config.NumberColumn("Cost ($)", format="dollar"),
+        "usd_per_hour": st.column_config.NumberColumn("$/inst-h", format="$%.3f"),
+        "failure_reason": st.column_config.TextColumn("Failure reason", width="large"),
+        "exit_message": st.column_config.TextColumn("Exit message", width="large"),
+        "inputs": st.column_config.TextColumn("Inputs", width="large"),
+        "outputs": st.column_config.TextColumn("Outputs", width="large"),
+        "started_by": "Started by", "image": "Image", "account_id": "Account", "region": "Region"})
+
+
 st.title("Training")
 f = filters.current()
 if st.query_params.get("compare") and len(st.query_params["compare"].split(",")) == 2:
@@ -233,4 +309,8 @@ if st.query_params.get("compare") and len(st.query_params["compare"].split(","))
 elif st.query_params.get("job"):
     _detail(st.query_params["job"])
 else:
-    _list(f)
+    training_tab, processing_tab = st.tabs(["Training jobs", "Processing jobs"])
+    with training_tab:
+        _list(f)
+    with processing_tab:
+        _processing(f)

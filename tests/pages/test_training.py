@@ -1,8 +1,11 @@
-"""Training page: filters narrow the table, a failed job's detail shows its reason, two jobs compare."""
+"""Training page: filters narrow the table, a failed job's detail shows its reason, two jobs compare; the Processing
+jobs tab shows the stored processing jobs with their cost."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 
 def _jobs_table(at):
@@ -56,3 +59,38 @@ def test_two_jobs_compare_side_by_side_with_their_hyperparameters(app, demo_stor
         assert {k: hp.loc[k, job] for k in stored} == stored
     assert list(hp.index[hp.differs]) == sorted(k for k in set(json.loads(hpa)) | set(json.loads(hpb))
                                                 if json.loads(hpa).get(k) != json.loads(hpb).get(k))
+
+
+def _processing_table(at):
+    return next(d.value for d in at.dataframe if "processing_job_name" in d.value.columns)
+
+
+def test_processing_jobs_tab_shows_the_stored_jobs_newest_first_with_their_cost(app, demo_store):
+    at = app("pages/training.py", range="30d")
+    assert [t.label for t in at.tabs] == ["Training jobs", "Processing jobs"]
+    table = _processing_table(at)
+    stored = dict(demo_store.query(
+        "SELECT processing_job_name, status FROM aws_sagemaker_processing_job "
+        "WHERE processing_end_time IS NULL OR processing_end_time >= now() - INTERVAL 30 DAY"))
+    assert set(table.processing_job_name) == set(stored) and len(stored) >= 100
+    assert table.creation_time.is_monotonic_decreasing  # the most recent first
+    assert "In progress" in set(table.status) and "InProgress" not in set(table.status)  # statuses in words
+    priced = table[table.cost_usd > 0].iloc[0]
+    itype, count, seconds = demo_store.query(
+        "SELECT instance_type, instance_count, billable_seconds FROM aws_sagemaker_processing_job "
+        "WHERE processing_job_name = ?", [priced.processing_job_name])[0]
+    assert priced.instances == f"{itype} × {count}"
+    assert priced.billable_hours == pytest.approx(seconds / 3600)
+    assert priced.cost_usd == pytest.approx(priced.billable_hours * priced.usd_per_hour)
+    failed = table[table.failure_reason.notna()]
+    assert len(failed) == sum(s == "Failed" for s in stored.values()) and set(failed.status) == {"Failed"}
+    assert table.inputs.str.contains("s3://").all() and table.outputs.str.contains("s3://").all()
+    assert table.started_by.str.startswith("pipeline ").any() and table.started_by.str.startswith("training job ").any()
+    assert f"${table.cost_usd.sum():,.0f}" in [m.value for m in at.metric if m.label == "Cost"]  # the range's total
+
+
+def test_processing_status_filter_narrows_to_failed_jobs(app):
+    at = app("pages/training.py", range="30d")
+    at.multiselect(key="pj_status").set_value(["Failed"]).run()
+    table = _processing_table(at)
+    assert len(table) > 0 and set(table.status) == {"Failed"} and table.failure_reason.notna().all()
