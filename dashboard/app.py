@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import data, filters
 from dashboard.nav import PAGES, page
 from dashboard.queries import collection, scope
+from sextant.settings import SettingsError
 from sextant.store import StoreVersionError
 
 
@@ -43,9 +44,18 @@ def main() -> None:
         _outdated(exc)
 
 
+def _guarded() -> None:
+    """The page, or one clear error block when the settings file is wrong (it names the file, key and fix)."""
+    try:
+        main()
+    except SettingsError as exc:
+        st.error(f"Sextant cannot start with these settings: {exc}", icon=":material/settings_alert:")
+        st.stop()
+
+
 def _outdated(exc: StoreVersionError) -> None:
     st.error(str(exc), icon=":material/upgrade:")
     st.stop()
 
 
-main()
+_guarded()

@@ -40,26 +40,33 @@ class AccountSettings:
     role_arn: str | None = None
     external_id: str | None = None
     regions: tuple[str, ...] = ()
+    # The role actions assume in this account, once per signed-in user, with SourceIdentity and a role session
+    # name derived from the user (CloudTrail then names the person). Without it, actions use the collector's
+    # credentials and only the audit log knows who acted.
+    operator_role_arn: str | None = None
 
 
 @dataclass(frozen=True)
 class CollectSettings:
     tag_keys: tuple[str, ...] = ("team", "project")
-    hot_every_s: int = 300  # invocations, 5xx and p99 latency of endpoints with traffic in the last hour
-    cold_every_s: int = 3600  # every other series
-    backfill_days: int = 30
-    monthly_api_budget_usd: float = 10.0
-    cost_requests_per_run: int = 40
-    cost_refresh_every_s: int = 8 * 3600  # Cost Explorer refreshes up to 3 times a day
-    cost_history_days: int = 95
-    logs_max_events_per_stream: int = 2000
-    logs_days: int = 7
+    hot_every_s: int = field(default=300, metadata={"min": 10})  # invocations, 5xx, p99 of busy endpoints
+    cold_every_s: int = field(default=3600, metadata={"min": 60})  # every other series
+    # Tags are re-read at least this often even when a resource's modification time does not change (re-tagging
+    # does not change it).
+    tags_every_s: int = field(default=86400, metadata={"min": 60})
+    backfill_days: int = field(default=30, metadata={"min": 0, "max": 455})  # CloudWatch keeps 1-h data 455 days
+    monthly_api_budget_usd: float = field(default=10.0, metadata={"min": 0})
+    cost_requests_per_run: int = field(default=40, metadata={"min": 1})
+    cost_refresh_every_s: int = field(default=8 * 3600, metadata={"min": 60})  # CE refreshes up to 3 times a day
+    cost_history_days: int = field(default=95, metadata={"min": 1, "max": 395})  # CE keeps 13 months
+    logs_max_events_per_stream: int = field(default=2000, metadata={"min": 0})
+    logs_days: int = field(default=7, metadata={"min": 0})
     # Retention of the metric tables (0: keep forever). The pages read the points for ranges up to 48 h and
     # the hourly / daily rollups beyond, so a shorter point retention shrinks the store without changing a
     # page (training-job curves older than it are then read from nowhere: keep it above your job history).
-    metric_point_retention_s: int = 400 * 86400  # 13 months: CloudWatch itself keeps 5-minute data 63 days
-    metric_hourly_retention_s: int = 800 * 86400
-    metric_daily_retention_s: int = 0
+    metric_point_retention_s: int = field(default=400 * 86400, metadata={"min": 0})  # CloudWatch: 5-min data 63 d
+    metric_hourly_retention_s: int = field(default=800 * 86400, metadata={"min": 0})
+    metric_daily_retention_s: int = field(default=0, metadata={"min": 0})
 
 
 @dataclass(frozen=True)
@@ -67,21 +74,32 @@ class ActionSettings:
     """Guardrails for actions (scale, launch, rerun, stop)."""
 
     dry_run: bool = False  # global dry run: plan and audit, never call AWS write APIs
-    max_instances_per_variant: int = 20
+    max_instances_per_variant: int = field(default=20, metadata={"min": 1, "max": 1000})
     allowed_instance_types: tuple[str, ...] = ()  # empty: any ml.* type
     allowed_accounts: tuple[str, ...] = ()  # empty: any configured account
-    max_concurrent_training_jobs: int = 10
+    max_concurrent_training_jobs: int = field(default=10, metadata={"min": 0, "max": 10000})
     audit_path: str = ""  # default: <store>/audit.sqlite
 
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """Who may act. Identities come from st.login (OIDC), a trusted proxy header, or the local admin."""
+    """Who may see and act. Identities come from st.login (OIDC), an AWS ALB's signed header, a trusted proxy
+    header with the proxy's secret, or the local admin of a server bound to loopback. Secrets (the OIDC client
+    secret, the proxy secret) live in .streamlit/secrets.toml or the environment, never here."""
 
-    admins: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()  # e-mails or names
     operators: tuple[str, ...] = ()
-    trusted_header: str = ""  # e.g. "X-Forwarded-Email", only behind a proxy that sets it
-    local_admin: bool = False  # single-user demo: the local user is admin
+    admin_groups: tuple[str, ...] = ()  # values of the identity's group claim
+    operator_groups: tuple[str, ...] = ()
+    groups_claim: str = "groups"  # the claim (OIDC token or ALB header) that lists the user's groups
+    require_sign_in: bool = False  # anonymous visitors see a sign-in prompt and nothing else
+    sql_box: str = field(default="everyone", metadata={"choices": ("everyone", "signed-in", "operators")})
+    # Behind an AWS Application Load Balancer with OIDC authentication: its ARN. The x-amzn-oidc-data header is
+    # believed only when its ES256 signature verifies against the region's public key, signed by this ALB.
+    alb_arn: str = ""
+    trusted_header: str = ""  # e.g. "X-Forwarded-Email": believed only with the proxy's secret (below)
+    proxy_secret_header: str = "X-Sextant-Proxy-Secret"  # must carry SEXTANT_PROXY_SECRET, set by the proxy
+    local_admin: bool = False  # single-user demo: the local user is admin (refused unless bound to loopback)
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,15 @@ class Settings:
 def _key(field_name: str) -> str:
     """The key as written in the file: durations are ``hot_every = "5m"``, stored as ``hot_every_s``."""
     return field_name[:-2] if field_name.endswith(("_every_s", "_retention_s")) else field_name
+
+
+def _check_bounds(value: Any, f: Field[Any], where: str, key: str) -> None:
+    lo, hi, choices = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("choices")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        span = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
+        raise SettingsError(f"{where}.{key} = {value!r}: must be {span}")
+    if choices is not None and value not in choices:
+        raise SettingsError(f"{where}.{key} = {value!r}: must be one of {', '.join(map(repr, choices))}")
 
 
 def _check_type(value: Any, f: Field[Any], where: str, key: str) -> None:
@@ -133,11 +160,28 @@ def _section(data: dict[str, Any], cls: type, where: str) -> Any:
         if isinstance(value, list):
             value = tuple(value)
         _check_type(value, known[name], where, key)
+        _check_bounds(value, known[name], where, key)
         out[name] = value
     try:
         return cls(**out)
     except TypeError as exc:
         raise SettingsError(f"invalid [{where}]: {exc}") from None
+
+
+def _plain(data: Any, where: str, keys: dict[str, type]) -> dict[str, Any]:
+    """A small section of plain keys ([store], [budget]): unknown keys and wrong types refused."""
+    if not isinstance(data, dict):
+        raise SettingsError(f"[{where}] must be a table of keys, e.g. [{where}] {next(iter(keys))} = ...")
+    for key, value in data.items():
+        if key not in keys:
+            raise SettingsError(f"unknown key {where}.{key}; known keys: {', '.join(keys)}")
+        want = keys[key]
+        ok = isinstance(value, int | float) and not isinstance(value, bool) if want is float else isinstance(
+            value, want)
+        if not ok:
+            example = "a number" if want is float else "a quoted string"
+            raise SettingsError(f"{where}.{key} = {value!r}: expected {example}")
+    return data
 
 
 SECTIONS: dict[str, type] = {"collect": CollectSettings, "actions": ActionSettings, "auth": AuthSettings}
@@ -166,15 +210,23 @@ def _accounts(value: Any, path: Path) -> tuple[AccountSettings, ...]:
 
 
 def load(config: str | Path | None = None, *, store: str | Path | None = None) -> Settings:
-    """Read settings; raises SettingsError with a message naming the fix."""
+    """Read settings; raises SettingsError with a message naming the file, the key and the fix."""
     path, data = _read(config)
+    try:
+        return _settings(path, data, store)
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
+
+
+def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Settings:
     settings = Settings(config_file=path if path.exists() else None)
     known = {"store", "accounts", "budget", *SECTIONS}
     unknown = set(data) - known
     if unknown:
         raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: {', '.join(sorted(known))}")
     if "store" in data:
-        settings = replace(settings, store=Path(data["store"].get("location", settings.store)))
+        store_section = _plain(data["store"], "store", {"location": str})
+        settings = replace(settings, store=Path(store_section.get("location", settings.store)))
     if "accounts" in data:
         settings = replace(settings, accounts=_accounts(data["accounts"], path))
     for name, cls in SECTIONS.items():
@@ -185,7 +237,8 @@ def load(config: str | Path | None = None, *, store: str | Path | None = None) -
     if os.environ.get("SEXTANT_DRY_RUN") == "1":
         settings = replace(settings, actions=replace(settings.actions, dry_run=True))
     if "budget" in data:
-        settings = replace(settings, monthly_budget_usd=float(data["budget"].get("monthly_usd", 25000.0)))
+        budget = _plain(data["budget"], "budget", {"monthly_usd": float})
+        settings = replace(settings, monthly_budget_usd=float(budget.get("monthly_usd", 25000.0)))
     location = store or os.environ.get("SEXTANT_STORE")
     if location:
         settings = replace(settings, store=Path(location))
