@@ -11,7 +11,8 @@ RUN pip install --no-cache-dir -r requirements.txt -c constraints.txt
 COPY collectors/ collectors/
 COPY dashboard/ dashboard/
 COPY pages/ pages/
-COPY .streamlit/ .streamlit/
+# Only Streamlit's config: a local .streamlit/secrets.toml (OIDC secrets) must never land in an image layer.
+COPY .streamlit/config.toml .streamlit/config.toml
 
 RUN useradd --create-home --uid 10001 sextant && mkdir -p /data && chown sextant /data
 # Numeric, so that Kubernetes' runAsNonRoot can verify it (hadolint DL3066).
