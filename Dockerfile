@@ -8,9 +8,14 @@ WORKDIR /app
 COPY requirements.txt constraints.txt ./
 RUN pip install --no-cache-dir -r requirements.txt -c constraints.txt
 
+COPY pyproject.toml sextant_cli.py ./
+COPY sextant/ sextant/
 COPY collectors/ collectors/
+COPY actions/ actions/
 COPY dashboard/ dashboard/
 COPY pages/ pages/
+# The packages importable from anywhere (streamlit runs dashboard/app.py with only dashboard/ on its path).
+RUN pip install --no-cache-dir --no-deps .
 # Only Streamlit's config: a local .streamlit/secrets.toml (OIDC secrets) must never land in an image layer.
 COPY .streamlit/config.toml .streamlit/config.toml
 
