@@ -2,9 +2,20 @@
 
 SQLite, not the DuckDB store, because the store is written only by the collector process while
 actions are taken by dashboard processes; SQLite serialises writers across processes with its own
-locking. Append-only is enforced by the database itself: triggers abort any UPDATE or DELETE, and
-the product has no code path that tries. (On a shared deployment this table moves to PostgreSQL
-with INSERT-only grants: docs/ARCHITECTURE.md.)
+locking. (On a shared deployment this table moves to PostgreSQL with INSERT-only grants plus the one
+transition below: docs/ARCHITECTURE.md.)
+
+**Intent, then outcome, in one row.** An action that calls AWS first appends its intent (result
+``requested``), and only then calls AWS; afterwards :meth:`AuditLog.complete` records the outcome in that
+same row (``succeeded``, ``failed`` or ``unknown``, the AWS request id, the error, the state after). So a
+crash, a kill or a locked database between the call and its record leaves a ``requested`` row: the
+attempt is never missing. One row per attempt (not a second completion row) keeps the log readable as it
+always was — one line, one attempt — and needs no join to answer "what happened".
+
+**Append-only, enforced by the database.** Triggers abort every DELETE and every UPDATE except one: the
+single transition of a ``requested`` row to its outcome, which may set only the outcome columns (result,
+state_after, aws_request_id, error, completed_at) and never anything that says who, what, on what, when or
+as whom. A completed row can never change again; the product has no other code path that writes.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-SCHEMA = """
+TABLE = """
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -38,17 +49,35 @@ CREATE TABLE IF NOT EXISTS audit (
     dry_run INTEGER NOT NULL,
     aws_request_id TEXT,
     error TEXT,
-    token TEXT
+    token TEXT,
+    aws_role TEXT,
+    aws_session TEXT,
+    completed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_token ON audit(token);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+# Columns added after the first release, appended at the end (older files get them by ALTER TABLE).
+ADDED_COLUMNS = {"aws_role": "TEXT", "aws_session": "TEXT", "completed_at": "TEXT"}
+# What may never change, even in the one allowed transition.
+_FIXED = ("id", "at", "actor", "role", "action", "target", "account_id", "region", "parameters", "state_before",
+          "dry_run", "token", "aws_role", "aws_session")
+OUTCOMES = ("succeeded", "failed", "unknown")
+TRIGGERS = f"""
+DROP TRIGGER IF EXISTS audit_no_update;
+CREATE TRIGGER IF NOT EXISTS audit_only_completes BEFORE UPDATE ON audit
+WHEN NOT (OLD.result = 'requested' AND OLD.completed_at IS NULL
+          AND NEW.result IN ({", ".join(f"'{o}'" for o in OUTCOMES)}) AND NEW.completed_at IS NOT NULL
+          AND {" AND ".join(f"NEW.{c} IS OLD.{c}" for c in _FIXED)})
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only a requested row''s outcome can be recorded, once');
+END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 INSERT = ("INSERT INTO audit (at, actor, role, action, target, account_id, region, parameters, state_before, "
-          "state_after, result, dry_run, aws_request_id, error, token) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          "state_after, result, dry_run, aws_request_id, error, token, aws_role, aws_session) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+COMPLETE = ("UPDATE audit SET result = ?, state_after = ?, aws_request_id = ?, error = ?, completed_at = ? "
+            "WHERE id = ? AND result = 'requested'")
 
 
 @dataclass(frozen=True)
@@ -62,24 +91,42 @@ class AuditRow:
     parameters: dict[str, Any]
     state_before: dict[str, Any] | None
     state_after: dict[str, Any] | None
-    result: str  # succeeded | failed | refused | invalid | dry_run | duplicate
+    # requested (an intent, completed later) | succeeded | failed | unknown | refused | invalid | dry_run | duplicate
+    result: str
     dry_run: bool
     aws_request_id: str | None = None
     error: str | None = None
     token: str | None = None
+    aws_role: str | None = None  # the operator role the action assumed (None: the account's own credentials)
+    aws_session: str | None = None  # its role session name (CloudTrail's name for the person)
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return json.dumps(value, default=str) if value is not None else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        """``timeout``: how long a write waits for another writer's lock before it fails (seconds)."""
         self.path = Path(path)
+        self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         with self._connect() as con:
-            con.executescript(SCHEMA)
+            con.executescript(TABLE)
+            have = {r[1] for r in con.execute("PRAGMA table_info(audit)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in have:
+                    con.execute(f"ALTER TABLE audit ADD COLUMN {column} {kind}")
+            con.executescript(TRIGGERS)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=WAL")
             yield con
@@ -87,23 +134,40 @@ class AuditLog:
             con.close()
 
     def append(self, row: AuditRow) -> int:
-        values = [datetime.now(UTC).isoformat(timespec="milliseconds"), row.actor, row.role, row.action, row.target,
-                  row.account_id, row.region, json.dumps(row.parameters, default=str, sort_keys=True),
-                  json.dumps(row.state_before, default=str) if row.state_before is not None else None,
-                  json.dumps(row.state_after, default=str) if row.state_after is not None else None,
-                  row.result, int(row.dry_run), row.aws_request_id, row.error, row.token]
+        values = [_now(), row.actor, row.role, row.action, row.target, row.account_id, row.region,
+                  json.dumps(row.parameters, default=str, sort_keys=True), _json(row.state_before),
+                  _json(row.state_after), row.result, int(row.dry_run), row.aws_request_id, row.error, row.token,
+                  row.aws_role, row.aws_session]
         with self._lock, self._connect() as con:
             row_id = con.execute(INSERT, values).lastrowid
         if row_id is None:
             raise RuntimeError("the audit row was not written")
         return row_id
 
+    def complete(self, row_id: int, result: str, aws_request_id: str | None = None, error: str | None = None,
+                 state_after: dict[str, Any] | None = None) -> None:
+        """Record the outcome of the intent ``row_id`` (a ``requested`` row), once; raises if it cannot."""
+        if result not in OUTCOMES:
+            raise ValueError(f"an intent completes as one of {OUTCOMES}, not {result!r}")
+        with self._lock, self._connect() as con:
+            n = con.execute(COMPLETE, [result, _json(state_after), aws_request_id, error, _now(), row_id]).rowcount
+        if n != 1:
+            raise RuntimeError(f"audit row #{row_id} is not a requested row")
+
     def done(self, token: str) -> dict[str, Any] | None:
-        """The completed attempt (succeeded or dry run) that used this idempotency token, if any."""
+        """The real attempt that used this idempotency token, if any: one that called AWS or may have
+        (``requested``, ``succeeded``, ``unknown``). A dry run uses no token, and a failed attempt changed
+        nothing, so the same confirmation may act after either."""
         with self._connect() as con:
             con.row_factory = sqlite3.Row
-            row = con.execute("SELECT * FROM audit WHERE token = ? AND result IN ('succeeded', 'dry_run') "
-                              "ORDER BY id LIMIT 1", [token]).fetchone()
+            row = con.execute("SELECT * FROM audit WHERE token = ? AND result IN ('requested', 'succeeded', "
+                              "'unknown') ORDER BY id LIMIT 1", [token]).fetchone()
+            return dict(row) if row else None
+
+    def get(self, row_id: int) -> dict[str, Any] | None:
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            row = con.execute("SELECT * FROM audit WHERE id = ?", [row_id]).fetchone()
             return dict(row) if row else None
 
     def frame(self, limit: int = 5000) -> pd.DataFrame:

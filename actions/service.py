@@ -7,9 +7,14 @@ was opened with. ``run_action`` is the only path to an AWS write and it:
 1. validates the request (clear message, zero AWS calls on bad input);
 2. authorizes the actor (viewers are refused here, whatever the UI showed);
 3. checks the guardrails from settings (instance caps, allowed types and accounts, concurrency);
-4. refuses a token that already acted (a double click acts once);
-5. plans from AWS's current state (read calls only), then, unless dry run, calls AWS;
-6. appends exactly one audit row, whatever happened.
+4. refuses a token that already acted (a double click acts once; a dry run uses no token);
+5. plans from AWS's current state (read calls only), then, unless dry run, appends the intent to the audit
+   log, calls AWS and completes the intent (no intent written: no call);
+6. leaves exactly one audit row per call, whatever happened, every error text redacted.
+
+Guardrails that count (concurrent training jobs, instances) are checked and acted on under one lock per
+account and guardrail (per process: see :func:`_cap_lock`). With an account's ``operator_role_arn``, the
+plan and the write run as that role assumed for the signed-in user (:mod:`actions.identity`).
 
 Every AWS call of an action goes to the request's region (the resource's: pages pass the ``region`` of
 the row they act on; an ARN names its own), in the account of the ``Env``'s clients; the audit row
@@ -21,25 +26,35 @@ needs no SDK abstraction (see README, "The SageMaker SDK").
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from actions.audit import AuditLog, AuditRow
+from actions.identity import Identity, clients_for
 from actions.roles import Actor
 from sextant.aws import Clients, region_problem
+from sextant.redact import redact
 from sextant.settings import Settings
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-ARN_RE = re.compile(r"^arn:aws[a-z-]*:(sagemaker|states):[a-z0-9-]+:\d{12}:[A-Za-z0-9:/._-]{1,256}$")
-INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-HP_KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-/]{1,256}$")
+# Every pattern is used with ``fullmatch`` and ASCII classes: ``$`` also matches before a trailing newline
+# ("lr\n" passed), and ``\d`` / ``\w`` match any Unicode digit or letter ("１２３" passed as digits).
+NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", re.ASCII)
+ARN_RE = re.compile(r"arn:aws[a-z-]*:(sagemaker|states):[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9:/._-]{1,256}", re.ASCII)
+INSTANCE_RE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+", re.ASCII)
+HP_KEY_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,256}", re.ASCII)
+ACCOUNT_RE = re.compile(r"[0-9]{12}", re.ASCII)
+REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)  # checked before the partitions' own patterns
+MAX_JSON_CHARS = 100_000  # an edited parameters / hyperparameters / input box
+MAX_NUMBER_DIGITS = 40  # a hyperparameter value; Python refuses to even print an int of 4,300+ digits
 
 
 class ActionError(ValueError):
@@ -61,12 +76,16 @@ class Plan:
 
 @dataclass
 class Outcome:
-    status: str  # succeeded | failed | refused | invalid | dry_run | duplicate
+    # succeeded | failed | unknown (sent to AWS, outcome not known) | refused | invalid | dry_run | duplicate
+    status: str
     message: str
     plan: Plan | None = None
     request_id: str | None = None
     audit_id: int | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    # Set when the audit log could not record the attempt as it happened; the message says so too (and, when the
+    # action reached AWS, says plainly that it ran).
+    audit_problem: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,14 +115,14 @@ class Env:
 
 
 def _name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise ActionError(f"{what} {value!r} is not a valid AWS name: 1-63 letters, digits and hyphens, "
                           "starting with a letter or digit")
     return value
 
 
 def _arn(value: Any, what: str, account_id: str) -> str:
-    if not isinstance(value, str) or not ARN_RE.match(value):
+    if not isinstance(value, str) or not ARN_RE.fullmatch(value):
         raise ActionError(f"{what} {value!r} is not a SageMaker or Step Functions ARN")
     if value.split(":")[4] != account_id:
         raise ActionError(f"the {what} ARN belongs to another account than the one selected")
@@ -118,30 +137,77 @@ def _int(value: Any, what: str, lo: int, hi: int) -> int:
     return value
 
 
+def _no_constant(name: str) -> Any:
+    raise ActionError(f"{name} is not a number AWS accepts: use a finite number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ActionError(f"{text} is too large a number: use a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ActionError(f"a number of {len(text.lstrip('-'))} digits is too large (at most {MAX_NUMBER_DIGITS})")
+    return int(text)
+
+
+def loads_json(text: str, what: str) -> Any:
+    """``text`` as JSON, or a clear ActionError: never NaN or infinity, never a huge integer or a nesting deep
+    enough to exhaust the stack (json.loads raises RecursionError, int() a ValueError, outside ActionError)."""
+    if len(text) > MAX_JSON_CHARS:
+        raise ActionError(f"{what} is {len(text):,} characters long; at most {MAX_JSON_CHARS:,}")
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
+    except ActionError as exc:
+        raise ActionError(f"{what}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ActionError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ActionError(f"{what} is nested too deeply to be read") from None
+    except ValueError as exc:
+        raise ActionError(f"{what} is not valid JSON: {str(exc)[:200]}") from None
+
+
+def _scalar(v: Any, k: str, what: str) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        if abs(v) >= 10**MAX_NUMBER_DIGITS:
+            raise ActionError(f"{what}: value of {k!r} is too large a number (at most {MAX_NUMBER_DIGITS} digits)")
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ActionError(f"{what}: value of {k!r} is {v}, not a finite number")
+        return str(v)
+    if isinstance(v, str) and len(v) <= 2500:
+        try:
+            number = float(v)
+        except ValueError:
+            return v
+        if not math.isfinite(number):
+            raise ActionError(f"{what}: value of {k!r} is {v!r}, not a finite number")
+        return v
+    raise ActionError(f"{what}: value of {k!r} must be a string or number (at most 2500 characters)")
+
+
 def parse_json_object(text: str | dict[str, Any] | None, what: str, max_items: int = 100) -> dict[str, str]:
     """A JSON object of names to scalar values, as AWS hyperparameters / parameters want (strings)."""
     if text is None or text == "":
         return {}
-    if isinstance(text, str):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ActionError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    else:
-        value = text
+    value = loads_json(text, what) if isinstance(text, str) else text
     if not isinstance(value, dict):
         raise ActionError(f"{what} must be a JSON object like {{\"learning_rate\": \"0.001\"}}")
     if len(value) > max_items:
         raise ActionError(f"{what} has {len(value)} entries; at most {max_items}")
     out = {}
     for k, v in value.items():
-        if not HP_KEY_RE.match(k):
-            raise ActionError(f"{what}: name {k!r} may use only letters, digits and _ . : - /")
-        if isinstance(v, bool):
-            v = str(v).lower()
-        if not isinstance(v, str | int | float) or (isinstance(v, str) and len(v) > 2500):
-            raise ActionError(f"{what}: value of {k!r} must be a string or number (at most 2500 characters)")
-        out[k] = str(v)
+        if not isinstance(k, str) or not HP_KEY_RE.fullmatch(k):
+            shown = repr(k)[:80] if isinstance(k, str) else type(k).__name__
+            raise ActionError(f"{what}: name {shown} may use only letters, digits and _ . : - / (1-256 characters)")
+        out[k] = _scalar(v, k, what)
     return out
 
 
@@ -161,6 +227,9 @@ class Request:
     regions needs the request to name one."""
 
     ACTION: ClassVar[str] = ""
+    # The guardrail this action counts against (None: none): requests of one account with the same CAP run
+    # from plan (the check) to execute (the create) one at a time in this process (see run_action).
+    CAP: ClassVar[str | None] = None
     account_id: str
     region: str | None = field(default=None, kw_only=True)
 
@@ -175,7 +244,7 @@ class Request:
 
     def validate(self, settings: Settings) -> None:
         allowed = settings.actions.allowed_accounts
-        if not isinstance(self.account_id, str) or not re.fullmatch(r"\d{12}", self.account_id):
+        if not isinstance(self.account_id, str) or not ACCOUNT_RE.fullmatch(self.account_id):
             raise ActionError(f"account {self.account_id!r} is not a 12-digit AWS account id")
         if allowed and self.account_id not in allowed:
             raise ActionError(f"account {self.account_id} is not in [actions] allowed_accounts")
@@ -183,9 +252,10 @@ class Request:
     def region_in(self, clients: Clients) -> str:
         """The region every AWS call of this request goes to (call after :meth:`validate`)."""
         region = self.region
-        if region is not None and (not isinstance(region, str) or region_problem(region)):
+        if region is not None and (not isinstance(region, str) or not REGION_RE.fullmatch(region)
+                                   or region_problem(region)):
             raise ActionError(f"region {region!r} is not an AWS region")
-        arn_region = self.arn.split(":")[3] if isinstance(self.arn, str) and ARN_RE.match(self.arn) else None
+        arn_region = self.arn.split(":")[3] if isinstance(self.arn, str) and ARN_RE.fullmatch(self.arn) else None
         if region is None:
             region = arn_region or (clients.regions[0] if len(clients.regions) == 1 else None)
             if region is None:
@@ -239,6 +309,7 @@ class ScaleEndpoint(Request):
     """Scale a variant to ``desired_count`` instances; on an autoscaled variant, move the target's min/max."""
 
     ACTION: ClassVar[str] = "scale_endpoint"
+    CAP: ClassVar[str | None] = "instances"
     endpoint: str = ""
     variant: str = ""
     desired_count: int = 0
@@ -324,6 +395,7 @@ class LaunchTraining(Request):
     """Clone a past training job with overrides."""
 
     ACTION: ClassVar[str] = "launch_training"
+    CAP: ClassVar[str | None] = "training_jobs"
     source_job: str = ""
     instance_type: str | None = None
     instance_count: int | None = None
@@ -341,7 +413,7 @@ class LaunchTraining(Request):
         _name(self.source_job, "source training job")
         a = settings.actions
         if self.instance_type is not None:
-            if not isinstance(self.instance_type, str) or not INSTANCE_RE.match(self.instance_type):
+            if not isinstance(self.instance_type, str) or not INSTANCE_RE.fullmatch(self.instance_type):
                 raise ActionError(f"instance type {self.instance_type!r} is not an ml.* instance type")
             if a.allowed_instance_types and self.instance_type not in a.allowed_instance_types:
                 raise ActionError(f"instance type {self.instance_type} is not allowed "
@@ -569,10 +641,15 @@ class StartStateMachine(Request):
         super().validate(settings)
         _arn(self.state_machine_arn, "state machine", self.account_id)
         if isinstance(self.input, str) and self.input.strip():
+            loads_json(self.input, "execution input")
+        elif isinstance(self.input, dict):
             try:
-                json.loads(self.input)
-            except json.JSONDecodeError as exc:
-                raise ActionError(f"execution input is not valid JSON: {exc.msg}") from None
+                text = json.dumps(self.input, allow_nan=False)
+            except (ValueError, TypeError, RecursionError):
+                raise ActionError("execution input must be JSON: finite numbers, not nested too deeply") from None
+            loads_json(text, "execution input")
+        elif self.input is not None and not isinstance(self.input, str):
+            raise ActionError("execution input must be a JSON object or text")
 
     def plan(self, env: Env) -> Plan:
         try:
@@ -620,6 +697,8 @@ def _paginate(client: Any, op: str, key: str, **kwargs: Any) -> Iterator[Any]:
 # submit holds its lock (weak values), so the map does not grow with the number of actions taken.
 _token_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 _token_guard = threading.Lock()
+# One lock per (account, guardrail) held from the guardrail's check (in plan) to the create (execute).
+_cap_locks: weakref.WeakValueDictionary[tuple[str, str], threading.Lock] = weakref.WeakValueDictionary()
 
 
 def _lock_for(token: str) -> threading.Lock:
@@ -630,69 +709,241 @@ def _lock_for(token: str) -> threading.Lock:
         return lock
 
 
+@contextmanager
+def _cap_lock(request: Request) -> Iterator[None]:
+    """Count-then-create under one lock per account and guardrail (``Request.CAP``): six concurrent launches
+    with one slot left under ``max_concurrent_training_jobs`` start one job, and two scales of one account do
+    not plan from the same stale count.
+
+    The lock is per process. Several dashboard processes (replicas, or ``streamlit run`` twice) acting on one
+    account can still race between the check and the create; a cross-process guard would need a shared lock
+    (the audit database's, or PostgreSQL's advisory locks on a shared deployment) held across AWS calls."""
+    if request.CAP is None:
+        yield
+        return
+    key = (str(request.account_id), request.CAP)
+    with _token_guard:
+        lock = _cap_locks.get(key)
+        if lock is None:
+            lock = _cap_locks[key] = threading.Lock()
+    with lock:
+        yield
+
+
 def _checked(request: Request, env: Env) -> Env:
     """Validate the request (no AWS call) and return the env bound to the region it acts in."""
     request.validate(env.settings)
     return env.at(request.region_in(env.clients))
 
 
+def _as_user(env: Env, actor: Actor) -> tuple[Env, Identity | None]:
+    """The env whose clients act as ``actor`` (the account's operator role, assumed for them), if it has one."""
+    clients, identity = clients_for(env.clients, actor.name)
+    return (env if clients is env.clients else replace(env, clients=clients)), identity
+
+
 def plan(request: Request, actor: Actor, env: Env) -> Plan:
-    """Validate, authorize and plan (AWS reads only); raises ActionError with a clear message."""
+    """Validate, authorize and plan (AWS reads only); raises ActionError with a clear (redacted) message, whatever
+    went wrong."""
     if not actor.can_act():
         raise ActionError(f"{actor.name} is a {actor.role}: only operators and admins can act")
-    return request.plan(_checked(request, env))
+    try:
+        target_env, _ = _as_user(_checked(request, env), actor)
+        return request.plan(target_env)
+    except ActionError as exc:
+        raise ActionError(redact(exc)) from None
+    except Exception as exc:  # an AWS error or anything else: the dialog shows a message, never a traceback
+        raise ActionError(_error_text(exc, aws_write=False)) from None
 
 
 def run_action(request: Request, actor: Actor, env: Env, audit: AuditLog, token: str,
                dry_run: bool = False) -> Outcome:
-    """Carry out one confirmed action; always appends exactly one audit row."""
-    dry = dry_run or env.settings.actions.dry_run
-    base: dict[str, Any] = dict(
-        actor=actor.name, role=actor.role, action=request.ACTION, target=str(request.target)[:500],
-        account_id=str(request.account_id)[:20], region=_audit_region(request, env), parameters=_safe_params(request),
-        dry_run=dry, token=token)
-    outcome: Outcome
-    p: Plan | None = None
-    with _lock_for(token):
+    """Carry out one confirmed action; leaves exactly one audit row per call, whatever happens.
+
+    A request that reaches AWS's write is audited twice in one row: its intent (``requested``) is appended
+    before the call, and completed after it (``succeeded`` / ``failed`` / ``unknown``, with the AWS request
+    id). If the intent cannot be written (the audit database is locked or unwritable) the action does not
+    run, and the outcome says so. If the completion cannot be written the row is marked ``unknown`` with the
+    reason where the database allows it, and the outcome says plainly that the action ran.
+
+    Every exception is caught here (an AWS error, a RecursionError from deep JSON, anything): it becomes an
+    outcome and its audit row, and every text of either passes through :func:`sextant.redact.redact`."""
+    try:
+        dry = bool(dry_run or env.settings.actions.dry_run)
+        base = _base(request, actor, env, token, dry)
+        lock = _lock_for(str(token))
+    except Exception as exc:  # a request whose fields cannot even be read
+        return Outcome("invalid", _error_text(exc, aws_write=False))
+    with lock:
         try:
-            if not actor.can_act():
-                outcome = Outcome("refused", f"{actor.name} is a {actor.role}: only operators and admins can act")
-            elif (prior := audit.done(token)) is not None:
-                outcome = Outcome("duplicate", f"already done (audit #{prior['id']}): this confirmation acted once")
-            else:
-                target_env = _checked(request, env)
-                p = request.plan(target_env)
-                if dry:
-                    outcome = Outcome("dry_run", f"dry run: would {p.summary}", p)
-                else:
-                    res, after = request.execute(target_env, p, token)
-                    rid = (res or {}).get("ResponseMetadata", {}).get("RequestId")
-                    outcome = Outcome("succeeded", f"done: {p.summary}", p, rid, result=after)
-        except ActionError as exc:
-            outcome = Outcome("invalid", str(exc), p)
-        except (ClientError, BotoCoreError) as exc:
-            code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else type(exc).__name__
-            rid = exc.response.get("ResponseMetadata", {}).get("RequestId") if isinstance(exc, ClientError) else None
-            msg = str(exc).split("<", 1)[0].strip()
-            outcome = Outcome("failed", f"AWS refused: {code}: {msg}"[:800], p, rid)
-        outcome.audit_id = audit.append(AuditRow(
-            **base, state_before=p.before if p else None,
-            state_after=(outcome.result or p.after) if p and outcome.status == "succeeded" else None,
-            result=outcome.status, aws_request_id=outcome.request_id,
-            error=None if outcome.ok else outcome.message))
+            return _attempt(request, actor, env, audit, str(token), dry, base)
+        except Exception as exc:  # only a bug of this module gets here; still one row, still an outcome
+            return _record(audit, base, Outcome("failed", _error_text(exc, aws_write=False)), None, None)
+
+
+def _attempt(request: Request, actor: Actor, env: Env, audit: AuditLog, token: str, dry: bool,
+             base: dict[str, Any]) -> Outcome:
+    p: Plan | None = None
+    identity: Identity | None = None
+    try:
+        if not actor.can_act():
+            return _record(audit, base, Outcome(
+                "refused", f"{actor.name} is a {actor.role}: only operators and admins can act"), None, None)
+        if (prior := audit.done(token)) is not None:
+            return _record(audit, base, Outcome(
+                "duplicate", f"already done (audit #{prior['id']}, {prior['result']}): this confirmation acts "
+                "once; open the dialog again to act again"), None, None)
+        target_env = _checked(request, env)
+        target_env, identity = _as_user(target_env, actor)
+        with _cap_lock(request):
+            p = request.plan(target_env)
+            if dry:
+                return _record(audit, base, Outcome("dry_run", f"dry run: would {p.summary}", p), p, identity)
+            return _act(request, target_env, audit, token, base, p, identity)
+    except ActionError as exc:
+        outcome = Outcome("invalid", str(exc), p)
+    except Exception as exc:  # before the intent: no write was made (plan reads, sign-in to the role, ...)
+        rid = exc.response.get("ResponseMetadata", {}).get("RequestId") if isinstance(exc, ClientError) else None
+        outcome = Outcome("failed", _error_text(exc, aws_write=False), p, rid)
+    return _record(audit, base, outcome, p, identity)
+
+
+def _act(request: Request, env: Env, audit: AuditLog, token: str, base: dict[str, Any], p: Plan,
+         identity: Identity | None) -> Outcome:
+    """The intent row, the AWS write, the completion of the row."""
+    try:
+        intent = audit.append(AuditRow(**base, state_before=p.before, state_after=None, result="requested",
+                                       **_as_columns(identity)))
+    except Exception as exc:
+        reason = _reason(exc)
+        return Outcome("failed", redact(f"Not run: the audit log could not record this action ({reason}), so "
+                                        "nothing was sent to AWS. Try again when the audit log is writable."),
+                       p, audit_problem=redact(f"intent not written: {reason}"))
+    try:
+        res, after = request.execute(env, p, token)
+        rid = (res or {}).get("ResponseMetadata", {}).get("RequestId")
+        outcome = Outcome("succeeded", f"done: {p.summary}", p, rid, result=after)
+    except (ClientError, BotoCoreError, ActionError) as exc:
+        rid = exc.response.get("ResponseMetadata", {}).get("RequestId") if isinstance(exc, ClientError) else None
+        text = str(exc) if isinstance(exc, ActionError) else _error_text(exc, aws_write=True)
+        outcome = Outcome("failed", text, p, rid)
+    except Exception as exc:  # raised while calling AWS: the write may or may not have happened
+        outcome = Outcome("unknown", f"the outcome is unknown, check AWS before acting again: "
+                                     f"{_error_text(exc, aws_write=True)}", p)
+    return _complete(audit, intent, outcome, p)
+
+
+def _complete(audit: AuditLog, intent: int, outcome: Outcome, p: Plan) -> Outcome:
+    outcome.audit_id = intent
+    outcome.message = redact(outcome.message)[:1000]
+    state_after = (outcome.result or p.after) if outcome.status == "succeeded" else None
+    try:
+        audit.complete(intent, outcome.status, outcome.request_id, None if outcome.ok else outcome.message,
+                       state_after)
+        return outcome
+    except Exception as exc:
+        reason = _reason(exc)
+    try:  # a smaller write may still go through (a transient lock, an outcome too large to store)
+        audit.complete(intent, "unknown", outcome.request_id,
+                       redact(f"the outcome ({outcome.status}) could not be recorded: {reason}")[:1000])
+        row_says = "unknown"
+    except Exception:
+        row_says = "requested"
+    ran = {"succeeded": "The action RAN in AWS", "failed": "The action was sent to AWS, which refused it",
+           "unknown": "The action was sent to AWS"}[outcome.status]
+    rid = f" (AWS request id {outcome.request_id})" if outcome.request_id else ""
+    outcome.audit_problem = redact(f"audit #{intent} could not be completed ({reason}); it says '{row_says}'")
+    outcome.message = redact(f"{outcome.message}. {ran}{rid}, but its audit row #{intent} could not be completed "
+                             f"({reason}) and says '{row_says}'.")
     return outcome
+
+
+def _record(audit: AuditLog, base: dict[str, Any], outcome: Outcome, p: Plan | None,
+            identity: Identity | None) -> Outcome:
+    """The one audit row of an attempt that made no AWS write (refused, invalid, duplicate, dry run, failed
+    before the write)."""
+    outcome.message = redact(outcome.message)[:1000]
+    try:
+        outcome.audit_id = audit.append(AuditRow(
+            **base, state_before=p.before if p else None, state_after=None, result=outcome.status,
+            aws_request_id=outcome.request_id, error=None if outcome.ok else outcome.message,
+            **_as_columns(identity)))
+    except Exception as exc:
+        reason = _reason(exc)
+        outcome.audit_problem = redact(f"not audited: {reason}")
+        outcome.message = redact(f"{outcome.message} (nothing was changed in AWS; the audit log could not record "
+                                 f"this attempt: {reason})")[:1200]
+    return outcome
+
+
+def _as_columns(identity: Identity | None) -> dict[str, Any]:
+    return {"aws_role": identity.role_arn, "aws_session": identity.session_name} if identity else {}
+
+
+def _reason(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {_text(exc)}")[:300]
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose message cannot even be built
+        return ""
+
+
+def _error_text(exc: BaseException, aws_write: bool) -> str:
+    """One line for an error: AWS's code and message, or the exception's type; always redacted."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        msg = _text(exc).split("<", 1)[0].strip()
+        return redact(f"AWS refused: {code}: {msg}")[:800]
+    if isinstance(exc, BotoCoreError):
+        return redact(f"AWS could not be reached: {type(exc).__name__}: {_text(exc)}")[:800]
+    if isinstance(exc, RecursionError):
+        return "the request is nested too deeply to be read"
+    where = "while calling AWS" if aws_write else "before any AWS write"
+    return redact(f"unexpected error {where}: {type(exc).__name__}: {_text(exc)}")[:800]
+
+
+def _base(request: Request, actor: Actor, env: Env, token: str, dry: bool) -> dict[str, Any]:
+    return dict(actor=str(actor.name)[:320], role=str(actor.role)[:20], action=request.ACTION,
+                target=_short(lambda: request.target, 500), account_id=_short(lambda: request.account_id, 20),
+                region=_audit_region(request, env), parameters=_safe_params(request), dry_run=dry,
+                token=str(token)[:128])
+
+
+def _short(get: Callable[[], Any], n: int) -> str:
+    try:
+        value = get()
+        return value[:n] if isinstance(value, str) else str(_safe_value(value, n))[:n]
+    except Exception:
+        return "<unreadable>"
 
 
 def _audit_region(request: Request, env: Env) -> str | None:
     """The region the request acts in; when it cannot act (invalid), the region it asked for."""
     try:
         return request.region_in(env.clients)
-    except ActionError:
-        return None if request.region is None else str(request.region)[:40]
+    except Exception:
+        return None if request.region is None else _short(lambda: request.region, 40)
+
+
+def _safe_value(v: Any, n: int = 2000) -> Any:
+    """A value as the audit row can store it: never a huge integer (it cannot be printed), a deep structure (it
+    cannot be serialised) or a long text."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v if abs(v) < 10**MAX_NUMBER_DIGITS else f"<a whole number of {v.bit_length()} bits>"
+    if isinstance(v, float):
+        return v if math.isfinite(v) else str(v)
+    if isinstance(v, str):
+        return v[:n]
+    try:
+        return json.dumps(v, default=str, allow_nan=True)[:n]
+    except Exception:
+        return f"<{type(v).__name__} that cannot be shown>"
 
 
 def _safe_params(request: Request) -> dict[str, Any]:
-    params = {}
-    for k, v in asdict(request).items():
-        params[k] = v if isinstance(v, int | float | bool | type(None)) else str(v)[:2000]
-    return params
+    return {f.name: _safe_value(getattr(request, f.name)) for f in fields(request)}
