@@ -2,9 +2,11 @@
 
 Viewers see no controls (and ``actions.service.run_action`` refuses them anyway). Each dialog
 opening gets one idempotency token, kept until the dialog is done, so a double click on Confirm
-acts once. Opening a dialog reads AWS's current state to plan (read calls only); rendering a page
-makes no AWS call. A request names the account and region of the resource it acts on (pages pass the
-row's ``region``): the dialog picks the account's clients, the action service calls that region.
+acts once; a dry run uses no token, so Confirm after a dry run in the same dialog acts, once. A duplicate
+(or an action the audit log could not fully record) shows as a warning, not a success. Opening a dialog
+reads AWS's current state to plan (read calls only); rendering a page makes no AWS call. A request names
+the account and region of the resource it acts on (pages pass the row's ``region``): the dialog picks the
+account's clients, the action service calls that region.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import streamlit as st
 
 import actions as a
 from actions.audit import AuditLog
+from actions.identity import identity_for
 from dashboard.auth import current_actor
 from dashboard.queries.prices import price_lookup
 from sextant.aws import Clients
+from sextant.redact import redact
 from sextant.settings import AccountSettings, Settings, load
 
 
@@ -83,6 +87,19 @@ def _fmt(v) -> str:
     return "–" if v is None else str(v)
 
 
+def _show_outcome(status: str, message: str, audit_id: int | None, audit_problem: str | None = None,
+                  icon: str | None = None) -> None:
+    """Green only for what happened as asked; a duplicate, or an action the audit log could not fully record,
+    is a warning (the message then says plainly whether the action ran); a failure is an error."""
+    text = message + (f" — audit #{audit_id}" if audit_id is not None else " — not in the audit log")
+    if audit_problem or status in ("duplicate", "unknown"):
+        st.warning(text, icon=icon or ":material/warning:")
+    elif status in ("succeeded", "dry_run"):
+        st.success(text, icon=icon)
+    else:
+        st.error(text, icon=icon)
+
+
 @st.dialog("Confirm action", width="large")
 def _confirm(request: a.Request, key: str) -> None:
     actor = current_actor()
@@ -90,22 +107,31 @@ def _confirm(request: a.Request, key: str) -> None:
     try:
         env = _env(request.account_id)
         plan = a.plan(request, actor, env)
-    except a.ActionError as exc:
-        st.error(str(exc))
+    except Exception as exc:  # a.plan raises only ActionError; the account lookup may meet AWS errors
+        st.error(redact(exc))
         st.session_state.pop(f"_action_token_{key}", None)
         return
     _show_plan(plan)
     st.caption(f"Account {request.account_id}, region {request.region_in(env.clients)}.")
     dry = st.toggle("Dry run (plan and audit only)", value=env.settings.actions.dry_run,
                     disabled=env.settings.actions.dry_run, key=f"{key}_dry")
-    st.caption(f"Acting as {actor.name} ({actor.role}); this is recorded in the audit log.")
+    identity = identity_for(env.clients.account, actor.name)
+    as_whom = (f" In AWS: role {identity.role_arn}, session {identity.session_name} (CloudTrail names you)."
+               if identity else "")
+    st.caption(f"Acting as {actor.name} ({actor.role}); this is recorded in the audit log.{as_whom}")
     if st.button("Dry run" if dry else "Confirm", type="primary", key=f"{key}_confirm"):
-        outcome = a.run_action(request, actor, env, audit_log(env.settings), token, dry_run=dry)
-        st.session_state[f"_action_outcome_{key}"] = (outcome.status, outcome.message, outcome.audit_id)
-        if outcome.ok:
-            st.success(outcome.message + f" (audit #{outcome.audit_id})")
+        try:
+            audit = audit_log(env.settings)
+        except Exception as exc:  # the audit log cannot even be opened: nothing may act
+            reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+            outcome = a.Outcome("failed", f"Not run: the audit log cannot be opened ({reason}), so nothing was sent "
+                                "to AWS.", audit_problem=reason)
         else:
-            st.error(outcome.message + f" (audit #{outcome.audit_id})")
+            # A dry run uses no token: Confirm after it, in this dialog, acts (once).
+            outcome = a.run_action(request, actor, env, audit, token, dry_run=dry)
+        last = (outcome.status, outcome.message, outcome.audit_id, outcome.audit_problem)
+        st.session_state[f"_action_outcome_{key}"] = last
+        _show_outcome(*last)
 
 
 def action_button(label: str, request: a.Request, key: str, *, icon: str | None = None,
@@ -118,9 +144,8 @@ def action_button(label: str, request: a.Request, key: str, *, icon: str | None 
         _confirm(request, key)
     last = st.session_state.get(f"_action_outcome_{key}")
     if last:
-        status, message, audit_id = last
-        (st.success if status in ("succeeded", "dry_run", "duplicate") else st.error)(
-            f"{message} — audit #{audit_id}", icon=":material/history:")
+        status, message, audit_id, *problem = last
+        _show_outcome(status, message, audit_id, problem[0] if problem else None, icon=":material/history:")
 
 
 def scale_controls(account_id: str, endpoint: str, variant: str, current: int, key: str,

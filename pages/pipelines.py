@@ -37,7 +37,8 @@ def _actions(r: pd.Series) -> None:
     if r.kind == "SageMaker":
         params = pq.execution_parameters(r.account_id, r.region, r.execution_arn)
         c = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
-        edited = c[0].text_input("Parameters for a rerun (JSON object)", value=params, key="pl_rerun_params",
+        edited = c[0].text_input("Parameters for a rerun (JSON object)", value=params,
+                                 key=f"pl_rerun_params_{r.execution_arn}",  # per execution: B never shows A's text
                                  help="This execution's parameters; edit them, or {} for the pipeline's defaults")
         with c[1]:
             action_ui.action_button("Rerun", actions.RerunPipeline(r.account_id, r.pipeline, edited, region=r.region),
@@ -80,11 +81,12 @@ def _detail(f: filters.Filters, arn: str) -> None:
         ui.empty("This execution is not in the store (or not in the sidebar's account/region scope).")
         return
     r = run.iloc[0]
-    st.subheader(f"{r.pipeline} · {r.execution}")
-    st.caption(f"{r.kind} · {r.status} · started {r.start_time:%Y-%m-%d %H:%M} UTC · "
-               f"{r.duration_min:,.0f} min" if pd.notna(r.duration_min) else f"{r.kind} · {r.status}")
+    st.subheader(f"{ui.plain(r.pipeline)} · {ui.plain(r.execution)}")
+    st.caption(f"{ui.plain(r.kind)} · {ui.plain(r.status)} · started {r.start_time:%Y-%m-%d %H:%M} UTC · "
+               f"{r.duration_min:,.0f} min" if pd.notna(r.duration_min) else f"{ui.plain(r.kind)} · {ui.plain(r.status)}")
     if r.status == "Failed":
-        st.warning(f"**Failed at {r.failed_step or 'an unknown step'}:** {r.failure_reason or 'no reason given'}",
+        st.warning(f"**Failed at {ui.plain(r.failed_step or 'an unknown step')}:** "
+                   f"{ui.plain(r.failure_reason or 'no reason given')}",
                    icon=":material/error:")
     if action_ui.can_act():
         _actions(r)
