@@ -131,9 +131,9 @@ def _arn(value: Any, what: str, account_id: str) -> str:
 
 def _int(value: Any, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ActionError(f"{what} must be a whole number, got {value!r}")
+        raise ActionError(f"{what} must be a whole number, got {str(_safe_value(value, 80))!r}")
     if not lo <= value <= hi:
-        raise ActionError(f"{what} must be between {lo} and {hi}, got {value}")
+        raise ActionError(f"{what} must be between {lo} and {hi}, got {_safe_value(value)}")
     return value
 
 
