@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-import threading
+import dataclasses
 
 import duckdb
 import pandas as pd
 
+from dashboard import sandbox
 from dashboard.data import query, reader
 from sextant.schema import ident
 
@@ -70,15 +71,19 @@ def validate_user_sql(sql: str) -> str:
     return st.query.strip().rstrip(";").strip()
 
 
-def run_user_sql(sql: str, limit: int = 1000, timeout_s: float = 10.0) -> pd.DataFrame:
-    """Run a user's SELECT on the newest snapshot, bounded in rows and time, sandboxed.
+def run_user_sql(sql: str, limit: int = 1000, timeout_s: float = 10.0, *, owner: str | None = None,
+                 limits: sandbox.Limits | None = None) -> pd.DataFrame:
+    """Run a user's SELECT on the newest snapshot, bounded in rows, time, memory, disk and result bytes.
 
     Safety, in layers: (1) the text must parse, by DuckDB's own parser, as exactly one SELECT/WITH
     statement; (2) it is wrapped as ``SELECT * FROM (<sql>) LIMIT n``, and the wrapped text is parsed again
-    (so it cannot close the parenthesis and smuggle a second clause or statement); (3) it runs on a
-    private in-memory DuckDB that ATTACHes the snapshot READ_ONLY, with external access (files, network,
-    extensions, further ATTACHes) disabled and the configuration locked, a memory and thread cap, and
-    (4) it is interrupted after ``timeout_s`` seconds. Raises :class:`UserSQLError` with a message."""
+    (so it cannot close the parenthesis and smuggle a second clause or statement); (3) it runs in a child process
+    (:mod:`dashboard.sandbox`) that attaches the snapshot READ_ONLY on a private in-memory DuckDB with external
+    access (files, network, extensions, further ATTACHes) disabled and the configuration locked, under an
+    address-space limit, DuckDB's memory limit, one thread and capped temp files in a private directory; (4) the
+    child is killed at ``timeout_s`` and its result is cut at a byte cap; (5) one query per ``owner`` (a session) at
+    a time. Raises :class:`UserSQLError` with a message. The frame's ``attrs``: ``truncated`` (the row limit was
+    reached) and ``cut`` (the byte cap was)."""
     inner = validate_user_sql(sql)
     limit = max(1, min(int(limit), 100_000))
     wrapped = f"SELECT * FROM (\n{inner}\n) AS user_query LIMIT {limit}"  # noqa: S608 - validated, sandboxed
@@ -89,42 +94,13 @@ def run_user_sql(sql: str, limit: int = 1000, timeout_s: float = 10.0) -> pd.Dat
     name = r.current()
     if name is None:
         raise UserSQLError("Nothing has been collected yet: run `python -m collectors run` first.")
-    path = str((r.location / "snapshots" / name).resolve())
-    con = duckdb.connect(":memory:")
+    limits = dataclasses.replace(limits or sandbox.Limits(), timeout_s=float(timeout_s))
     try:
-        # ATTACH takes no bound parameter: the path is the store's own (settings), quoted as a literal
-        literal = "'" + path.replace("'", "''") + "'"
-        con.execute(f"ATTACH {literal} AS store (READ_ONLY)")
-        con.execute("USE store")
-        con.execute("SET memory_limit = '1GB'")
-        con.execute("SET threads = 2")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        result: dict = {}
-
-        def work() -> None:
-            try:
-                result["df"] = con.execute(wrapped).df()
-            except BaseException as exc:  # reported to the caller below
-                result["error"] = exc
-
-        t = threading.Thread(target=work, daemon=True)
-        t.start()
-        t.join(timeout_s)
-        if t.is_alive():
-            con.interrupt()
-            t.join(5)
-            raise UserSQLError(f"The query ran longer than {timeout_s:g} s and was stopped. "
-                               "Narrow it with WHERE (e.g. on a date or ts column) or aggregate first.")
-        if "error" in result:
-            exc = result["error"]
-            if isinstance(exc, duckdb.InterruptException):
-                raise UserSQLError(f"The query ran longer than {timeout_s:g} s and was stopped.")
-            if isinstance(exc, duckdb.Error):
-                raise UserSQLError(str(exc).splitlines()[0]) from None
-            raise exc
-        df = result["df"]
-        df.attrs["truncated"] = len(df) >= limit
-        return df
-    finally:
-        con.close()
+        result = sandbox.run(r.location / "snapshots" / name, wrapped, limits, owner=owner)
+    except sandbox.SandboxError as exc:
+        raise UserSQLError(str(exc)) from None
+    df = result.table.to_pandas()
+    df.attrs["truncated"] = len(df) >= limit
+    df.attrs["cut"] = result.cut
+    df.attrs["result_mb"] = limits.result_bytes // sandbox.MiB
+    return df
