@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, filters
+from dashboard import auth, data, filters
 from dashboard.nav import PAGES, page
 from dashboard.queries import collection, scope
-from sextant.settings import SettingsError
+from sextant.settings import SettingsError, load
 from sextant.store import StoreVersionError
 
 
@@ -20,11 +20,13 @@ def _watch(seen: str | None) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Sextant", page_icon=":material/explore:", layout="wide")
+    actor = auth.sign_in_gate(load())  # with require_sign_in, an anonymous visitor sees a sign-in prompt only
     nav = st.navigation([page(p) for p in PAGES])
     try:
         data.reader().connection()  # the snapshot's schema version, checked once per snapshot
     except StoreVersionError as exc:
         _outdated(exc)
+    auth.sidebar(actor)
     st.session_state["_filters"] = filters.sidebar(scope.filter_options())
     with st.sidebar:
         auto = st.toggle("Auto-refresh", value=st.query_params.get("refresh") == "1", key="f_refresh",
