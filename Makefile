@@ -24,7 +24,8 @@ browser-deps:
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-## The emulated account, a first collection and the dashboard on http://localhost:8501. Ctrl-C stops all.
+## The emulated account, a first collection and the dashboard on http://localhost:8501 (this machine only:
+## its local admin is refused on any other address). Ctrl-C stops all.
 demo: install
 	$(BIN)/python -m demo.up
 
@@ -51,9 +52,10 @@ test-fast: install
 collect: install
 	$(BIN)/python -m collectors run --once
 
-## The dashboard alone, on the store the collectors write.
+## The dashboard alone, on the store the collectors write: http://localhost:8501, this machine only
+## (SEXTANT_ADDRESS=0.0.0.0 opens it; SEXTANT_ALLOWED_HOSTS names the hosts browsers may use; see README).
 serve: install
-	$(BIN)/streamlit run dashboard/app.py --server.port 8501
+	$(BIN)/sextant serve
 
 ## Every performance figure at reference scale, against its baseline; rewrites the table in docs/PERFORMANCE.md.
 bench: install browser-deps

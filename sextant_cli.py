@@ -6,7 +6,9 @@ The one module that knows every layer: it only dispatches, so the core (``sextan
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "dashboard" / "app.py"
@@ -16,7 +18,42 @@ commands:
   collect [ARGS]   collect from AWS into the store (python -m collectors run; --help for its options)
   serve [ARGS]     the dashboard on the store (streamlit run dashboard/app.py; extra ARGS go to streamlit)
   demo [ARGS]      the emulated account, a first collection, the collector loop and the dashboard (make demo)
+
+serve and demo listen on 127.0.0.1 only. SEXTANT_ADDRESS=0.0.0.0 opens them to the network (the demo's local
+admin is then refused); SEXTANT_ALLOWED_HOSTS="sextant.example.com,10.0.0.5" adds the host names a browser may
+use (localhost and 127.0.0.1 always may); SEXTANT_PORT sets the port (8501).
 """
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+WILDCARDS = ("", "0.0.0.0", "::")  # every interface
+
+
+def streamlit_options(env: Mapping[str, str] | None = None) -> list[str]:
+    """The server options every way of starting the dashboard passes: the address (loopback unless
+    ``SEXTANT_ADDRESS`` says otherwise), the port, the host names the websocket accepts (DNS rebinding), and the
+    browser address, so that Streamlit does not look up an external IP at start."""
+    env = os.environ if env is None else env
+    address = env.get("SEXTANT_ADDRESS", "127.0.0.1").strip()
+    hosts = [*LOOPBACK_HOSTS, *(h for h in re.split(r"[,\s]+", env.get("SEXTANT_ALLOWED_HOSTS", "")) if h)]
+    if address not in WILDCARDS:
+        hosts.append(address.strip("[]"))
+    args = ["--server.port", env.get("SEXTANT_PORT", "8501"), "--server.address", address,
+            "--browser.serverAddress", "localhost" if address in WILDCARDS else address]
+    for host in dict.fromkeys(hosts):
+        args += ["--server.allowedHosts", host]
+    return args
+
+
+def identity_warnings() -> list[str]:
+    """Where identities come from, for the server log at start (the dashboard repeats it on its first page)."""
+    from dashboard.auth import startup_warnings
+    from sextant.settings import SettingsError, load
+
+    try:
+        return startup_warnings(load(), os.environ)
+    except SettingsError:
+        return []  # the dashboard shows the settings error itself
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "serve":
         from streamlit.web import cli as stcli
 
-        port = os.environ.get("SEXTANT_PORT", "8501")
-        sys.argv = ["streamlit", "run", str(APP), "--server.port", port, *rest]
+        for line in identity_warnings():
+            print(f"WARNING: {line}", file=sys.stderr, flush=True)
+        sys.argv = ["streamlit", "run", str(APP), *streamlit_options(), *rest]
         return int(stcli.main() or 0)
     if command == "demo":
         from demo.up import main as demo

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from sextant_cli import streamlit_options
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 PORT = int(os.environ.get("SEXTANT_PORT", "8501"))
@@ -24,6 +26,7 @@ DEMO_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "SEXTANT_STORE": str(VAR / "store"),
     "SEXTANT_CONFIG": str(ROOT / "demo" / "sextant.toml"),
+    "SEXTANT_PORT": str(PORT),
 }
 
 
@@ -63,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     env = {**DEMO_ENV, "AWS_ENDPOINT_URL": url}
     print(f"emulated AWS account: {url}  (export AWS_ENDPOINT_URL={url} to use it with the AWS CLI)", flush=True)
 
-    spawn([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(PORT),
+    # 127.0.0.1 only unless SEXTANT_ADDRESS opens it: the demo's local admin is refused on any other address.
+    spawn([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", *streamlit_options({**os.environ, **env}),
            "--server.headless", "true"], env, stdout=subprocess.DEVNULL)
+    if os.environ.get("SEXTANT_ADDRESS", "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
+        print(f"dashboard open to the network on {os.environ['SEXTANT_ADDRESS']}: the local admin is refused there, "
+              "everyone is a viewer", flush=True)
     print(f"dashboard: http://localhost:{PORT}", flush=True)
     first = spawn([sys.executable, "-m", "collectors", "run", "--once"], env)
     first.wait()
