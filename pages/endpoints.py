@@ -14,10 +14,12 @@ from dashboard.queries import logs as lq
 
 def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
     idle = df[df.invocations_24h == 0]
+    upto = f"{filters.fixed_end(f):%b %d %H:%M} UTC"
     c = st.columns(5)
     c[0].metric("Endpoints", len(df))
     c[1].metric("Instances", int(df.instances.fillna(0).sum()))
-    c[2].metric("Invocations, 24 h", f"{int(df.invocations_24h.sum()):,}")
+    c[2].metric("Invocations, 24 h", f"{int(df.invocations_24h.sum()):,}",
+                help=f"The 1,440 complete minutes to {upto}, whatever the sidebar's range.")
     c[3].metric("Hosting cost / day", ui.money(df.cost_per_day.sum(min_count=1)),
                 help="Instances now × the hourly rate the bill shows for the instance type × 24.")
     c[4].metric("Idle (no invocations in 24 h)", len(idle),
@@ -31,17 +33,21 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
         "instance_type": None, "instances": None, "variants": None,
         "autoscaling_min": st.column_config.NumberColumn("AS min", help="Autoscaling minimum instances"),
         "autoscaling_max": st.column_config.NumberColumn("AS max", help="Autoscaling maximum instances"),
-        "invocations_24h": st.column_config.NumberColumn("Invocations 24 h", format="localized"),
-        "p99_ms": st.column_config.NumberColumn("p99 (ms)", format="%.1f",
-                                                help="ModelLatency p99 over 24 h, weighted by invocations"),
-        "peak_p99_ms": st.column_config.NumberColumn("Peak p99 (ms)", format="%.1f",
-                                                     help="Worst hourly ModelLatency p99 in 24 h"),
-        "error_rate": st.column_config.NumberColumn("Error rate", format="percent",
-                                                    help="(4xx + 5xx) / invocations over 24 h"),
-        "error_rate_5xx": st.column_config.NumberColumn("5xx rate", format="percent"),
+        "invocations_24h": st.column_config.NumberColumn("Invocations, 24 h", format="localized",
+                                                         help=f"The 24 hours to {upto}"),
+        "p99_now_ms": st.column_config.NumberColumn("p99 now (ms)", format="%.1f",
+                                                    help="Worst per-minute ModelLatency p99 of the 15 minutes to "
+                                                         f"{upto}"),
+        "p99_ms": st.column_config.NumberColumn("p99, 24 h (ms)", format="%.1f",
+                                                help="ModelLatency p99 of each hour, weighted by invocations"),
+        "peak_p99_ms": st.column_config.NumberColumn("Peak p99, 24 h (ms)", format="%.1f",
+                                                     help="Worst hourly ModelLatency p99 in the 24 hours"),
+        "error_rate": st.column_config.NumberColumn("Error rate, 24 h", format="percent",
+                                                    help="(4xx + 5xx) / invocations over the 24 hours"),
+        "error_rate_5xx": st.column_config.NumberColumn("5xx rate, 24 h", format="percent"),
         "cost_per_day": st.column_config.NumberColumn("Cost / day", format="dollar"),
         "cost_per_1k": st.column_config.NumberColumn("$ / 1k inferences", format="$%.4f",
-                                                     help="Cost per day / invocations in 24 h × 1000"),
+                                                     help="Cost per day / invocations in the 24 hours × 1000"),
         "team": "Team", "project": "Project", "env": "Env", "account_id": "Account", "region": "Region",
         "endpoint_config_name": "Endpoint config",
         "last_modified_time": st.column_config.DatetimeColumn("Last change (UTC)", format="YYYY-MM-DD HH:mm"),
@@ -111,14 +117,19 @@ def _detail(f: filters.Filters, name: str) -> None:
     baseline = eq.latency_baseline(account, region, name, start)
 
     p99 = metrics[metrics.metric == "p99"]
+    upto = f"{filters.fixed_end(f):%b %d %H:%M} UTC"
     c = st.columns(5)
-    c[0].metric("Invocations, 24 h", f"{int(e.invocations_24h):,}")
-    c[1].metric("p99 now (ms)", f"{p99.sort_values('ts').value.iloc[-1]:,.1f}" if not p99.empty else "–",
-                help="Latest ModelLatency p99 point in the window")
-    c[2].metric("Peak p99 in window (ms)", f"{p99.value.max():,.1f}" if not p99.empty else "–",
+    c[0].metric("Invocations, 24 h", f"{int(e.invocations_24h):,}",
+                help=f"The 1,440 complete minutes to {upto}, whatever the chart's range.")
+    c[1].metric("p99 now (ms)", f"{e.p99_now_ms:,.1f}" if pd.notna(e.p99_now_ms) else "–",
+                help=f"Worst per-minute ModelLatency p99 of the 15 minutes to {upto}, whatever the chart's range "
+                     "(the Endpoints table and the Overview show the same figure).")
+    c[2].metric(f"Peak p99, {filters.span_label(start, end)} (ms)",
+                f"{p99.value.max():,.1f}" if not p99.empty else "–",
                 delta=f"{p99.value.max() / baseline:.1f}× the 7-day median" if baseline and not p99.empty else None,
                 delta_color="inverse")
-    c[3].metric("Error rate, 24 h", f"{e.error_rate:.2%}" if pd.notna(e.error_rate) else "–")
+    c[3].metric("Error rate, 24 h", f"{e.error_rate:.2%}" if pd.notna(e.error_rate) else "–",
+                help=f"(4xx + 5xx) / invocations over the 24 hours to {upto}.")
     c[4].metric("Cost / day", ui.money(e.cost_per_day, 2),
                 help=f"$ / 1k inferences: {e.cost_per_1k:.4f}" if pd.notna(e.cost_per_1k) else None)
     variants = eq.endpoint_variants(account, region, name)
@@ -244,5 +255,6 @@ else:
         ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     else:
         st.caption(f"{len(table)} endpoints · traffic, latency and errors over the 24 hours to "
-                   f"{f.end:%Y-%m-%d %H:%M} UTC")
+                   f"{filters.fixed_end(f):%Y-%m-%d %H:%M} UTC (a fixed window, whatever the sidebar's range); "
+                   "p99 now: the worst minute of the last 15")
         _overview(f, table)
