@@ -98,3 +98,33 @@ def pinned_window(f: Filters) -> tuple[datetime, datetime, bool]:
     except (KeyError, ValueError):
         pass
     return f.start, f.end, False
+
+
+# ---------------------------------------------------------------------- windows: one definition each
+# A figure either follows the sidebar's range (and its header says which: ``span_label``) or has a fixed window
+# that ends at ``fixed_end`` (and its header names that window). The fixed windows count complete minutes only, so
+# a figure read at :59 and at :01 of an hour differs by the traffic of those minutes, not by an hourly bucket.
+
+def minute_floor(t: datetime) -> datetime:
+    """``t`` at the start of its minute (a window ending there holds complete minutes only)."""
+    return t.replace(second=0, microsecond=0)
+
+
+def fixed_end(f: Filters, now: datetime | None = None) -> datetime:
+    """Where the fixed windows (the 24-hour traffic, "p99 now") end: the range end at a minute, or the start of the
+    current minute when the range ends later (a custom range that takes in today), so they hold complete minutes
+    only. The same for every relative range (1 h, 24 h, 7 d, ...): they all end now."""
+    return min(minute_floor(f.end), minute_floor(now or datetime.now(UTC)))
+
+
+def span_label(start: datetime, end: datetime) -> str:
+    """A window's length for a header: "1 h", "24 h", "7 d", "30 d" for the usual ones, else its UTC days
+    ("Nov 10 – Nov 16")."""
+    length = end - start
+    for key, span in RANGES.items():
+        if length == span:
+            return key.replace("h", " h").replace("d", " d")
+    if length % timedelta(hours=1) == timedelta(0) and length < timedelta(days=2):
+        return f"{length // timedelta(hours=1)} h"
+    last = end - timedelta(microseconds=1)
+    return f"{start:%b %d} – {last:%b %d}" if start.date() != last.date() else f"{start:%b %d}"

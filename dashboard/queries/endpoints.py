@@ -8,6 +8,20 @@ per-minute rates, money in USD (hosting at the one hourly-price rule, :mod:`dash
 
 Resolution: ranges up to ``MINUTE_RANGE`` read the raw points (1-minute where the collector has them, 5-minute
 backfill before that); longer ranges read the hourly rollup.
+
+**The numbers that do not follow the chart range** are defined here, once, and every page reads them from here:
+
+- *Traffic, 24 h* (:func:`traffic`): invocations, 4xx and 5xx over exactly the 1,440 minutes that end at
+  :func:`dashboard.filters.fixed_end` (the last complete minute; the same for every relative range). The complete
+  hours inside come from the hourly rollup, the partial hours at both ends from the points (a 5-minute point counted
+  for the minutes of it inside the window), so the figure read at :59 and at :01 of an hour differs by the traffic
+  of those minutes, not by an hourly bucket.
+- *Error rate* = (4xx + 5xx) / invocations, and *5xx rate* = 5xx / invocations, both over that window.
+- *p99 over 24 h* = the hourly p99 of each hour touching the window, weighted by the invocations of that hour inside
+  the window; *peak p99* = the worst of those hours.
+- *p99 now* (:func:`p99_now`): the highest per-minute ModelLatency p99 (over the variants) in the 15 complete
+  minutes ending at ``fixed_end``: recent enough for an incident, and not one noisy minute; blank when no point of
+  those minutes is collected yet.
 """
 
 from __future__ import annotations
@@ -19,10 +33,12 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from dashboard.data import query
-from dashboard.filters import Filters
+from dashboard.filters import Filters, fixed_end
 from dashboard.queries._common import _in_several_accounts, _or_empty, _price_rows, _utc
 
 MINUTE_RANGE = timedelta(hours=48)
+TRAFFIC_WINDOW = timedelta(hours=24)  # "Invocations, 24 h", the error rates, $ / 1k: see traffic()
+P99_NOW_WINDOW = timedelta(minutes=15)  # "p99 now": see p99_now()
 
 ENDPOINT_METRICS = {  # (namespace, metric, stat) -> label used by the pages
     ("AWS/SageMaker", "Invocations", "Sum"): "invocations",
@@ -64,12 +80,114 @@ def endpoint_list(f: Filters) -> pd.DataFrame:
     return _utc(_or_empty(df, ENDPOINT_LIST_COLUMNS), "creation_time", "last_modified_time")
 
 
-def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
-    """One row per endpoint (or only ``name``): status, capacity, autoscaling bounds, last-24-h traffic, p99,
-    errors, cost.
+def _hour_floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
 
-    The 24 hours end at the range end. p99 is the hourly p99 (max of the period p99s) weighted by
-    invocations; cost per day is the instances now x the hosting rate from the bill x 24.
+
+def aligned_parts(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """(h0, h1): the complete UTC hours of [start, end) are [h0, h1), read from the hourly rollup; the minutes of
+    [start, h0) and [h1, end) are read from the points. h0 = h1 = end when no whole hour fits."""
+    h0 = _hour_floor(start) if _hour_floor(start) == start else _hour_floor(start) + timedelta(hours=1)
+    h1 = _hour_floor(end)
+    return (h0, h1) if h0 <= h1 else (end, end)
+
+
+TRAFFIC_COLUMNS = ["account_id", "region", "endpoint_name", "invocations", "errors_4xx", "errors_5xx", "error_rate",
+                   "error_rate_5xx", "p99_ms", "peak_p99_ms"]
+
+
+def traffic(f: Filters, window: timedelta = TRAFFIC_WINDOW, name: str | None = None) -> pd.DataFrame:
+    """Per endpoint with metrics (every one, or only ``name``; the caller joins its scope): invocations, errors_4xx,
+    errors_5xx, error_rate ((4xx + 5xx) / invocations), error_rate_5xx, p99_ms and peak_p99_ms over exactly the
+    ``window`` ending at :func:`dashboard.filters.fixed_end` (see the module's docstring: the one definition).
+
+    Counts: whole hours from the hourly rollup, the partial hours at either end from the points (1-minute points
+    where a 5-minute period has them, as the rollup does; a point straddling the window start counted for its share
+    inside). p99_ms: each touching hour's p99 (the hourly rollup's, an upper bound) weighted by the invocations of
+    that hour inside the window; peak_p99_ms: the worst of those hours."""
+    end = fixed_end(f)
+    start = end - window
+    h0, h1 = aligned_parts(start, end)
+    df = query("""
+        WITH s AS (
+            SELECT account_id, region, series_id, endpoint_name, variant_name, metric_name
+            FROM aws_cloudwatch_metric_series
+            WHERE namespace = 'AWS/SageMaker' AND endpoint_name IS NOT NULL
+              AND metric_name IN ('Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'ModelLatency')
+              AND ($5::VARCHAR IS NULL OR endpoint_name = $5)),
+        hourly AS (
+            SELECT h.account_id, h.region, h.series_id, h.stat, h.hour, h.value
+            FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
+            WHERE h.hour >= $6::TIMESTAMPTZ AND h.hour < $4::TIMESTAMPTZ AND h.stat IN ('Sum', 'p99')),
+        pts AS (
+            SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts, p.value,
+                   min(p.period_s) OVER (PARTITION BY p.account_id, p.region, p.series_id,
+                                         floor(epoch(p.ts) / 300)) AS finest
+            FROM aws_cloudwatch_metric_point p JOIN s USING (account_id, region, series_id)
+            WHERE p.stat = 'Sum' AND p.ts > $1::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < $4::TIMESTAMPTZ
+              AND (p.ts < $2::TIMESTAMPTZ OR p.ts >= $3::TIMESTAMPTZ)),
+        counts AS (
+            SELECT account_id, region, series_id, hour, value FROM hourly
+            WHERE stat = 'Sum' AND hour >= $2::TIMESTAMPTZ AND hour < $3::TIMESTAMPTZ
+            UNION ALL
+            SELECT account_id, region, series_id, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour,
+                   value * greatest(0, least(epoch(ts) + period_s, epoch($4::TIMESTAMPTZ))
+                                       - greatest(epoch(ts), epoch($1::TIMESTAMPTZ))) / period_s AS value
+            FROM pts WHERE period_s = finest),
+        per_hour AS (
+            SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, c.hour,
+                   sum(c.value) FILTER (WHERE s.metric_name = 'Invocations') AS inv,
+                   sum(c.value) FILTER (WHERE s.metric_name = 'Invocation4XXErrors') AS e4,
+                   sum(c.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors') AS e5
+            FROM counts c JOIN s USING (account_id, region, series_id) GROUP BY ALL),
+        p99 AS (
+            SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, h.hour, max(h.value) AS p99
+            FROM hourly h JOIN s USING (account_id, region, series_id)
+            WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' GROUP BY ALL)
+        SELECT account_id, region, endpoint_name, coalesce(sum(inv), 0) AS invocations,
+               coalesce(sum(e4), 0) AS errors_4xx, coalesce(sum(e5), 0) AS errors_5xx,
+               sum(p99 * inv) / nullif(sum(inv) FILTER (WHERE p99 IS NOT NULL), 0) / 1000.0 AS p99_ms,
+               max(p99) / 1000.0 AS peak_p99_ms
+        FROM per_hour FULL JOIN p99 USING (account_id, region, endpoint_name, variant_name, hour)
+        GROUP BY ALL""", [start, h0, h1, end, name, _hour_floor(start)])
+    df = _or_empty(df, [c for c in TRAFFIC_COLUMNS if not c.startswith("error_rate")])
+    inv = df.invocations.astype(float).where(df.invocations > 0)
+    df["error_rate"] = (df.errors_4xx + df.errors_5xx) / inv
+    df["error_rate_5xx"] = df.errors_5xx / inv
+    return df[TRAFFIC_COLUMNS]
+
+
+def p99_now(f: Filters, name: str | None = None) -> pd.DataFrame:
+    """"p99 now", the one definition: per endpoint (every one with a point, or only ``name``), the highest
+    per-minute ModelLatency p99 of any variant in the ``P99_NOW_WINDOW`` (15 complete minutes) ending at
+    :func:`dashboard.filters.fixed_end`, in ms, and the newest minute with a point (p99_now_through). It does not
+    depend on the chart range. Columns: account_id, region, endpoint_name, p99_now_ms, p99_now_through."""
+    end = fixed_end(f)
+    df = query("""
+        SELECT s.account_id, s.region, s.endpoint_name, max(p.value) / 1000.0 AS p99_now_ms,
+               max(p.ts) AS p99_now_through
+        FROM aws_cloudwatch_metric_point p JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
+        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'ModelLatency' AND s.endpoint_name IS NOT NULL
+          AND (?::VARCHAR IS NULL OR s.endpoint_name = ?)
+          AND p.stat = 'p99' AND p.ts >= ? AND p.ts < ?
+        GROUP BY ALL""", [name, name, end - P99_NOW_WINDOW, end])
+    return _utc(_or_empty(df, ["account_id", "region", "endpoint_name", "p99_now_ms", "p99_now_through"]),
+                "p99_now_through")
+
+
+ENDPOINTS_COLUMNS = ["endpoint_name", "status", "capacity", "autoscaling_min", "autoscaling_max", "invocations_24h",
+                     "p99_now_ms", "p99_ms", "error_rate", "cost_per_day", "cost_per_1k", "peak_p99_ms",
+                     "error_rate_5xx", "instance_type", "instances", "variants", "team", "project", "env",
+                     "account_id", "region", "endpoint_config_name", "last_modified_time"]
+
+
+def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
+    """One row per endpoint (or only ``name``): status, capacity, autoscaling bounds, the 24-hour traffic, p99 and
+    error rates (:func:`traffic`, the window ending at :func:`dashboard.filters.fixed_end`), p99 now
+    (:func:`p99_now`), cost.
+
+    Cost per day is the instances now x the hosting rate from the bill x 24; $ / 1k inferences is that cost per day
+    over the 24-hour invocations x 1,000.
     """
     where, params = f.where("e")
     prices, pparams = _price_rows("Host")
@@ -89,43 +207,28 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
         asg AS (
             SELECT account_id, region, endpoint_name, min(min_capacity) AS autoscaling_min,
                    max(max_capacity) AS autoscaling_max
-            FROM aws_application_autoscaling_scalable_target GROUP BY ALL),
-        m AS (
-            SELECT account_id, region, endpoint_name, sum(inv) AS invocations_24h, sum(e4) AS errors_4xx,
-                   sum(e5) AS errors_5xx, sum(p99 * inv) / nullif(sum(inv) FILTER (WHERE p99 IS NOT NULL), 0) AS p99_us,
-                   max(p99) AS peak_p99_us
-            FROM (SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, h.hour,
-                         sum(h.value) FILTER (WHERE s.metric_name = 'Invocations' AND h.stat = 'Sum') AS inv,
-                         sum(h.value) FILTER (WHERE s.metric_name = 'Invocation4XXErrors' AND h.stat = 'Sum') AS e4,
-                         sum(h.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors' AND h.stat = 'Sum') AS e5,
-                         max(h.value) FILTER (WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99') AS p99
-                  FROM aws_cloudwatch_metric_hourly h
-                  JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-                  WHERE s.namespace = 'AWS/SageMaker' AND h.hour >= ? AND h.hour < ?
-                    AND (?::VARCHAR IS NULL OR s.endpoint_name = ?)
-                  GROUP BY ALL)
-            GROUP BY ALL)
+            FROM aws_application_autoscaling_scalable_target GROUP BY ALL)
         SELECT e.endpoint_name, e.status, var.capacity,
                asg.autoscaling_min, asg.autoscaling_max,
-               coalesce(m.invocations_24h, 0)::BIGINT AS invocations_24h,
-               m.p99_us / 1000.0 AS p99_ms,
-               (coalesce(m.errors_4xx, 0) + coalesce(m.errors_5xx, 0)) / nullif(m.invocations_24h, 0) AS error_rate,
                CASE WHEN var.price_missing THEN NULL ELSE var.cost_per_day END AS cost_per_day,
-               CASE WHEN var.price_missing THEN NULL
-                    ELSE var.cost_per_day / nullif(m.invocations_24h, 0) * 1000 END AS cost_per_1k,
-               m.peak_p99_us / 1000.0 AS peak_p99_ms,
-               coalesce(m.errors_5xx, 0) / nullif(m.invocations_24h, 0) AS error_rate_5xx,
                var.instance_type, var.instances, var.variants, e.team, e.project, e.env, e.account_id, e.region,
                e.endpoint_config_name, e.last_modified_time
         FROM aws_sagemaker_endpoint e
         LEFT JOIN var USING (account_id, region, endpoint_name)
         LEFT JOIN asg USING (account_id, region, endpoint_name)
-        LEFT JOIN m USING (account_id, region, endpoint_name)
         WHERE {where} AND (?::VARCHAR IS NULL OR e.endpoint_name = ?)
         ORDER BY e.team, e.endpoint_name
     """  # noqa: S608 - fragments are fixed text; values are bound
-    df = query(sql, [*pparams, f.end - timedelta(hours=24), f.end, name, name, *params, name, name])
-    return _utc(df, "last_modified_time")
+    df = query(sql, [*pparams, *params, name, name])
+    if df.empty:
+        return pd.DataFrame(columns=ENDPOINTS_COLUMNS)
+    key = ["account_id", "region", "endpoint_name"]
+    t = traffic(f, name=name).rename(columns={"invocations": "invocations_24h"})
+    df = df.merge(t.drop(columns=["errors_4xx", "errors_5xx"]), on=key, how="left") \
+        .merge(p99_now(f, name).drop(columns="p99_now_through"), on=key, how="left")
+    df["invocations_24h"] = df.invocations_24h.fillna(0).round().astype("int64")
+    df["cost_per_1k"] = df.cost_per_day / df.invocations_24h.where(df.invocations_24h > 0) * 1000
+    return _utc(df[ENDPOINTS_COLUMNS].reset_index(drop=True), "last_modified_time")
 
 
 def endpoint(f: Filters, name: str) -> pd.DataFrame:

@@ -259,3 +259,96 @@ def test_alarms_list_those_in_alarm_first_with_latency_thresholds_in_ms(tiny_sto
     assert al.threshold.tolist() == [250.0, 5.0] and al.threshold_unit.tolist() == ["ms", ""]
     changes = eq.alarm_changes(ACCOUNT, REGION, "a", END - timedelta(days=1), END)
     assert changes.new_state.tolist() == ["ALARM"] and changes.metric_name.tolist() == ["ModelLatency"]
+
+
+# --------------------------------------------------------------------------- the numbers that hold still
+
+def _steady(per_minute: float, first: datetime, last: datetime, sid: str = "s-inv", stat: str = "Sum",
+            coarse_before: datetime | None = None) -> tuple[list[dict], list[dict]]:
+    """Points of a series at ``per_minute`` a minute over [first, last) (5-minute points before ``coarse_before``,
+    as the collector's backfill leaves them), and the hourly rollup the collector computes from them."""
+    points, t = [], first
+    while t < last:
+        coarse = coarse_before is not None and t < coarse_before
+        period = 300 if coarse else 60
+        points.append(_point(sid, stat, t, per_minute * period / 60, period_s=period))
+        t += timedelta(seconds=period)
+    hours: dict[datetime, float] = {}
+    for p in points:
+        hour = p["ts"].replace(minute=0)
+        hours[hour] = hours.get(hour, 0.0) + p["value"]
+    return points, [_hourly(sid, stat, h, v) for h, v in hours.items()]
+
+
+def test_invocations_24h_read_at_59_and_at_01_differ_by_no_more_than_those_two_minutes(tiny_store):
+    """The acceptance rule: no hourly bucket appears or disappears at the hour (it dropped ~7 % at each boundary)."""
+    at_59, at_01 = datetime(2026, 11, 20, 14, 59, tzinfo=UTC), datetime(2026, 11, 20, 15, 1, tzinfo=UTC)
+    points, hours = _steady(10.0, at_59 - timedelta(hours=26), at_01 + timedelta(minutes=30))
+    tiny_store(aws_sagemaker_endpoint=[_ep("a")], aws_sagemaker_endpoint_variant=[_variant("a", 1)],
+               aws_cloudwatch_metric_series=[_series("s-inv", "Invocations", "Sum")],
+               aws_cloudwatch_metric_point=points, aws_cloudwatch_metric_hourly=hours)
+    before = eq.endpoints(f(end=at_59)).invocations_24h.iloc[0]
+    after = eq.endpoints(f(end=at_01)).invocations_24h.iloc[0]
+    assert abs(after - before) <= 2 * 10.0
+    assert before == after == 24 * 60 * 10  # exactly the 1,440 minutes to the last complete one
+
+
+def test_the_24h_window_counts_the_share_of_a_5_minute_point_inside_it(tiny_store):
+    end = datetime(2026, 11, 20, 14, 58, tzinfo=UTC)  # the window starts at 14:58, inside a 5-minute point
+    points, hours = _steady(10.0, end - timedelta(hours=26), end + timedelta(minutes=5),
+                            coarse_before=end - timedelta(hours=23))
+    tiny_store(aws_cloudwatch_metric_series=[_series("s-inv", "Invocations", "Sum")],
+               aws_cloudwatch_metric_point=points, aws_cloudwatch_metric_hourly=hours)
+    t = eq.traffic(f(end=end))
+    assert t.invocations.iloc[0] == pytest.approx(24 * 60 * 10)
+
+
+def test_the_24h_window_does_not_follow_the_chart_range(tiny_store):
+    points, hours = _steady(10.0, END - timedelta(hours=30), END)
+    tiny_store(aws_sagemaker_endpoint=[_ep("a")],
+               aws_cloudwatch_metric_series=[_series("s-inv", "Invocations", "Sum")],
+               aws_cloudwatch_metric_point=points, aws_cloudwatch_metric_hourly=hours)
+    shown = {r: eq.endpoints(f(start=END - span, end=END)).invocations_24h.iloc[0]
+             for r, span in (("1h", timedelta(hours=1)), ("24h", timedelta(days=1)), ("7d", timedelta(days=7)))}
+    assert set(shown.values()) == {24 * 60 * 10}
+
+
+def test_error_rates_are_over_the_same_24_hours(tiny_store):
+    end = END + timedelta(minutes=30)
+    inv, inv_h = _steady(10.0, end - timedelta(hours=25), end, sid="s-inv")
+    e4, e4_h = _steady(0.2, end - timedelta(hours=25), end, sid="s-4xx")
+    e5, e5_h = _steady(0.1, end - timedelta(hours=25), end, sid="s-5xx")
+    tiny_store(aws_sagemaker_endpoint=[_ep("a")],
+               aws_cloudwatch_metric_series=[_series("s-inv", "Invocations", "Sum"),
+                                             _series("s-4xx", "Invocation4XXErrors", "Sum"),
+                                             _series("s-5xx", "Invocation5XXErrors", "Sum")],
+               aws_cloudwatch_metric_point=inv + e4 + e5, aws_cloudwatch_metric_hourly=inv_h + e4_h + e5_h)
+    row = eq.endpoints(f(end=end)).iloc[0]
+    assert row.invocations_24h == 24 * 60 * 10
+    assert row.error_rate == pytest.approx(0.03) and row.error_rate_5xx == pytest.approx(0.01)
+
+
+def test_p99_now_is_the_worst_minute_of_the_last_15_and_the_same_for_every_range(tiny_store):
+    lat = "s-p99"
+    tiny_store(aws_sagemaker_endpoint=[_ep("a")],
+               aws_cloudwatch_metric_series=[_series(lat, "ModelLatency", "p99", unit="Microseconds")],
+               aws_cloudwatch_metric_point=[
+                   _point(lat, "p99", END - timedelta(minutes=16), 900_000.0),  # before the 15 minutes
+                   _point(lat, "p99", END - timedelta(minutes=15), 40_000.0),
+                   _point(lat, "p99", END - timedelta(minutes=3), 60_000.0),
+                   _point(lat, "p99", END - timedelta(minutes=1), 30_000.0),
+                   _point(lat, "p99", END, 700_000.0)],  # the current, incomplete minute
+               aws_cloudwatch_metric_hourly=[_hourly(lat, "p99", END - timedelta(hours=h), 124_800.0)
+                                             for h in range(1, 24 * 7)])
+    ranges = (timedelta(hours=1), timedelta(days=1), timedelta(days=7))
+    table = [eq.endpoints(f(start=END - span)).p99_now_ms.iloc[0] for span in ranges]
+    detail = [eq.endpoint(f(start=END - span), "a").p99_now_ms.iloc[0] for span in ranges]
+    assert table == detail == [60.0] * 3
+    assert eq.p99_now(f()).p99_now_through.iloc[0] == END - timedelta(minutes=1)
+
+
+def test_p99_now_is_blank_without_a_recent_point(tiny_store):
+    tiny_store(aws_sagemaker_endpoint=[_ep("a")],
+               aws_cloudwatch_metric_series=[_series("s-p99", "ModelLatency", "p99", unit="Microseconds")],
+               aws_cloudwatch_metric_point=[_point("s-p99", "p99", END - timedelta(hours=1), 50_000.0)])
+    assert pd.isna(eq.endpoints(f()).p99_now_ms.iloc[0])
