@@ -163,30 +163,43 @@ def test_a_foreign_host_or_origin_is_refused_on_the_websocket(empty_server, host
 
 
 # ----------------------------------------------------------------------------------- forged headers
-def _render(port: int, headers: list[tuple[str, str]], page: str, query: str) -> list[tuple[str, str, str]]:
-    """Run ``page`` through a scripted websocket client sending ``headers``: (element type, id, label) of every
-    element the server sent, until the script finished."""
+def _run(ws, page: str, query: str, trigger: str | None = None) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """One script run in a websocket session (``trigger``: the id of a button to press): (element type, id, label)
+    of every element the server sent until the script finished, and the URLs it redirected the browser to."""
+    msg = BackMsg()
+    msg.rerun_script.query_string = query
+    msg.rerun_script.page_name = page
+    if trigger:
+        msg.rerun_script.widget_states.widgets.add(id=trigger, trigger_value=True)
+    ws.send(msg.SerializeToString())
     elements: list[tuple[str, str, str]] = []
-    with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], additional_headers=headers,
-                 open_timeout=15, max_size=None) as ws:
-        msg = BackMsg()
-        msg.rerun_script.query_string = query
-        msg.rerun_script.page_name = page
-        ws.send(msg.SerializeToString())
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            fwd = ForwardMsg()
-            fwd.ParseFromString(ws.recv(timeout=120))
-            kind = fwd.WhichOneof("type")
-            if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
-                element = fwd.delta.new_element
-                which = element.WhichOneof("type")
-                body = getattr(element, which)
-                elements.append((which, getattr(body, "id", ""), getattr(body, "label", "") or
-                                 getattr(body, "body", "")))
-            if kind == "script_finished":
-                return elements
+    redirects: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        fwd = ForwardMsg()
+        fwd.ParseFromString(ws.recv(timeout=120))
+        kind = fwd.WhichOneof("type")
+        if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+            element = fwd.delta.new_element
+            which = element.WhichOneof("type")
+            body = getattr(element, which)
+            elements.append((which, getattr(body, "id", ""), getattr(body, "label", "") or getattr(body, "body", "")))
+        elif kind == "auth_redirect":
+            redirects.append(fwd.auth_redirect.url)
+        elif kind == "script_finished":
+            return elements, redirects
     raise AssertionError("the script did not finish")
+
+
+def _session(port: int, headers: list[tuple[str, str]] | None = None):
+    return connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+                   additional_headers=headers or [], open_timeout=15, max_size=None)
+
+
+def _render(port: int, headers: list[tuple[str, str]], page: str, query: str) -> list[tuple[str, str, str]]:
+    """Run ``page`` through a scripted websocket client sending ``headers``."""
+    with _session(port, headers) as ws:
+        return _run(ws, page, query)[0]
 
 
 def _controls(elements: list[tuple[str, str, str]]) -> list[str]:
@@ -244,3 +257,22 @@ def test_the_local_admin_is_refused_when_the_server_listens_beyond_loopback(demo
     assert _controls(elements) == []
     assert "Not signed in · viewer" in [label for _, _, label in elements]
     assert "local_admin is refused" in server.output()
+
+
+def test_sign_in_and_the_sign_in_gate_with_oidc_configured(tmp_path):
+    """With an [auth] section in the secrets and require_sign_in: an anonymous visitor gets the prompt and nothing
+    else, and its Sign in button sends the browser to Streamlit's /auth/login (st.login is wired; the identity
+    provider itself is not contacted here)."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\ncookie_secret = "%s"\n'
+                       'client_id = "sextant"\nclient_secret = "not-a-secret"\n'
+                       'server_metadata_url = "https://idp.corp.example/.well-known/openid-configuration"\n'
+                       % ("c" * 40))
+    with streamlit_server(tmp_path, tmp_path / "store", "[auth]\nrequire_sign_in = true\n",
+                          STREAMLIT_SECRETS_FILES=str(secrets)) as server, _session(server.port) as ws:
+        elements, _ = _run(ws, "endpoints", "")
+        shown = [(kind, label) for kind, _, label in elements]
+        assert shown == [("heading", "Sextant"), ("alert", "Sign in to use Sextant."), ("button", "Sign in")], shown
+        [button] = [ident for kind, ident, _ in elements if kind == "button"]
+        _, redirects = _run(ws, "endpoints", "", trigger=button)
+    assert len(redirects) == 1 and redirects[0].startswith("/auth/login?provider="), redirects
