@@ -266,10 +266,18 @@ def fetch_alb_key(region: str, kid: str) -> bytes:
 
 # ----------------------------------------------------------------------------------- warnings, once
 _warned: set[str] = set()
+_last_warned: dict[str, float] = {}
 
 
 def _warn(message: str) -> None:
-    log.warning(message)
+    """A refused identity, logged at most once a minute per kind of refusal: a client that forges a header on
+    every rerun does not flood the log."""
+    now = time.monotonic()
+    if now - _last_warned.get(message, -1e9) >= 60:
+        if len(_last_warned) > 256:
+            _last_warned.clear()
+        _last_warned[message] = now
+        log.warning(message)
 
 
 def _warn_once(message: str) -> None:
@@ -281,7 +289,10 @@ def _warn_once(message: str) -> None:
 def startup_warnings(settings: Settings, env: Mapping[str, str]) -> list[str]:
     """What the server log should say at start about where identities come from."""
     auth, out = settings.auth, []
-    if auth.alb_arn:
+    if auth.alb_arn and not _ALB_ARN.fullmatch(auth.alb_arn):
+        out.append(f"[auth] alb_arn = {auth.alb_arn!r} is not an Application Load Balancer ARN "
+                   "(arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID): no ALB header is believed")
+    elif auth.alb_arn:
         out.append(f"identity comes from the {ALB_HEADER} header, verified against the ALB {auth.alb_arn}: make "
                    "sure only the load balancer can reach this server")
     if auth.trusted_header:

@@ -330,6 +330,17 @@ def test_a_warning_at_start_whenever_identity_comes_from_a_header():
     assert "X-Forwarded-Email" in proxy and "X-Sextant-Proxy-Secret" in proxy
     [ignored] = auth.startup_warnings(PROXY, {})
     assert "ignored" in ignored and "SEXTANT_PROXY_SECRET" in ignored
+    [wrong] = auth.startup_warnings(settings(alb_arn="arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/x/1"), {})
+    assert "is not an Application Load Balancer ARN" in wrong
+    assert who({ALB: [alb_token()]}, s=settings(alb_arn="sextant-alb")) == VIEWER
+
+
+def test_a_forged_header_on_every_rerun_is_logged_once_a_minute(caplog):
+    caplog.set_level("WARNING", logger="sextant.auth")
+    auth._last_warned.clear()
+    for _ in range(5):
+        assert who({"X-Forwarded-Email": ["boss@corp.com"]}, s=PROXY, env=ENV) == VIEWER
+    assert len([r for r in caplog.records if "without the proxy's secret" in r.getMessage()]) == 1
 
 
 def test_serve_and_demo_bind_loopback_with_allowed_hosts_unless_opened_on_purpose():
