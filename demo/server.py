@@ -28,9 +28,9 @@ TICK_SECONDS = 5.0
 
 
 def _fills() -> list:
-    from demo import costs, metrics, resources, sagemaker_fill
+    from demo import costs, metrics, resources, sagemaker_fill, sts_fill
 
-    return [sagemaker_fill, resources, metrics, costs]
+    return [sagemaker_fill, resources, metrics, costs, sts_fill]
 
 
 @dataclass
