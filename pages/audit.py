@@ -18,8 +18,9 @@ else:
     c[2].metric("Refused or invalid", int(df.result.isin(["refused", "invalid"]).sum()))
     c[3].metric("Failed", int((df.result == "failed").sum()))
     when = str(latest["at"])[:19].replace("T", " ")  # .at would be pandas' accessor
-    st.markdown(f"**Latest:** #{latest['id']} · {when} UTC · {latest.actor} ({latest.role}) · `{latest.action}` on "
-                f"`{latest.target}` · **{latest.result}**" + (" (dry run)" if latest.dry_run else ""))
+    st.markdown(f"**Latest:** #{latest['id']} · {when} UTC · {ui.plain(latest.actor)} ({ui.plain(latest.role)}) · "
+                f"{ui.plain(latest.action)} on {ui.plain(latest.target)} · **{ui.plain(latest.result)}**"
+                + (" (dry run)" if latest.dry_run else ""))
     results = sorted(df.result.unique())
     chosen = st.multiselect("Result", results, default=results, key="audit_result")
     view = df[df.result.isin(chosen)]
@@ -28,4 +29,5 @@ else:
         "role": "Role", "action": "Action", "target": "Target", "result": "Result",
         "aws_request_id": "AWS request id", "error": "Error", "parameters": "Parameters",
         "state_before": "Before", "state_after": "After", "dry_run": st.column_config.CheckboxColumn("Dry run"),
-        "token": None, "account_id": "Account", "region": "Region"})
+        "token": None, "account_id": "Account", "region": "Region", "aws_role": "AWS role",
+        "aws_session": "AWS session (CloudTrail)", "completed_at": "Completed (UTC)"})
