@@ -1,11 +1,29 @@
-"""Small shared pieces of page UI: tables with CSV/Parquet downloads, empty states, money."""
+"""Small shared pieces of page UI: tables with CSV/Parquet downloads, empty states, money, AWS text made safe."""
 
 from __future__ import annotations
 
 import io
+import re
+import string
 
 import pandas as pd
 import streamlit as st
+
+_TAG = re.compile(r"<[A-Za-z!/?][^<>]*(?:>|$)")  # a tag, or one cut off at the end
+_ESCAPE = {ord(c): "\\" + c for c in string.punctuation}
+_SPACE = re.compile(r"\s+")
+
+
+def plain(value: object, missing: str = "–") -> str:
+    """``value`` (a tag value, a name, a failure or alarm reason, a log line: anything AWS or a user supplied) as
+    text for an element that renders Markdown (st.markdown, st.caption, st.subheader, st.warning, labels, help):
+    HTML tags removed, every ASCII punctuation character escaped with a backslash (so no link, image, emphasis,
+    code span, heading, table, autolink, ``:color[...]`` or ``:material/...:`` directive and no ``$`` math can form),
+    line breaks and runs of white space folded into one space. None and NaN read as ``missing``."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return missing
+    text = _SPACE.sub(" ", _TAG.sub("", str(value))).strip()
+    return text.translate(_ESCAPE) if text else missing
 
 
 def money(x: float | None, digits: int = 0) -> str:
@@ -27,10 +45,20 @@ def table(df: pd.DataFrame, key: str, *, column_config: dict | None = None, heig
         kwargs.update(on_select=on_select, selection_mode=selection_mode)
     event = st.dataframe(df, **kwargs)
     c1, c2, _ = st.columns([1, 1, 6])
-    c1.download_button("CSV", df.to_csv(index=False).encode(), f"{key}.csv", "text/csv", key=f"{key}_csv",
+    # The files are built when a download is clicked (a callable ``data``), not on every rerun of every page: a
+    # large result is not copied twice more into memory just in case.
+    c1.download_button("CSV", lambda: csv_bytes(df), f"{key}.csv", "text/csv", key=f"{key}_csv",
                        icon=":material/download:")
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    c2.download_button("Parquet", buf.getvalue(), f"{key}.parquet", "application/vnd.apache.parquet",
+    c2.download_button("Parquet", lambda: parquet_bytes(df), f"{key}.parquet", "application/vnd.apache.parquet",
                        key=f"{key}_parquet", icon=":material/download:")
     return event
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode()
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()

@@ -201,7 +201,8 @@ def _scale_idle_down(idle: pd.DataFrame) -> None:
     """Operators: one guarded step per idle variant down to its minimum (autoscaling min, else 1 instance)."""
     for v in savings.scalable_variants(idle).itertuples():
         c1, c2 = st.columns([3, 2], vertical_alignment="center")
-        c1.markdown(f"`{v.endpoint_name}` / {v.variant_name}: {int(v.current_instance_count)} instances")
+        c1.markdown(f"{ui.plain(v.endpoint_name)} / {ui.plain(v.variant_name)}: {int(v.current_instance_count)} "
+                    "instances")
         with c2:
             action_ui.action_button("Scale to minimum", actions.ScaleToMinimum(v.account_id, v.endpoint_name,
                                                                                v.variant_name, region=v.region),

@@ -3,17 +3,22 @@
 The SQL box is the one place where text a user types reaches SQL. It is safe by construction, in
 ``dashboard.queries.catalog.run_user_sql``: DuckDB's own parser must find exactly one SELECT/WITH statement
 (anything else — DELETE, DROP, a second statement after a semicolon — is refused with a message);
-it is wrapped as ``SELECT * FROM (...) LIMIT n`` and re-parsed; it runs on a private connection that
-attaches the published snapshot READ_ONLY with file, network and extension access disabled and the
-configuration locked; and it is interrupted after a timeout. The collector's store is never touched.
+it is wrapped as ``SELECT * FROM (...) LIMIT n`` and re-parsed; it runs in a child process (``dashboard.sandbox``)
+that attaches the published snapshot READ_ONLY with file, network and extension access disabled and the
+configuration locked, under memory, temp-file and result caps, and is killed at the timeout. The collector's store
+is never touched. ``[auth] sql_box`` says who may use it.
 """
 
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
-from dashboard import ui
+from dashboard import sandbox, ui
+from dashboard.auth import current_actor
 from dashboard.queries import catalog
+from sextant.settings import load
 
 st.title("Data dictionary")
 st.caption("The store is a product surface: every table Sextant collects, every column with its meaning and "
@@ -67,9 +72,17 @@ with right:
 
 st.divider()
 st.subheader("Query the store")
-st.caption("Read-only: one SELECT (or WITH … SELECT) statement on the newest snapshot, at most the row "
-           "limit, stopped after the timeout. Files, network and extensions are off. Other statements are "
-           "refused.")
+actor = current_actor()
+refused = sandbox.refusal(load().auth.sql_box, actor.name, actor.role)
+if refused:
+    st.info(refused, icon=":material/lock:")
+    st.stop()
+box = sandbox.Limits()
+st.caption(f"Read-only: one SELECT (or WITH … SELECT) statement on the newest snapshot, in a process of its own: at "
+           f"most the row limit and {box.result_bytes // sandbox.MiB} MB of result, "
+           f"{box.duckdb_memory_bytes // sandbox.MiB} MB of memory and {box.temp_bytes // sandbox.MiB} MB of temp "
+           "files, one CPU, stopped at the timeout. Files, network and extensions are off; other statements are "
+           "refused. One query at a time.")
 example = catalog.example_sql(selected)
 with st.form("sql_box"):
     sql = st.text_area("SQL", value=st.session_state.get("dd_sql_last") or example, height=160, key="dd_sql")
@@ -80,12 +93,17 @@ with st.form("sql_box"):
 
 if submitted:
     st.session_state["dd_sql_last"] = sql
+    owner = st.session_state.setdefault("dd_sql_owner", uuid.uuid4().hex)  # one query per session at a time
     try:
         with st.spinner("Running…"):
-            result = catalog.run_user_sql(sql, limit=int(limit), timeout_s=float(timeout))
+            result = catalog.run_user_sql(sql, limit=int(limit), timeout_s=float(timeout), owner=owner)
     except catalog.UserSQLError as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(ui.plain(str(exc)), icon=":material/block:")  # may quote stored (AWS) values: text, not Markdown
     else:
         note = " (the row limit; raise it or aggregate to see more)" if result.attrs.get("truncated") else ""
-        st.caption(f"{len(result):,} rows{note}")
+        if result.attrs.get("cut"):
+            st.warning(f"The result was cut at {result.attrs['result_mb']} MB: {len(result):,} rows are shown. "
+                       "Select fewer columns, or aggregate.", icon=":material/content_cut:")
+        else:
+            st.caption(f"{len(result):,} rows{note}")
         ui.table(result, "data_sql_result")

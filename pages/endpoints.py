@@ -84,8 +84,8 @@ def _scale_panel(e: pd.Series, variants: pd.DataFrame) -> None:
             st.caption(f"Autoscaled between {int(e.autoscaling_min)} and {int(e.autoscaling_max)} instances: Scale "
                        "moves the scalable target's min/max to the count you set, instead of fighting the autoscaler.")
         if e.status != "InService":
-            st.caption(f"The endpoint is {e.status} in the last collection; AWS accepts a change only when it is "
-                       "InService (the confirmation checks it live).")
+            st.caption(f"The endpoint is {ui.plain(e.status)} in the last collection; AWS accepts a change only "
+                       "when it is InService (the confirmation checks it live).")
         for v in variants.itertuples():
             current = v.desired_instance_count if pd.notna(v.desired_instance_count) else v.current_instance_count
             action_ui.scale_controls(e.account_id, e.endpoint_name, v.variant_name,
@@ -102,14 +102,14 @@ def _detail(f: filters.Filters, name: str) -> None:
             st.query_params.pop(k, None)
         st.rerun()
     if row.empty:
-        ui.empty(f"Endpoint `{name}` is not in the store or not in the sidebar's scope (account, region, team). "
-                 "Clear the filters, or check the name.")
+        ui.empty(f"Endpoint {ui.plain(name)} is not in the store or not in the sidebar's scope (account, region, "
+                 "team). Clear the filters, or check the name.")
         return
     e = row.iloc[0]
     start, end, _ = filters.pinned_window(f)
-    st.subheader(name)
-    st.caption(f"{e.status} · {e.capacity} · team {e.team or '–'} · {e.env or '–'} · account {e.account_id} "
-               f"{e.region} · config {e.endpoint_config_name} · "
+    st.subheader(ui.plain(name))
+    st.caption(f"{ui.plain(e.status)} · {ui.plain(e.capacity)} · team {ui.plain(e.team)} · {ui.plain(e.env)} · "
+               f"account {ui.plain(e.account_id)} {ui.plain(e.region)} · config {ui.plain(e.endpoint_config_name)} · "
                f"window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
     account, region = e.account_id, e.region
     metrics = eq.endpoint_metrics(account, region, name, start, end)

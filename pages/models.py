@@ -71,10 +71,10 @@ if rows:
     st.query_params["group"] = groups.iloc[rows[0]].group_name
 group = st.query_params.get("group")
 if group:
-    st.markdown(f"**Versions of `{group}`**")
+    st.markdown(f"**Versions of {ui.plain(group)}**")
     versions = mq.model_versions(f, group)
     if versions.empty:
-        ui.empty(f"No versions of `{group}` in scope.")
+        ui.empty(f"No versions of {ui.plain(group)} in scope.")
     else:
         approval = versions.approval_status.map(APPROVAL).fillna(versions.approval_status)
         serving_on = versions.pop("serving_on")

@@ -79,18 +79,19 @@ with left:
     st.subheader("Needs attention")
     items: list[tuple[int, str, nav.PageSpec, str, dict]] = []  # severity, label, page, icon, query params
     for r in eps[eps.health == "degraded"].itertuples():
-        items.append((0, f"**{r.endpoint_name}** degraded: {r.reason}", nav.ENDPOINTS, ":material/error:",
-                      {"endpoint": r.endpoint_name}))
+        items.append((0, f"**{ui.plain(r.endpoint_name)}** degraded: {ui.plain(r.reason)}", nav.ENDPOINTS,
+                      ":material/error:", {"endpoint": r.endpoint_name}))
     for r in alarms.itertuples():
         target = {"endpoint": r.endpoint_name} if isinstance(r.endpoint_name, str) and r.endpoint_name else {}
-        items.append((1, f"**{r.alarm_name}** in ALARM since {pd.Timestamp(r.since):%b %d %H:%M}",
+        items.append((1, f"**{ui.plain(r.alarm_name)}** in ALARM since {pd.Timestamp(r.since):%b %d %H:%M}",
                       nav.ENDPOINTS, ":material/notifications_active:", target))
     for r in failed_jobs.itertuples():
-        items.append((1, f"Training job **{r.training_job_name}** failed: {str(r.failure_reason or '')[:90]}",
+        items.append((1, f"Training job **{ui.plain(r.training_job_name)}** failed: "
+                         f"{ui.plain(str(r.failure_reason or '')[:90], '')}",
                       nav.TRAINING, ":material/model_training:", {"job": r.training_job_name}))
     for r in failed_runs.itertuples():
-        step = f" at step {r.failed_step}" if isinstance(r.failed_step, str) else ""
-        items.append((1, f"Pipeline **{r.pipeline_name}** run failed{step}", nav.PIPELINES,
+        step = f" at step {ui.plain(r.failed_step)}" if isinstance(r.failed_step, str) else ""
+        items.append((1, f"Pipeline **{ui.plain(r.pipeline_name)}** run failed{step}", nav.PIPELINES,
                       ":material/account_tree:", {"pipeline": r.pipeline_name}))
     if not fc.empty and float(fc.month_end_usd.iloc[0]) > budget:
         items.append((1, f"Month-end forecast {ui.money(fc.month_end_usd.iloc[0])} is over the "
@@ -98,10 +99,10 @@ with left:
     recent_anomalies = cost.anomalies(today - timedelta(days=14), today + timedelta(days=1))
     for r in recent_anomalies.itertuples():
         items.append((2, f"Cost anomaly {r.start_date:%b %d}: +{ui.money(r.total_impact_usd)} on "
-                         f"{r.usage_type or r.service}", nav.COST, ":material/warning:", {}))
+                         f"{ui.plain(r.usage_type or r.service)}", nav.COST, ":material/warning:", {}))
     for r in eps[eps.health == "idle"].itertuples():
-        items.append((2, f"**{r.endpoint_name}** idle: {r.reason} — see the savings on the Cost page", nav.COST,
-                      ":material/bedtime:", {"tab": "Savings"}))
+        items.append((2, f"**{ui.plain(r.endpoint_name)}** idle: {ui.plain(r.reason)} — see the savings on the "
+                         "Cost page", nav.COST, ":material/bedtime:", {"tab": "Savings"}))
     fresh = collection.freshness(collection.sources(), settings, now)
     failing = sorted(set(fresh[fresh.status.isin(["failing", "never"])].source))
     if failing:

@@ -82,8 +82,9 @@ def _detail(f: filters.Filters, arn: str) -> None:
         return
     r = run.iloc[0]
     st.subheader(f"{ui.plain(r.pipeline)} · {ui.plain(r.execution)}")
-    st.caption(f"{ui.plain(r.kind)} · {ui.plain(r.status)} · started {r.start_time:%Y-%m-%d %H:%M} UTC · "
-               f"{r.duration_min:,.0f} min" if pd.notna(r.duration_min) else f"{ui.plain(r.kind)} · {ui.plain(r.status)}")
+    what = f"{ui.plain(r.kind)} · {ui.plain(r.status)}"
+    st.caption(f"{what} · started {r.start_time:%Y-%m-%d %H:%M} UTC · {r.duration_min:,.0f} min"
+               if pd.notna(r.duration_min) else what)
     if r.status == "Failed":
         st.warning(f"**Failed at {ui.plain(r.failed_step or 'an unknown step')}:** "
                    f"{ui.plain(r.failure_reason or 'no reason given')}",

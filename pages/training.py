@@ -78,7 +78,7 @@ def _actions(j: pd.Series) -> None:
         wait_h = c[1].number_input("Max wait (hours, spot)", 0.1, 672.0, max(48.0, runtime_h), step=0.5,
                                    key="tr_clone_wait", disabled=not spot)
         hp = st.text_area("Hyperparameter overrides (JSON object)", value="{}", key="tr_clone_hp", height=90,
-                          help=f"Merged over the source job's: {j.hyperparameters or '{}'}")
+                          help=f"Merged over the source job's: {ui.plain(j.hyperparameters or '{}')}")
         req = actions.LaunchTraining(j.account_id, j.training_job_name, instance_type=itype, instance_count=int(count),
                                      spot=spot, max_runtime_s=int(runtime_h * 3600),
                                      max_wait_s=int(wait_h * 3600) if spot else None, hyperparameters=hp,
@@ -92,13 +92,15 @@ def _detail(name: str) -> None:
     _back()
     job = tq.training_job(name)
     if job.empty:
-        ui.empty(f"Training job `{name}` is not in the store. Check the name, or run the sagemaker_training collector.")
+        ui.empty(f"Training job {ui.plain(name)} is not in the store. Check the name, or run the sagemaker_training "
+                 "collector.")
         return
     j = job.iloc[0]
-    st.subheader(name)
-    secondary = f" ({j.secondary_status})" if j.secondary_status and j.secondary_status != j.status else ""
-    st.caption(f"{j.status}{secondary} · team {j.team or '–'} · {j.instance_type} × {j.instance_count}"
-               f"{' · spot' if j.spot else ''} · created {j.creation_time:%Y-%m-%d %H:%M} UTC · account {j.account_id}")
+    st.subheader(ui.plain(name))
+    secondary = f" ({ui.plain(j.secondary_status)})" if j.secondary_status and j.secondary_status != j.status else ""
+    st.caption(f"{ui.plain(j.status)}{secondary} · team {ui.plain(j.team)} · {ui.plain(j.instance_type)} × "
+               f"{ui.plain(j.instance_count)}{' · spot' if j.spot else ''} · created "
+               f"{j.creation_time:%Y-%m-%d %H:%M} UTC · account {ui.plain(j.account_id)}")
     c = st.columns(5)
     c[0].metric("Status", j.status)
     c[1].metric("Duration", f"{j.duration_min:,.0f} min" if pd.notna(j.duration_min) else "–")
@@ -108,7 +110,7 @@ def _detail(name: str) -> None:
                 "No USE1-Train:<type> line in the bill for this instance type: cost unknown")
     c[4].metric("Spot savings", ui.money(j.spot_savings_usd, 2) if j.spot else "on-demand")
     if j.failure_reason:
-        st.warning(f"**Failure reason:** {j.failure_reason}", icon=":material/error:")
+        st.warning(f"**Failure reason:** {ui.plain(j.failure_reason)}", icon=":material/error:")
     if action_ui.can_act():
         _actions(j)
     tabs = st.tabs(["Metric curves", "Hyperparameters & metrics", "Status transitions", "Logs", "Inputs"])
