@@ -60,8 +60,10 @@ counts = eps.health.value_counts() if not eps.empty else pd.Series(dtype=int)
 c3.metric("Endpoints degraded / idle", f"{counts.get('degraded', 0)} / {counts.get('idle', 0)}",
           delta=f"{counts.get('ok', 0)} of {len(eps)} ok", delta_color="off", delta_arrow="off",
           border=True, height="stretch",
-          help="degraded: 5xx > 1% of invocations, or p99 ModelLatency > 2× its own 7-day median, in the last hour "
-               "or 24 h of data; idle: no invocations for 7+ days.")
+          help="degraded: a CloudWatch alarm watching it is in ALARM; or 5xx > 1% of invocations over the last "
+               "hour or 24 h; or p99 ModelLatency now (worst minute of the last 15) or in the worst hour of 24 h "
+               "> 2× its own 7-day median. idle: no invocations for 7+ days (alarms in ALARM named in the reason). "
+               "Never ok while an alarm watching it is in ALARM.")
 c4.metric("Alarms firing · failures 24 h", f"{len(alarms)} · {len(failed_jobs) + len(failed_runs)}",
           delta=f"{len(failed_jobs)} training, {len(failed_runs)} pipeline runs", delta_color="off",
           delta_arrow="off", border=True, height="stretch")
@@ -141,18 +143,22 @@ as_of = health.metrics_as_of()
 if eps.empty:
     ui.empty("No endpoints collected yet: the sagemaker_endpoints collector fills them.")
 else:
-    st.caption(f"Metrics through {as_of:%Y-%m-%d %H:%M} UTC. Open an endpoint for its charts and changes."
-               if as_of else "No CloudWatch metrics collected yet: health reflects idle/ok only.")
+    upto = f"{filters.fixed_end(f):%Y-%m-%d %H:%M} UTC"
+    st.caption(f"Invocations, 5xx and p99 over the 24 hours to {upto}; p99 now: the worst minute of the 15 to "
+               f"{upto} (the Endpoints page's figures, whatever the sidebar's range). Idle days from the metrics "
+               f"through {as_of:%Y-%m-%d %H:%M} UTC. Open an endpoint for its charts and changes."
+               if as_of else "No CloudWatch metrics collected yet: health reflects alarms and idle/ok only.")
     view = eps.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in eps.endpoint_name])
-    st.dataframe(view[["link", "health", "reason", "team", "invocations_24h", "error_rate_24h_pct", "p99_1h_ms",
+    st.dataframe(view[["link", "health", "reason", "team", "invocations_24h", "error_rate_24h_pct", "p99_now_ms",
                        "p99_24h_ms", "p99_baseline_ms", "last_invocation", "account_id"]],
                  hide_index=True, width="stretch", key="ov_health", column_config={
                      "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)", pinned=True),
                      "reason": st.column_config.TextColumn("why", width="large"),
-                     "invocations_24h": st.column_config.NumberColumn("invocations 24 h", format="localized"),
-                     "error_rate_24h_pct": st.column_config.NumberColumn("5xx 24 h", format="%.2f%%"),
-                     "p99_1h_ms": st.column_config.NumberColumn("p99 last hour", format="%.0f ms"),
-                     "p99_24h_ms": st.column_config.NumberColumn("p99 24 h (worst hour)", format="%.0f ms"),
+                     "invocations_24h": st.column_config.NumberColumn("invocations, 24 h", format="localized"),
+                     "error_rate_24h_pct": st.column_config.NumberColumn("5xx, 24 h", format="%.2f%%"),
+                     "p99_now_ms": st.column_config.NumberColumn("p99 now", format="%.0f ms",
+                                                                 help="Worst minute of the last 15"),
+                     "p99_24h_ms": st.column_config.NumberColumn("p99, 24 h (worst hour)", format="%.0f ms"),
                      "p99_baseline_ms": st.column_config.NumberColumn("usual p99", format="%.0f ms",
                                                                       help="Median hourly p99 of the 7 days before"),
                      "last_invocation": st.column_config.DatetimeColumn("last invoked (UTC)",

@@ -1,24 +1,29 @@
 """Read queries of endpoint health and what needs attention: each endpoint judged ok, degraded or idle (and why),
 the endpoint summary it is judged on, alarms firing, failed training jobs and pipeline runs.
 
-Health is judged relative to the newest invocation collected (:func:`metrics_as_of`), not the wall clock, so a
-store that stopped collecting does not turn every endpoint idle.
+Health agrees with the alarms and with the Endpoints page: an endpoint that a CloudWatch alarm in ALARM watches is
+never "ok"; the traffic, error rates and p99 it is judged on are the ones the Endpoints page shows
+(:func:`dashboard.queries.endpoints.traffic` over the last hour and the last 24 hours, and
+:func:`dashboard.queries.endpoints.p99_now`, all ending at :func:`dashboard.filters.fixed_end`). Idleness is judged
+relative to the newest invocation collected (:func:`metrics_as_of`), not the wall clock, so a store that stopped
+collecting does not turn every endpoint idle.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
 from dashboard.data import query
 from dashboard.filters import Filters
-from dashboard.queries._common import _utc
-from dashboard.queries.endpoints import endpoint_list
+from dashboard.queries._common import _or_empty, _utc
+from dashboard.queries.endpoints import endpoint_list, p99_now, traffic
 
 SUMMARY = "aws_cloudwatch_endpoint_summary"
 THRESHOLDS = {"error_rate_pct": 1.0, "p99_vs_baseline": 2.0}
 IDLE_DAYS = 7
+KEY = ["account_id", "region", "endpoint_name"]
 _COUNTS = ("invocations_1h", "invocations_24h", "invocations_7d", "invocations_30d", "errors_5xx_1h",
            "errors_5xx_24h")
 
@@ -68,47 +73,72 @@ def last_invocation(f: Filters) -> pd.DataFrame:
     return out
 
 
-def _judge(rate_1h, rate_24h, p99_1h, p99_24h, base, idle_days, last) -> tuple[str, str]:
+def endpoint_alarms() -> pd.DataFrame:
+    """Per endpoint that a CloudWatch alarm in ALARM watches (its EndpointName dimension, the alarm table's
+    endpoint_name): account_id, region, endpoint_name, alarms ("name (metric)", comma-separated, by name)."""
+    df = query("""
+        SELECT account_id, region, endpoint_name,
+               string_agg(alarm_name || coalesce(' (' || metric_name || ')', ''), ', ' ORDER BY alarm_name) AS alarms
+        FROM aws_cloudwatch_alarm WHERE state_value = 'ALARM' AND endpoint_name IS NOT NULL
+        GROUP BY ALL""")
+    return _or_empty(df, [*KEY, "alarms"])
+
+
+def _judge(alarms, rate_1h, rate_24h, p99_now, p99_24h, base, idle_days, last) -> tuple[str, str]:
     """(health, reason) of one endpoint from its plain values."""
-    reasons = []
-    for w, rate, p99 in (("1h", rate_1h, p99_1h), ("24h", rate_24h, p99_24h)):
+    reasons = [f"in ALARM: {alarms}"] if isinstance(alarms, str) and alarms else []
+    for w, rate in (("1h", rate_1h), ("24h", rate_24h)):
         if pd.notna(rate) and rate > THRESHOLDS["error_rate_pct"]:
             reasons.append(f"5xx {rate:.1f}% over {w}")
+    for w, p99 in (("now", p99_now), ("over 24h", p99_24h)):
         if pd.notna(p99) and pd.notna(base) and base > 0 and p99 > THRESHOLDS["p99_vs_baseline"] * base:
-            reasons.append(f"p99 {p99:,.0f} ms over {w} ({p99 / base:.1f}x its usual {base:,.0f} ms)")
-    if reasons:
-        return "degraded", "; ".join(dict.fromkeys(reasons))
-    if idle_days >= IDLE_DAYS:
+            reasons.append(f"p99 {p99:,.0f} ms {w} ({p99 / base:.1f}x its usual {base:,.0f} ms)")
+    if idle_days >= IDLE_DAYS:  # idle first: an alarm on an idle endpoint is mostly about its silence
         since = f"no invocations since {last:%Y-%m-%d}" if pd.notna(last) else \
             f"no invocations in the {idle_days:.0f} days collected"
-        return "idle", since
+        return "idle", "; ".join([since, *reasons])
+    if reasons:
+        return "degraded", "; ".join(dict.fromkeys(reasons))
     return "ok", ""
+
+
+HEALTH_COLUMNS = ["endpoint_name", "health", "reason", "team", "project", "account_id", "region", "invocations_1h",
+                  "invocations_24h", "error_rate_1h_pct", "error_rate_24h_pct", "p99_now_ms", "p99_24h_ms",
+                  "p99_baseline_ms", "last_invocation", "alarms"]
 
 
 def endpoint_health(f: Filters) -> pd.DataFrame:
     """One row per endpoint with its health: ok, degraded or idle, and why.
 
-    degraded: 5xx error rate > 1 % of invocations, or p99 ModelLatency > 2 x the endpoint's own 7-day
-    median hourly p99, in the last hour or the last 24 h of data; idle: zero invocations over 7+ days
-    (the endpoint being older than that). Columns: endpoint_name, health, reason, team, project, account_id,
-    region, invocations_1h, invocations_24h, error_rate_1h_pct, error_rate_24h_pct, p99_1h_ms, p99_24h_ms,
-    p99_baseline_ms, last_invocation."""
+    degraded: a CloudWatch alarm in ALARM watches it (the reason names the alarms); or its 5xx error rate is above
+    1 % of invocations over the last hour or the last 24 hours (:func:`dashboard.queries.endpoints.traffic`, windows
+    of complete minutes ending at :func:`dashboard.filters.fixed_end`); or its p99 ModelLatency, now
+    (:func:`dashboard.queries.endpoints.p99_now`) or in the worst hour of the 24 hours, is above 2 x its own 7-day
+    median hourly p99. idle: zero invocations over 7+ days of data (the endpoint being older than that); an idle
+    endpoint's reason also names the alarms in ALARM. ok: none of these, so never while an alarm watching it is in
+    ALARM. Columns: HEALTH_COLUMNS (alarms: the alarms in ALARM, "name (metric)", or blank)."""
     out = last_invocation(f)
     if out.empty:
-        return out
-    out = out.rename(columns={"errors_5xx_1h": "errors_1h", "errors_5xx_24h": "errors_24h"})
+        return pd.DataFrame(columns=HEALTH_COLUMNS)
+    out = out.drop(columns=["invocations_1h", "invocations_24h"])
+    for window, suffix in ((timedelta(hours=1), "1h"), (timedelta(hours=24), "24h")):
+        t = traffic(f, window)[[*KEY, "invocations", "errors_5xx", "peak_p99_ms"]]
+        out = out.merge(t.rename(columns={"invocations": f"invocations_{suffix}", "errors_5xx": f"errors_{suffix}",
+                                          "peak_p99_ms": f"p99_{suffix}_ms"}), on=KEY, how="left")
+    out = out.merge(p99_now(f)[[*KEY, "p99_now_ms"]], on=KEY, how="left")
+    out = out.merge(endpoint_alarms(), on=KEY, how="left")
+    for c in ("invocations_1h", "invocations_24h", "errors_1h", "errors_24h"):
+        out[c] = out[c].astype(float).fillna(0.0)
     out["error_rate_1h_pct"] = out.errors_1h / out.invocations_1h.where(out.invocations_1h > 0) * 100
     out["error_rate_24h_pct"] = out.errors_24h / out.invocations_24h.where(out.invocations_24h > 0) * 100
-    for c in ("p99_1h", "p99_24h", "p99_baseline"):
-        out[f"{c}_ms"] = out[f"{c}_us"].astype(float) / 1000
+    out["p99_baseline_ms"] = out.p99_baseline_us.astype(float) / 1000
     # one call per endpoint over plain values (a row-wise DataFrame.apply costs ~0.1 ms a row)
-    judged = [_judge(*v) for v in zip(out.error_rate_1h_pct, out.error_rate_24h_pct, out.p99_1h_ms, out.p99_24h_ms,
-                                      out.p99_baseline_ms, out.idle_days, out.last_invocation, strict=True)]
+    judged = [_judge(*v) for v in zip(out.alarms, out.error_rate_1h_pct, out.error_rate_24h_pct, out.p99_now_ms,
+                                      out.p99_24h_ms, out.p99_baseline_ms, out.idle_days, out.last_invocation,
+                                      strict=True)]
     out["health"] = [h for h, _ in judged]
     out["reason"] = [r for _, r in judged]
-    return out[["endpoint_name", "health", "reason", "team", "project", "account_id", "region",
-                "invocations_1h", "invocations_24h", "error_rate_1h_pct", "error_rate_24h_pct", "p99_1h_ms",
-                "p99_24h_ms", "p99_baseline_ms", "last_invocation"]].sort_values(
+    return out[HEALTH_COLUMNS].sort_values(
         ["health", "endpoint_name"], key=lambda s: s.map({"degraded": 0, "idle": 1, "ok": 2}) if s.name == "health"
         else s).reset_index(drop=True)
 
