@@ -5,7 +5,10 @@
   credentials are botocore's refreshable ones (the machinery behind ``role_arn`` profiles): AssumeRole
   runs on first use and again before they expire, so a long-lived ``Clients`` (the collector's loop,
   the dashboard's cache) never signs with expired credentials.
-- Retries: botocore's adaptive mode (client-side rate limiting on throttles).
+- Retries: botocore's adaptive mode (client-side rate limiting on throttles), except for answers no retry can
+  change: a denied call (AccessDenied*, UnauthorizedOperation, refused credentials) and an operation the
+  account does not implement (a ``needs-retry`` handler, :func:`final_answer`, stops those at the first attempt;
+  botocore would retry a not-implemented HTTP 500 seven times).
 - Counting: a ``before-call`` hook counts every API operation by service and operation; the
   counts feed the collection-run table and the self-cost figures.
 """
@@ -35,6 +38,67 @@ from sextant.settings import AccountSettings
 
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=60,
                       user_agent_appid="sextant")
+
+
+# Answers no retry can change (see final_answer). Denied: IAM refused the call, or the credentials themselves were
+# refused (wrong, expired, unsigned). Not implemented: the account (an emulator, a partition without the service)
+# lacks the operation.
+DENIED_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException", "AuthorizationError",
+    "AuthFailure", "UnrecognizedClientException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+    "InvalidSignatureException", "IncompleteSignature", "MissingAuthenticationToken", "ExpiredToken",
+    "ExpiredTokenException", "RequestExpired", "InvalidAccessKeyId", "OptInRequired"})
+NOT_IMPLEMENTED_CODES = frozenset({
+    "NotImplemented", "NotImplementedException", "UnknownOperationException", "UnknownOperation", "InvalidAction",
+    "UnsupportedOperation", "UnsupportedOperationException"})
+_NOT_IMPLEMENTED_TEXT = re.compile(r"not (yet )?(been )?implemented|NotImplementedError", re.IGNORECASE)
+# moto's server answers an operation it lacks with the web framework's generic HTTP 500 page (no AWS error code,
+# no JSON or XML body); AWS's own 5xx answers always carry an error code (InternalFailure, ServiceUnavailable, ...).
+_EMULATOR_500 = "The server encountered an internal error and was unable to complete your request"
+
+
+def final_answer(code: str, status: int | None = None, message: str = "") -> str | None:
+    """``"denied"`` or ``"not implemented"`` when an AWS answer (error code, HTTP status, message) cannot change
+    on a retry; None for every other answer (throttling, 5xx, timeouts: botocore's retry rules decide)."""
+    if code in DENIED_CODES or code.startswith("AccessDenied"):
+        return "denied"
+    if code in NOT_IMPLEMENTED_CODES or status == 501:
+        return "not implemented"
+    if status is not None and status >= 500 and (
+            _NOT_IMPLEMENTED_TEXT.search(message) or (code == str(status) and _EMULATOR_500 in message)):
+        return "not implemented"
+    return None
+
+
+def error_fields(exc: BaseException) -> tuple[str, int | None, str]:
+    """(error code, HTTP status, message) of a botocore ClientError; ("", None, str(exc)) for anything else."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return "", None, str(exc)
+    error = response.get("Error") or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return str(error.get("Code") or ""), status, str(error.get("Message") or "")
+
+
+def _stop_final_retries(response: Any = None, **_: Any) -> bool | None:
+    """A ``needs-retry`` handler, registered before botocore's own: False (do not retry) for a final answer,
+    None otherwise (botocore's retry handler decides)."""
+    if not response or not isinstance(response, tuple) or len(response) != 2:
+        return None  # a connection error or timeout: no answer to judge
+    http, parsed = response
+    error = (parsed or {}).get("Error") or {}
+    if not error:
+        return None
+    status = getattr(http, "status_code", None)
+    if final_answer(str(error.get("Code") or ""), status, str(error.get("Message") or "")):
+        return False
+    return None
+
+
+def register_retry_stop(client: Any) -> None:
+    """Stop botocore's retries on ``client`` for final answers (:func:`final_answer`)."""
+    event = f"needs-retry.{client.meta.service_model.service_id.hyphenize()}"
+    client.meta.events.register_first(event, _stop_final_retries, unique_id=f"sextant-final-{event}")
 
 
 # Signing names that differ from the IAM action prefix (hints name the permission to grant).
@@ -181,6 +245,7 @@ class Clients:
         def sts_client(service: str, **kwargs: object) -> object:
             client = source.client(service, config=RETRY_CONFIG, **kwargs)
             self.counter.register(client)
+            register_retry_stop(client)
             return client
 
         assume_args = {"RoleSessionName": "sextant"}
@@ -198,6 +263,7 @@ class Clients:
             if key not in self._clients:
                 c = self.session().client(service, region_name=key[1], config=RETRY_CONFIG)
                 self.counter.register(c)
+                register_retry_stop(c)
                 self._clients[key] = c
             return self._clients[key]
 
