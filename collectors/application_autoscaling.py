@@ -3,12 +3,15 @@
 Incremental: targets and policies are listed every run (one call per page; free). Scaling activities are read
 newest first down to the cursor ``activity_start`` (the newest activity start stored), so pages can show what
 the autoscaler changed before an incident. Only the ``sagemaker`` service namespace is read; a target names
-its endpoint and variant in its resource id, so nothing is read from the endpoints' tables.
+its endpoint and variant in its resource id, so nothing is read from the endpoints' tables. Activities are
+optional (``Context.optional``): when their call fails, targets and policies still land and the stored
+activities stay.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from collectors.base import Batch, Context, paginate
 from sextant.schema import table
@@ -82,6 +85,18 @@ def collect(ctx: Context) -> Iterator[Batch]:
                                  creation_time=p.get("CreationTime")))
     yield SCALING_POLICY, policies
     cursor = ctx.cursor.get("activity_start")
+    # Optional: when DescribeScalingActivities fails, targets and policies still land and the stored activities stay.
+    read = ctx.optional("application-autoscaling:DescribeScalingActivities", lambda: _activities(ctx, aas, cursor))
+    if read is None:
+        return
+    activities, newest = read
+    yield SCALING_ACTIVITY, activities
+    if newest:
+        ctx.cursor.advance("activity_start", newest)
+
+
+def _activities(ctx: Context, aas, cursor: datetime | None) -> tuple[list[dict], datetime | None]:
+    """Scaling activities newer than ``cursor`` (newest first, down to it), and the newest start seen."""
     activities, newest = [], cursor
     for a in paginate(aas, "describe_scaling_activities", "ScalingActivities", ServiceNamespace="sagemaker"):
         start = a["StartTime"]
@@ -93,6 +108,4 @@ def collect(ctx: Context) -> Iterator[Batch]:
                                    end_time=a.get("EndTime"), status_code=a.get("StatusCode"),
                                    description=a.get("Description"), cause=a.get("Cause")))
         newest = max(newest or start, start)
-    yield SCALING_ACTIVITY, activities
-    if newest:
-        ctx.cursor.advance("activity_start", newest)
+    return activities, newest

@@ -1,16 +1,29 @@
 """What a collector module sees: its clients, its cursor, the store inside its run's transaction; and the
-contract every collector module fulfils (:class:`Collector`)."""
+contract every collector module fulfils (:class:`Collector`).
+
+**Partial failure.** A source's core listing must succeed, or the source fails and writes nothing. Everything
+else it reads (tags, scaling activities, alarm history, a forecast, one item's describe) is *optional*: run it
+through :meth:`Context.optional`. When it fails, the failure is recorded on the context, the call returns None,
+and the collector leaves what that call would have refreshed as it is (the stored rows stay; its cursor does not
+move); the runner then records the run as ``partial`` with the failed operation and what to do about it. An
+operation the account does not implement is not called again in the run; a denied one is (IAM may deny one
+resource and allow the next), but never retried.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
+from botocore.exceptions import BotoCoreError, ClientError
 
-from sextant.aws import Clients
+from sextant.aws import Clients, error_fields, final_answer
+from sextant.redact import redact
 from sextant.schema import Table, ident
 from sextant.settings import Settings
 from sextant.store import UniqueKeys
@@ -18,6 +31,31 @@ from sextant.store import UniqueKeys
 Batch = tuple[Table, pd.DataFrame | list[dict[str, Any]] | UniqueKeys]
 CursorKey = str | tuple[str, ...]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
+TAGS_CURSOR = "tags_read_at"  # when the source last re-read every resource's tags (settings.collect.tags_every_s)
+LIST_TAGS = "sagemaker:ListTags"
+
+log = logging.getLogger("sextant.collect")
+
+
+@dataclass
+class Failure:
+    """An optional operation that failed in a run: the IAM action (``service:Operation``), how (``denied``, ``not
+    implemented`` or None for any other error), the AWS error code and message (redacted), and how many calls
+    failed."""
+
+    operation: str
+    kind: str | None
+    code: str
+    message: str
+    calls: int = 1
+
+    def text(self) -> str:
+        """One line for the collection-run row: ``application-autoscaling:DescribeScalingActivities:
+        AccessDeniedException (...)``."""
+        count = f", {self.calls} calls" if self.calls > 1 else ""
+        detail = self.message.split("<", 1)[0].strip()[:160]
+        return f"{self.operation}: {self.code or 'error'}{count}" + (f" ({detail})" if detail else "")
 
 
 class Cursor:
@@ -91,9 +129,77 @@ class Context:
     run_sql: Callable[[str, list[Any]], list[tuple]] = _no_store
     since: datetime | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    failures: dict[str, Failure] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         return self.clients.client(service, self.region)
+
+    # ------------------------------------------------------------------ partial failure
+    def optional(self, operation: str, call: Callable[[], T]) -> T | None:
+        """``call()``, or None when it fails with an AWS error: the failure is recorded (the run is then partial)
+        and the caller keeps what it would have refreshed. ``operation`` is the IAM action the call makes
+        (``sagemaker:ListTags``): it names the failure and its hint. After a "not implemented" answer the
+        operation is not called again in this run."""
+        known = self.failures.get(operation)
+        if known is not None and known.kind == "not implemented":
+            return None
+        try:
+            return call()
+        except (ClientError, BotoCoreError) as exc:
+            code, status, message = error_fields(exc)
+            if known is not None:
+                known.calls += 1
+            else:
+                self.failures[operation] = Failure(operation, final_answer(code, status, message),
+                                                   code or type(exc).__name__, redact(message))
+                log.warning("%s/%s: %s failed, the other tables are still collected: %s", self.account_id,
+                            self.region, operation, redact(exc))
+            return None
+
+    def failed(self, operation: str) -> bool:
+        """Whether ``operation`` failed in this run (so what it refreshes, and its cursor, stay as they were)."""
+        return operation in self.failures
+
+    # ------------------------------------------------------------------ tags on a cadence
+    def tags_due(self) -> bool:
+        """Whether this run re-reads the tags of every resource, changed or not: tags change without touching a
+        resource's modification time, so each source re-reads them every ``collect.tags_every_s`` (cursor
+        ``tags_read_at``)."""
+        last = self.cursor.get(TAGS_CURSOR)
+        return last is None or (self.now - last).total_seconds() >= self.settings.collect.tags_every_s
+
+    def tags_read(self) -> None:
+        """Every resource's tags were re-read: move the cadence cursor, unless ListTags failed in this run."""
+        if not self.failed(LIST_TAGS):
+            self.cursor.advance(TAGS_CURSOR, self.now)
+
+    def tags(self, arn: str) -> dict[str, str] | None:
+        """The resource's tags (SageMaker ListTags, every page), or None when the call failed (recorded)."""
+        sm = self.client("sagemaker")
+        return self.optional(LIST_TAGS, lambda: tags_dict(list(paginate(sm, "list_tags", "Tags", ResourceArn=arn))))
+
+    def refresh_tags(self, table: Table, key: str, arn: str, columns: Callable[[dict[str, str]], dict[str, Any]],
+                     skip: set[str]) -> None:
+        """When tags are due: re-read the tags of every stored row of ``table`` (``key`` names it, ``arn`` is its
+        ARN column) not in ``skip`` (read in this run already), and update the columns ``columns(tags)`` gives
+        (always including ``tags``, the JSON of all of them). Then move the cadence cursor."""
+        if not self.tags_due():
+            return
+        rows = self.sql(f"SELECT {ident(key)}, {ident(arn)} FROM {ident(table.name)} "  # noqa: S608 - registry
+                        "WHERE account_id = ? AND region = ?", [self.account_id, self.region])
+        for name, resource_arn in rows:
+            if name in skip or not resource_arn:
+                continue
+            tags = self.tags(resource_arn)
+            if tags is None:
+                if self.failures[LIST_TAGS].kind == "not implemented":
+                    break
+                continue
+            values = {**columns(tags), "tags": json.dumps(tags)}
+            sets = ", ".join(f"{ident(c)} = ?" for c in values)
+            self.sql(f"UPDATE {ident(table.name)} SET {sets} WHERE account_id = ? AND region = ? "  # noqa: S608
+                     f"AND {ident(key)} = ?", [*values.values(), self.account_id, self.region, name])
+        self.tags_read()
 
     def sql(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         """Run SQL on the store inside this run's transaction: read what is already collected, or write derived

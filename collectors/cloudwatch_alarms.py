@@ -5,7 +5,8 @@ call per 100 alarms) and upserted; alarms gone from AWS leave the current table.
 come from two places, both append-only: DescribeAlarmHistory (StateUpdate items) read from the
 stored cursor (the newest item's timestamp) onwards, and, for changes the history does not show
 (it keeps 30 days and may lag), a row whenever an alarm's state or StateUpdatedTimestamp differs
-from the stored one.
+from the stored one. The history is optional (``Context.optional``): when DescribeAlarmHistory fails, the
+alarms and the observed changes still land and its cursor stays.
 """
 
 from __future__ import annotations
@@ -72,15 +73,10 @@ def _metric(a: dict) -> tuple[str | None, str | None, dict[str, str]]:
     return None, None, {}
 
 
-def collect(ctx: Context) -> Iterator[Batch]:
-    cw = ctx.client("cloudwatch")
-    stored = {name: (state, updated) for name, state, updated in ctx.sql(
-        "SELECT alarm_name, state_value, state_updated_at FROM aws_cloudwatch_alarm "
-        "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
-
-    # ---- history since the cursor
-    cursor = ctx.cursor.get("history_since")
-    start = cursor or ctx.now - timedelta(days=HISTORY_DAYS)
+def _history(ctx: Context, cw, cursor: datetime | None, start: datetime
+             ) -> tuple[list[dict], datetime | None, dict[tuple[str, str], list[datetime]]]:
+    """State changes from DescribeAlarmHistory after ``cursor``, the newest timestamp, and when each (alarm, state)
+    was entered."""
     changes, newest = [], cursor
     seen: dict[tuple[str, str], list[datetime]] = {}
     for h in paginate(cw, "describe_alarm_history", "AlarmHistoryItems", HistoryItemType="StateUpdate",
@@ -96,6 +92,20 @@ def collect(ctx: Context) -> Iterator[Batch]:
                                 new_state=new["stateValue"], reason=new.get("stateReason"), source="history"))
         seen.setdefault((h["AlarmName"], new["stateValue"]), []).append(ts)
         newest = max(newest or ts, ts)
+    return changes, newest, seen
+
+
+def collect(ctx: Context) -> Iterator[Batch]:
+    cw = ctx.client("cloudwatch")
+    stored = {name: (state, updated) for name, state, updated in ctx.sql(
+        "SELECT alarm_name, state_value, state_updated_at FROM aws_cloudwatch_alarm "
+        "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
+
+    # ---- history since the cursor (optional: when it fails, changes are still observed against stored states)
+    cursor = ctx.cursor.get("history_since")
+    start = cursor or ctx.now - timedelta(days=HISTORY_DAYS)
+    read = ctx.optional("cloudwatch:DescribeAlarmHistory", lambda: _history(ctx, cw, cursor, start))
+    changes, newest, seen = read if read is not None else ([], cursor, {})
 
     # ---- current alarms, and changes observed against the stored state
     alarms = []

@@ -26,7 +26,12 @@ most three times a day. So:
   one request per grouping is left, and a chunk cut short by paging is discarded (its days are
   fetched again next run). A refresh needs one request per grouping plus two (forecast,
   anomalies): a smaller budget never completes one;
-- then one GetCostForecast to month end (skipped on the month's last day) and GetAnomalies.
+- then one GetCostForecast to month end (skipped on the month's last day) and GetAnomalies (from the last
+  successful read, 30 days back, or the whole window until one succeeds).
+
+Forecast and anomalies are optional (``Context.optional``): a failure (denied; a young account's forecast
+answers ``DataUnavailableException``) leaves the bill collected, the stored forecast or anomalies as they were,
+and the run partial with the operation named.
 """
 
 from __future__ import annotations
@@ -35,9 +40,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
-from botocore.exceptions import ClientError
-
-from collectors.base import Batch, Context
+from collectors.base import EPOCH, Batch, Context
 from sextant.schema import table
 
 NAME = "cost_explorer"
@@ -47,6 +50,7 @@ CE_REGION = "us-east-1"  # Cost Explorer's one endpoint
 CHUNK_DAYS = 31
 RECENT_DAYS = 3  # the last days are always fetched again: late usage records still arrive
 ANOMALY_REFRESH_DAYS = 30  # after the first run, anomalies starting in this window are read again
+ANOMALIES_READ = "anomalies_read_at"  # the last run whose GetAnomalies succeeded
 
 COST_DAILY = table(
     "aws_cost_daily",
@@ -157,9 +161,20 @@ def collect(ctx: Context) -> Iterator[Batch]:
             yield COST_DAILY, rows
             ctx.cursor.advance("backfill_through", datetime.combine(chunk_end, time(), UTC))
             chunk = chunk_end
-        yield FORECAST, _forecast(ctx, ce, budget, today)
-        anomalies_from = history_start if (backfill or last is None) else today - timedelta(days=ANOMALY_REFRESH_DAYS)
-        yield ANOMALY, _anomalies(ctx, ce, budget, anomalies_from, end)
+        # Forecast and anomalies are optional: when one fails (a young account's forecast answers
+        # DataUnavailableException), the bill still lands and the stored forecast or anomalies stay.
+        forecast = ctx.optional("ce:GetCostForecast", lambda: _forecast(ctx, ce, budget, today))
+        if forecast is not None:
+            yield FORECAST, forecast
+        read_at = ctx.cursor.get(ANOMALIES_READ) or last  # stores from before this cursor read them with the bill
+        anomalies_from = history_start if (backfill or read_at is None) else \
+            max(history_start, min(today - timedelta(days=ANOMALY_REFRESH_DAYS), read_at.date()))
+        anomalies = ctx.optional("ce:GetAnomalies", lambda: _anomalies(ctx, ce, budget, anomalies_from, end))
+        if anomalies is not None:
+            yield ANOMALY, anomalies
+            ctx.cursor.advance(ANOMALIES_READ, ctx.now)
+        elif ctx.cursor.get(ANOMALIES_READ) is None:
+            ctx.cursor.advance(ANOMALIES_READ, EPOCH)  # never read: the next run reads the whole window
     except BudgetExhausted:
         return  # cursors stay where they got to; the next run continues
     ctx.cursor.advance("last_fetch_at", ctx.now)
@@ -197,13 +212,8 @@ def _forecast(ctx: Context, ce, budget: _Budget, today: date) -> list[dict]:
     if month_end - today <= timedelta(days=1):
         return []  # the month ends today: nothing left to forecast
     budget.spend()
-    try:
-        f = ce.get_cost_forecast(TimePeriod={"Start": today.isoformat(), "End": month_end.isoformat()},
-                                 Metric="UNBLENDED_COST", Granularity="MONTHLY", PredictionIntervalLevel=80)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "DataUnavailableException":
-            return []  # too little history (a new account): no forecast yet
-        raise
+    f = ce.get_cost_forecast(TimePeriod={"Start": today.isoformat(), "End": month_end.isoformat()},
+                             Metric="UNBLENDED_COST", Granularity="MONTHLY", PredictionIntervalLevel=80)
     by_time = f.get("ForecastResultsByTime") or [{}]
     lower = sum(float(r.get("PredictionIntervalLowerBound") or 0) for r in by_time)
     upper = sum(float(r.get("PredictionIntervalUpperBound") or 0) for r in by_time)

@@ -13,8 +13,9 @@ import duckdb
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 import collectors
-from collectors.base import Collector, Context, Cursor
+from collectors.base import Collector, Context, Cursor, Failure
 from sextant.aws import Clients, region_problem
+from sextant.redact import redact
 from sextant.settings import AccountSettings, Settings
 from sextant.store import Writer, now_utc
 
@@ -43,6 +44,20 @@ class CycleResult:
     def failed(self) -> list[SourceResult]:
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def partial(self) -> list[SourceResult]:
+        """Sources whose core rows landed but an optional operation failed (tags, activities, a forecast...)."""
+        return [r for r in self.results if r.status == "partial"]
+
+
+# Credentials refused by AWS itself: no IAM policy can cause or fix these.
+CREDENTIALS_REFUSED = ("InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
+                       "IncompleteSignature", "InvalidSignatureException", "MissingAuthenticationToken",
+                       "InvalidAccessKeyId", "AuthFailure")
+EXPIRED = ("ExpiredToken", "ExpiredTokenException", "RequestExpired")
+CHECK_CREDENTIALS = ("check AWS_PROFILE / the environment's keys, or the profile / role_arn for the account in "
+                     "sextant.toml; for SSO run `aws sso login`")
+
 
 def hint_for(exc: BaseException, source: str, service: str | None = None) -> str:
     """What to do about an error, in words an operator can act on."""
@@ -50,11 +65,19 @@ def hint_for(exc: BaseException, source: str, service: str | None = None) -> str
         code = exc.response.get("Error", {}).get("Code", "")
         op = exc.operation_name
         service = service or "aws"
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"):
+        if code in EXPIRED:
+            return "credentials expired: refresh them (aws sso login / new session) and run again"
+        if op == "GetCallerIdentity" or code in CREDENTIALS_REFUSED:
+            # sts:GetCallerIdentity needs no permission and cannot be denied by IAM: a refusal means the credentials
+            # themselves are wrong, expired or not valid in this partition.
+            return ("AWS refused the credentials (sts:GetCallerIdentity cannot be denied by IAM, so they are wrong, "
+                    f"expired or for another partition): {CHECK_CREDENTIALS}")
+        if op == "AssumeRole" and code.startswith("AccessDenied"):
+            return ("the collector's credentials may not assume the account's role: check role_arn and external_id "
+                    "in sextant.toml, the role's trust policy, and that the caller is allowed sts:AssumeRole on it")
+        if code.startswith("AccessDenied") or code == "UnauthorizedOperation":
             return (f"grant {service}:{op} to the collector's role (docs/iam/collector-policy.json lists every "
                     f"action Sextant reads); other sources were still collected")
-        if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
-            return "credentials expired: refresh them (aws sso login / new session) and run again"
         if code in ("ThrottlingException", "LimitExceededException", "Throttling", "TooManyRequestsException"):
             return "throttled after retries: lower the collection frequency in sextant.toml [collect]"
         return f"{service}:{op} failed with {code}"
@@ -65,6 +88,24 @@ def hint_for(exc: BaseException, source: str, service: str | None = None) -> str
     if isinstance(exc, BotoCoreError):
         return f"{type(exc).__name__}: check the network path to AWS (or AWS_ENDPOINT_URL) and the region name"
     return f"unexpected error in the {source} collector: see the log"
+
+
+def partial_hint(f: Failure) -> str:
+    """What to do about one failed optional operation; the source's other tables were collected."""
+    kept = "its table keeps the rows collected before"
+    if f.kind == "denied":
+        if f.code in CREDENTIALS_REFUSED or f.code in EXPIRED:
+            return f"{f.operation} was refused with the credentials' error {f.code}: {CHECK_CREDENTIALS}"
+        return (f"grant {f.operation} to the collector's role (docs/iam/collector-policy.json lists every action "
+                f"Sextant reads); {kept}")
+    if f.kind == "not implemented":
+        return f"the account does not implement {f.operation} (an emulator or a partition without it); {kept}"
+    if f.code == "DataUnavailableException":
+        return (f"{f.operation}: AWS has too little history for this account yet (a new account); it answers once "
+                "enough cost history exists, nothing to do")
+    if f.code in ("ThrottlingException", "LimitExceededException", "Throttling", "TooManyRequestsException"):
+        return f"{f.operation} was throttled after retries: lower the collection frequency in sextant.toml [collect]"
+    return f"{f.operation} failed with {f.code}; {kept}, and the next run tries again"
 
 
 def run_cycle(settings: Settings, writer: Writer, sources: list[Collector] | None = None,
@@ -81,9 +122,10 @@ def run_cycle(settings: Settings, writer: Writer, sources: list[Collector] | Non
         try:
             account_id = clients.account_id()
         except Exception as exc:  # the whole account is unreachable: record it for every source
+            log.warning("account %s unreachable: %s", account.name, _message(exc))
             for source in sources:
                 r = SourceResult(source.NAME, account.name, account.regions[0] if account.regions else "-",
-                                 "failed", error=_message(exc), hint=hint_for(exc, source.NAME))
+                                 "failed", error=_message(exc), hint=redact(hint_for(exc, source.NAME, "sts")))
                 _record(writer, cycle.run_id, r, now_utc(), {})
                 cycle.results.append(r)
                 progress and progress(r)
@@ -109,9 +151,10 @@ def run_cycle(settings: Settings, writer: Writer, sources: list[Collector] | Non
 
 
 def _message(exc: BaseException) -> str:
-    """One readable line: HTML error bodies (from proxies and emulators) are cut to their first line."""
-    text = str(exc).split("<", 1)[0].strip().rstrip(":")
-    return f"{type(exc).__name__}: {text}"[:500]
+    """One readable line, credentials and signature dumps removed (:func:`sextant.redact.redact`): HTML error bodies
+    (from proxies and emulators) are cut to their first line."""
+    text = redact(exc).split("<", 1)[0].strip().rstrip(":")
+    return redact(f"{type(exc).__name__}: {text}"[:500])
 
 
 def _run_source(writer: Writer, clients: Clients, source: Collector, account_id: str, region: str, settings: Settings,
@@ -134,17 +177,23 @@ def _run_source(writer: Writer, clients: Clients, source: Collector, account_id:
             calls = clients.counter.diff(before)
             result.api_calls = sum(calls.values())
             result.cost_usd = clients.counter.estimated_usd() - usd_before
+            if ctx.failures:
+                failures = list(ctx.failures.values())
+                result.status = "partial"
+                result.error = redact("; ".join(f.text() for f in failures))[:1000]
+                result.hint = redact(" | ".join(dict.fromkeys(partial_hint(f) for f in failures)))[:1000]
+                log.warning("%s partial for %s/%s: %s", source.NAME, account_id, region, result.error)
             _record(writer, run_id, result, started, calls)
     except duckdb.InterruptException as exc:
         # A Ctrl-C (or SIGTERM) that lands inside a DuckDB statement comes back as DuckDB's own exception, an
         # Exception: it is still a stop, not a failed source (the transaction above has rolled back).
         raise KeyboardInterrupt from exc
     except Exception as exc:
-        log.warning("%s failed for %s/%s: %s", source.NAME, account_id, region, exc)
+        log.warning("%s failed for %s/%s: %s", source.NAME, account_id, region, _message(exc))
         calls = clients.counter.diff(before)
         result = SourceResult(source.NAME, account_id, region, "failed", 0, sum(calls.values()),
                               clients.counter.estimated_usd() - usd_before, _message(exc),
-                              hint_for(exc, source.NAME, clients.counter.last_service()))
+                              redact(hint_for(exc, source.NAME, clients.counter.last_service())))
         with writer.transaction():
             _record(writer, run_id, result, started, calls)
     return result

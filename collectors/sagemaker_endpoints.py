@@ -1,8 +1,11 @@
 """SageMaker endpoints, endpoint configs and variants, with the history of variant states.
 
 Incremental: ListEndpoints is one call per page; an endpoint is described (and its tags read) only
-when its LastModifiedTime differs from the stored one. Endpoint configs are immutable, so each is
-described once. Variant states are appended to ``aws_sagemaker_endpoint_variant_history`` whenever
+when its LastModifiedTime differs from the stored one, and every endpoint once per
+``collect.tags_every_s`` (tags change without touching LastModifiedTime). Endpoint configs are
+immutable, so each is described once. Describes and tags are optional (``Context.optional``): an
+endpoint whose describe fails keeps its stored rows; tags that cannot be read keep the stored ones.
+Variant states are appended to ``aws_sagemaker_endpoint_variant_history`` whenever
 they differ from the last observed state, so pages can draw instance count over time. (Autoscaling
 of the variants: ``application_autoscaling``.)
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from collectors.base import Batch, Context, paginate, tags_dict
+from collectors.base import Batch, Context, paginate
 from sextant.schema import table
 
 NAME = "sagemaker_endpoints"
@@ -83,22 +86,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         ctx.delete(ENDPOINT, "endpoint_name", gone)
         ctx.delete(VARIANT, "endpoint_name", gone)
 
-    known_configs = {r[0] for r in ctx.sql(
-        "SELECT endpoint_config_name FROM aws_sagemaker_endpoint_config WHERE account_id = ? AND region = ?",
-        [ctx.account_id, ctx.region])}
-    configs = []
-    for c in paginate(sm, "list_endpoint_configs", "EndpointConfigs"):
-        if c["EndpointConfigName"] in known_configs:
-            continue
-        d = sm.describe_endpoint_config(EndpointConfigName=c["EndpointConfigName"])
-        configs.append(ctx.rows(
-            endpoint_config_name=d["EndpointConfigName"], endpoint_config_arn=d["EndpointConfigArn"],
-            creation_time=d["CreationTime"],
-            variants=json.dumps([{"variant_name": v["VariantName"], "model_name": v.get("ModelName"),
-                                  "instance_type": v.get("InstanceType"),
-                                  "initial_instance_count": v.get("InitialInstanceCount"),
-                                  "initial_weight": v.get("InitialVariantWeight")}
-                                 for v in d["ProductionVariants"]])))
+    configs = _new_configs(ctx, sm)
     yield CONFIG, configs
 
     config_models = {}
@@ -111,6 +99,10 @@ def collect(ctx: Context) -> Iterator[Batch]:
         for v in json.loads(c["variants"]):
             config_models[(c["endpoint_config_name"], v["variant_name"])] = v["model_name"]
 
+    stored_tags = {name: json.loads(tags) for name, tags in ctx.sql(
+        "SELECT endpoint_name, tags FROM aws_sagemaker_endpoint WHERE account_id = ? AND region = ? "
+        "AND tags IS NOT NULL", [ctx.account_id, ctx.region])}
+    tags_due = ctx.tags_due()  # every endpoint is described (and its tags read) again, changed or not
     last_state = {(e, v): (n, d, w, cfg) for e, v, n, d, w, cfg in ctx.sql(
         "SELECT endpoint_name, variant_name, arg_max(current_instance_count, observed_at), "
         "arg_max(desired_instance_count, observed_at), arg_max(current_weight, observed_at), "
@@ -118,16 +110,20 @@ def collect(ctx: Context) -> Iterator[Batch]:
         "WHERE account_id = ? AND region = ? GROUP BY ALL", [ctx.account_id, ctx.region])}
     endpoints, variants, history = [], [], []
     for s in summaries:
-        if known_modified.get(s["EndpointName"]) == s["LastModifiedTime"]:
+        if not tags_due and known_modified.get(s["EndpointName"]) == s["LastModifiedTime"]:
             continue
-        d = sm.describe_endpoint(EndpointName=s["EndpointName"])
-        tags = tags_dict(sm.list_tags(ResourceArn=d["EndpointArn"]).get("Tags"))
+        d = ctx.optional("sagemaker:DescribeEndpoint", lambda s=s: sm.describe_endpoint(EndpointName=s["EndpointName"]))
+        if d is None:
+            continue  # its stored rows stay, and it is described again next run
+        tags = ctx.tags(d["EndpointArn"])
+        if tags is None:  # ListTags failed: the tags stored before stay
+            tags = stored_tags.get(d["EndpointName"])
         endpoints.append(ctx.rows(
             endpoint_name=d["EndpointName"], endpoint_arn=d["EndpointArn"], status=d["EndpointStatus"],
             endpoint_config_name=d.get("EndpointConfigName"), creation_time=d["CreationTime"],
             last_modified_time=d["LastModifiedTime"], failure_reason=d.get("FailureReason"),
-            team=tags.get("team"), project=tags.get("project"), env=tags.get("env"), tags=json.dumps(tags),
-            observed_at=ctx.now))
+            team=(tags or {}).get("team"), project=(tags or {}).get("project"), env=(tags or {}).get("env"),
+            tags=None if tags is None else json.dumps(tags), observed_at=ctx.now))
         for v in d.get("ProductionVariants", []):
             cfg = d.get("EndpointConfigName")
             row = dict(endpoint_name=d["EndpointName"], variant_name=v["VariantName"],
@@ -146,6 +142,32 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield ENDPOINT, endpoints
     yield VARIANT, variants
     yield VARIANT_HISTORY, history
+    if tags_due and not ctx.failed("sagemaker:DescribeEndpoint"):
+        ctx.tags_read()
+
+
+def _new_configs(ctx: Context, sm) -> list[dict]:
+    """Rows of the endpoint configs not stored yet (configs are immutable: each is described once)."""
+    known_configs = {r[0] for r in ctx.sql(
+        "SELECT endpoint_config_name FROM aws_sagemaker_endpoint_config WHERE account_id = ? AND region = ?",
+        [ctx.account_id, ctx.region])}
+    configs = []
+    for c in paginate(sm, "list_endpoint_configs", "EndpointConfigs"):
+        if c["EndpointConfigName"] in known_configs:
+            continue
+        d = ctx.optional("sagemaker:DescribeEndpointConfig",
+                         lambda c=c: sm.describe_endpoint_config(EndpointConfigName=c["EndpointConfigName"]))
+        if d is None:
+            continue  # not stored: described again next run
+        configs.append(ctx.rows(
+            endpoint_config_name=d["EndpointConfigName"], endpoint_config_arn=d["EndpointConfigArn"],
+            creation_time=d["CreationTime"],
+            variants=json.dumps([{"variant_name": v["VariantName"], "model_name": v.get("ModelName"),
+                                  "instance_type": v.get("InstanceType"),
+                                  "initial_instance_count": v.get("InitialInstanceCount"),
+                                  "initial_weight": v.get("InitialVariantWeight")}
+                                 for v in d["ProductionVariants"]])))
+    return configs
 
 
 def _instance_type(variant: dict, new_configs: list[dict], ctx: Context, config_name: str | None) -> str | None:

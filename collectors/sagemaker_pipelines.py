@@ -3,7 +3,11 @@
 Incremental: pipelines are listed every run (one call per page). Executions are listed newest first; an
 execution already stored in a terminal state (Succeeded, Failed, Stopped) is never described or listed for
 steps again, and listing stops after a page holding only such executions. A new or still-running execution
-is described and its steps and parameters listed. (Step Functions, often used beside it: ``stepfunctions``.)
+is described and its steps and parameters listed. A pipeline's tags are read when it changes, and every
+pipeline's once per ``collect.tags_every_s``. (Step Functions, often used beside it: ``stepfunctions``.)
+
+Describes and tags are optional (``Context.optional``): an execution one of whose reads fails is not stored (so
+it is read again next run); tags that cannot be read keep the stored ones.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from collectors.base import Batch, Context, epoch_ms, paginate, tags_dict
+from collectors.base import Batch, Context, epoch_ms, paginate
 from sextant.schema import table
 
 NAME = "sagemaker_pipelines"
@@ -73,19 +77,23 @@ def collect(ctx: Context) -> Iterator[Batch]:
     terminal = {r[0] for r in ctx.sql(
         "SELECT execution_arn FROM aws_sagemaker_pipeline_execution WHERE account_id = ? AND region = ? "
         "AND status IN ('Succeeded', 'Failed', 'Stopped')", [ctx.account_id, ctx.region])}
+    tags_due = ctx.tags_due()
     pipelines, executions, steps = [], [], []
     for p in paginate(sm, "list_pipelines", "PipelineSummaries"):
         name = p["PipelineName"]
         stored = known_tags.get(name)
-        if stored and stored[0] == epoch_ms(p.get("LastModifiedTime")):
-            tags = json.loads(stored[1])
-        else:
-            tags = tags_dict(sm.list_tags(ResourceArn=p["PipelineArn"]).get("Tags"))
+        stored_tags = json.loads(stored[1]) if stored and stored[1] is not None else None
+        tags = stored_tags
+        if tags_due or not stored or stored[0] != epoch_ms(p.get("LastModifiedTime")):
+            tags = ctx.tags(p["PipelineArn"])
+            if tags is None:  # ListTags failed: the tags stored before stay
+                tags = stored_tags
         pipelines.append(ctx.rows(
             pipeline_name=name, pipeline_arn=p["PipelineArn"], display_name=p.get("PipelineDisplayName"),
             description=p.get("PipelineDescription"), creation_time=p.get("CreationTime"),
             last_modified_time=p.get("LastModifiedTime"), last_execution_time=p.get("LastExecutionTime"),
-            team=tags.get("team"), project=tags.get("project"), tags=json.dumps(tags)))
+            team=(tags or {}).get("team"), project=(tags or {}).get("project"),
+            tags=None if tags is None else json.dumps(tags)))
         pages = sm.get_paginator("list_pipeline_executions").paginate(
             PipelineName=name, SortBy="CreationTime", SortOrder="Descending")
         for page in pages:
@@ -93,7 +101,10 @@ def collect(ctx: Context) -> Iterator[Batch]:
             for s in summaries:
                 if s["PipelineExecutionArn"] in terminal:
                     continue
-                row, step_rows = _execution(ctx, sm, name, s)
+                read = _execution(ctx, sm, name, s)
+                if read is None:
+                    continue  # not stored as final: read again next run
+                row, step_rows = read
                 executions.append(row)
                 steps += step_rows
             if summaries and all(s["PipelineExecutionArn"] in terminal for s in summaries):
@@ -101,19 +112,27 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield PIPELINE, pipelines
     yield EXECUTION, executions
     yield STEP, steps
+    if tags_due:
+        ctx.tags_read()
 
 
-def _execution(ctx: Context, sm, pipeline: str, summary: dict) -> tuple[dict, list[dict]]:
+def _execution(ctx: Context, sm, pipeline: str, summary: dict) -> tuple[dict, list[dict]] | None:
+    """The execution's row and its steps' rows, or None when one of its reads failed (recorded on ``ctx``)."""
     arn = summary["PipelineExecutionArn"]
-    d = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-    steps = []
-    for s in paginate(sm, "list_pipeline_execution_steps", "PipelineExecutionSteps", PipelineExecutionArn=arn):
-        steps.append(ctx.rows(
-            execution_arn=arn, pipeline_name=pipeline, step_name=s["StepName"], step_type=s.get("StepType"),
-            status=s.get("StepStatus"), start_time=s.get("StartTime"), end_time=s.get("EndTime"),
-            failure_reason=_reason(s.get("FailureReason")), attempt_count=s.get("AttemptCount")))
-    params = {p["Name"]: p.get("Value") for p in paginate(
-        sm, "list_pipeline_parameters_for_execution", "PipelineParameters", PipelineExecutionArn=arn)}
+    d = ctx.optional("sagemaker:DescribePipelineExecution",
+                     lambda: sm.describe_pipeline_execution(PipelineExecutionArn=arn))
+    listed = None if d is None else ctx.optional("sagemaker:ListPipelineExecutionSteps", lambda: list(paginate(
+        sm, "list_pipeline_execution_steps", "PipelineExecutionSteps", PipelineExecutionArn=arn)))
+    listed_params = None if listed is None else ctx.optional(
+        "sagemaker:ListPipelineParametersForExecution", lambda: list(paginate(
+            sm, "list_pipeline_parameters_for_execution", "PipelineParameters", PipelineExecutionArn=arn)))
+    if d is None or listed is None or listed_params is None:
+        return None
+    steps = [ctx.rows(
+        execution_arn=arn, pipeline_name=pipeline, step_name=s["StepName"], step_type=s.get("StepType"),
+        status=s.get("StepStatus"), start_time=s.get("StartTime"), end_time=s.get("EndTime"),
+        failure_reason=_reason(s.get("FailureReason")), attempt_count=s.get("AttemptCount")) for s in listed]
+    params = {p["Name"]: p.get("Value") for p in listed_params}
     status = d.get("PipelineExecutionStatus") or summary.get("PipelineExecutionStatus")
     ends = [s["end_time"] for s in steps if s["end_time"] is not None]
     end = (max(ends) if ends else d.get("LastModifiedTime")) if status in PIPELINE_TERMINAL else None

@@ -5,6 +5,9 @@ Incremental: ListProcessingJobs with ``LastModifiedTimeAfter`` = the newest Last
 (DescribeProcessingJob + ListTags), so a run where nothing changed makes only the list call. A job stored as
 running without a start time is described again until its instances have started (whether AWS touches
 LastModifiedTime at that moment is not documented). Processing jobs cannot be deleted, so rows are never removed.
+Every job's tags are read again once per ``collect.tags_every_s`` (re-tagging does not touch LastModifiedTime).
+Describes and tags are optional (``Context.optional``): a job whose describe fails keeps its stored row and the
+cursor stops before it; tags that cannot be read keep the stored ones.
 
 Billable time is computed, not read: SageMaker bills processing per instance-second while the instances run, so
 ``billable_seconds`` = instance count x (ProcessingEndTime - ProcessingStartTime). Which training job or pipeline
@@ -16,10 +19,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from collectors.base import Batch, Context, epoch_ms, paginate, tags_dict
+from collectors.base import Batch, Context, epoch_ms, paginate
 from sextant.schema import table
 
 NAME = "sagemaker_processing"
@@ -86,6 +89,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         kwargs["LastModifiedTimeAfter"] = cursor - OVERLAP
 
     to_describe: list[str] = []
+    listed_at: dict[str, datetime] = {}
     newest = cursor
     for s in paginate(sm, "list_processing_jobs", "ProcessingJobSummaries", **kwargs):
         modified = s.get("LastModifiedTime") or s["CreationTime"]
@@ -93,23 +97,43 @@ def collect(ctx: Context) -> Iterator[Batch]:
         stored = known.get(s["ProcessingJobName"])
         if stored is None or stored[0] != epoch_ms(modified):
             to_describe.append(s["ProcessingJobName"])
+            listed_at[s["ProcessingJobName"]] = modified
     listed = set(to_describe)
     to_describe += [name for name, (_, status, started) in known.items()
                     if status in RUNNING and not started and name not in listed]
 
-    jobs = []
+    stored_tags = dict(ctx.sql(
+        "SELECT processing_job_name, tags FROM aws_sagemaker_processing_job WHERE account_id = ? AND region = ? "
+        "AND processing_job_name IN (SELECT unnest(?))", [ctx.account_id, ctx.region, to_describe])) if known else {}
+    jobs, described = [], set()
     for name in to_describe:
-        d = sm.describe_processing_job(ProcessingJobName=name)
-        tags = tags_dict(sm.list_tags(ResourceArn=d["ProcessingJobArn"]).get("Tags"))
+        d = ctx.optional("sagemaker:DescribeProcessingJob", lambda name=name: sm.describe_processing_job(
+            ProcessingJobName=name))
+        if d is None:  # its stored row stays; the cursor stops before it, so the next run lists it again
+            if name in listed_at:
+                newest = min(newest, listed_at[name]) if newest else listed_at[name]
+            continue
+        tags = ctx.tags(d["ProcessingJobArn"])
+        if tags is None and stored_tags.get(name) is not None:
+            tags = json.loads(stored_tags[name])  # ListTags failed: the tags stored before stay
         jobs.append(_job_row(ctx, d, tags))
+        described.add(name)
         modified = d.get("LastModifiedTime") or d["CreationTime"]
-        newest = max(newest or modified, modified)
+        if not ctx.failed("sagemaker:DescribeProcessingJob"):
+            newest = max(newest or modified, modified)
     yield PROCESSING_JOB, jobs
     if newest:
         ctx.cursor.advance("last_modified", newest)
+    ctx.refresh_tags(PROCESSING_JOB, "processing_job_name", "processing_job_arn", _tag_columns, skip=described)
 
 
-def _job_row(ctx: Context, d: dict, tags: dict[str, str]) -> dict:
+def _tag_columns(tags: dict[str, str]) -> dict[str, str | None]:
+    return {"pipeline_execution_arn": tags.get(PIPELINE_EXECUTION_TAG),
+            "pipeline_step_name": tags.get(PIPELINE_STEP_TAG),
+            "team": tags.get("team"), "project": tags.get("project"), "env": tags.get("env")}
+
+
+def _job_row(ctx: Context, d: dict, tags: dict[str, str] | None) -> dict:
     cluster = (d.get("ProcessingResources") or {}).get("ClusterConfig") or {}
     count = cluster.get("InstanceCount")
     status = d["ProcessingJobStatus"]
@@ -134,7 +158,5 @@ def _job_row(ctx: Context, d: dict, tags: dict[str, str]) -> dict:
         duration_seconds=duration, billable_seconds=billable,
         inputs=json.dumps(inputs), outputs=json.dumps(outputs),
         image=(d.get("AppSpecification") or {}).get("ImageUri"), role_arn=d.get("RoleArn"),
-        training_job_arn=d.get("TrainingJobArn"), pipeline_execution_arn=tags.get(PIPELINE_EXECUTION_TAG),
-        pipeline_step_name=tags.get(PIPELINE_STEP_TAG),
-        team=tags.get("team"), project=tags.get("project"), env=tags.get("env"), tags=json.dumps(tags),
-        observed_at=ctx.now)
+        training_job_arn=d.get("TrainingJobArn"), **_tag_columns(tags or {}),
+        tags=None if tags is None else json.dumps(tags), observed_at=ctx.now)

@@ -7,8 +7,10 @@ model (``aws_sagemaker_model``), its image and the registered package version it
 Incremental: groups, packages and models are listed every run (one call per page). A model package
 is described only the first time it is seen; its approval status, the one thing that changes, comes
 from ListModelPackages' ModelApprovalStatus and updates the stored row without a describe. Models are
-immutable: each is described (and its tags read) once. Deleted groups, packages and models leave
-the tables.
+immutable: each is described once; their tags (which can change) are read again once per
+``collect.tags_every_s``. Deleted groups, packages and models leave the tables. Describes and tags are
+optional (``Context.optional``): an item whose describe fails is described again next run; tags that
+cannot be read keep the stored ones.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from collectors.base import Batch, Context, paginate, tags_dict
+from collectors.base import Batch, Context, paginate
 from sextant.schema import table
 
 NAME = "sagemaker_registry"
@@ -94,7 +96,10 @@ def collect(ctx: Context) -> Iterator[Batch]:
             live.add(arn)
             old = stored.get(arn)
             if old is None:
-                packages.append(_describe_package(ctx, sm, arn))
+                described = ctx.optional("sagemaker:DescribeModelPackage",
+                                         lambda arn=arn: _describe_package(ctx, sm, arn))
+                if described is not None:  # else: not stored yet, described again next run
+                    packages.append(described)
             elif (old["approval_status"], old["package_status"]) != (p.get("ModelApprovalStatus"),
                                                                       p.get("ModelPackageStatus")):
                 packages.append(ctx.rows(**{**old, "approval_status": p.get("ModelApprovalStatus"),
@@ -103,7 +108,10 @@ def collect(ctx: Context) -> Iterator[Batch]:
     if gone:
         ctx.delete(PACKAGE, "model_package_arn", gone)
     yield PACKAGE, packages
-    yield MODEL, _models(ctx, sm)
+    models = _models(ctx, sm)
+    yield MODEL, models
+    # Models are described once, so their tags are re-read here once per collect.tags_every_s.
+    ctx.refresh_tags(MODEL, "model_name", "model_arn", _tag_columns, skip={m["model_name"] for m in models})
 
 
 def _describe_package(ctx: Context, sm, arn: str) -> dict:
@@ -125,15 +133,21 @@ def _models(ctx: Context, sm) -> list[dict]:
         live.add(m["ModelName"])
         if m["ModelName"] in known:
             continue
-        d = sm.describe_model(ModelName=m["ModelName"])
+        d = ctx.optional("sagemaker:DescribeModel", lambda m=m: sm.describe_model(ModelName=m["ModelName"]))
+        if d is None:
+            continue  # not stored yet: described again next run
         container = d.get("PrimaryContainer") or next(iter(d.get("Containers") or []), {})
-        tags = tags_dict(sm.list_tags(ResourceArn=d["ModelArn"]).get("Tags"))
+        tags = ctx.tags(d["ModelArn"])
         rows.append(ctx.rows(
             model_name=d["ModelName"], model_arn=d["ModelArn"], image=container.get("Image"),
             model_package_arn=container.get("ModelPackageName"), model_data_url=container.get("ModelDataUrl"),
             execution_role_arn=d.get("ExecutionRoleArn"), creation_time=d.get("CreationTime"),
-            team=tags.get("team"), project=tags.get("project"), tags=json.dumps(tags)))
+            **_tag_columns(tags or {}), tags=None if tags is None else json.dumps(tags)))
     gone = [n for n in known if n not in live]
     if gone:
         ctx.delete(MODEL, "model_name", gone)
     return rows
+
+
+def _tag_columns(tags: dict[str, str]) -> dict[str, str | None]:
+    return {"team": tags.get("team"), "project": tags.get("project")}

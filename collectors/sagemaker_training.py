@@ -6,17 +6,22 @@ so nothing is filtered by status server-side. Only jobs whose LastModifiedTime d
 stored one are described (DescribeTrainingJob + ListTags); jobs stored as InProgress or Stopping
 are re-described every run, since their secondary status, training time and metrics move
 without always touching LastModifiedTime. Training jobs cannot be deleted, so rows are never
-removed. A job's transitions are replaced whenever the job is described.
+removed. A job's transitions are replaced whenever the job is described. Every job's tags are read
+again once per ``collect.tags_every_s`` (re-tagging does not touch LastModifiedTime).
+
+Describes and tags are optional (``Context.optional``): a job whose describe fails keeps its stored
+row and the cursor stops before it (the next run lists it again); tags that cannot be read keep the
+stored ones.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from collectors.base import Batch, Context, epoch_ms, paginate, tags_dict
+from collectors.base import Batch, Context, epoch_ms, paginate
 from sextant.schema import table
 
 NAME = "sagemaker_training"
@@ -81,6 +86,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         kwargs["LastModifiedTimeAfter"] = cursor - OVERLAP
 
     to_describe: list[str] = []
+    listed_at: dict[str, datetime] = {}
     newest = cursor
     for s in paginate(sm, "list_training_jobs", "TrainingJobSummaries", **kwargs):
         modified = s.get("LastModifiedTime") or s["CreationTime"]
@@ -88,28 +94,45 @@ def collect(ctx: Context) -> Iterator[Batch]:
         stored = known.get(s["TrainingJobName"])
         if stored is None or stored[0] != epoch_ms(modified) or stored[1] in RUNNING:
             to_describe.append(s["TrainingJobName"])
+            listed_at[s["TrainingJobName"]] = modified
     listed = set(to_describe)
     to_describe += [name for name, (_, status) in known.items() if status in RUNNING and name not in listed]
 
+    stored_tags = dict(ctx.sql(
+        "SELECT training_job_name, tags FROM aws_sagemaker_training_job WHERE account_id = ? AND region = ? "
+        "AND training_job_name IN (SELECT unnest(?))", [ctx.account_id, ctx.region, to_describe])) if known else {}
     jobs, transitions, described = [], [], []
     for name in to_describe:
-        d = sm.describe_training_job(TrainingJobName=name)
-        tags = tags_dict(sm.list_tags(ResourceArn=d["TrainingJobArn"]).get("Tags"))
+        d = ctx.optional("sagemaker:DescribeTrainingJob", lambda name=name: sm.describe_training_job(
+            TrainingJobName=name))
+        if d is None:  # its stored row stays; the cursor stops before it, so the next run lists it again
+            if name in listed_at:
+                newest = min(newest, listed_at[name]) if newest else listed_at[name]
+            continue
+        tags = ctx.tags(d["TrainingJobArn"])
+        if tags is None and stored_tags.get(name) is not None:
+            tags = json.loads(stored_tags[name])  # ListTags failed: the tags stored before stay
         jobs.append(_job_row(ctx, d, tags))
         described.append(name)
         for t in d.get("SecondaryStatusTransitions", []):
             transitions.append(ctx.rows(training_job_name=name, status=t["Status"], start_time=t["StartTime"],
                                         end_time=t.get("EndTime"), message=t.get("StatusMessage")))
-        newest = max(newest or d["LastModifiedTime"], d["LastModifiedTime"])
+        if not ctx.failed("sagemaker:DescribeTrainingJob"):
+            newest = max(newest or d["LastModifiedTime"], d["LastModifiedTime"])
     if described:
         ctx.delete(TRANSITION, "training_job_name", described)
     yield TRAINING_JOB, jobs
     yield TRANSITION, transitions
     if newest:
         ctx.cursor.advance("last_modified", newest)
+    ctx.refresh_tags(TRAINING_JOB, "training_job_name", "training_job_arn", _tag_columns, skip=set(described))
 
 
-def _job_row(ctx: Context, d: dict, tags: dict[str, str]) -> dict:
+def _tag_columns(tags: dict[str, str]) -> dict[str, str | None]:
+    return {"team": tags.get("team"), "project": tags.get("project")}
+
+
+def _job_row(ctx: Context, d: dict, tags: dict[str, str] | None) -> dict:
     res = d.get("ResourceConfig", {})
     stop = d.get("StoppingCondition", {})
     algo = d.get("AlgorithmSpecification", {})
@@ -132,7 +155,7 @@ def _job_row(ctx: Context, d: dict, tags: dict[str, str]) -> dict:
         final_metrics=json.dumps({m["MetricName"]: m.get("Value") for m in d.get("FinalMetricDataList", [])}),
         image=algo.get("TrainingImage") or algo.get("AlgorithmName"),
         input_channels=json.dumps(channels),
-        team=tags.get("team"), project=tags.get("project"), tags=json.dumps(tags), observed_at=ctx.now)
+        **_tag_columns(tags or {}), tags=None if tags is None else json.dumps(tags), observed_at=ctx.now)
 
 
 def _first_group(res: dict, key: str):
