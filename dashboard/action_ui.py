@@ -89,14 +89,15 @@ def _fmt(v) -> str:
 
 def _show_outcome(status: str, message: str, audit_id: int | None, audit_problem: str | None = None,
                   icon: str | None = None) -> None:
-    """Green only for what happened as asked; a duplicate, or an action the audit log could not fully record,
-    is a warning (the message then says plainly whether the action ran); a failure is an error."""
+    """Green only for what happened as asked and was audited; a duplicate, an unknown outcome, or an action that
+    ran but the audit log could not fully record is a warning (the message says plainly that it ran); a failure,
+    including an action not run because the audit log could not record it, is an error."""
     text = message + (f" — audit #{audit_id}" if audit_id is not None else " — not in the audit log")
-    if audit_problem or status in ("duplicate", "unknown"):
-        st.warning(text, icon=icon or ":material/warning:")
-    elif status in ("succeeded", "dry_run"):
+    if status in ("succeeded", "dry_run") and not audit_problem:
         st.success(text, icon=icon)
-    else:
+    elif status in ("succeeded", "dry_run", "duplicate", "unknown"):
+        st.warning(text, icon=icon or ":material/warning:")
+    else:  # failed (or not run), refused, invalid
         st.error(text, icon=icon)
 
 

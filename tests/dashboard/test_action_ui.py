@@ -1,0 +1,101 @@
+"""The confirmation dialog through Streamlit: a dry run, then Confirm in the same dialog, acts once; a duplicate,
+an unknown outcome or an action the audit log could not fully record is a warning, never a green success."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from actions.audit import AuditLog
+from tests.conftest import Account, start_account, stop_account, wait_until
+
+MAIN = "123456789012"
+ENDPOINT = "dialog-dry-run"
+DIALOG = f"""
+import actions as a
+from dashboard import action_ui
+action_ui._confirm(a.ScaleEndpoint("{MAIN}", "{ENDPOINT}", "AllTraffic", 2), "probe")
+"""
+
+
+@pytest.fixture(scope="module")
+def acc(tmp_path_factory) -> Iterator[Account]:
+    with pytest.MonkeyPatch.context() as mp:
+        acc = start_account(tmp_path_factory.mktemp("dialog"), env={"DEMO_SPEEDUP": "240"})
+        for k, v in acc.env.items():
+            mp.setenv(k, v)
+        sm = acc.client("sagemaker")
+        sm.create_model(ModelName=ENDPOINT, ExecutionRoleArn=f"arn:aws:iam::{MAIN}:role/sagemaker-execution",
+                        PrimaryContainer={"Image": f"{MAIN}.dkr.ecr.us-east-1.amazonaws.com/x:1"})
+        sm.create_endpoint_config(EndpointConfigName=ENDPOINT, ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": ENDPOINT, "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+        sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
+        wait_until(lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService", 60,
+                   "the endpoint InService")
+        yield acc
+    stop_account(acc)
+
+
+def _desired(acc) -> int:
+    variant = acc.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"][0]
+    return int(variant["DesiredInstanceCount"])
+
+
+def test_dry_run_then_confirm_in_the_same_dialog_acts_once_and_a_repeat_is_a_warning(acc, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    at = AppTest.from_string(DIALOG, default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.toggle(key="probe_dry").set_value(True).run()
+    assert at.button(key="probe_confirm").label == "Dry run"
+    at.button(key="probe_confirm").click().run()
+    assert [s.value for s in at.success if "dry run: would" in s.value], [s.value for s in at.success]
+    assert _desired(acc) == 1
+
+    at.toggle(key="probe_dry").set_value(False).run()
+    assert at.button(key="probe_confirm").label == "Confirm"
+    at.button(key="probe_confirm").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success if s.value.startswith("done: scale")], \
+        [e.value for e in (*at.success, *at.warning, *at.error)]
+    assert _desired(acc) == 2
+
+    at.button(key="probe_confirm").click().run()  # again: the dialog re-plans ("Updating" / nothing to change)
+    assert not [s.value for s in at.success if s.value.startswith("done: scale")]
+    audit = AuditLog(tmp_path / "store" / "audit.sqlite").frame()
+    assert list(audit.result) == ["succeeded", "dry_run"]
+    assert _desired(acc) == 2
+
+
+BUTTON = f"""
+import actions as a
+from dashboard import action_ui
+action_ui.action_button("Scale", a.ScaleEndpoint("{MAIN}", "{ENDPOINT}", "AllTraffic", 2), "probe")
+"""
+
+
+@pytest.mark.parametrize("last, shown", [
+    (("duplicate", "already done (audit #3, succeeded): this confirmation acts once", 4), "warning"),
+    (("succeeded", "done: scale. The action RAN in AWS, but its audit row #5 could not be completed", 5,
+      "audit #5 could not be completed"), "warning"),
+    (("unknown", "the outcome is unknown, check AWS before acting again", 6, None), "warning"),
+    (("succeeded", "done: scale", 7, None), "success"),
+    (("failed", "Not run: the audit log could not record this action", None, "intent not written"), "error"),
+])
+def test_the_last_outcome_is_green_only_when_it_happened_as_asked(tmp_path, monkeypatch, last, shown):
+    monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    at = AppTest.from_string(BUTTON, default_timeout=60)
+    at.session_state["_action_outcome_probe"] = last
+    at.run()
+    assert not at.exception, at.exception
+    boxes = {"success": at.success, "warning": at.warning, "error": at.error}
+    assert [e.value for e in boxes[shown] if last[1] in e.value], {k: [e.value for e in v] for k, v in boxes.items()}
+    assert sum(len(v) for v in boxes.values()) == 1
+    if last[2] is None:
+        assert "not in the audit log" in boxes[shown][0].value
