@@ -34,3 +34,19 @@ def test_execution_detail_lists_steps_with_the_failure_reason(app, demo_store):
     assert steps.loc[step, "status"] == "Failed"
     assert steps.loc[step, "failure_reason"]
     assert (steps.drop(index=step).status == "Succeeded").all()
+
+
+def test_the_rerun_parameters_box_is_keyed_per_execution(app, demo_store, monkeypatch):
+    """Text typed for execution A is not shown when execution B is opened (the box belonged to the page before)."""
+    monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    a, b = [r[0] for r in demo_store.query("SELECT execution_arn FROM aws_sagemaker_pipeline_execution "
+                                           "ORDER BY start_time DESC LIMIT 2")]
+    at = app("pages/pipelines.py", execution=a)
+    box = next(t for t in at.text_input if t.key.startswith("pl_rerun_params"))
+    assert a in box.key
+    box.set_value('{"typed": "for A"}').run()
+    at.query_params["execution"] = b
+    at.run()
+    assert not at.exception, at.exception
+    [box_b] = [t for t in at.text_input if t.key.startswith("pl_rerun_params")]
+    assert b in box_b.key and "for A" not in box_b.value
