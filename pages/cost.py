@@ -106,13 +106,17 @@ df = cost.daily_cost(f, group, start, end)
 fc = cost.forecast(today)
 anoms = cost.anomalies(start, end)
 total = float(df.cost_usd.sum()) if not df.empty else 0.0
-ndays = max(1, (min(end, today + timedelta(days=1)) - start).days)
+avg = cost.daily_average(df, start, end, today)
 
 m1, m2, m3, m4 = st.columns(4)
-m1.metric(f"Total, {PERIODS[period].lower() if period != '30d' else 'last 30 days'}", ui.money(total),
+span = {"30d": "last 30 days", "sidebar": f"{start:%b %d} – {end - timedelta(days=1):%b %d}"}.get(
+    period, PERIODS[period].lower())
+m1.metric(f"Total, {span}", ui.money(total),
           border=True, height="stretch",
           help=f"{start:%Y-%m-%d} to {end - timedelta(days=1):%Y-%m-%d} UTC, today partial. Unblended cost.")
-m2.metric("Per day (average)", ui.money(total / ndays), border=True, height="stretch")
+m2.metric("Per day, complete days (average)", ui.money(avg.usd), border=True, height="stretch",
+          help=f"Average of the {avg.days} complete days {avg.first:%b %d} – {avg.last:%b %d}: today (partial) left "
+               "out." if avg.days else "No complete day in the period yet: today is partial.")
 if not fc.empty:
     gap = float(fc.month_end_usd.iloc[0]) - settings.monthly_budget_usd
     m3.metric("Month-end forecast", ui.money(fc.month_end_usd.iloc[0]), border=True, height="stretch",
@@ -148,8 +152,11 @@ def _breakdown() -> None:
                      "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
                      "share_pct": st.column_config.ProgressColumn("share", format="%.1f%%", min_value=0,
                                                                   max_value=100),
-                     "last_7d_usd": st.column_config.NumberColumn("last 7 d", format="dollar"),
-                     "previous_7d_usd": st.column_config.NumberColumn("prev. 7 d", format="dollar"),
+                     "last_7d_usd": st.column_config.NumberColumn(
+                         "last 7 d", format="dollar",
+                         help="The last 7 complete days, whatever the period (as the Overview's movers)"),
+                     "previous_7d_usd": st.column_config.NumberColumn("prev. 7 d", format="dollar",
+                                                                      help="The 7 days before those"),
                      "change_pct": st.column_config.NumberColumn("7 d change", format="%+.1f%%"),
                  })
         if not anoms.empty:
@@ -213,7 +220,9 @@ def _scale_idle_down(idle: pd.DataFrame) -> None:
 
 
 def _savings() -> None:
-    st.caption("Estimates to act on, each in $ per month. Prices are what the bill shows for each instance type.")
+    st.caption("Estimates to act on, in $ per month where the cost recurs (a one-off training job's saving is shown "
+               "on that job and left out of the monthly totals). Prices are what the bill shows for each instance "
+               "type.")
     s1, s2, s3 = st.columns(3)
     idle_days = s1.number_input("Idle: no invocations for (days)", min_value=1, max_value=90,
                                 value=int(st.query_params.get("idle_days", 14)), key="cost_idle_days")
@@ -232,7 +241,11 @@ def _savings() -> None:
               delta_arrow="off", border=True, height="stretch")
     t3.metric("Over-provisioned", ui.money(sums[1]), delta=f"{len(over)} endpoints", delta_color="off",
               delta_arrow="off", border=True, height="stretch")
-    t4.metric("Training on spot", ui.money(sums[2]), delta=f"{int(spot.jobs.sum()) if not spot.empty else 0} jobs",
+    recurring = spot[spot.recurs.astype(bool)] if not spot.empty else spot
+    once = float(spot.one_off_saving_usd.sum()) if not spot.empty else 0.0
+    t4.metric("Training on spot / month", ui.money(sums[2]),
+              delta=f"{int(recurring.jobs.sum()) if not recurring.empty else 0} recurring jobs"
+                    + (f" · one-off jobs {ui.money(once)} once, not counted" if once else ""),
               delta_color="off", delta_arrow="off", border=True, height="stretch")
 
     st.markdown(f"**Idle endpoints** — zero invocations for {idle_days}+ days")
@@ -272,7 +285,14 @@ def _savings() -> None:
     else:
         ui.table(spot, "cost_spot", column_config={
             "cost_usd": st.column_config.NumberColumn("on-demand cost, 30 d", format="dollar"),
-            "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
+            "recurs": st.column_config.CheckboxColumn(
+                "recurs", help="Another job of the last 90 days shares its name (without the timestamp) or its image "
+                               "and instances: a retrain or a pipeline step. Otherwise a one-off."),
+            "job": st.column_config.TextColumn("one-off job"),
+            "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar",
+                                                                help="Recurring jobs only"),
+            "one_off_saving_usd": st.column_config.NumberColumn("saving on this job (once)", format="dollar",
+                                                                help="Not a monthly saving: the job ran once"),
         })
         st.caption("Managed spot training needs checkpointing (and MaxWaitTimeInSeconds) so an interruption "
                    "resumes instead of restarting.")

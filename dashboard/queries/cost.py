@@ -162,6 +162,27 @@ def forecast(today: date) -> pd.DataFrame:
     return df
 
 
+@dataclass(frozen=True)
+class DailyAverage:
+    usd: float | None  # average cost of a complete day of the period; None when it has no complete day
+    days: int  # complete days averaged: the period's days before today (today is partial)
+    first: date | None  # first and last day averaged
+    last: date | None
+
+
+def daily_average(df: pd.DataFrame, start: date, end: date, today: date) -> DailyAverage:
+    """The average cost per day of a :func:`daily_cost` frame over [start, end), over complete days only: today (the
+    bill's partial day) and any later day are left out, a day without a bill line counts as $0. The Cost page's
+    "per day" figure."""
+    last = min(end, today)
+    days = (last - start).days
+    if days <= 0:
+        return DailyAverage(None, 0, None, None)
+    complete = pd.to_datetime(df.date).dt.date < last if not df.empty else None
+    total = float(df.loc[complete, "cost_usd"].sum()) if complete is not None else 0.0
+    return DailyAverage(total / days, days, start, last - timedelta(days=1))
+
+
 def seven_day_change(f: Filters, group: str, today: date) -> pd.DataFrame:
     """Per group: the last 7 complete days [today - 7, today) against the 7 before them [today - 14, today - 7).
 
@@ -197,7 +218,9 @@ def movers(f: Filters, group: str, today: date, limit: int = 8) -> pd.DataFrame:
 
 def breakdown(df: pd.DataFrame, f: Filters, group: str, today: date) -> pd.DataFrame:
     """The Cost page's table of a :func:`daily_cost` frame: per group, its cost over the frame's days, its share of
-    the total, and :func:`seven_day_change`'s figures, biggest cost first.
+    the total, and :func:`seven_day_change`'s figures, biggest cost first. The 7-day columns do not follow the
+    frame's period (month to date covers a day or two at the start of a month): they are the last 7 complete days
+    against the 7 before, the Overview's movers for the same scope.
 
     Columns: <group>, cost_usd, share_pct, last_7d_usd, previous_7d_usd, change_pct."""
     total = float(df.cost_usd.sum()) if not df.empty else 0.0
@@ -300,11 +323,11 @@ def endpoint_unit_cost(f: Filters, start: datetime, end: datetime) -> pd.DataFra
 
 
 def jobs_created(f: Filters, start: datetime, end: datetime) -> pd.DataFrame:
-    """Training jobs in scope created in [start, end), with their seconds and spot flag."""
+    """Training jobs in scope created in [start, end), with their seconds, spot flag and training image."""
     where, params = f.where()
     return query(f"""
         SELECT training_job_name, team, project, account_id, status, spot, instance_type, instance_count,
-               training_seconds, billable_seconds, creation_time, training_end_time, failure_reason
+               training_seconds, billable_seconds, creation_time, training_end_time, failure_reason, image
         FROM aws_sagemaker_training_job
         WHERE {where} AND creation_time >= ? AND creation_time < ?
     """, [*params, start, end])  # noqa: S608

@@ -1,10 +1,15 @@
 """Read queries of the savings list: idle endpoints, over-provisioned endpoints and training that could run on spot,
 each with its saving in $ per month at the one price rule's $ per instance-hour (:mod:`dashboard.queries.prices`).
+
+A saving is monthly only when the cost recurs. Endpoints run every hour; training recurs only when the job does (a
+retrain, a pipeline step): an on-demand job with no sibling (:func:`recurring_jobs`) is a one-off, and its spot
+saving is shown as a saving on that job, never projected as a monthly one nor added to the monthly total.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -18,6 +23,9 @@ from dashboard.queries.health import last_invocation, metrics_as_of
 RIGHTSIZE_TARGET_CPU = 50.0  # % a right-sized fleet would run at, at its p95
 HOURS_PER_MONTH = 730.0
 DEFAULT_SPOT_DISCOUNT = 0.70
+RECURRENCE_DAYS = 90  # a training job recurs when a sibling was created in the 90 days to now
+SPOT_COLUMNS = ["team", "instance_type", "jobs", "cost_usd", "recurs", "job", "monthly_saving_usd",
+                "one_off_saving_usd"]
 KEY = ["account_id", "region", "endpoint_name"]
 
 
@@ -118,16 +126,55 @@ def observed_spot_discount(f: Filters, now: datetime) -> float:
     return float(1 - spot.billable_seconds.sum() / spot.training_seconds.sum())
 
 
+def job_family(name: str) -> str:
+    """A training job's family, from its name: digits dropped and the separators they leave folded
+    ("fraud-lgbm-scorer-20261120-1200-017" and the SDK's "pytorch-training-2026-11-20-12-00-00-123" lose their
+    timestamp and counter), so the runs of one retrain share it."""
+    return re.sub(r"[-_.]*([-_.])[-_.]*", r"\1", re.sub(r"\d+", "", name)).strip("-_.")
+
+
+def recurring_jobs(f: Filters, now: datetime, jobs: pd.DataFrame) -> pd.Series:
+    """For each row of ``jobs`` (training jobs with training_job_name, image, instance_type, instance_count): whether
+    it recurs, i.e. another job of the ``RECURRENCE_DAYS`` to ``now`` (in scope) shares its family
+    (:func:`job_family`), or its training image repository (the tag dropped) with the same instance type and count
+    (a pipeline's step, whose names carry random ids)."""
+    seen = jobs_created(f, now - timedelta(days=RECURRENCE_DAYS), now)
+    seen = pd.concat([seen, jobs[~jobs.training_job_name.isin(seen.training_job_name)]], ignore_index=True) \
+        if not seen.empty else jobs
+
+    def keys(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        family = df.training_job_name.map(job_family)
+        image = df.image.astype("string").str.replace(r"[:@][^/]*$", "", regex=True)
+        shape = image + "|" + df.instance_type.astype("string") + "|" + df.instance_count.astype("string")
+        return family, shape
+
+    family, shape = keys(seen)
+    families, shapes = family.value_counts(), shape.dropna().value_counts()
+    mine_family, mine_shape = keys(jobs)
+    return (mine_family.map(families).fillna(0) > 1) | (mine_shape.map(shapes).fillna(0) > 1).astype(bool)
+
+
 def spot_candidates(f: Filters, now: datetime, discount: float, days: int = 30) -> pd.DataFrame:
-    """On-demand training of the last ``days`` days that spot would have made cheaper, per team and
-    instance type: jobs, cost_usd, monthly_saving_usd = cost x discount scaled to 30 days."""
+    """On-demand training of the last ``days`` days that spot would have made cheaper.
+
+    Recurring jobs (:func:`recurring_jobs`), per team and instance type: jobs, cost_usd, monthly_saving_usd = cost x
+    discount scaled to 30 days (one_off_saving_usd blank). One-off jobs, one row each (job: its name):
+    one_off_saving_usd = its cost x discount, a saving on that job (monthly_saving_usd blank, so a monthly total
+    leaves it out). recurs tells them apart. Columns: SPOT_COLUMNS; recurring rows first, biggest saving first."""
     jobs = training_cost(f, now - timedelta(days=days), now)
     if jobs.empty:
         return pd.DataFrame()
     od = jobs[~jobs.spot.fillna(False) & (jobs.cost_usd > 0)]
     if od.empty:
-        return pd.DataFrame(columns=["team", "instance_type", "jobs", "cost_usd", "monthly_saving_usd"])
-    out = od.groupby(["team", "instance_type"], dropna=False).agg(
+        return pd.DataFrame(columns=SPOT_COLUMNS)
+    od = od.assign(recurs=recurring_jobs(f, now, od).to_numpy())
+    rec = od[od.recurs].groupby(["team", "instance_type"], dropna=False).agg(
         jobs=("training_job_name", "count"), cost_usd=("cost_usd", "sum")).reset_index()
-    out["monthly_saving_usd"] = out.cost_usd * discount * 30 / days
-    return out.sort_values("monthly_saving_usd", ascending=False).reset_index(drop=True)
+    rec["recurs"], rec["job"] = True, None
+    rec["monthly_saving_usd"] = rec.cost_usd * discount * 30 / days
+    rec["one_off_saving_usd"] = float("nan")
+    once = od[~od.recurs].rename(columns={"training_job_name": "job"}).assign(jobs=1)
+    once["monthly_saving_usd"] = float("nan")
+    once["one_off_saving_usd"] = once.cost_usd * discount
+    return pd.concat([rec.sort_values("monthly_saving_usd", ascending=False),
+                      once.sort_values("one_off_saving_usd", ascending=False)], ignore_index=True)[SPOT_COLUMNS]

@@ -238,3 +238,39 @@ def test_training_cost_falls_back_to_the_spot_rate_when_the_bill_has_only_spot(t
                aws_cost_daily=[bill(days_ago(1), "Amazon SageMaker", "USE1-Train-Spot:ml.g4dn.xlarge", 3.0,
                                     hours=10.0)])
     assert cost.training_cost(f(), T0, END).cost_usd.iloc[0] == pytest.approx(0.3)
+
+
+# --------------------------------------------------------------------------- like with like
+
+
+def test_month_to_date_7_day_columns_are_the_overviews_movers_for_the_same_scope(tiny_store):
+    """On the 2nd of a month the period holds a day and a half; the 7-day columns still cover 7 complete days (they
+    covered one: $126.70 against $928.46 on the Overview)."""
+    today = date(2026, 12, 2)
+    team = "TAG:team/SERVICE"
+    rows = [bill(today - timedelta(days=n), t, "Amazon SageMaker", usd * (1 + n % 3), kind=team)
+            for n in range(0, 20) for t, usd in (("vision", 130.0), ("fraud", 40.0), ("nlp", 7.0))]
+    rows += [bill(today - timedelta(days=n), "Amazon SageMaker", "x", 1.0) for n in range(0, 20)]
+    tiny_store(aws_cost_daily=rows)
+    for scope in ({}, {"teams": ["vision", "nlp"]}):
+        period = cost.daily_cost(f(**scope), "team", today.replace(day=1), today + timedelta(days=1))
+        table = cost.breakdown(period, f(**scope), "team", today).set_index("team")
+        movers = cost.movers(f(**scope), "team", today, limit=10).set_index("group")
+        assert set(table.index) == set(movers.index)
+        for g in movers.index:
+            assert table.loc[g, "last_7d_usd"] == pytest.approx(movers.loc[g, "last_7d_usd"])
+            assert table.loc[g, "previous_7d_usd"] == pytest.approx(movers.loc[g, "previous_7d_usd"])
+        assert table.loc["vision", "last_7d_usd"] == pytest.approx(
+            sum(130.0 * (1 + n % 3) for n in range(1, 8)))  # 7 complete days, not the 1 of the month
+
+
+def test_the_daily_average_leaves_out_todays_partial_day(tiny_store):
+    rows = [bill(days_ago(n), "Amazon SageMaker", "x", 100.0) for n in range(1, 30)]
+    rows.append(bill(TODAY, "Amazon SageMaker", "x", 12.0))  # today, a few hours in
+    tiny_store(aws_cost_daily=rows)
+    start, end = days_ago(29), TODAY + timedelta(days=1)
+    avg = cost.daily_average(cost.daily_cost(f(), "service", start, end), start, end, TODAY)
+    assert avg.usd == pytest.approx(100.0) and avg.days == 29
+    assert (avg.first, avg.last) == (days_ago(29), days_ago(1))
+    first_day = cost.daily_average(cost.daily_cost(f(), "service", TODAY, end), TODAY, end, TODAY)
+    assert first_day.usd is None and first_day.days == 0  # the 1st of a month, month to date: no complete day

@@ -133,3 +133,41 @@ def test_on_demand_training_is_a_spot_candidate_saving_the_discount(tiny_store):
     assert len(spot) == 1 and spot.jobs.iloc[0] == 2  # the spot job is not a candidate
     assert spot.cost_usd.iloc[0] == pytest.approx(3 * 2.0)
     assert spot.monthly_saving_usd.iloc[0] == pytest.approx(3 * 2.0 * 0.6)  # 30 days of jobs, scaled to 30
+
+
+def test_a_one_off_job_is_a_saving_on_that_job_not_a_monthly_one(tiny_store):
+    """A one-off $2,477 on-demand sweep was shown as a recurring monthly saving."""
+    def job(name, days_ago, itype="ml.g4dn.xlarge", count=1, image="1.dkr.ecr/fraud/lgbm-train:1.4"):
+        return {**_job(name, False, 3600, 3600), "creation_time": END - timedelta(days=days_ago),
+                "instance_type": itype, "instance_count": count, "image": image}
+    tiny_store(aws_sagemaker_training_job=[
+        job("fraud-lgbm-20261118-1200-001", 2), job("fraud-lgbm-20261111-1200-002", 9),  # a weekly retrain
+        job("vision-resnet-sweep-20261111-1400", 9, itype="ml.p3.16xlarge", count=4,
+            image="1.dkr.ecr/vision/resnet-train:1.5")],  # the runaway sweep, run once
+        aws_cost_daily=[{**BILL[0], "key2": "USE1-Train:ml.g4dn.xlarge", "unblended_cost_usd": 20.0,
+                         "usage_quantity": 10.0},
+                        {**BILL[0], "key2": "USE1-Train:ml.p3.16xlarge", "unblended_cost_usd": 281.5,
+                         "usage_quantity": 10.0}])
+    spot = savings.spot_candidates(f(), END, discount=0.7)
+    assert list(spot.recurs) == [True, False]
+    weekly, sweep = spot.iloc[0], spot.iloc[1]
+    assert weekly.jobs == 2 and weekly.monthly_saving_usd == pytest.approx(2 * 2.0 * 0.7)
+    assert pd.isna(weekly.one_off_saving_usd)
+    assert sweep.job == "vision-resnet-sweep-20261111-1400" and sweep.cost_usd == pytest.approx(4 * 28.15)
+    assert sweep.one_off_saving_usd == pytest.approx(4 * 28.15 * 0.7) and pd.isna(sweep.monthly_saving_usd)
+    assert spot.monthly_saving_usd.sum() == pytest.approx(2 * 2.0 * 0.7)  # the monthly total leaves it out
+
+
+def test_a_job_recurs_with_a_sibling_of_the_last_90_days_by_name_or_by_image_and_shape(tiny_store):
+    def job(name, days_ago, image=None, count=1):
+        return {**_job(name, False, 3600, 3600), "creation_time": END - timedelta(days=days_ago), "image": image,
+                "instance_count": count}
+    jobs = [job("ranker-2026-11-18-12-00-00-001", 2), job("ranker-2026-09-01-12-00-00-001", 80),  # SDK names
+            job("pipelines-a1b2c3-Train-XyZ", 3, image="1.dkr.ecr/search/train:1.4"),
+            job("pipelines-d4e5f6-Train-QrS", 60, image="1.dkr.ecr/search/train:1.5"),  # same step, new tag
+            job("pipelines-g7h8-Train-TuV", 4, image="1.dkr.ecr/search/train:1.5", count=2),  # another shape
+            job("lonely-experiment", 5)]
+    tiny_store(aws_sagemaker_training_job=jobs)
+    recent = pd.DataFrame(jobs[:1] + jobs[2:3] + jobs[4:])
+    assert list(savings.recurring_jobs(f(), END, recent)) == [True, True, False, False]
+    assert savings.job_family("pytorch-training-2026-11-20-12-00-00-123") == "pytorch-training"
