@@ -371,14 +371,6 @@ def log_startup_warnings(settings: Settings) -> None:
 
 
 # ----------------------------------------------------------------------------------- what the shell shows
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def _plain(text: str) -> str:
-    """A name as text: an identity provider's or a proxy's string never becomes a link or an image."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
 def is_anonymous(actor: Actor) -> bool:
     return actor == ANONYMOUS
 
@@ -406,15 +398,17 @@ def sidebar(actor: Actor) -> None:
     """Who is signed in and their role, with Sign out; or Sign in when OIDC is configured."""
     import streamlit as st
 
+    from dashboard.ui import plain  # a provider's or a proxy's string never becomes a link or an image
+
     with st.sidebar:
         if oidc_user():
-            st.caption(f"Signed in as {_plain(actor.name)} · {actor.role}")
+            st.caption(f"Signed in as {plain(actor.name)} · {actor.role}")
             if st.button("Sign out", key="auth_sign_out", icon=":material/logout:"):
                 st.logout()
         elif actor == LOCAL_ADMIN:
             st.caption("Local admin (this machine only) · admin")
         elif not is_anonymous(actor):
-            st.caption(f"Signed in as {_plain(actor.name)} · {actor.role}")
+            st.caption(f"Signed in as {plain(actor.name)} · {actor.role}")
         else:
             st.caption("Not signed in · viewer")
             if oidc_configured() and st.button("Sign in", key="auth_sign_in", icon=":material/login:"):

@@ -416,8 +416,3 @@ def test_a_wrong_settings_file_is_still_one_error_block(tmp_path, monkeypatch):
     at = _shell(tmp_path, monkeypatch, "[auth]\nrequire_sign_in = 'yes'\n")
     assert not at.exception, at.exception
     assert len(at.error) == 1 and "auth.require_sign_in" in at.error[0].value
-
-
-def test_names_are_shown_as_text_never_markdown():
-    shown = auth._plain("[x](http://evil.example) ![i](http://t.example/p.png) **b** <img>")
-    assert shown == r"\[x\]\(http\://evil\.example\) \!\[i\]\(http\://t\.example/p\.png\) \*\*b\*\* \<img\>"
