@@ -39,6 +39,8 @@ from typing import Any
 
 MiB = 1024 * 1024
 MAX_CONCURRENT = 4  # sandboxed queries at once in one dashboard process; more are refused with a message
+STALE_S = 600  # a private directory this old outlived a dashboard that was killed mid-query: removed by the next query
+_PREFIX = "sextant-sql-"
 _STATUS, _RESULT, _STDERR = "status.json", "result.arrows", "stderr.txt"
 
 
@@ -149,7 +151,8 @@ def run(snapshot: str | os.PathLike, sql: str, limits: Limits = Limits(), *, own
 
     with _Slot(owner):
         started = time.monotonic()
-        work = Path(tempfile.mkdtemp(prefix="sextant-sql-", dir=temp_root))
+        sweep(temp_root)
+        work = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=temp_root))
         proc: subprocess.Popen | None = None
         try:
             request = {"snapshot": str(Path(snapshot).resolve()), "sql": sql, "work": str(work),
@@ -176,6 +179,25 @@ def run(snapshot: str | os.PathLike, sql: str, limits: Limits = Limits(), *, own
             if proc is not None:
                 _stop(proc)
             shutil.rmtree(work, ignore_errors=True)
+
+
+def sweep(temp_root: str | os.PathLike | None = None, older_than_s: float = STALE_S) -> int:
+    """Remove private directories left by a dashboard killed mid-query (no query runs longer than a minute, so one
+    untouched for ``older_than_s`` belongs to nobody); returns how many went."""
+    root = Path(temp_root or tempfile.gettempdir())
+    gone = 0
+    try:
+        candidates = [p for p in root.iterdir() if p.name.startswith(_PREFIX) and p.is_dir()]
+    except OSError:
+        return 0
+    for p in candidates:
+        try:
+            if time.time() - p.stat().st_mtime > older_than_s:
+                shutil.rmtree(p, ignore_errors=True)
+                gone += 1
+        except OSError:
+            pass
+    return gone
 
 
 def _read_status(work: Path, returncode: int | None, limits: Limits) -> dict:

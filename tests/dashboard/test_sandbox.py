@@ -103,6 +103,18 @@ def test_the_box_refuses_beyond_its_concurrency(snapshot, root, monkeypatch):
     t.join()
 
 
+def test_directories_left_by_a_killed_dashboard_are_swept(snapshot, root):
+    import os
+
+    stale, fresh = root / "sextant-sql-stale", root / "sextant-sql-fresh"
+    for d in (stale, fresh):
+        (d / "spill").mkdir(parents=True)
+        (d / "spill" / "block").write_bytes(b"x" * 4096)
+    os.utime(stale, (time.time() - sandbox.STALE_S - 60,) * 2)
+    sandbox.run(snapshot, "SELECT 1", temp_root=root)
+    assert sorted(p.name for p in root.iterdir()) == ["sextant-sql-fresh"]
+
+
 def test_the_child_gets_no_credentials(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "planted")
     monkeypatch.setenv("SEXTANT_PROXY_SECRET", "planted")
