@@ -55,7 +55,10 @@ class Failure:
         AccessDeniedException (...)``."""
         count = f", {self.calls} calls" if self.calls > 1 else ""
         detail = self.message.split("<", 1)[0].strip()[:160]
-        return f"{self.operation}: {self.code or 'error'}{count}" + (f" ({detail})" if detail else "")
+        what = self.code or "error"
+        if self.kind == "not implemented" and what.isdigit():  # an emulator's bare HTTP error page
+            what = f"not implemented (HTTP {what})"
+        return f"{self.operation}: {what}{count}" + (f" ({detail})" if detail else "")
 
 
 class Cursor:
@@ -150,10 +153,11 @@ class Context:
             if known is not None:
                 known.calls += 1
             else:
-                self.failures[operation] = Failure(operation, final_answer(code, status, message),
-                                                   code or type(exc).__name__, redact(message))
-                log.warning("%s/%s: %s failed, the other tables are still collected: %s", self.account_id,
-                            self.region, operation, redact(exc))
+                failure = Failure(operation, final_answer(code, status, message), code or type(exc).__name__,
+                                  redact(message or exc))
+                self.failures[operation] = failure
+                log.warning("%s/%s: %s failed (%s), the other tables are still collected", self.account_id,
+                            self.region, failure.text(), failure.kind or "error")
             return None
 
     def failed(self, operation: str) -> bool:

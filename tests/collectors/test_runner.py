@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from collectors import runner
 from collectors.base import Batch, Context
@@ -168,3 +169,134 @@ def test_more_than_a_hundred_endpoints_and_training_jobs_are_collected_completel
     assert {r[0] for r in collection.query("SELECT endpoint_name FROM aws_sagemaker_endpoint")} == endpoints
     assert {r[0] for r in collection.query("SELECT training_job_name FROM aws_sagemaker_training_job")} == jobs
     assert ops(collection.calls(), "ListTrainingJobs") >= 2  # 100 per page: paged, not truncated
+
+
+# ----------------------------------------------------------------------------------- partial failure, hints, redaction
+def _client_error(code: str, operation: str, message: str = "not authorized", status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+def test_an_optional_call_that_fails_makes_the_run_partial_and_keeps_the_core_rows(tmp_path):
+    def collect(ctx: Context) -> Iterator[Batch]:
+        yield THING, [ctx.rows(k="core")]
+
+        def denied() -> list[dict]:
+            raise _client_error("AccessDeniedException", "DescribeScalingActivities")
+
+        activities = ctx.optional("application-autoscaling:DescribeScalingActivities", denied)
+        assert activities is None and ctx.failed("application-autoscaling:DescribeScalingActivities")
+        ctx.cursor.advance("core", SEEN)
+
+    cycle, stored, rows = _cycle(tmp_path, _source("fake", collect))
+    [r] = cycle.results
+    assert (r.status, rows, stored["fake"]) == ("partial", 1, {"core": SEEN.isoformat()})
+    assert cycle.partial == [r] and cycle.failed == []
+    assert r.error.startswith("application-autoscaling:DescribeScalingActivities: AccessDeniedException")
+    assert r.hint.startswith("grant application-autoscaling:DescribeScalingActivities to the collector's role")
+
+
+def test_an_operation_the_account_lacks_is_called_once_per_run(tmp_path):
+    calls: list[str] = []
+
+    def collect(ctx: Context) -> Iterator[Batch]:
+        for item in ("a", "b", "c"):
+            def describe(item: str = item) -> dict:
+                calls.append(item)
+                raise _client_error("500", "DescribeThing", "<!doctype html><title>500 Internal Server Error</title>"
+                                    "<p>The server encountered an internal error and was unable to complete your "
+                                    "request.", 500)
+
+            ctx.optional("thing:DescribeThing", describe)
+        yield from ()
+
+    [r] = _cycle(tmp_path, _source("fake", collect))[0].results
+    assert calls == ["a"]
+    assert r.status == "partial" and r.error == "thing:DescribeThing: not implemented (HTTP 500)"
+    assert "does not implement thing:DescribeThing" in r.hint
+
+
+def test_a_denied_item_does_not_stop_the_next_items(tmp_path):
+    """IAM may deny one resource and allow the next (resource-level conditions): each item is asked once."""
+    calls: list[str] = []
+
+    def collect(ctx: Context) -> Iterator[Batch]:
+        for item in ("a", "b", "c"):
+            def tags(item: str = item) -> dict:
+                calls.append(item)
+                if item == "b":
+                    raise _client_error("AccessDeniedException", "ListTags")
+                return {"team": item}
+
+            if ctx.optional("sagemaker:ListTags", tags) is not None:
+                yield THING, [ctx.rows(k=item)]
+
+    cycle, _, rows = _cycle(tmp_path, _source("fake", collect))
+    assert calls == ["a", "b", "c"] and rows == 2 and cycle.results[0].status == "partial"
+
+
+@pytest.mark.parametrize("code", ["InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied",
+                                  "UnrecognizedClientException"])
+def test_sts_refusing_the_caller_says_the_credentials_are_wrong_not_to_grant_a_permission(code):
+    hint = runner.hint_for(_client_error(code, "GetCallerIdentity"), "sagemaker_endpoints", "sts")
+    assert "credentials" in hint and "cannot be denied by IAM" in hint
+    assert "grant" not in hint and "aws:GetCallerIdentity" not in hint
+
+
+def test_an_account_whose_credentials_sts_refuses_is_recorded_with_the_credentials_hint(tmp_path):
+    class Refused(_NoAws):
+        def account_id(self) -> str:
+            raise _client_error("InvalidClientTokenId", "GetCallerIdentity",
+                                "The security token included in the request is invalid.", 403)
+
+    w = Writer(tmp_path / "store")
+    try:
+        w.migrate([THING])
+        cycle = runner.run_cycle(Settings(store=tmp_path / "store"), w,
+                                 [_source("fake", lambda ctx: iter(()))], clients_for=lambda _: Refused())
+        [(status, hint)] = w.con.execute("SELECT status, hint FROM sextant_collection_run").fetchall()
+    finally:
+        w.close()
+    assert [r.status for r in cycle.results] == ["failed"] and status == "failed"
+    assert "sts:GetCallerIdentity cannot be denied by IAM" in hint and "grant" not in hint
+
+
+def test_assume_role_denied_names_the_role_trust_not_get_caller_identity():
+    hint = runner.hint_for(_client_error("AccessDenied", "AssumeRole"), "sagemaker_endpoints", "sts")
+    assert "role_arn" in hint and "trust policy" in hint
+
+
+TOKEN = "FwoGZXIvYXdzEJr" + "Q" * 300  # a session token's shape: hundreds of base64 characters
+SIGNATURE_MESSAGE = ("The request signature we calculated does not match the signature you provided. Check your AWS "
+                     "Secret Access Key and signing method. The Canonical String for this request should have been\n"
+                     f"'POST\n/\n\ncontent-type:application/x-amz-json-1.1\nhost:api.sagemaker.us-east-1.amazonaws.com\n"
+                     f"x-amz-date:20261202T120000Z\nx-amz-security-token:{TOKEN}\n\ncontent-type;host;x-amz-date;"
+                     "x-amz-security-token\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'\n\n"
+                     "The String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20261202T120000Z\n...'")
+
+
+@pytest.mark.parametrize("where", ["core", "optional"])
+def test_a_session_token_in_a_signature_error_reaches_no_run_row_and_no_log(tmp_path, caplog, where):
+    def collect(ctx: Context) -> Iterator[Batch]:
+        yield THING, [ctx.rows(k="a")]
+
+        def signed() -> None:
+            raise _client_error("SignatureDoesNotMatch", "ListTags", SIGNATURE_MESSAGE, 403)
+
+        if where == "core":
+            signed()
+        ctx.optional("sagemaker:ListTags", signed)
+
+    with caplog.at_level("DEBUG", logger="sextant"):
+        cycle, _, _ = _cycle(tmp_path, _source("fake", collect))
+    [r] = cycle.results
+    assert r.status == ("failed" if where == "core" else "partial")
+    assert "SignatureDoesNotMatch" in r.error and caplog.text
+    w = Writer(tmp_path / "store")
+    try:
+        stored = w.con.execute("SELECT error || ' ' || hint FROM sextant_collection_run").fetchall()
+    finally:
+        w.close()
+    for text in (r.error, r.hint, stored[0][0], caplog.text):
+        assert TOKEN[:40] not in text and TOKEN[-40:] not in text
+        assert "x-amz-security-token:F" not in text

@@ -186,3 +186,55 @@ def clients_factory(injector: Injector):
 
     make.cache = cache  # type: ignore[attr-defined]
     return make
+
+
+# What the emulated account (moto's server) answers for an operation it lacks: the web framework's generic page.
+EMULATOR_NOT_IMPLEMENTED = (
+    b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n"
+    b"<p>The server encountered an internal error and was unable to complete your request. Either the server is "
+    b"overloaded or there is an error in the application.</p>\n")
+# Kinds of failure of one operation: (HTTP status, code for JSON / CBOR services, code for query services).
+OPERATION_FAILURES = {
+    "not_implemented": (500, "", ""),
+    "access_denied": (400, "AccessDeniedException", "AccessDenied"),
+    "data_unavailable": (400, "DataUnavailableException", "DataUnavailableException"),
+    "signature_mismatch": (403, "InvalidSignatureException", "SignatureDoesNotMatch"),
+}
+
+
+class OperationFault:
+    """Make one operation (``"sagemaker:ListTags"``, IAM style) fail with ``kind`` on every call, or only on its
+    first call (``first_only``: one item's describe); a ``before-send`` handler on that operation alone, so the
+    request never reaches the account. Counts the attempts of the operation and the faults injected. Attach it
+    with :class:`FaultyClients` (``injector=``)."""
+
+    def __init__(self, operation: str, kind: str, first_only: bool = False, message: str = "") -> None:
+        self.service, self.operation = operation.split(":", 1)
+        self.kind, self.first_only = kind, first_only
+        self.message = message or f"injected {kind} on {operation}"
+        self._lock = threading.Lock()
+        self.attempts = 0
+        self.injected = 0
+
+    def attach(self, client) -> None:
+        model = client.meta.service_model
+        if IAM_PREFIX.get(model.signing_name, model.signing_name) != self.service \
+                and model.endpoint_prefix != self.service:
+            return
+        protocol = model.resolved_protocol
+        event = f"before-send.{model.service_id.hyphenize()}.{self.operation}"
+
+        def handler(request, **_):
+            with self._lock:
+                self.attempts += 1
+                if self.first_only and self.injected:
+                    return None
+                self.injected += 1
+            status, json_code, query_code = OPERATION_FAILURES[self.kind]
+            if self.kind == "not_implemented":
+                return AWSResponse(request.url, status, {"Content-Type": "text/html; charset=utf-8"},
+                                   _Raw(EMULATOR_NOT_IMPLEMENTED))
+            code = query_code if protocol in ("query", "ec2") else json_code
+            return error_response(protocol, request.url, status, code, self.message)
+
+        client.meta.events.register(event, handler, unique_id=f"sextant-operation-fault-{id(self)}")

@@ -20,7 +20,11 @@ VOLATILE_COLUMNS = frozenset({
 # System tables compared separately (run ids and timings differ by construction).
 SKIP_TABLES = frozenset({"sextant_collection_run", "sextant_schema"})
 # Watermarks whose value is the time of the run (e.g. Cost Explorer's last fetch); their keys are compared.
-VOLATILE_WATERMARKS = frozenset({"last_fetch_at"})
+VOLATILE_WATERMARKS = frozenset({
+    "last_fetch_at",  # cost_explorer: the last complete fetch of the bill
+    "anomalies_read_at",  # cost_explorer: the last successful GetAnomalies
+    "tags_read_at",  # SageMaker sources: when every resource's tags were last re-read
+})
 
 
 def source_tables(sources: list[str]) -> list[str]:
