@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
 from actions.audit import AuditLog, AuditRow
 from actions.identity import Identity, clients_for
@@ -823,6 +823,9 @@ def _act(request: Request, env: Env, audit: AuditLog, token: str, base: dict[str
         res, after = request.execute(env, p, token)
         rid = (res or {}).get("ResponseMetadata", {}).get("RequestId")
         outcome = Outcome("succeeded", f"done: {p.summary}", p, rid, result=after)
+    except (ReadTimeoutError, ConnectionClosedError) as exc:  # sent, but no answer came back
+        outcome = Outcome("unknown", f"the outcome is unknown, check AWS before acting again: "
+                                     f"{_error_text(exc, aws_write=True)}", p)
     except (ClientError, BotoCoreError, ActionError) as exc:
         rid = exc.response.get("ResponseMetadata", {}).get("RequestId") if isinstance(exc, ClientError) else None
         text = str(exc) if isinstance(exc, ActionError) else _error_text(exc, aws_write=True)
@@ -897,6 +900,8 @@ def _error_text(exc: BaseException, aws_write: bool) -> str:
         code = exc.response.get("Error", {}).get("Code")
         msg = _text(exc).split("<", 1)[0].strip()
         return redact(f"AWS refused: {code}: {msg}")[:800]
+    if isinstance(exc, ReadTimeoutError | ConnectionClosedError):
+        return redact(f"AWS did not answer: {type(exc).__name__}: {_text(exc)}")[:800]
     if isinstance(exc, BotoCoreError):
         return redact(f"AWS could not be reached: {type(exc).__name__}: {_text(exc)}")[:800]
     if isinstance(exc, RecursionError):

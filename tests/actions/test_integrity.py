@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 import actions as a
 from actions.audit import AuditLog
@@ -206,6 +206,11 @@ PATHS = {
                                      RecursionError("maximum recursion depth exceeded"), "unknown"),
     "unexpected_exception_at_the_write": (lambda ep: a.ScaleEndpoint(MAIN, ep, "AllTraffic", 2), OPERATOR,
                                           Boom("injected"), "unknown"),
+    "no_answer_to_the_write": (lambda ep: a.ScaleEndpoint(MAIN, ep, "AllTraffic", 2), OPERATOR,
+                               ReadTimeoutError(endpoint_url="https://api.sagemaker.us-east-1.amazonaws.com/"),
+                               "unknown"),
+    "connection_refused_at_the_write": (lambda ep: a.ScaleEndpoint(MAIN, ep, "AllTraffic", 2), OPERATOR,
+                                        EndpointConnectionError(endpoint_url="https://x/"), "failed"),
 }
 
 
