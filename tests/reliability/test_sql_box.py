@@ -26,6 +26,8 @@ RSS_CAP = 1024 * sandbox.MiB
 HEAVY = {
     # 1 GB of strings: cut at the result cap (the row limit is 100,000)
     "memory": "SELECT repeat('x', 10000) AS s FROM range(100000)",
+    # as filed: DuckDB folds the constant levenshtein and answers in about a second
+    "cpu as filed": "SELECT levenshtein(repeat('a', 20000), repeat('b', 20000)) AS d FROM range(100)",
     # DuckDB cannot interrupt levenshtein mid-row; a different length per row defeats constant folding
     "cpu": "SELECT levenshtein(repeat('a', 20000 + i), repeat('b', 20000)) AS d FROM range(100) t(i)",
     # a hash aggregate over 100 M groups spills beyond DuckDB's memory limit, up to the temp cap
