@@ -17,6 +17,8 @@ from sextant.aws import Clients
 from sextant.settings import AccountSettings, ActionSettings, Settings
 from tests.conftest import Account, start_account, stop_account, wait_until
 
+pytestmark = pytest.mark.emulated  # a private account per module (the fixture `acc`)
+
 MAIN = "123456789012"
 JANE = a.Actor("jane.doe@example.com", "operator")
 ZOE = a.Actor("Zoë O'Brien <zoe@example.com>", "admin")

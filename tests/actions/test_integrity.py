@@ -17,6 +17,8 @@ from sextant.aws import Clients
 from sextant.settings import AccountSettings, ActionSettings, Settings
 from tests.conftest import Account, start_account, stop_account, wait_until
 
+pytestmark = pytest.mark.emulated  # a private account per module (the fixture `acc`)
+
 MAIN = "123456789012"
 OPERATOR = a.Actor("oncall@example.com", "operator")
 VIEWER = a.Actor("viewer@example.com", "viewer")

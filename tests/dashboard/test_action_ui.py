@@ -44,7 +44,8 @@ def _desired(acc) -> int:
     return int(variant["DesiredInstanceCount"])
 
 
-def test_dry_run_then_confirm_in_the_same_dialog_acts_once_and_a_repeat_is_a_warning(acc, tmp_path, monkeypatch):
+@pytest.mark.emulated
+def test_dry_run_then_confirm_in_the_same_dialog_acts_once(acc, tmp_path, monkeypatch):
     monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
