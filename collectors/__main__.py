@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import collectors
 from collectors import runner
+from sextant.redact import redact
 from sextant.settings import SettingsError, load, parse_duration
 from sextant.store import StoreBusy, Writer
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         writer = Writer(settings.store)
     except StoreBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return 3
     stop = threading.Event()
     in_cycle = threading.Event()
@@ -93,21 +94,24 @@ def main(argv: list[str] | None = None) -> int:
         writer.close()
 
 
-PUBLISH_EVERY_S = 10.0  # during a long cycle, readers see each finished source within this
+MARKS = {"succeeded": "ok ", "partial": "PRT", "failed": "ERR"}  # PRT: partial (an optional call failed)
 
 
 def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> int:
-    last_publish = float("-inf")  # the first finished source is published at once
+    """One cycle, published once at its end. On a store with nothing published yet (a first collection), the first
+    finished source is also published at once, so the dashboard shows endpoints before metrics finish; a copy of
+    the whole store during every cycle would write it again and again (the store is copied whole)."""
+    early = writer.published() is None
 
     def progress(r: runner.SourceResult) -> None:
-        nonlocal last_publish
-        if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
-            writer.publish()  # a first collection shows endpoints long before metrics finish
-            last_publish = time.monotonic()
+        nonlocal early
+        if early:
+            writer.publish()
+            early = False
         if not args.quiet:
-            mark = "ok " if r.status == "succeeded" else "ERR"
+            mark = MARKS.get(r.status, "ERR")
             line = f"  {mark} {r.source:<24} {r.account_id}/{r.region:<12} {r.rows:>8} rows {r.api_calls:>5} calls"
-            print(line + (f"  {r.error}\n      hint: {r.hint}" if r.error else ""), flush=True)
+            print(line + (f"  {redact(r.error)}\n      hint: {redact(r.hint)}" if r.error else ""), flush=True)
         if stop.is_set():  # an interrupt a library turned into an error of its own: stop before the next source
             raise KeyboardInterrupt
 
@@ -117,8 +121,9 @@ def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> in
     rows = sum(r.rows for r in cycle.results)
     calls = sum(r.api_calls for r in cycle.results)
     usd = sum(r.cost_usd for r in cycle.results)
+    partial = f", {len(cycle.partial)} partial" if cycle.partial else ""
     print(f"collected {rows} rows with {calls} API calls (est. ${usd:.4f}) in {time.monotonic() - t0:.1f} s; "
-          f"{len(cycle.failed)} source(s) failed", flush=True)
+          f"{len(cycle.failed)} source(s) failed{partial}", flush=True)
     return 1 if cycle.failed else 0
 
 

@@ -14,6 +14,14 @@ from dashboard.queries import collection
 from sextant.settings import load
 
 
+def _bytes(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None or pd.isna(seconds):
         return "–"
@@ -38,8 +46,9 @@ st.caption("What the collectors did, how fresh each source is against its expect
 
 c1, c2, c3, c4 = st.columns(4)
 bad = fresh[fresh.status.isin(["stale", "failing", "never"])]
-c1.metric("Sources fresh", f"{(fresh.status == 'fresh').sum()} / {len(fresh)}",
-          help="fresh: last success within 2 x the expected cadence; late: within 6 x; stale beyond.", border=True)
+c1.metric("Sources fresh", f"{fresh.status.isin(['fresh', 'partial']).sum()} / {len(fresh)}",
+          help="fresh: last success within 2 x the expected cadence (partial: fresh, but an optional operation such "
+               "as tags or a forecast failed); late: within 6 x; stale beyond.", border=True)
 c2.metric("API calls, last 24 h", f"{cost.api_calls_24h:,}", help=f"{cost.runs_24h} collection cycles",
           border=True)
 c3.metric("API spend, last 24 h", ui.money(cost.last_24h_usd, 2), border=True)
@@ -49,6 +58,14 @@ c4.metric("Projected per month", ui.money(cost.projected_monthly_usd, 2),
           delta_color="inverse" if over > 0 else "normal", delta_arrow="up" if over > 0 else "down", border=True,
           help="Last 24 h of runs x 30. Set the budget with [collect] monthly_api_budget_usd in sextant.toml; "
                "the metrics collector stretches its cadence to stay under it.")
+disk = collection.store_disk()
+st.caption(
+    f"Store on disk: {_bytes(disk.total_bytes)} (collector's file {_bytes(disk.writer_bytes)}, {disk.snapshots} "
+    f"published snapshot(s) {_bytes(disk.snapshot_bytes)}"
+    + (f", left-over temporary copies {_bytes(disk.temporary_bytes)}" if disk.temporary_bytes else "")
+    + (f", other files {_bytes(disk.other_bytes)}" if disk.other_bytes else "")
+    + "). The collector keeps the newest three snapshots and publishes once per cycle; retention settings "
+      "([collect] in sextant.toml) bound the rest.")
 if 0 < cost.hours_covered < 23.5:
     st.caption(f"The projection covers only {cost.hours_covered:.1f} h of runs; first runs include the "
                "backfill, so it settles after a day of regular collection.")
@@ -69,8 +86,13 @@ ui.table(view[["source", "status", "account_id", "region", "last_success", "age"
 if not bad.empty:
     st.warning("Not fresh: " + ", ".join(sorted(set(bad.source))) + ". Run `python -m collectors run` (or "
                "schedule it with `--every 5m`); a failing source says what to do above.", icon=":material/warning:")
+partial = fresh[fresh.status == "partial"]
+if not partial.empty:
+    st.info("Partial: " + ", ".join(sorted(set(partial.source))) + ". Their main tables are fresh; an optional "
+            "operation failed (last error names it), and the table it fills keeps its previous rows.",
+            icon=":material/info:")
 
-tab_runs, tab_errors, tab_cost = st.tabs(["Runs", "Errors", "API cost"])
+tab_runs, tab_errors, tab_cost = st.tabs(["Runs", "Errors and partial runs", "API cost"])
 with tab_runs:
     runs = collection.collection_runs()
     if runs.empty:
@@ -82,6 +104,9 @@ with tab_runs:
             "duration_s": st.column_config.NumberColumn("duration", format="%.1f s"),
             "cost_usd": st.column_config.NumberColumn("API $", format="$%.4f"),
             "api_calls": st.column_config.NumberColumn("API calls", format="%d"),
+            "partial": st.column_config.NumberColumn("partial", format="%d",
+                                                     help="Sources whose optional operations (tags, activities, "
+                                                          "forecast...) failed; their main tables landed."),
         })
         picked = event.selection.rows if event is not None else []
         run_id = runs.run_id.iloc[picked[0]] if picked else runs.run_id.iloc[0]
@@ -93,6 +118,8 @@ with tab_runs:
             "estimated_cost_usd": st.column_config.NumberColumn("API $", format="$%.4f"),
             "duration_s": st.column_config.NumberColumn("duration", format="%.1f s"),
             "api_calls_by_operation": st.column_config.TextColumn("calls by operation", width="large"),
+            "error": st.column_config.TextColumn("error / failed operations", width="large"),
+            "hint": st.column_config.TextColumn("what to do", width="large"),
             "started_at": st.column_config.DatetimeColumn("started (UTC)", format="HH:mm:ss"),
             "ended_at": st.column_config.DatetimeColumn("ended (UTC)", format="HH:mm:ss"),
         })
@@ -100,7 +127,7 @@ with tab_runs:
 with tab_errors:
     errors = collection.collection_errors()
     if errors.empty:
-        st.success("No source has failed.", icon=":material/check_circle:")
+        st.success("No source has failed or been partial.", icon=":material/check_circle:")
     else:
         ui.table(errors, "collection_errors", column_config={
             "ended_at": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm"),

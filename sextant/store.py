@@ -3,7 +3,8 @@
 Design (docs/ARCHITECTURE.md): DuckDB lets one process hold a database file read-write and then
 nobody else may open it. So the collector process alone owns ``writer.duckdb``; after each
 cycle it checkpoints and publishes an immutable copy, ``snapshots/<n>.duckdb``, by writing the
-file under a temporary name, renaming it, and atomically replacing ``CURRENT`` with its name.
+file under a temporary name, renaming it, and atomically replacing ``CURRENT`` with its name
+(temporary files a killed publish left are removed when the next writer opens the store).
 Dashboard processes open the newest snapshot read-only and switch when ``CURRENT`` changes,
 so readers never take a lock the writer needs and never see a half-written batch.
 """
@@ -84,6 +85,15 @@ class Writer:
             if "lock" in str(exc).lower():
                 raise StoreBusy(f"another collector is writing to {location}; stop it or use --store") from None
             raise
+        self.removed_at_start = self._remove_partial_files()
+
+    def _remove_partial_files(self) -> list[Path]:
+        """Delete what a publish killed mid-copy left behind (``snapshots/.*.tmp``, ``.CURRENT.*``). Only the
+        writer publishes, and this one holds the file lock: no such file can belong to a live publish."""
+        leftovers = [*(self.location / "snapshots").glob(".*.tmp"), *self.location.glob(".CURRENT.*")]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
 
     def close(self) -> None:
         self.con.close()
@@ -227,6 +237,13 @@ class Writer:
         self.con.execute(sql, [row.get(c) for c in t.column_names])
 
     # ------------------------------------------------------------------ publish
+    def published(self) -> str | None:
+        """The name of the snapshot readers open (``CURRENT``), or None when nothing was published yet."""
+        try:
+            return (self.location / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
     def publish(self) -> Path:
         """Checkpoint and publish an immutable snapshot for readers; returns its path."""
         self.con.execute("CHECKPOINT")
@@ -245,14 +262,14 @@ class Writer:
 
     @staticmethod
     def _prune(snaps: Path, keep: str) -> None:
-        """Delete all but the newest snapshots; readers holding an old one keep their open file (POSIX)."""
-        done = sorted(p for p in snaps.glob("*.duckdb"))
+        """Delete all but the newest ``KEEP_SNAPSHOTS`` snapshots (readers holding an old one keep their open file,
+        POSIX) and any temporary copy left over (publishing is synchronous: none is in flight now)."""
+        done = sorted(snaps.glob("*.duckdb"), key=lambda p: (len(p.name), p.name))  # nanosecond names, in time order
         for old in done[:-KEEP_SNAPSHOTS]:
             if old.name != keep:
                 old.unlink(missing_ok=True)
         for stale in snaps.glob(".*.tmp"):
-            if time.time() - stale.stat().st_mtime > 600:
-                stale.unlink(missing_ok=True)
+            stale.unlink(missing_ok=True)
 
 
 class Reader:

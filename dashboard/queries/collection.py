@@ -1,5 +1,6 @@
 """Read queries of the collection area: which sources there are, how fresh each is against its cadence, the
-collection runs and their errors, and what collecting costs in AWS API charges (the self-cost meter).
+collection runs and their errors (a partial run: the source's core rows landed, an optional operation failed), what
+collecting costs in AWS API charges (the self-cost meter), and what the store takes on disk.
 
 The sources are read from the store (``sextant_source``, the collectors' registry written at migration), so the
 dashboard needs no collector import; a store whose registry is still empty lists the sources it has runs of.
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
-from dashboard.data import query
+from dashboard.data import query, reader
 from sextant.settings import Settings
 
 FRESH_WITHIN = 2  # x the expected cadence: fresh; up to LATE_WITHIN x: late; beyond: stale
@@ -36,22 +38,30 @@ def cadence_s(settings: Settings) -> dict[str, int]:
     return {"cost_explorer": c.cost_refresh_every_s, "cloudwatch_logs": c.cold_every_s}
 
 
+COLLECTED = ("succeeded", "partial")  # run statuses whose core rows landed (partial: an optional call failed)
+
+
 def _status(age_s: float, last_status: object, expected_s: float) -> str:
     if pd.isna(age_s):
         return "never"
     if last_status == "failed":
         return "failing"
     ratio = age_s / expected_s
-    return "fresh" if ratio <= FRESH_WITHIN else "late" if ratio <= LATE_WITHIN else "stale"
+    if ratio <= FRESH_WITHIN:
+        return "partial" if last_status == "partial" else "fresh"
+    return "late" if ratio <= LATE_WITHIN else "stale"
 
 
 def freshness(sources: list[str], settings: Settings, now: datetime) -> pd.DataFrame:
     """One row per source (and account/region it ran for): last run, last success, age, expected cadence,
-    status (fresh: age <= 2 x cadence; late: <= 6 x; stale beyond; failing when the last run failed;
-    never when it never succeeded). ``sources`` without any run get one row, ``never``."""
+    status (fresh: age <= 2 x cadence; partial: as fresh, but an optional operation of the last run failed
+    (``last_error`` names it, ``last_hint`` says what to do); late: <= 6 x; stale beyond; failing when the last run
+    failed; never when it never succeeded). A partial run counts as a success: its source's core rows landed.
+    ``sources`` without any run get one row, ``never``."""
     cad = cadence_s(settings)
     runs = query("""
-        SELECT source, account_id, region, max(ended_at) FILTER (WHERE status = 'succeeded') AS last_success,
+        SELECT source, account_id, region,
+               max(ended_at) FILTER (WHERE status IN ('succeeded', 'partial')) AS last_success,
                arg_max(status, ended_at) AS last_status, arg_max(error, ended_at) AS last_error,
                arg_max(hint, ended_at) AS last_hint, max(ended_at) AS last_run
         FROM sextant_collection_run GROUP BY ALL
@@ -69,17 +79,19 @@ def freshness(sources: list[str], settings: Settings, now: datetime) -> pd.DataF
 
 
 def data_as_of() -> pd.DataFrame:
-    """Last successful collection per source: source, as_of."""
+    """Last successful (or partial: core rows landed) collection per source: source, as_of."""
     return query("SELECT source, max(ended_at) AS as_of FROM sextant_collection_run "
-                 "WHERE status = 'succeeded' GROUP BY source ORDER BY source")
+                 "WHERE status IN ('succeeded', 'partial') GROUP BY source ORDER BY source")
 
 
 def collection_runs(limit: int = 200) -> pd.DataFrame:
-    """Collection cycles, newest first: started, ended, sources, failed, rows, API calls, $."""
+    """Collection cycles, newest first: started, ended, sources, failed, partial (an optional operation failed),
+    rows, API calls, $."""
     return query("""
         SELECT run_id, min(started_at) AS started_at, max(ended_at) AS ended_at,
                epoch(max(ended_at) - min(started_at)) AS duration_s,
                count(*) AS sources, count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status = 'partial') AS partial,
                sum(rows) AS rows, sum(api_calls) AS api_calls, sum(estimated_cost_usd) AS cost_usd
         FROM sextant_collection_run GROUP BY run_id ORDER BY started_at DESC LIMIT ?
     """, [limit])
@@ -95,11 +107,54 @@ def collection_run_sources(run_id: str) -> pd.DataFrame:
 
 
 def collection_errors(limit: int = 100) -> pd.DataFrame:
-    """Failed source runs, newest first."""
+    """Failed and partial source runs, newest first (status says which; a partial run's error names the optional
+    operations that failed)."""
     return query("""
-        SELECT ended_at, source, account_id, region, error, hint, run_id
-        FROM sextant_collection_run WHERE status = 'failed' ORDER BY ended_at DESC LIMIT ?
+        SELECT ended_at, source, account_id, region, status, error, hint, run_id
+        FROM sextant_collection_run WHERE status IN ('failed', 'partial') ORDER BY ended_at DESC LIMIT ?
     """, [limit])
+
+
+@dataclass(frozen=True)
+class StoreDisk:
+    """Bytes the store takes on disk: the collector's file (and its write-ahead log), the published snapshots
+    (the collector keeps the newest three), temporary copies a killed publish left, and anything else in the
+    store's folder (the audit log)."""
+
+    location: Path
+    writer_bytes: int
+    snapshot_bytes: int
+    snapshots: int
+    temporary_bytes: int
+    other_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.writer_bytes + self.snapshot_bytes + self.temporary_bytes + self.other_bytes
+
+
+def store_disk(location: Path | None = None) -> StoreDisk:
+    """What the store at ``location`` (default: the store this dashboard reads) takes on disk, from the file
+    system."""
+    root = Path(location) if location is not None else reader().location
+    writer = snaps = temp = other = count = 0
+    for path in root.rglob("*") if root.exists() else ():
+        try:
+            if not path.is_file():
+                continue
+            size = path.stat().st_size
+        except OSError:  # pruned or renamed while we looked
+            continue
+        rel = path.relative_to(root)
+        if path.name.startswith("writer.duckdb"):
+            writer += size
+        elif rel.parts[0] == "snapshots" and path.suffix == ".duckdb" and not path.name.startswith("."):
+            snaps, count = snaps + size, count + 1
+        elif path.name.endswith(".tmp") or path.name.startswith(".CURRENT."):
+            temp += size
+        else:
+            other += size
+    return StoreDisk(root, writer, snaps, count, temp, other)
 
 
 @dataclass(frozen=True)

@@ -69,3 +69,54 @@ def test_a_session_token_in_signature_errors_is_neither_printed_nor_logged_nor_s
                                                  ("sagemaker_endpoints", "partial")}
     for text in (out.stdout, out.stderr, *(f"{e} {h}" for _, _, e, h in rows)):
         assert TOKEN[:40] not in text and TOKEN[-40:] not in text and "x-amz-security-token:F" not in text
+
+
+class _CountingWriter:
+    """The writer as the CLI's cycle sees it: whether something was published, and each publish."""
+
+    def __init__(self, published: str | None) -> None:
+        self._published = published
+        self.publishes: list[int] = []  # sources finished at each publish
+        self.finished = 0
+
+    def published(self) -> str | None:
+        return self._published
+
+    def publish(self) -> None:
+        self.publishes.append(self.finished)
+        self._published = "snapshot"
+
+
+def _one_cycle(monkeypatch, writer: _CountingWriter, sources: int = 6) -> None:
+    """The CLI's cycle with a runner whose sources finish at once (each reported through progress)."""
+    from argparse import Namespace
+    from threading import Event
+
+    from collectors import __main__ as cli
+    from collectors import runner
+
+    def run_cycle(settings, w, srcs, account, since, progress):
+        cycle = runner.CycleResult("r")
+        for i in range(sources):
+            r = runner.SourceResult(f"s{i}", "1", "us-east-1", "succeeded")
+            writer.finished += 1
+            progress(r)
+            cycle.results.append(r)
+        return cycle
+
+    monkeypatch.setattr(runner, "run_cycle", run_cycle)
+    assert cli._cycle(None, writer, [], Namespace(quiet=True, account=None, since=None), Event()) == 0
+
+
+def test_a_cycle_publishes_the_store_once_at_its_end(monkeypatch):
+    writer = _CountingWriter(published="1764662400000000000.duckdb")
+    _one_cycle(monkeypatch, writer)
+    assert writer.publishes == [6]  # one whole copy per cycle, not one every 10 s as well
+
+
+def test_a_first_collection_also_publishes_once_early_so_endpoints_show_before_metrics_finish(monkeypatch):
+    writer = _CountingWriter(published=None)
+    _one_cycle(monkeypatch, writer)
+    assert writer.publishes == [1, 6]
+    _one_cycle(monkeypatch, writer)  # the next cycle: the store has a snapshot
+    assert writer.publishes == [1, 6, 12]

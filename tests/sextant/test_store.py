@@ -13,7 +13,7 @@ import pytest
 import collectors
 from collectors import datadoc
 from sextant.schema import table
-from sextant.store import Reader, UniqueKeys, Writer
+from sextant.store import KEEP_SNAPSHOTS, Reader, UniqueKeys, Writer
 
 THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
 EVENT = table("aws_event", "A test table without an index, appended in time order.", [
@@ -127,3 +127,33 @@ def test_every_column_of_every_table_is_described_and_documented(tmp_path):
 def test_docs_data_model_is_up_to_date():
     committed = (Path(__file__).resolve().parents[2] / "docs" / "DATA_MODEL.md").read_text()
     assert committed.strip() == datadoc.markdown().strip(), "run: python -m collectors.datadoc > docs/DATA_MODEL.md"
+
+
+def test_a_writer_removes_what_a_publish_killed_mid_copy_left(tmp_path):
+    w = _writer(tmp_path)
+    w.publish()
+    w.close()
+    store = tmp_path / "store"
+    kept = sorted(p.name for p in (store / "snapshots").iterdir())
+    leftovers = [store / "snapshots" / ".1764662400000000000.duckdb.3f2a.tmp", store / ".CURRENT.9b1c"]
+    for path in leftovers:
+        path.write_bytes(b"x" * 1000)
+    w = Writer(store)
+    try:
+        assert not any(p.exists() for p in leftovers)
+        assert sorted(w.removed_at_start) == sorted(leftovers)
+        assert sorted(p.name for p in (store / "snapshots").iterdir()) == kept  # published snapshots stay
+        assert w.published() == (store / "CURRENT").read_text()
+    finally:
+        w.close()
+
+
+def test_publishing_keeps_the_newest_snapshots_only(tmp_path):
+    w = _writer(tmp_path)
+    try:
+        assert w.published() is None
+        names = [w.publish().name for _ in range(KEEP_SNAPSHOTS + 3)]
+        left = sorted(p.name for p in (tmp_path / "store" / "snapshots").iterdir())
+        assert left == names[-KEEP_SNAPSHOTS:] and w.published() == names[-1]
+    finally:
+        w.close()

@@ -105,3 +105,44 @@ def test_metrics_plan_is_the_newest_polls_first(tiny_store):
                                             "polled_at": END - timedelta(minutes=m), "queries": m}
                                            for m in (10, 5, 20)])
     assert list(collection.metrics_plan().queries) == [5, 10, 20]
+
+
+def test_a_partial_source_is_shown_as_partial_with_the_failed_operation_and_counts_as_collected(tiny_store):
+    op_error = "application-autoscaling:DescribeScalingActivities: AccessDeniedException (not authorized)"
+    hint = "grant application-autoscaling:DescribeScalingActivities to the collector's role"
+    tiny_store(sextant_collection_run=[
+        _run("application_autoscaling", timedelta(minutes=20)),
+        _run("application_autoscaling", timedelta(minutes=1), "partial", run_id="r2", error=op_error, hint=hint),
+        _run("stale_partial", timedelta(hours=2), "partial", run_id="r2", error=op_error, hint=hint),
+        _run("b", timedelta(minutes=1), "failed", run_id="r2", error="boom"),
+    ])
+    fresh = collection.freshness(["application_autoscaling", "stale_partial", "b"], SETTINGS, END).set_index("source")
+    row = fresh.loc["application_autoscaling"]
+    assert (row.status, row.last_status, row.last_error, row.last_hint) == ("partial", "partial", op_error, hint)
+    assert row.age_s == pytest.approx(60)  # a partial run's core rows landed: it is the last success
+    assert fresh.loc["stale_partial", "status"] == "stale"  # the age says more than the partial
+    runs = collection.collection_runs().set_index("run_id")
+    assert (runs.loc["r2", "sources"], runs.loc["r2", "failed"], runs.loc["r2", "partial"]) == (3, 1, 2)
+    detail = collection.collection_run_sources("r2").set_index("source")
+    assert (detail.loc["application_autoscaling", "status"], detail.loc["application_autoscaling", "error"]) == (
+        "partial", op_error)
+    errors = collection.collection_errors()
+    assert set(zip(errors.source, errors.status, strict=True)) == {
+        ("application_autoscaling", "partial"), ("stale_partial", "partial"), ("b", "failed")}
+    assert collection.data_as_of().set_index("source").as_of["application_autoscaling"] == END - timedelta(minutes=1)
+
+
+def test_store_disk_counts_the_writer_the_snapshots_and_leftovers(tiny_store):
+    from pathlib import Path
+
+    location = Path(tiny_store())
+    (location / "snapshots" / ".123.duckdb.ab.tmp").write_bytes(b"x" * 1000)
+    (location / "audit.sqlite").write_bytes(b"y" * 500)
+    disk = collection.store_disk(location)
+    writer = sum(p.stat().st_size for p in location.glob("writer.duckdb*"))
+    snaps = [p for p in (location / "snapshots").glob("*.duckdb")]
+    assert disk.writer_bytes == writer > 0
+    assert (disk.snapshots, disk.snapshot_bytes) == (len(snaps), sum(p.stat().st_size for p in snaps))
+    assert (disk.temporary_bytes, disk.other_bytes) == (1000, 500 + (location / "CURRENT").stat().st_size)
+    assert disk.total_bytes == sum(p.stat().st_size for p in location.rglob("*") if p.is_file())
+    assert collection.store_disk().location == location.resolve()  # the store this dashboard reads
