@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 import string
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -20,7 +22,7 @@ def plain(value: object, missing: str = "–") -> str:
     HTML tags removed, every ASCII punctuation character escaped with a backslash (so no link, image, emphasis,
     code span, heading, table, autolink, ``:color[...]`` or ``:material/...:`` directive and no ``$`` math can form),
     line breaks and runs of white space folded into one space. None and NaN read as ``missing``."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return missing
     text = _SPACE.sub(" ", _TAG.sub("", str(value))).strip()
     return text.translate(_ESCAPE) if text else missing
@@ -35,8 +37,8 @@ def empty(message: str) -> None:
     st.info(message, icon=":material/info:")
 
 
-def table(df: pd.DataFrame, key: str, *, column_config: dict | None = None, height: int | None = None,
-          on_select: str = "ignore", selection_mode: str = "single-row"):
+def table(df: pd.DataFrame, key: str, *, column_config: dict[str, Any] | None = None, height: int | None = None,
+          on_select: str = "ignore", selection_mode: str = "single-row") -> Any:
     """A dataframe with CSV and Parquet downloads under it; returns the selection event when selectable."""
     kwargs = {"hide_index": True, "width": "stretch", "column_config": column_config or {}, "key": key}
     if height:
