@@ -72,6 +72,7 @@ def test_the_matcher_follows_docker_semantics():
     ".streamlit/secrets.toml", "var/store/writer.duckdb", "var/store/snapshots/7.duckdb", "var/audit.sqlite",
     ".venv/bin/python", ".git/config", ".pytest_cache/v/cache/nodeids", "sextant.egg-info/PKG-INFO",
     "test-artifacts/walk/overview.png", "tests/conftest.py", "dashboard/__pycache__/ui.cpython-311.pyc", ".env",
+    "demo/.env", "bench/out/store.duckdb", "some/where/audit.sqlite", "dashboard/.streamlit/secrets.toml",
 ])
 def test_secrets_state_and_tooling_stay_out_of_the_build_context(rules, path):
     assert excluded(path, rules), f"{path} would be sent to docker build"
