@@ -118,13 +118,17 @@ def fixed_end(f: Filters, now: datetime | None = None) -> datetime:
 
 
 def span_label(start: datetime, end: datetime) -> str:
-    """A window's length for a header: "1 h", "24 h", "7 d", "30 d" for the usual ones, else its UTC days
-    ("Nov 10 – Nov 16")."""
+    """A window's length for a header: "1 h", "24 h", "7 d" for the sidebar's ranges, "2 h 10 min" for another
+    window under two days, "9 d" for whole days, else its UTC days ("Nov 10 – Nov 16")."""
     length = end - start
     for key, span in RANGES.items():
         if length == span:
             return key.replace("h", " h").replace("d", " d")
-    if length % timedelta(hours=1) == timedelta(0) and length < timedelta(days=2):
-        return f"{length // timedelta(hours=1)} h"
+    minutes = int(length.total_seconds() // 60)
+    if 0 < minutes < 48 * 60:
+        h, m = divmod(minutes, 60)
+        return " ".join(p for p in (f"{h} h" if h else "", f"{m} min" if m else "") if p)
+    if length % timedelta(days=1) == timedelta(0):
+        return f"{length.days} d"
     last = end - timedelta(microseconds=1)
-    return f"{start:%b %d} – {last:%b %d}" if start.date() != last.date() else f"{start:%b %d}"
+    return f"{start:%b %d} – {last:%b %d}"

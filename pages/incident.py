@@ -74,16 +74,17 @@ baseline = eq.latency_baseline(account, region, name, start)
 
 p99 = metrics[metrics.metric == "p99"].groupby("ts", as_index=False).value.max()
 five = metrics[metrics.metric == "5xx"].groupby("ts", as_index=False).value.sum()
+span = filters.span_label(start, end)  # every figure below is over the window, and says so
 m = st.columns(5)
-m[0].metric("Events", len(timeline))
-m[1].metric("Peak p99 (ms)", f"{p99.value.max():,.0f}" if not p99.empty else "–",
+m[0].metric(f"Events, {span}", len(timeline))
+m[1].metric(f"Peak p99, {span} (ms)", f"{p99.value.max():,.0f}" if not p99.empty else "–",
             delta=f"{p99.value.max() / baseline:.1f}× the 7-day median" if baseline and not p99.empty else None,
             delta_color="inverse")
 fx = metrics[metrics.metric == "5xx"]
-m[2].metric("5xx errors", f"{int((fx.value * fx.period_s / 60).sum()):,}" if not fx.empty else "–",
+m[2].metric(f"5xx errors, {span}", f"{int((fx.value * fx.period_s / 60).sum()):,}" if not fx.empty else "–",
             help="Sum of Invocation5XXErrors in the window")
-m[3].metric("ERROR log lines", f"{int(errors.events.sum()):,}" if not errors.empty else "0")
-m[4].metric("Alarm changes", int((timeline.kind == "alarm").sum()) if not timeline.empty else 0)
+m[3].metric(f"ERROR log lines, {span}", f"{int(errors.events.sum()):,}" if not errors.empty else "0")
+m[4].metric(f"Alarm changes, {span}", int((timeline.kind == "alarm").sum()) if not timeline.empty else 0)
 
 fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
 if not p99.empty:

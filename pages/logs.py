@@ -63,15 +63,17 @@ if pinned and st.button("Use the sidebar's range", key="logs_unpin"):
 counts = lq.log_counts(start, end, **scope)
 events = lq.log_events(start, end, limit=2000, **scope)
 m1, m2, m3 = st.columns(3)
-m1.metric("Matching lines", f"{int(counts.events.sum()) if not counts.empty else 0:,}")
-m2.metric("ERROR lines", f"{int(counts[counts.level == 'ERROR'].events.sum()) if not counts.empty else 0:,}")
+span = filters.span_label(start, end)
+m1.metric(f"Matching lines, {span}", f"{int(counts.events.sum()) if not counts.empty else 0:,}")
+m2.metric(f"ERROR lines, {span}",
+          f"{int(counts[counts.level == 'ERROR'].events.sum()) if not counts.empty else 0:,}")
 m3.metric("Shown", f"{len(events):,}", help="The newest 2,000 matching lines")
 
 if counts.empty:
     ui.empty("Nothing matches. Loosen the text, level or resource, or widen the time range.")
     st.stop()
-bucket = (counts.ts.sort_values().diff().dropna().min() if len(counts.ts.unique()) > 1 else None)
-per = f"per {int(bucket.total_seconds() // 60)} min" if bucket is not None else "per bucket"
+bucket_s = lq.bucket_seconds(start, end)  # the query's own bucket: never guessed from the data ("per 0 min")
+per = "per hour" if bucket_s == 3600 else f"per {bucket_s // 60} min"
 fig = charts.time_series(counts, "ts", "events", "level", title="Matching log lines over time", unit=f"lines {per}",
                          kind="bar", height=260)
 fig.update_layout(xaxis_range=[start, end], margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})

@@ -57,12 +57,17 @@ def log_events(start: datetime, end: datetime, *, text: str = "", levels: list[s
     return _utc(df, "ts")
 
 
+def bucket_seconds(start: datetime, end: datetime) -> int:
+    """The bucket of the log counts over [start, end), in seconds: 1 min up to 6 h, 5 min up to 2 d, 1 h beyond."""
+    span = (end - start).total_seconds()
+    return 60 if span <= 6 * 3600 else 300 if span <= 2 * 86400 else 3600
+
+
 def log_counts(start: datetime, end: datetime, *, text: str = "", levels: list[str] | tuple = (),
                endpoint: str | None = None, job: str | None = None, accounts: tuple = (), regions: tuple = (),
                bucket_s: int | None = None) -> pd.DataFrame:
-    """Matching events per time bucket and level (bucket: 1 min up to 6 h, 5 min up to 2 d, 1 h beyond)."""
-    span = (end - start).total_seconds()
-    bucket_s = bucket_s or (60 if span <= 6 * 3600 else 300 if span <= 2 * 86400 else 3600)
+    """Matching events per time bucket (:func:`bucket_seconds`, unless ``bucket_s`` is given) and level."""
+    bucket_s = bucket_s or bucket_seconds(start, end)
     where, params = log_where(start, end, text=text, levels=levels, endpoint=endpoint, job=job,
                               accounts=accounts, regions=regions)
     df = query(f"""

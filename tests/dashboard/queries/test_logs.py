@@ -81,3 +81,9 @@ def test_log_queries_of_an_empty_store_keep_their_columns(tiny_store):
     tiny_store()
     assert lq.log_events(START, END).empty
     assert list(lq.log_resources(START, END).columns) == ["kind", "name", "events", "errors"]
+
+
+def test_the_bucket_of_the_counts_is_named_by_the_window_not_guessed_from_the_data():
+    """The chart's axis read "lines per 0 min" (the bucket was guessed from two levels sharing a minute)."""
+    assert [lq.bucket_seconds(END - span, END) for span in
+            (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=7))] == [60, 60, 300, 3600]
