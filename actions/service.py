@@ -25,15 +25,18 @@ needs no SDK abstraction (see README, "The SageMaker SDK").
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import re
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
@@ -709,15 +712,19 @@ def _lock_for(token: str) -> threading.Lock:
         return lock
 
 
+CAP_WAIT_S = 120.0  # how long an action waits for another process acting on the same account and guardrail
+
+
 @contextmanager
-def _cap_lock(request: Request) -> Iterator[None]:
+def _cap_lock(request: Request, audit: AuditLog) -> Iterator[None]:
     """Count-then-create under one lock per account and guardrail (``Request.CAP``): six concurrent launches
     with one slot left under ``max_concurrent_training_jobs`` start one job, and two scales of one account do
     not plan from the same stale count.
 
-    The lock is per process. Several dashboard processes (replicas, or ``streamlit run`` twice) acting on one
-    account can still race between the check and the create; a cross-process guard would need a shared lock
-    (the audit database's, or PostgreSQL's advisory locks on a shared deployment) held across AWS calls."""
+    Threads of this process share a lock; dashboard processes on one machine also share a lock file beside the
+    audit database (``flock``), waited for up to ``CAP_WAIT_S``. Dashboards on *several machines* (replicas
+    behind a load balancer) can still race between the check and the create: that needs a lock they all see
+    (PostgreSQL's advisory locks, with the audit log on PostgreSQL; docs/ARCHITECTURE.md)."""
     if request.CAP is None:
         yield
         return
@@ -726,8 +733,29 @@ def _cap_lock(request: Request) -> Iterator[None]:
         lock = _cap_locks.get(key)
         if lock is None:
             lock = _cap_locks[key] = threading.Lock()
-    with lock:
+    with lock, _file_lock(audit.path.with_name(f"{audit.path.name}.{key[0]}.{key[1]}.lock")):
         yield
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing), waited for up to ``CAP_WAIT_S``."""
+    with open(path, "a+b") as f:
+        deadline = time.monotonic() + CAP_WAIT_S
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ActionError("another dashboard process is acting on this account's "
+                                      f"{path.name.rsplit('.', 2)[-2].replace('_', ' ')} guardrail; "
+                                      "try again in a minute") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _checked(request: Request, env: Env) -> Env:
@@ -795,7 +823,7 @@ def _attempt(request: Request, actor: Actor, env: Env, audit: AuditLog, token: s
                 "once; open the dialog again to act again"), None, None)
         target_env = _checked(request, env)
         target_env, identity = _as_user(target_env, actor)
-        with _cap_lock(request):
+        with _cap_lock(request, audit):
             p = request.plan(target_env)
             if dry:
                 return _record(audit, base, Outcome("dry_run", f"dry run: would {p.summary}", p), p, identity)

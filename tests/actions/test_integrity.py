@@ -5,6 +5,8 @@ token; planted credentials reach no outcome and no audit row. Against the emulat
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -12,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 import actions as a
+from actions import service
 from actions.audit import AuditLog
 from sextant.aws import Clients
 from sextant.settings import AccountSettings, ActionSettings, Settings
@@ -266,6 +269,28 @@ def test_six_concurrent_launches_with_one_slot_left_start_one_job(acc, audit):
     assert all("max_concurrent_training_jobs" in o.message for o in outcomes if o.status == "invalid")
     assert env.clients.counter.snapshot().get("api.sagemaker:CreateTrainingJob") == 1
     assert audit.count() == 6
+
+
+def test_another_dashboard_process_acting_on_the_same_guardrail_is_waited_for(acc, env, audit, endpoint,
+                                                                               monkeypatch):
+    """Dashboard processes on one machine share a lock file per account and guardrail beside the audit log."""
+    monkeypatch.setattr(service, "CAP_WAIT_S", 0.5)
+    lock = audit.path.with_name(f"{audit.path.name}.{MAIN}.instances.lock")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        out = a.run_action(a.ScaleEndpoint(MAIN, endpoint, "AllTraffic", 2), OPERATOR, env, audit, a.new_token())
+        assert out.status == "invalid" and "another dashboard process" in out.message, out.message
+        assert _writes(env) == 0 and audit.count() == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    out = a.run_action(a.ScaleEndpoint(MAIN, endpoint, "AllTraffic", 2), OPERATOR, env, audit, a.new_token())
+    assert out.status == "succeeded", out.message
+
+
+HOLD_LOCK = "import fcntl, sys, time; f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX); " \
+            "print('locked', flush=True); time.sleep(60)"
 
 
 # ----------------------------------------------------------------------------- dry run, then Confirm
