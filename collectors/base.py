@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from sextant.aws import Clients, error_fields, final_answer
 from sextant.redact import redact
@@ -148,7 +149,7 @@ class Context:
             return None
         try:
             return call()
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
             code, status, message = error_fields(exc)
             if known is not None:
                 known.calls += 1

@@ -2,7 +2,8 @@
 
 Incremental: stacks are listed every run (one call per page; free). A stack's resources are listed only
 when the stack is new or its LastUpdatedTime moved; only ``AWS::SageMaker::*`` resources are kept.
-Deleted stacks leave the tables.
+Deleted stacks leave the tables. Resource listings are optional (``Context.optional``): a stack whose listing
+fails keeps its stored rows and is listed again next run.
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def collect(ctx: Context) -> Iterator[Batch]:
         if stored is not None and stored[0] == epoch_ms(updated):
             count = stored[1]
         else:
-            owned = [r for r in paginate(cfn, "list_stack_resources", "StackResourceSummaries", StackName=name)
-                     if r.get("ResourceType", "").startswith(ML_RESOURCE_PREFIX)]
+            listed = ctx.optional("cloudformation:ListStackResources", lambda name=name: list(paginate(
+                cfn, "list_stack_resources", "StackResourceSummaries", StackName=name)))
+            if listed is None:
+                continue  # its stored rows stay, and its resources are listed again next run
+            owned = [r for r in listed if r.get("ResourceType", "").startswith(ML_RESOURCE_PREFIX)]
             relisted.append(name)
             count = len(owned)
             resources += [ctx.rows(stack_name=name, logical_id=r["LogicalResourceId"],

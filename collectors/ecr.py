@@ -2,7 +2,8 @@
 
 Incremental: repositories and images are listed every run (one call per page; per repository for images;
 these reads are free). Scan findings are read once per image, when its scan is first seen COMPLETE.
-Deleted repositories and images leave the tables.
+Deleted repositories and images leave the tables. Findings are optional (``Context.optional``): when they
+cannot be read, the image keeps its stored scan status, so they are read again next run.
 """
 
 from __future__ import annotations
@@ -72,14 +73,19 @@ def collect(ctx: Context) -> Iterator[Batch]:
             live_images.add((name, digest))
             status = (i.get("imageScanStatus") or {}).get("status")
             summary = i.get("imageScanFindingsSummary") or {}
+            if status == "COMPLETE" and known.get((name, digest)) != "COMPLETE":
+                found = ctx.optional("ecr:DescribeImageScanFindings",
+                                     lambda n=name, d=digest: _findings(ctx, ecr, n, d))
+                if found is None:
+                    status = known.get((name, digest))  # stored as before: its findings are read again next run
+                else:
+                    findings += found
+                    scanned.append(digest)
             images.append(ctx.rows(repository_name=name, image_digest=digest,
                                    image_tags=json.dumps(i.get("imageTags") or []), pushed_at=i.get("imagePushedAt"),
                                    size_bytes=i.get("imageSizeInBytes"), scan_status=status,
                                    finding_counts=json.dumps(summary.get("findingSeverityCounts") or {}),
                                    last_pulled_at=i.get("lastRecordedPullTime")))
-            if status == "COMPLETE" and known.get((name, digest)) != "COMPLETE":
-                findings += _findings(ctx, ecr, name, digest)
-                scanned.append(digest)
     known_repos = {r[0] for r in ctx.sql(
         "SELECT repository_name FROM aws_ecr_repository WHERE account_id = ? AND region = ?", where)}
     gone_repos = (known_repos | {r for r, _ in known}) - live_repos

@@ -2,7 +2,8 @@
 Step Functions resource), with their targets.
 
 Incremental: event buses and rules are listed every run, and targets per rule (these reads are free);
-other rules are not kept. Deleted rules leave the table.
+other rules are not kept. Deleted rules leave the table. Targets are optional (``Context.optional``): a
+rule whose targets cannot be listed keeps its stored row.
 """
 
 from __future__ import annotations
@@ -48,12 +49,19 @@ def collect(ctx: Context) -> Iterator[Batch]:
     events = ctx.client("events")
     known = ctx.sql("SELECT event_bus_name, rule_name FROM aws_eventbridge_rule WHERE account_id = ? AND region = ?",
                       [ctx.account_id, ctx.region])
+    stored = {(bus, name) for bus, name in known}
     buses = [b["Name"] for b in events.list_event_buses().get("EventBuses", [])] or ["default"]
     rows, live = [], set()
     for bus in buses:
         for r in paginate(events, "list_rules", "Rules", EventBusName=bus):
+            listed = ctx.optional("events:ListTargetsByRule", lambda r=r, bus=bus: list(paginate(
+                events, "list_targets_by_rule", "Targets", Rule=r["Name"], EventBusName=bus)))
+            if listed is None:  # the stored row (if any) stays
+                if (bus, r["Name"]) in stored:
+                    live.add((bus, r["Name"]))
+                continue
             targets = [{"id": t.get("Id"), "arn": t.get("Arn"), "role_arn": t.get("RoleArn"), "input": t.get("Input")}
-                       for t in paginate(events, "list_targets_by_rule", "Targets", Rule=r["Name"], EventBusName=bus)]
+                       for t in listed]
             sagemaker_events = _matches_sagemaker(r.get("EventPattern"))
             if not sagemaker_events and not any(any(s in (t["arn"] or "") for s in ML_TARGET_SERVICES)
                                                 for t in targets):

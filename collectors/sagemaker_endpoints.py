@@ -4,7 +4,9 @@ Incremental: ListEndpoints is one call per page; an endpoint is described (and i
 when its LastModifiedTime differs from the stored one, and every endpoint once per
 ``collect.tags_every_s`` (tags change without touching LastModifiedTime). Endpoint configs are
 immutable, so each is described once. Describes and tags are optional (``Context.optional``): an
-endpoint whose describe fails keeps its stored rows; tags that cannot be read keep the stored ones.
+endpoint whose describe fails keeps its stored rows; tags that cannot be read keep the stored ones; when
+its config cannot be read, its variants land without instance type and model, and it is described again
+once the config is read.
 Variant states are appended to ``aws_sagemaker_endpoint_variant_history`` whenever
 they differ from the last observed state, so pages can draw instance count over time. (Autoscaling
 of the variants: ``application_autoscaling``.)
@@ -76,9 +78,10 @@ TABLES = (ENDPOINT, VARIANT, VARIANT_HISTORY, CONFIG)
 
 def collect(ctx: Context) -> Iterator[Batch]:
     sm = ctx.client("sagemaker")
-    known_modified = dict(ctx.sql(
-        "SELECT endpoint_name, last_modified_time FROM aws_sagemaker_endpoint WHERE account_id = ? AND region = ?",
-        [ctx.account_id, ctx.region]))
+    stored = ctx.sql("SELECT endpoint_name, last_modified_time, endpoint_config_name FROM aws_sagemaker_endpoint "
+                     "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])
+    known_modified = {name: modified for name, modified, _ in stored}
+    known_config = {name: config for name, _, config in stored}
     summaries = list(paginate(sm, "list_endpoints", "Endpoints"))
     live = {s["EndpointName"] for s in summaries}
     gone = [n for n in known_modified if n not in live]
@@ -90,9 +93,12 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield CONFIG, configs
 
     config_models = {}
+    new_configs = {c["endpoint_config_name"] for c in configs}
+    config_names = set(new_configs)
     for name, variants in ctx.sql(
             "SELECT endpoint_config_name, variants FROM aws_sagemaker_endpoint_config "
             "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region]):
+        config_names.add(name)
         for v in json.loads(variants):
             config_models[(name, v["variant_name"])] = v["model_name"]
     for c in configs:
@@ -110,11 +116,15 @@ def collect(ctx: Context) -> Iterator[Batch]:
         "WHERE account_id = ? AND region = ? GROUP BY ALL", [ctx.account_id, ctx.region])}
     endpoints, variants, history = [], [], []
     for s in summaries:
-        if not tags_due and known_modified.get(s["EndpointName"]) == s["LastModifiedTime"]:
-            continue
+        if not tags_due and known_modified.get(s["EndpointName"]) == s["LastModifiedTime"] \
+                and known_config.get(s["EndpointName"]) not in new_configs:
+            continue  # unchanged (a config read only now means its variants were stored without it)
         d = ctx.optional("sagemaker:DescribeEndpoint", lambda s=s: sm.describe_endpoint(EndpointName=s["EndpointName"]))
         if d is None:
             continue  # its stored rows stay, and it is described again next run
+        # Its config could not be read (DescribeEndpointConfig failed): the variants land without instance type
+        # and model, no history row is written, and once the config is read the endpoint is described again.
+        config_unknown = d.get("EndpointConfigName") not in config_names
         tags = ctx.tags(d["EndpointArn"])
         if tags is None:  # ListTags failed: the tags stored before stay
             tags = stored_tags.get(d["EndpointName"])
@@ -136,7 +146,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
                        observed_at=ctx.now)
             variants.append(ctx.rows(**row))
             state = (row["current_instance_count"], row["desired_instance_count"], row["current_weight"], cfg)
-            if last_state.get((d["EndpointName"], v["VariantName"])) != state:
+            if last_state.get((d["EndpointName"], v["VariantName"])) != state and not config_unknown:
                 history.append(ctx.rows(**{k: row[k] for k in VARIANT_HISTORY.column_names
                                            if k in row}))
     yield ENDPOINT, endpoints

@@ -3,7 +3,8 @@
 Incremental: state machines are listed every run (one call per page). Executions are listed newest first;
 an execution already stored in a terminal state (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) is not written again,
 and listing stops after a page holding only such executions. A FAILED execution has its history read once,
-newest event first, to name the failing state, the error and the cause.
+newest event first, to name the failing state, the error and the cause. The history is optional
+(``Context.optional``): when it cannot be read, the execution is left out (and read again next run).
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def collect(ctx: Context) -> Iterator[Batch]:
                     continue
                 failing = error = cause = None
                 if e["status"] == "FAILED":
-                    failing, error, cause = _failure(sfn, e["executionArn"])
+                    failure = ctx.optional("states:GetExecutionHistory",
+                                           lambda e=e: _failure(sfn, e["executionArn"]))
+                    if failure is None:
+                        continue  # not stored as final: its history is read again next run
+                    failing, error, cause = failure
                 executions.append(ctx.rows(
                     execution_arn=e["executionArn"], state_machine_arn=m["stateMachineArn"],
                     execution_name=e.get("name"), status=e["status"], start_date=e.get("startDate"),

@@ -31,6 +31,7 @@ from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import NoCredentialsError
 from botocore.loaders import create_loader
+from botocore.parsers import ResponseParserError
 from botocore.utils import parse_timestamp
 
 from sextant import prices
@@ -71,8 +72,11 @@ def final_answer(code: str, status: int | None = None, message: str = "") -> str
 
 
 def error_fields(exc: BaseException) -> tuple[str, int | None, str]:
-    """(error code, HTTP status, message) of a botocore ClientError; ("", None, str(exc)) for anything else."""
+    """(error code, HTTP status, message) of a botocore ClientError (or of an answer botocore could not parse);
+    ("", None, str(exc)) for anything else."""
     response = getattr(exc, "response", None)
+    if isinstance(exc, ResponseParserError) and _EMULATOR_500 in str(exc):
+        return "500", 500, str(exc)  # the emulator's HTTP 500 page where a query (XML) service expects XML
     if not isinstance(response, dict):
         return "", None, str(exc)
     error = response.get("Error") or {}

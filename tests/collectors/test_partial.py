@@ -46,6 +46,15 @@ OPERATIONS = [
                                                              "aws_sagemaker_training_job_status_transition"), True),
     ("sagemaker_processing", "sagemaker:DescribeProcessingJob", ("aws_sagemaker_processing_job",), True),
     ("sagemaker_registry", "sagemaker:DescribeModel", ("aws_sagemaker_model",), True),
+    ("sagemaker_registry", "sagemaker:DescribeModelPackage", ("aws_sagemaker_model_package",), True),
+    ("sagemaker_endpoints", "sagemaker:DescribeEndpointConfig", ("aws_sagemaker_endpoint_config",
+                                                                "aws_sagemaker_endpoint_variant",
+                                                                "aws_sagemaker_endpoint_variant_history"), True),
+    ("ecr", "ecr:DescribeImageScanFindings", ("aws_ecr_image", "aws_ecr_image_finding"), True),
+    ("cloudformation", "cloudformation:ListStackResources", ("aws_cloudformation_stack",
+                                                            "aws_cloudformation_stack_resource"), True),
+    ("eventbridge", "events:ListTargetsByRule", ("aws_eventbridge_rule",), True),
+    ("stepfunctions", "states:GetExecutionHistory", ("aws_sfn_execution",), True),
 ]
 CASES = [pytest.param(source, op, tables, first_only, kind, id=f"{op}-{kind}")
          for source, op, tables, first_only in OPERATIONS
