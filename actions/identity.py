@@ -34,7 +34,7 @@ import botocore.session
 from botocore.credentials import AssumeRoleCredentialFetcher, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import NoCredentialsError
 
-from sextant.aws import RETRY_CONFIG, Clients, _fast_timestamps, _Given
+from sextant.aws import RETRY_CONFIG, Clients, _fast_timestamps, _Given, register_retry_stop
 from sextant.settings import AccountSettings
 
 AWS_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)  # RoleSessionName and SourceIdentity, as STS checks them
@@ -112,6 +112,7 @@ def _assumed_session(base: Clients, identity: Identity) -> boto3.Session:
     def sts_client(service: str, **kwargs: Any) -> Any:
         client = source.client(service, config=RETRY_CONFIG, **kwargs)
         base.counter.register(client)
+        register_retry_stop(client)  # a denied AssumeRole is final: not retried
         return client
 
     fetcher = AssumeRoleCredentialFetcher(
