@@ -157,8 +157,8 @@ class Context:
                 failure = Failure(operation, final_answer(code, status, message), code or type(exc).__name__,
                                   redact(message or exc))
                 self.failures[operation] = failure
-                log.warning("%s/%s: %s failed (%s), the other tables are still collected", self.account_id,
-                            self.region, failure.text(), failure.kind or "error")
+                log.warning("%s/%s: an optional call failed, the other tables are still collected: %s",
+                            self.account_id, self.region, failure.text())
             return None
 
     def failed(self, operation: str) -> bool:
