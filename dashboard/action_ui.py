@@ -19,6 +19,7 @@ import streamlit as st
 import actions as a
 from actions.audit import AuditLog
 from actions.identity import identity_for
+from dashboard import ui
 from dashboard.auth import current_actor
 from dashboard.queries.prices import price_lookup
 from sextant.aws import Clients
@@ -61,7 +62,7 @@ def _token(key: str) -> str:
 
 
 def _show_plan(plan: a.Plan) -> None:
-    st.markdown(f"**{plan.summary}**")
+    st.markdown(f"**{ui.plain(plan.summary)}**")
     keys = sorted(set(plan.before) | set(plan.after), key=lambda k: (k not in plan.before, k))
     rows = [{"": k.replace("_", " "), "now": _fmt(plan.before.get(k)), "after": _fmt(plan.after.get(k))}
             for k in keys]
@@ -77,8 +78,8 @@ def _show_plan(plan: a.Plan) -> None:
         st.metric("Cost impact", "unknown", help="The collected bill has no line for this instance type yet, and "
                   "Sextant has no price table of its own: collect cost_explorer, or check the AWS price list.")
     for note in plan.notes:
-        st.caption(note)
-    st.caption("AWS calls: " + ", ".join(plan.calls))
+        st.caption(ui.plain(note))
+    st.caption("AWS calls: " + ui.plain(", ".join(plan.calls)))
 
 
 def _fmt(v) -> str:
@@ -92,7 +93,7 @@ def _show_outcome(status: str, message: str, audit_id: int | None, audit_problem
     """Green only for what happened as asked and was audited; a duplicate, an unknown outcome, or an action that
     ran but the audit log could not fully record is a warning (the message says plainly that it ran); a failure,
     including an action not run because the audit log could not record it, is an error."""
-    text = message + (f" — audit #{audit_id}" if audit_id is not None else " — not in the audit log")
+    text = ui.plain(message) + (f" — audit #{audit_id}" if audit_id is not None else " — not in the audit log")
     if status in ("succeeded", "dry_run") and not audit_problem:
         st.success(text, icon=icon)
     elif status in ("succeeded", "dry_run", "duplicate", "unknown"):
@@ -109,7 +110,7 @@ def _confirm(request: a.Request, key: str) -> None:
         env = _env(request.account_id)
         plan = a.plan(request, actor, env)
     except Exception as exc:  # a.plan raises only ActionError; the account lookup may meet AWS errors
-        st.error(redact(exc))
+        st.error(ui.plain(redact(exc)))
         st.session_state.pop(f"_action_token_{key}", None)
         return
     _show_plan(plan)

@@ -1,6 +1,11 @@
-"""One Plotly template for every chart, and builders that put units and the time zone on the axes."""
+"""One Plotly template for every chart, and builders that put units and the time zone on the axes.
+
+Plotly renders a subset of HTML (links included) in trace names, titles and annotations: every text that may come
+from AWS (a team tag, an endpoint name, an event label) goes through :func:`text` first."""
 
 from __future__ import annotations
+
+import html
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -23,6 +28,11 @@ pio.templates[TEMPLATE] = go.layout.Template(layout=go.Layout(
 pio.templates.default = "plotly+" + TEMPLATE
 
 
+def text(value: object) -> str:
+    """``value`` as literal text in a Plotly label (HTML escaped)."""
+    return html.escape(str(value), quote=False)
+
+
 def time_series(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, title: str, unit: str,
                 kind: str = "line", height: int = 300) -> go.Figure:
     """A time chart with the unit on the y axis and UTC on the x axis."""
@@ -31,8 +41,8 @@ def time_series(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, t
     for name, part in groups:
         trace = go.Bar if kind == "bar" else go.Scatter
         kwargs = {} if kind == "bar" else {"mode": "lines"}
-        fig.add_trace(trace(x=part[x], y=part[y], name=str(name) if name is not None else y, **kwargs))
-    fig.update_layout(title=title, height=height, yaxis_title=unit, xaxis_title="time (UTC)",
+        fig.add_trace(trace(x=part[x], y=part[y], name=text(name) if name is not None else y, **kwargs))
+    fig.update_layout(title=text(title), height=height, yaxis_title=unit, xaxis_title="time (UTC)",
                       barmode="stack" if kind == "bar" else None, showlegend=color is not None)
     return fig
 
@@ -41,7 +51,7 @@ def mark_events(fig: go.Figure, events: pd.DataFrame, at: str = "time", label: s
     """Vertical dashed lines for configuration changes, deploys and scaling, labelled on hover."""
     for row in events.itertuples():
         fig.add_vline(x=getattr(row, at), line_dash="dot", line_color="rgba(110,110,110,0.7)")
-        fig.add_annotation(x=getattr(row, at), y=1, yref="paper", text=str(getattr(row, label))[:40],
+        fig.add_annotation(x=getattr(row, at), y=1, yref="paper", text=text(str(getattr(row, label))[:40]),
                            showarrow=False, textangle=-90, xanchor="right", yanchor="top",
                            font={"size": 10, "color": "gray"})
     return fig

@@ -47,7 +47,7 @@ def _trend(df: pd.DataFrame, anomalies: pd.DataFrame, fc: pd.DataFrame, start: d
     d["date"] = pd.to_datetime(d.date)
     fig = charts.time_series(d, "date", "cost_usd", "group", title="Daily cost", unit="USD per day", kind="bar",
                              height=420)
-    order = {g: i for i, g in enumerate([*top, "other"])}
+    order = {charts.text(g): i for i, g in enumerate([*top, "other"])}  # trace names are escaped text
     fig.data = tuple(sorted(fig.data, key=lambda t: order.get(t.name, 99)))
     for t in fig.data:
         t.hovertemplate = "%{y:$,.2f}"
@@ -73,7 +73,9 @@ def _trend(df: pd.DataFrame, anomalies: pd.DataFrame, fc: pd.DataFrame, start: d
             fig.add_trace(go.Scatter(
                 x=a.x, y=y, mode="markers+text", name="anomaly", text=["⚠"] * len(a), textposition="top center",
                 marker={"symbol": "triangle-down", "size": 14, "color": "#d1242f"},
-                customdata=a[["service", "usage_type", "total_impact_usd"]].fillna("").values,
+                customdata=a[["service", "usage_type", "total_impact_usd"]].fillna("").assign(
+                    service=lambda x: x.service.map(charts.text), usage_type=lambda x: x.usage_type.map(charts.text)
+                ).values,
                 hovertemplate="<b>anomaly</b> %{customdata[0]} %{customdata[1]}<br>"
                               "impact %{customdata[2]:$,.0f}<extra></extra>"))
             for x in a.x:

@@ -102,7 +102,7 @@ marks = timeline[timeline.kind.isin(["create", "deploy", "rollback", "config", "
 if len(marks) > 25:
     marks = marks[marks.kind != "scaling"]
 charts.mark_events(fig, marks.rename(columns={"what": "label"}))
-fig.update_layout(title={"text": f"{name}: p99 latency, 5xx and ERROR logs", "y": 0.98, "yanchor": "top"},
+fig.update_layout(title={"text": charts.text(f"{name}: p99 latency, 5xx and ERROR logs"), "y": 0.98, "yanchor": "top"},
                   height=440, xaxis2_title_text="time (UTC)", xaxis_title_text="",
                   margin={"t": 90}, legend={"y": 1.04, "yanchor": "bottom"})
 fig.update_yaxes(title_text="ms", row=1, col=1)

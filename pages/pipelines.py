@@ -112,8 +112,9 @@ def _overview(f: filters.Filters) -> None:
                  "sidebar, or run the sagemaker_pipelines collector.")
         return
     c1, c2 = st.columns([3, 2])
-    pipelines = c1.multiselect("Pipeline", sorted(runs.pipeline.unique()), placeholder="All", key="pl_pipeline")
-    statuses = c2.multiselect("Status", sorted(runs.status.unique()), placeholder="All", key="pl_status")
+    pipelines = c1.multiselect("Pipeline", sorted(runs.pipeline.dropna().unique()), placeholder="All",
+                               key="pl_pipeline")
+    statuses = c2.multiselect("Status", sorted(runs.status.dropna().unique()), placeholder="All", key="pl_status")
     if pipelines:
         runs = runs[runs.pipeline.isin(pipelines)]
     if statuses:

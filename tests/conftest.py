@@ -139,7 +139,8 @@ def app(demo_store, monkeypatch):
 
 
 # Fixtures that start an emulated account (a moto server process); a test using any of them is in the slow tier.
-EMULATED_FIXTURES = frozenset({"account", "acc", "fresh_account", "demo_store", "collection", "frozen", "live", "clean"})
+EMULATED_FIXTURES = frozenset({"account", "acc", "fresh_account", "demo_store", "collection", "frozen", "live",
+                               "clean"})
 # Folders whose tests start servers, processes or browsers themselves.
 EMULATED_FOLDERS = ("demo", "reliability", "browser", "bench")
 

@@ -3,6 +3,7 @@ an unknown outcome or an action the audit log could not fully record is a warnin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,11 @@ import actions as a
 from dashboard import action_ui
 action_ui._confirm(a.ScaleEndpoint("{MAIN}", "{ENDPOINT}", "AllTraffic", 2), "probe")
 """
+
+
+def _text(element) -> str:
+    """What the user reads: the element's Markdown source with its escapes (AWS text is escaped) undone."""
+    return re.sub(r"\\(.)", r"\1", element.value)
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +60,19 @@ def test_dry_run_then_confirm_in_the_same_dialog_acts_once(acc, tmp_path, monkey
     at.toggle(key="probe_dry").set_value(True).run()
     assert at.button(key="probe_confirm").label == "Dry run"
     at.button(key="probe_confirm").click().run()
-    assert [s.value for s in at.success if "dry run: would" in s.value], [s.value for s in at.success]
+    assert [_text(s) for s in at.success if "dry run: would" in _text(s)], [_text(s) for s in at.success]
     assert _desired(acc) == 1
 
     at.toggle(key="probe_dry").set_value(False).run()
     assert at.button(key="probe_confirm").label == "Confirm"
     at.button(key="probe_confirm").click().run()
     assert not at.exception, at.exception
-    assert [s.value for s in at.success if s.value.startswith("done: scale")], \
-        [e.value for e in (*at.success, *at.warning, *at.error)]
+    assert [_text(s) for s in at.success if _text(s).startswith("done: scale")], \
+        [_text(e) for e in (*at.success, *at.warning, *at.error)]
     assert _desired(acc) == 2
 
     at.button(key="probe_confirm").click().run()  # again: the dialog re-plans ("Updating" / nothing to change)
-    assert not [s.value for s in at.success if s.value.startswith("done: scale")]
+    assert not [_text(s) for s in at.success if _text(s).startswith("done: scale")]
     audit = AuditLog(tmp_path / "store" / "audit.sqlite").frame()
     assert list(audit.result) == ["succeeded", "dry_run"]
     assert _desired(acc) == 2
@@ -96,7 +102,7 @@ def test_the_last_outcome_is_green_only_when_it_happened_as_asked(tmp_path, monk
     at.run()
     assert not at.exception, at.exception
     boxes = {"success": at.success, "warning": at.warning, "error": at.error}
-    assert [e.value for e in boxes[shown] if last[1] in e.value], {k: [e.value for e in v] for k, v in boxes.items()}
+    assert [_text(e) for e in boxes[shown] if last[1] in _text(e)], {k: [_text(e) for e in v] for k, v in boxes.items()}
     assert sum(len(v) for v in boxes.values()) == 1
     if last[2] is None:
-        assert "not in the audit log" in boxes[shown][0].value
+        assert "not in the audit log" in _text(boxes[shown][0])
