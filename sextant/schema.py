@@ -72,7 +72,7 @@ SYSTEM_TABLES = (
         ("source", "VARCHAR", "Collector that ran (see collectors/__init__.py)."),
         ("started_at", "TIMESTAMPTZ", "When the source started."),
         ("ended_at", "TIMESTAMPTZ", "When the source finished or failed."),
-        ("status", "VARCHAR", "succeeded, failed or skipped."),
+        ("status", "VARCHAR", "succeeded, partial (an optional sub-call failed: see error and hint), failed or skipped."),
         ("rows", "BIGINT", "Rows written (inserted or updated) by the source."),
         ("api_calls", "BIGINT", "AWS API calls the source made."),
         ("api_calls_by_operation", "JSON", "AWS API calls by service:Operation."),
