@@ -119,21 +119,24 @@ def traffic(f: Filters, window: timedelta = TRAFFIC_WINDOW, name: str | None = N
             SELECT h.account_id, h.region, h.series_id, h.stat, h.hour, h.value
             FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
             WHERE h.hour >= $6::TIMESTAMPTZ AND h.hour < $4::TIMESTAMPTZ AND h.stat IN ('Sum', 'p99')),
-        pts AS (
-            SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts, p.value,
-                   min(p.period_s) OVER (PARTITION BY p.account_id, p.region, p.series_id,
-                                         floor(epoch(p.ts) / 300)) AS finest
-            FROM aws_cloudwatch_metric_point p JOIN s USING (account_id, region, series_id)
-            WHERE p.stat = 'Sum' AND p.ts > $1::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < $4::TIMESTAMPTZ
-              AND (p.ts < $2::TIMESTAMPTZ OR p.ts >= $3::TIMESTAMPTZ)),
+        pts AS (  -- per 5-minute bucket: its 1-minute points where it has any, else its coarser points
+            SELECT account_id, region, series_id, floor(epoch(ts) / 300) AS b5,
+                   sum(share) FILTER (WHERE period_s = 60) AS fine, sum(share) FILTER (WHERE period_s <> 60) AS coarse,
+                   bool_or(period_s = 60) AS has_fine
+            FROM (SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts,
+                         p.value * greatest(0, least(epoch(p.ts) + p.period_s, epoch($4::TIMESTAMPTZ))
+                                             - greatest(epoch(p.ts), epoch($1::TIMESTAMPTZ))) / p.period_s AS share
+                  FROM aws_cloudwatch_metric_point p JOIN s USING (account_id, region, series_id)
+                  WHERE p.stat = 'Sum' AND p.ts > $1::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < $4::TIMESTAMPTZ
+                    AND (p.ts < $2::TIMESTAMPTZ OR p.ts >= $3::TIMESTAMPTZ))
+            GROUP BY ALL),
         counts AS (
             SELECT account_id, region, series_id, hour, value FROM hourly
             WHERE stat = 'Sum' AND hour >= $2::TIMESTAMPTZ AND hour < $3::TIMESTAMPTZ
             UNION ALL
-            SELECT account_id, region, series_id, to_timestamp(floor(epoch(ts) / 3600) * 3600) AS hour,
-                   value * greatest(0, least(epoch(ts) + period_s, epoch($4::TIMESTAMPTZ))
-                                       - greatest(epoch(ts), epoch($1::TIMESTAMPTZ))) / period_s AS value
-            FROM pts WHERE period_s = finest),
+            SELECT account_id, region, series_id, to_timestamp(floor(b5 * 300 / 3600) * 3600) AS hour,
+                   CASE WHEN has_fine THEN fine ELSE coarse END AS value
+            FROM pts),
         per_hour AS (
             SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, c.hour,
                    sum(c.value) FILTER (WHERE s.metric_name = 'Invocations') AS inv,

@@ -303,6 +303,18 @@ def test_the_24h_window_counts_the_share_of_a_5_minute_point_inside_it(tiny_stor
     assert t.invocations.iloc[0] == pytest.approx(24 * 60 * 10)
 
 
+def test_the_24h_window_counts_a_5_minute_bucket_from_its_1_minute_points_where_it_has_both(tiny_store):
+    """The collector's rollup rule, at the window's partial hours too: 1-minute points replace the 5-minute point
+    of their bucket (a re-read at finer resolution), never add to it."""
+    end = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
+    points, hours = _steady(10.0, end - timedelta(hours=25), end)
+    doubled = [{**p, "period_s": 300, "value": 999.0} for p in points
+               if p["ts"] >= end - timedelta(minutes=20) and p["ts"].minute % 5 == 0]  # same buckets, coarse
+    tiny_store(aws_cloudwatch_metric_series=[_series("s-inv", "Invocations", "Sum")],
+               aws_cloudwatch_metric_point=points + doubled, aws_cloudwatch_metric_hourly=hours)
+    assert eq.traffic(f(end=end)).invocations.iloc[0] == pytest.approx(24 * 60 * 10)
+
+
 def test_the_24h_window_does_not_follow_the_chart_range(tiny_store):
     points, hours = _steady(10.0, END - timedelta(hours=30), END)
     tiny_store(aws_sagemaker_endpoint=[_ep("a")],
