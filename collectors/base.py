@@ -216,6 +216,13 @@ class Context:
         sql = f"DELETE FROM {ident(table.name)} WHERE account_id = ? AND region = ? AND {ident(column)} IN (SELECT unnest(?))"  # noqa: E501, S608 - registry identifiers
         self.sql(sql, [self.account_id, self.region, list(values)])
 
+    def owners(self, tags: Mapping[str, str] | None) -> dict[str, str | None]:
+        """The team and project columns of a resource: the values of the tags ``[collect] tag_keys`` names
+        (default ``team`` and ``project``), and the ``env`` tag."""
+        tags = tags or {}
+        team, project = self.settings.collect.tag_keys
+        return {"team": tags.get(team), "project": tags.get(project), "env": tags.get("env")}
+
     def rows(self, **values: Any) -> dict[str, Any]:
         return {"account_id": self.account_id, "region": self.region, **values}
 

@@ -6,8 +6,10 @@ fetched once per *grouping* and stored in ``aws_cost_daily`` with the grouping n
 
 - ``SERVICE/USAGE_TYPE``: key1 = service, key2 = usage type,
 - ``LINKED_ACCOUNT/SERVICE``: key1 = linked account id, key2 = service,
-- ``TAG:<key>/SERVICE`` for every configured tag key (``[collect] tag_keys``, default team and
-  project): key1 = tag value ('' = untagged), key2 = service.
+- ``TAG:team/SERVICE`` and ``TAG:project/SERVICE``: key1 = the value of the team tag and of the project tag
+  (``[collect] tag_keys``, the names the account uses for them, default team and project; '' = untagged),
+  key2 = service. The kind names the role of the tag, so the dashboard's team and project views do not
+  depend on the account's tag names.
 
 Every grouping covers the whole bill, so ``SUM(unblended_cost_usd)`` per date is the same in every
 kind; a dashboard picks one kind with ``WHERE group_by_kind = ?`` and never double-counts.
@@ -58,7 +60,8 @@ COST_DAILY = table(
     "bill: filter on one kind, never sum across kinds. A payer account's bill includes its linked accounts.", [
         ("date", "DATE", "Usage day (UTC)."),
         ("group_by_kind", "VARCHAR", "Grouping of the row: SERVICE/USAGE_TYPE, LINKED_ACCOUNT/SERVICE, "
-                                     "TAG:<key>/SERVICE."),
+                                     "TAG:team/SERVICE, TAG:project/SERVICE (the team and project tags named by "
+                                     "[collect] tag_keys)."),
         ("key1", "VARCHAR", "First group key: service, linked account id, or tag value ('' = untagged)."),
         ("key2", "VARCHAR", "Second group key: usage type (SERVICE/USAGE_TYPE) or service."),
         ("unblended_cost_usd", "DOUBLE", "UnblendedCost of the group on the day, in USD."),
@@ -116,12 +119,16 @@ class _Budget:
         self.left -= 1
 
 
+OWNER_TAGS = ("team", "project")  # what [collect] tag_keys name, in order
+
+
 def kinds(tag_keys: tuple[str, ...]) -> list[tuple[str, list[dict]]]:
     """(group_by_kind, GroupBy) for every grouping fetched."""
     dim = lambda key: {"Type": "DIMENSION", "Key": key}
     out = [("SERVICE/USAGE_TYPE", [dim("SERVICE"), dim("USAGE_TYPE")]),
            ("LINKED_ACCOUNT/SERVICE", [dim("LINKED_ACCOUNT"), dim("SERVICE")])]
-    out += [(f"TAG:{k}/SERVICE", [{"Type": "TAG", "Key": k}, dim("SERVICE")]) for k in tag_keys]
+    out += [(f"TAG:{role}/SERVICE", [{"Type": "TAG", "Key": k}, dim("SERVICE")])
+            for role, k in zip(OWNER_TAGS, tag_keys, strict=True)]
     return out
 
 

@@ -32,8 +32,8 @@ ENDPOINT = table("aws_sagemaker_endpoint", "A SageMaker real-time inference endp
     ("creation_time", "TIMESTAMPTZ", "When the endpoint was created."),
     ("last_modified_time", "TIMESTAMPTZ", "When the endpoint last changed (deploy, scaling)."),
     ("failure_reason", "VARCHAR", "Why the endpoint failed, when it did."),
-    ("team", "VARCHAR", "Value of the endpoint's `team` tag."),
-    ("project", "VARCHAR", "Value of the endpoint's `project` tag."),
+    ("team", "VARCHAR", "Value of the endpoint's team tag ([collect] tag_keys, default `team`)."),
+    ("project", "VARCHAR", "Value of the endpoint's project tag ([collect] tag_keys, default `project`)."),
     ("env", "VARCHAR", "Value of the endpoint's `env` tag."),
     ("tags", "JSON", "All tags of the endpoint, as a JSON object."),
     ("observed_at", "TIMESTAMPTZ", "When the collector last described the endpoint."),
@@ -132,7 +132,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
             endpoint_name=d["EndpointName"], endpoint_arn=d["EndpointArn"], status=d["EndpointStatus"],
             endpoint_config_name=d.get("EndpointConfigName"), creation_time=d["CreationTime"],
             last_modified_time=d["LastModifiedTime"], failure_reason=d.get("FailureReason"),
-            team=(tags or {}).get("team"), project=(tags or {}).get("project"), env=(tags or {}).get("env"),
+            **ctx.owners(tags),
             tags=None if tags is None else json.dumps(tags), observed_at=ctx.now))
         for v in d.get("ProductionVariants", []):
             cfg = d.get("EndpointConfigName")

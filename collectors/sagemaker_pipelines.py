@@ -31,8 +31,8 @@ PIPELINE = table("aws_sagemaker_pipeline", "A SageMaker Pipelines pipeline.", [
     ("creation_time", "TIMESTAMPTZ", "When the pipeline was created."),
     ("last_modified_time", "TIMESTAMPTZ", "When the pipeline definition last changed."),
     ("last_execution_time", "TIMESTAMPTZ", "When the pipeline last started an execution."),
-    ("team", "VARCHAR", "Value of the pipeline's `team` tag."),
-    ("project", "VARCHAR", "Value of the pipeline's `project` tag."),
+    ("team", "VARCHAR", "Value of the pipeline's team tag ([collect] tag_keys, default `team`)."),
+    ("project", "VARCHAR", "Value of the pipeline's project tag ([collect] tag_keys, default `project`)."),
     ("tags", "JSON", "All tags of the pipeline, as a JSON object."),
 ], ["pipeline_name"])
 
@@ -92,7 +92,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
             pipeline_name=name, pipeline_arn=p["PipelineArn"], display_name=p.get("PipelineDisplayName"),
             description=p.get("PipelineDescription"), creation_time=p.get("CreationTime"),
             last_modified_time=p.get("LastModifiedTime"), last_execution_time=p.get("LastExecutionTime"),
-            team=(tags or {}).get("team"), project=(tags or {}).get("project"),
+            team=ctx.owners(tags)["team"], project=ctx.owners(tags)["project"],
             tags=None if tags is None else json.dumps(tags)))
         pages = sm.get_paginator("list_pipeline_executions").paginate(
             PipelineName=name, SortBy="CreationTime", SortOrder="Descending")

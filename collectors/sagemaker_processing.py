@@ -66,8 +66,8 @@ PROCESSING_JOB = table("aws_sagemaker_processing_job", "A SageMaker processing j
                                           "sagemaker:pipeline-execution-arn tag), else NULL."),
     ("pipeline_step_name", "VARCHAR", "The pipeline step that started this job (its sagemaker:pipeline-step-name "
                                       "tag), else NULL."),
-    ("team", "VARCHAR", "Value of the job's `team` tag."),
-    ("project", "VARCHAR", "Value of the job's `project` tag."),
+    ("team", "VARCHAR", "Value of the job's team tag ([collect] tag_keys, default `team`)."),
+    ("project", "VARCHAR", "Value of the job's project tag ([collect] tag_keys, default `project`)."),
     ("env", "VARCHAR", "Value of the job's `env` tag."),
     ("tags", "JSON", "All tags of the job, as a JSON object."),
     ("observed_at", "TIMESTAMPTZ", "When the collector last described the job."),
@@ -124,13 +124,13 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield PROCESSING_JOB, jobs
     if newest:
         ctx.cursor.advance("last_modified", newest)
-    ctx.refresh_tags(PROCESSING_JOB, "processing_job_name", "processing_job_arn", _tag_columns, skip=described)
+    ctx.refresh_tags(PROCESSING_JOB, "processing_job_name", "processing_job_arn", lambda t: _tag_columns(ctx, t),
+                     skip=described)
 
 
-def _tag_columns(tags: dict[str, str]) -> dict[str, str | None]:
+def _tag_columns(ctx: Context, tags: dict[str, str]) -> dict[str, str | None]:
     return {"pipeline_execution_arn": tags.get(PIPELINE_EXECUTION_TAG),
-            "pipeline_step_name": tags.get(PIPELINE_STEP_TAG),
-            "team": tags.get("team"), "project": tags.get("project"), "env": tags.get("env")}
+            "pipeline_step_name": tags.get(PIPELINE_STEP_TAG), **ctx.owners(tags)}
 
 
 def _job_row(ctx: Context, d: dict, tags: dict[str, str] | None) -> dict:
@@ -158,5 +158,5 @@ def _job_row(ctx: Context, d: dict, tags: dict[str, str] | None) -> dict:
         duration_seconds=duration, billable_seconds=billable,
         inputs=json.dumps(inputs), outputs=json.dumps(outputs),
         image=(d.get("AppSpecification") or {}).get("ImageUri"), role_arn=d.get("RoleArn"),
-        training_job_arn=d.get("TrainingJobArn"), **_tag_columns(tags or {}),
+        training_job_arn=d.get("TrainingJobArn"), **_tag_columns(ctx, tags or {}),
         tags=None if tags is None else json.dumps(tags), observed_at=ctx.now)

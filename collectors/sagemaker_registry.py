@@ -55,8 +55,8 @@ MODEL = table("aws_sagemaker_model", "A SageMaker model (what an endpoint config
     ("model_data_url", "VARCHAR", "S3 URI of the model artifacts."),
     ("execution_role_arn", "VARCHAR", "IAM role the model runs with."),
     ("creation_time", "TIMESTAMPTZ", "When the model was created."),
-    ("team", "VARCHAR", "Value of the model's `team` tag."),
-    ("project", "VARCHAR", "Value of the model's `project` tag."),
+    ("team", "VARCHAR", "Value of the model's team tag ([collect] tag_keys, default `team`)."),
+    ("project", "VARCHAR", "Value of the model's project tag ([collect] tag_keys, default `project`)."),
     ("tags", "JSON", "All tags of the model, as a JSON object."),
 ], ["model_name"])
 
@@ -111,7 +111,8 @@ def collect(ctx: Context) -> Iterator[Batch]:
     models = _models(ctx, sm)
     yield MODEL, models
     # Models are described once, so their tags are re-read here once per collect.tags_every_s.
-    ctx.refresh_tags(MODEL, "model_name", "model_arn", _tag_columns, skip={m["model_name"] for m in models})
+    ctx.refresh_tags(MODEL, "model_name", "model_arn", lambda t: _tag_columns(ctx, t),
+                     skip={m["model_name"] for m in models})
 
 
 def _describe_package(ctx: Context, sm, arn: str) -> dict:
@@ -142,12 +143,13 @@ def _models(ctx: Context, sm) -> list[dict]:
             model_name=d["ModelName"], model_arn=d["ModelArn"], image=container.get("Image"),
             model_package_arn=container.get("ModelPackageName"), model_data_url=container.get("ModelDataUrl"),
             execution_role_arn=d.get("ExecutionRoleArn"), creation_time=d.get("CreationTime"),
-            **_tag_columns(tags or {}), tags=None if tags is None else json.dumps(tags)))
+            **_tag_columns(ctx, tags or {}), tags=None if tags is None else json.dumps(tags)))
     gone = [n for n in known if n not in live]
     if gone:
         ctx.delete(MODEL, "model_name", gone)
     return rows
 
 
-def _tag_columns(tags: dict[str, str]) -> dict[str, str | None]:
-    return {"team": tags.get("team"), "project": tags.get("project")}
+def _tag_columns(ctx: Context, tags: dict[str, str]) -> dict[str, str | None]:
+    owners = ctx.owners(tags)
+    return {"team": owners["team"], "project": owners["project"]}

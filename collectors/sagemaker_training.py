@@ -54,8 +54,8 @@ TRAINING_JOB = table("aws_sagemaker_training_job", "A SageMaker training job, as
     ("final_metrics", "JSON", "FinalMetricDataList as a JSON object {metric name: value}."),
     ("image", "VARCHAR", "Training image URI (AlgorithmSpecification.TrainingImage), or the algorithm name."),
     ("input_channels", "JSON", "Input channels: [{name, s3_uri, content_type}]."),
-    ("team", "VARCHAR", "Value of the job's `team` tag."),
-    ("project", "VARCHAR", "Value of the job's `project` tag."),
+    ("team", "VARCHAR", "Value of the job's team tag ([collect] tag_keys, default `team`)."),
+    ("project", "VARCHAR", "Value of the job's project tag ([collect] tag_keys, default `project`)."),
     ("tags", "JSON", "All tags of the job, as a JSON object."),
     ("observed_at", "TIMESTAMPTZ", "When the collector last described the job."),
 ], ["training_job_name"])
@@ -125,11 +125,13 @@ def collect(ctx: Context) -> Iterator[Batch]:
     yield TRANSITION, transitions
     if newest:
         ctx.cursor.advance("last_modified", newest)
-    ctx.refresh_tags(TRAINING_JOB, "training_job_name", "training_job_arn", _tag_columns, skip=set(described))
+    ctx.refresh_tags(TRAINING_JOB, "training_job_name", "training_job_arn", lambda t: _tag_columns(ctx, t),
+                     skip=set(described))
 
 
-def _tag_columns(tags: dict[str, str]) -> dict[str, str | None]:
-    return {"team": tags.get("team"), "project": tags.get("project")}
+def _tag_columns(ctx: Context, tags: dict[str, str]) -> dict[str, str | None]:
+    owners = ctx.owners(tags)
+    return {"team": owners["team"], "project": owners["project"]}
 
 
 def _job_row(ctx: Context, d: dict, tags: dict[str, str] | None) -> dict:
@@ -155,7 +157,7 @@ def _job_row(ctx: Context, d: dict, tags: dict[str, str] | None) -> dict:
         final_metrics=json.dumps({m["MetricName"]: m.get("Value") for m in d.get("FinalMetricDataList", [])}),
         image=algo.get("TrainingImage") or algo.get("AlgorithmName"),
         input_channels=json.dumps(channels),
-        **_tag_columns(tags or {}), tags=None if tags is None else json.dumps(tags), observed_at=ctx.now)
+        **_tag_columns(ctx, tags or {}), tags=None if tags is None else json.dumps(tags), observed_at=ctx.now)
 
 
 def _first_group(res: dict, key: str):

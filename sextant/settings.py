@@ -48,7 +48,9 @@ class AccountSettings:
 
 @dataclass(frozen=True)
 class CollectSettings:
-    tag_keys: tuple[str, ...] = ("team", "project")
+    # The tags that say who owns a resource, as the account names them: the team tag, then the project tag. They
+    # fill the team and project columns (the sidebar's filters) and Cost Explorer's team and project groupings.
+    tag_keys: tuple[str, ...] = field(default=("team", "project"), metadata={"length": 2})
     hot_every_s: int = field(default=300, metadata={"min": 10})  # invocations, 5xx, p99 of busy endpoints
     cold_every_s: int = field(default=3600, metadata={"min": 60})  # every other series
     # Tags are re-read at least this often even when a resource's modification time does not change (re-tagging
@@ -120,6 +122,9 @@ def _key(field_name: str) -> str:
 
 def _check_bounds(value: Any, f: Field[Any], where: str, key: str) -> None:
     lo, hi, choices = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("choices")
+    length = f.metadata.get("length")
+    if length is not None and len(value) != length:
+        raise SettingsError(f"{where}.{key} = {list(value)!r}: must list exactly {length} names")
     if lo is not None and value < lo or hi is not None and value > hi:
         span = f"at least {lo}" if hi is None else f"between {lo} and {hi}"
         raise SettingsError(f"{where}.{key} = {value!r}: must be {span}")

@@ -79,3 +79,25 @@ def test_delete_removes_only_this_account_and_region_rows(tmp_path):
 def test_a_context_without_a_store_says_so():
     with pytest.raises(RuntimeError, match="no store"):
         Context(clients=None, account_id="1", region="x", settings=None).sql("SELECT 1")
+
+
+def test_the_owner_columns_come_from_the_tags_tag_keys_names():
+    from sextant.aws import Clients
+    from sextant.settings import AccountSettings, CollectSettings, Settings
+
+    tags = {"owner": "vision", "product": "defects", "team": "not-this", "env": "prod"}
+    ctx = Context(Clients(AccountSettings()), "123456789012", "us-east-1",
+                  Settings(collect=CollectSettings(tag_keys=("owner", "product"))))
+    assert ctx.owners(tags) == {"team": "vision", "project": "defects", "env": "prod"}
+    default = Context(Clients(AccountSettings()), "123456789012", "us-east-1", Settings())
+    assert default.owners(tags) == {"team": "not-this", "project": None, "env": "prod"}
+    assert default.owners(None) == {"team": None, "project": None, "env": None}
+
+
+def test_cost_explorer_groups_by_the_team_and_project_tags_under_their_roles():
+    from collectors.cost_explorer import kinds
+
+    tagged = {kind: group for kind, group in kinds(("owner", "product")) if kind.startswith("TAG:")}
+    assert tagged == {"TAG:team/SERVICE": [{"Type": "TAG", "Key": "owner"}, {"Type": "DIMENSION", "Key": "SERVICE"}],
+                      "TAG:project/SERVICE": [{"Type": "TAG", "Key": "product"},
+                                              {"Type": "DIMENSION", "Key": "SERVICE"}]}

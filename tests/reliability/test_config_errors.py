@@ -154,3 +154,14 @@ def test_an_unknown_region_fails_only_its_own_sources_with_the_fix(frozen, tmp_p
     assert runs[("cloudwatch_alarms", "us-east-1")][0] == "succeeded"
     assert runs[("cloudwatch_alarms", "mars-north-1")][0] == "failed"
     assert _count(tmp_path, "aws_cloudwatch_alarm") > 0
+
+
+def test_tag_keys_names_exactly_the_team_tag_and_the_project_tag(tmp_path):
+    from sextant.settings import SettingsError, load
+
+    config = tmp_path / "sextant.toml"
+    config.write_text("[collect]\ntag_keys = ['owner']\n")
+    with pytest.raises(SettingsError, match=r"collect.tag_keys = \['owner'\]: must list exactly 2 names"):
+        load(config)
+    config.write_text("[collect]\ntag_keys = ['owner', 'product']\n")
+    assert load(config).collect.tag_keys == ("owner", "product")
