@@ -265,3 +265,74 @@ def from_epoch_ms(ms: int) -> datetime:
 
 def tags_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
+
+
+JOB_PAGE_SIZE = 100
+JOB_OVERLAP = timedelta(seconds=1)  # re-list the cursor's second: LastModifiedTimeAfter compares strictly
+
+
+@dataclass(frozen=True)
+class Job:
+    """A SageMaker job a sweep described: its name, DescribeX answer and tags (None: they could not be read and
+    none were stored)."""
+
+    name: str
+    description: dict[str, Any]
+    tags: dict[str, str] | None
+
+
+def sweep_jobs(ctx: Context, *, kind: str, table: Table, state: str = "status",
+               again: Callable[[str, tuple[Any, ...]], bool] = lambda name, stored: False) -> Iterator[Job]:
+    """The incremental read every SageMaker job source shares (``kind`` "TrainingJob", "ProcessingJob", ...).
+
+    List{kind}s with ``LastModifiedTimeAfter`` = the cursor ``last_modified`` (or ``--since``), 100 per page;
+    describe (optional: ``sagemaker:Describe{kind}``) only the jobs whose LastModifiedTime differs from the stored
+    row, plus the stored jobs ``again(name, stored)`` names (``stored`` = (last modified in epoch ms, *``state``
+    columns)); read each described job's tags (optional: the stored ones stay when ListTags fails). The cursor
+    advances to the newest modification described, and stops before a job whose describe failed, so the next run
+    lists it again. A run in which nothing changed makes only the list calls."""
+    sm = ctx.client("sagemaker")
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in kind).lstrip("_")  # TrainingJob -> training_job
+    name_col = f"{snake}_name"
+    where = [ctx.account_id, ctx.region]
+    known = {row[0]: tuple(row[1:]) for row in ctx.sql(
+        f"SELECT {ident(name_col)}, epoch_ms(last_modified_time), {state} FROM {ident(table.name)} "  # noqa: S608
+        "WHERE account_id = ? AND region = ?", where)}
+    cursor = ctx.cursor.get("last_modified")
+    kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": JOB_PAGE_SIZE}}
+    if ctx.since is not None:
+        kwargs["LastModifiedTimeAfter"] = ctx.since
+    elif cursor:
+        kwargs["LastModifiedTimeAfter"] = cursor - JOB_OVERLAP
+    to_describe: list[str] = []
+    listed_at: dict[str, datetime] = {}
+    newest = cursor
+    for s in paginate(sm, f"list_{snake}s", f"{kind}Summaries", **kwargs):
+        modified = s.get("LastModifiedTime") or s["CreationTime"]
+        newest = max(newest or modified, modified)
+        stored = known.get(s[f"{kind}Name"])
+        if stored is None or stored[0] != epoch_ms(modified) or again(s[f"{kind}Name"], stored):
+            to_describe.append(s[f"{kind}Name"])
+            listed_at[s[f"{kind}Name"]] = modified
+    listed = set(to_describe)
+    to_describe += [name for name, stored in known.items() if name not in listed and again(name, stored)]
+    stored_tags = dict(ctx.sql(
+        f"SELECT {ident(name_col)}, tags FROM {ident(table.name)} WHERE account_id = ? AND region = ? "  # noqa: S608
+        f"AND {ident(name_col)} IN (SELECT unnest(?))", [*where, to_describe])) if known and to_describe else {}
+    operation = f"sagemaker:Describe{kind}"
+    describe = getattr(sm, f"describe_{snake}")
+    for name in to_describe:
+        d = ctx.optional(operation, lambda name=name: describe(**{f"{kind}Name": name}))
+        if d is None:  # its stored row stays; the cursor stops before it, so the next run lists it again
+            if name in listed_at:
+                newest = min(newest, listed_at[name]) if newest else listed_at[name]
+            continue
+        tags = ctx.tags(d[f"{kind}Arn"])
+        if tags is None and stored_tags.get(name) is not None:
+            tags = json.loads(stored_tags[name])  # ListTags failed: the tags stored before stay
+        yield Job(name, d, tags)
+        modified = d.get("LastModifiedTime") or d["CreationTime"]
+        if not ctx.failed(operation):
+            newest = max(newest or modified, modified)
+    if newest:
+        ctx.cursor.advance("last_modified", newest)

@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any
 
-from collectors.base import Batch, Context, epoch_ms, paginate
+from collectors.base import Batch, Context, sweep_jobs
 from sextant.schema import table
 
 NAME = "sagemaker_processing"
 GLOBAL = False
 DEPENDS_ON: tuple[str, ...] = ()
-PAGE_SIZE = 100
 RUNNING = ("InProgress", "Stopping")
-OVERLAP = timedelta(seconds=1)  # re-list the cursor's second: timestamps are compared strictly
 PIPELINE_EXECUTION_TAG = "sagemaker:pipeline-execution-arn"
 PIPELINE_STEP_TAG = "sagemaker:pipeline-step-name"
 
@@ -77,55 +73,14 @@ TABLES = (PROCESSING_JOB,)
 
 
 def collect(ctx: Context) -> Iterator[Batch]:
-    sm = ctx.client("sagemaker")
-    known = {name: (modified, status, started) for name, modified, status, started in ctx.sql(
-        "SELECT processing_job_name, epoch_ms(last_modified_time), status, processing_start_time IS NOT NULL "
-        "FROM aws_sagemaker_processing_job WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
-    cursor = ctx.cursor.get("last_modified")
-    kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
-    if ctx.since is not None:
-        kwargs["LastModifiedTimeAfter"] = ctx.since
-    elif cursor:
-        kwargs["LastModifiedTimeAfter"] = cursor - OVERLAP
-
-    to_describe: list[str] = []
-    listed_at: dict[str, datetime] = {}
-    newest = cursor
-    for s in paginate(sm, "list_processing_jobs", "ProcessingJobSummaries", **kwargs):
-        modified = s.get("LastModifiedTime") or s["CreationTime"]
-        newest = max(newest or modified, modified)
-        stored = known.get(s["ProcessingJobName"])
-        if stored is None or stored[0] != epoch_ms(modified):
-            to_describe.append(s["ProcessingJobName"])
-            listed_at[s["ProcessingJobName"]] = modified
-    listed = set(to_describe)
-    to_describe += [name for name, (_, status, started) in known.items()
-                    if status in RUNNING and not started and name not in listed]
-
-    stored_tags = dict(ctx.sql(
-        "SELECT processing_job_name, tags FROM aws_sagemaker_processing_job WHERE account_id = ? AND region = ? "
-        "AND processing_job_name IN (SELECT unnest(?))", [ctx.account_id, ctx.region, to_describe])) if known else {}
-    jobs, described = [], set()
-    for name in to_describe:
-        d = ctx.optional("sagemaker:DescribeProcessingJob", lambda name=name: sm.describe_processing_job(
-            ProcessingJobName=name))
-        if d is None:  # its stored row stays; the cursor stops before it, so the next run lists it again
-            if name in listed_at:
-                newest = min(newest, listed_at[name]) if newest else listed_at[name]
-            continue
-        tags = ctx.tags(d["ProcessingJobArn"])
-        if tags is None and stored_tags.get(name) is not None:
-            tags = json.loads(stored_tags[name])  # ListTags failed: the tags stored before stay
-        jobs.append(_job_row(ctx, d, tags))
-        described.add(name)
-        modified = d.get("LastModifiedTime") or d["CreationTime"]
-        if not ctx.failed("sagemaker:DescribeProcessingJob"):
-            newest = max(newest or modified, modified)
+    # a job stored as running without a start time is read again until its instances have started
+    sweep = sweep_jobs(ctx, kind="ProcessingJob", table=PROCESSING_JOB,
+                       state="status, processing_start_time IS NOT NULL",
+                       again=lambda name, stored: stored[1] in RUNNING and not stored[2])
+    jobs = [_job_row(ctx, job.description, job.tags) for job in sweep]
     yield PROCESSING_JOB, jobs
-    if newest:
-        ctx.cursor.advance("last_modified", newest)
     ctx.refresh_tags(PROCESSING_JOB, "processing_job_name", "processing_job_arn", lambda t: _tag_columns(ctx, t),
-                     skip=described)
+                     skip={j["processing_job_name"] for j in jobs})
 
 
 def _tag_columns(ctx: Context, tags: dict[str, str]) -> dict[str, str | None]:

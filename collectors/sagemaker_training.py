@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from typing import Any
 
-from collectors.base import Batch, Context, epoch_ms, paginate
+from collectors.base import Batch, Context, sweep_jobs
 from sextant.schema import table
 
 NAME = "sagemaker_training"
 GLOBAL = False
 DEPENDS_ON: tuple[str, ...] = ()
-PAGE_SIZE = 100
 RUNNING = ("InProgress", "Stopping")
-OVERLAP = timedelta(seconds=1)  # re-list the cursor's second: timestamps are compared strictly
 
 TRAINING_JOB = table("aws_sagemaker_training_job", "A SageMaker training job, as last described.", [
     ("training_job_name", "VARCHAR", "Training job name."),
@@ -74,57 +70,18 @@ TABLES = (TRAINING_JOB, TRANSITION)
 
 
 def collect(ctx: Context) -> Iterator[Batch]:
-    sm = ctx.client("sagemaker")
-    known = {name: (modified, status) for name, modified, status in ctx.sql(
-        "SELECT training_job_name, epoch_ms(last_modified_time), status FROM aws_sagemaker_training_job "
-        "WHERE account_id = ? AND region = ?", [ctx.account_id, ctx.region])}
-    cursor = ctx.cursor.get("last_modified")
-    kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
-    if ctx.since is not None:
-        kwargs["LastModifiedTimeAfter"] = ctx.since
-    elif cursor:
-        kwargs["LastModifiedTimeAfter"] = cursor - OVERLAP
-
-    to_describe: list[str] = []
-    listed_at: dict[str, datetime] = {}
-    newest = cursor
-    for s in paginate(sm, "list_training_jobs", "TrainingJobSummaries", **kwargs):
-        modified = s.get("LastModifiedTime") or s["CreationTime"]
-        newest = max(newest or modified, modified)
-        stored = known.get(s["TrainingJobName"])
-        if stored is None or stored[0] != epoch_ms(modified) or stored[1] in RUNNING:
-            to_describe.append(s["TrainingJobName"])
-            listed_at[s["TrainingJobName"]] = modified
-    listed = set(to_describe)
-    to_describe += [name for name, (_, status) in known.items() if status in RUNNING and name not in listed]
-
-    stored_tags = dict(ctx.sql(
-        "SELECT training_job_name, tags FROM aws_sagemaker_training_job WHERE account_id = ? AND region = ? "
-        "AND training_job_name IN (SELECT unnest(?))", [ctx.account_id, ctx.region, to_describe])) if known else {}
     jobs, transitions, described = [], [], []
-    for name in to_describe:
-        d = ctx.optional("sagemaker:DescribeTrainingJob", lambda name=name: sm.describe_training_job(
-            TrainingJobName=name))
-        if d is None:  # its stored row stays; the cursor stops before it, so the next run lists it again
-            if name in listed_at:
-                newest = min(newest, listed_at[name]) if newest else listed_at[name]
-            continue
-        tags = ctx.tags(d["TrainingJobArn"])
-        if tags is None and stored_tags.get(name) is not None:
-            tags = json.loads(stored_tags[name])  # ListTags failed: the tags stored before stay
-        jobs.append(_job_row(ctx, d, tags))
-        described.append(name)
-        for t in d.get("SecondaryStatusTransitions", []):
-            transitions.append(ctx.rows(training_job_name=name, status=t["Status"], start_time=t["StartTime"],
+    for job in sweep_jobs(ctx, kind="TrainingJob", table=TRAINING_JOB,
+                          again=lambda name, stored: stored[1] in RUNNING):  # running jobs are re-read every run
+        jobs.append(_job_row(ctx, job.description, job.tags))
+        described.append(job.name)
+        for t in job.description.get("SecondaryStatusTransitions", []):
+            transitions.append(ctx.rows(training_job_name=job.name, status=t["Status"], start_time=t["StartTime"],
                                         end_time=t.get("EndTime"), message=t.get("StatusMessage")))
-        if not ctx.failed("sagemaker:DescribeTrainingJob"):
-            newest = max(newest or d["LastModifiedTime"], d["LastModifiedTime"])
     if described:
         ctx.delete(TRANSITION, "training_job_name", described)
     yield TRAINING_JOB, jobs
     yield TRANSITION, transitions
-    if newest:
-        ctx.cursor.advance("last_modified", newest)
     ctx.refresh_tags(TRAINING_JOB, "training_job_name", "training_job_arn", lambda t: _tag_columns(ctx, t),
                      skip=set(described))
 
