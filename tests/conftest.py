@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,32 @@ def wait_until(fn, timeout: float, what: str = "the condition"):
             return value
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def account_in_env(tmp: Path, **env: str) -> Iterator[Account]:
+    """A private emulated account whose AWS settings are in this process's environment while it runs."""
+    with pytest.MonkeyPatch.context() as mp:
+        acc = start_account(tmp, env=env)
+        for k, v in acc.env.items():
+            mp.setenv(k, v)
+        try:
+            yield acc
+        finally:
+            stop_account(acc)
+
+
+def make_endpoint(acc: Account, name: str, account_id: str = "123456789012") -> None:
+    """A one-variant endpoint (AllTraffic, 1 x ml.m5.large) of its own model and config, waited for InService."""
+    sm = acc.client("sagemaker")
+    sm.create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{account_id}:role/sagemaker-execution",
+                    PrimaryContainer={"Image": f"{account_id}.dkr.ecr.us-east-1.amazonaws.com/x:1"})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService", 60,
+               f"{name} InService")
 
 
 @pytest.fixture(scope="session")

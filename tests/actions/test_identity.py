@@ -15,7 +15,7 @@ from actions.identity import AWS_NAME, aws_name, clients_for
 from demo.sts_fill import OPERATOR_ROLE
 from sextant.aws import Clients
 from sextant.settings import AccountSettings, ActionSettings, Settings
-from tests.conftest import Account, start_account, stop_account, wait_until
+from tests.conftest import Account, account_in_env, make_endpoint, wait_until
 
 pytestmark = pytest.mark.emulated  # a private account per module (the fixture `acc`)
 
@@ -28,20 +28,9 @@ ENDPOINT = "per-user-identity"
 
 @pytest.fixture(scope="module")
 def acc(tmp_path_factory) -> Iterator[Account]:
-    with pytest.MonkeyPatch.context() as mp:
-        acc = start_account(tmp_path_factory.mktemp("identity"), env={"DEMO_SPEEDUP": "240"})
-        for k, v in acc.env.items():
-            mp.setenv(k, v)
-        sm = acc.client("sagemaker")
-        sm.create_model(ModelName=ENDPOINT, ExecutionRoleArn=f"arn:aws:iam::{MAIN}:role/sagemaker-execution",
-                        PrimaryContainer={"Image": f"{MAIN}.dkr.ecr.us-east-1.amazonaws.com/x:1"})
-        sm.create_endpoint_config(EndpointConfigName=ENDPOINT, ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": ENDPOINT, "InitialInstanceCount": 1,
-             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
-        sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
-        _in_service(acc)
+    with account_in_env(tmp_path_factory.mktemp("identity"), DEMO_SPEEDUP="240") as acc:
+        make_endpoint(acc, ENDPOINT, MAIN)
         yield acc
-    stop_account(acc)
 
 
 @pytest.fixture

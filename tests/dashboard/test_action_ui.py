@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from actions.audit import AuditLog
-from tests.conftest import Account, start_account, stop_account, wait_until
+from tests.conftest import Account, account_in_env, make_endpoint
 
 MAIN = "123456789012"
 ENDPOINT = "dialog-dry-run"
@@ -28,21 +28,9 @@ def _text(element) -> str:
 
 @pytest.fixture(scope="module")
 def acc(tmp_path_factory) -> Iterator[Account]:
-    with pytest.MonkeyPatch.context() as mp:
-        acc = start_account(tmp_path_factory.mktemp("dialog"), env={"DEMO_SPEEDUP": "240"})
-        for k, v in acc.env.items():
-            mp.setenv(k, v)
-        sm = acc.client("sagemaker")
-        sm.create_model(ModelName=ENDPOINT, ExecutionRoleArn=f"arn:aws:iam::{MAIN}:role/sagemaker-execution",
-                        PrimaryContainer={"Image": f"{MAIN}.dkr.ecr.us-east-1.amazonaws.com/x:1"})
-        sm.create_endpoint_config(EndpointConfigName=ENDPOINT, ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": ENDPOINT, "InitialInstanceCount": 1,
-             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
-        sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
-        wait_until(lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService", 60,
-                   "the endpoint InService")
+    with account_in_env(tmp_path_factory.mktemp("dialog"), DEMO_SPEEDUP="240") as acc:
+        make_endpoint(acc, ENDPOINT, MAIN)
         yield acc
-    stop_account(acc)
 
 
 def _desired(acc) -> int:
