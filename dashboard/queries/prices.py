@@ -46,24 +46,28 @@ def hourly_prices() -> pd.DataFrame:
 def price_of(prices: pd.DataFrame, kind: str, instance_type: str) -> float | None:
     """$ per hour of ``instance_type`` for ``kind``; on-demand training falls back to the spot rate and spot to
     on-demand (the only line the bill may have yet); hosting has no fallback. None: unknown (say so, never guess)."""
-    order = (kind, *FALLBACK.get(kind, ()))
-    rows = prices[prices.instance_type == instance_type]
-    for k in order:
-        hit = rows[rows.kind == k]
-        if not hit.empty:
-            return float(hit.usd_per_hour.iloc[0])
+    return _rate(_table(prices), kind, instance_type)
+
+
+def _table(prices: pd.DataFrame) -> dict[tuple[str, str], float]:
+    return {(k, t): float(p) for k, t, p in zip(prices.kind, prices.instance_type, prices.usd_per_hour, strict=True)}
+
+
+def _rate(table: dict[tuple[str, str], float], kind: str, instance_type: str) -> float | None:
+    for k in (kind, *FALLBACK.get(kind, ())):
+        if (k, instance_type) in table:
+            return table[(k, instance_type)]
     return None
 
 
 def price_lookup() -> Callable[[str, str], float | None]:
     """``lookup(instance_type, kind)`` over the current snapshot's prices (for the action dialog)."""
-    prices = hourly_prices()
-    return lambda instance_type, kind="Host": price_of(prices, kind, instance_type)
+    table = _table(hourly_prices())
+    return lambda instance_type, kind="Host": _rate(table, kind, instance_type)
 
 
 def prices_for(kind: str) -> pd.DataFrame:
     """instance_type, usd_per_hour for ``kind`` with :func:`price_of`'s fallbacks, to join in SQL or pandas."""
-    prices = hourly_prices()
-    types = sorted(set(prices.instance_type))
-    rows = [(t, price_of(prices, kind, t)) for t in types]
+    table = _table(hourly_prices())
+    rows = [(t, _rate(table, kind, t)) for t in sorted({t for _, t in table})]
     return pd.DataFrame(rows, columns=["instance_type", "usd_per_hour"]).dropna()
