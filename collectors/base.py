@@ -281,9 +281,10 @@ class Job:
     tags: dict[str, str] | None
 
 
-def sweep_jobs(ctx: Context, *, kind: str, table: Table, state: str = "status",
+def sweep_jobs(ctx: Context, *, kind: str, table: Table, list_call: str, describe_call: str, state: str = "status",
                again: Callable[[str, tuple[Any, ...]], bool] = lambda name, stored: False) -> Iterator[Job]:
-    """The incremental read every SageMaker job source shares (``kind`` "TrainingJob", "ProcessingJob", ...).
+    """The incremental read every SageMaker job source shares (``kind`` "TrainingJob", "ProcessingJob", ...;
+    ``list_call`` / ``describe_call`` the client methods, named in the caller so the IAM policy test sees them).
 
     List{kind}s with ``LastModifiedTimeAfter`` = the cursor ``last_modified`` (or ``--since``), 100 per page;
     describe (optional: ``sagemaker:Describe{kind}``) only the jobs whose LastModifiedTime differs from the stored
@@ -307,7 +308,7 @@ def sweep_jobs(ctx: Context, *, kind: str, table: Table, state: str = "status",
     to_describe: list[str] = []
     listed_at: dict[str, datetime] = {}
     newest = cursor
-    for s in paginate(sm, f"list_{snake}s", f"{kind}Summaries", **kwargs):
+    for s in paginate(sm, list_call, f"{kind}Summaries", **kwargs):
         modified = s.get("LastModifiedTime") or s["CreationTime"]
         newest = max(newest or modified, modified)
         stored = known.get(s[f"{kind}Name"])
@@ -320,7 +321,7 @@ def sweep_jobs(ctx: Context, *, kind: str, table: Table, state: str = "status",
         f"SELECT {ident(name_col)}, tags FROM {ident(table.name)} WHERE account_id = ? AND region = ? "  # noqa: S608
         f"AND {ident(name_col)} IN (SELECT unnest(?))", [*where, to_describe])) if known and to_describe else {}
     operation = f"sagemaker:Describe{kind}"
-    describe = getattr(sm, f"describe_{snake}")
+    describe = getattr(sm, describe_call)
     for name in to_describe:
         d = ctx.optional(operation, lambda name=name: describe(**{f"{kind}Name": name}))
         if d is None:  # its stored row stays; the cursor stops before it, so the next run lists it again

@@ -74,7 +74,8 @@ TABLES = (PROCESSING_JOB,)
 
 def collect(ctx: Context) -> Iterator[Batch]:
     # a job stored as running without a start time is read again until its instances have started
-    sweep = sweep_jobs(ctx, kind="ProcessingJob", table=PROCESSING_JOB,
+    sweep = sweep_jobs(ctx, kind="ProcessingJob", table=PROCESSING_JOB, list_call="list_processing_jobs",
+                       describe_call="describe_processing_job",
                        state="status, processing_start_time IS NOT NULL",
                        again=lambda name, stored: stored[1] in RUNNING and not stored[2])
     jobs = [_job_row(ctx, job.description, job.tags) for job in sweep]

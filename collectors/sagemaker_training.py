@@ -71,7 +71,8 @@ TABLES = (TRAINING_JOB, TRANSITION)
 
 def collect(ctx: Context) -> Iterator[Batch]:
     jobs, transitions, described = [], [], []
-    for job in sweep_jobs(ctx, kind="TrainingJob", table=TRAINING_JOB,
+    for job in sweep_jobs(ctx, kind="TrainingJob", table=TRAINING_JOB, list_call="list_training_jobs",
+                          describe_call="describe_training_job",
                           again=lambda name, stored: stored[1] in RUNNING):  # running jobs are re-read every run
         jobs.append(_job_row(ctx, job.description, job.tags))
         described.append(job.name)
