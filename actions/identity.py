@@ -27,14 +27,10 @@ import unicodedata
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any
 
 import boto3
-import botocore.session
-from botocore.credentials import AssumeRoleCredentialFetcher, CredentialResolver, DeferredRefreshableCredentials
-from botocore.exceptions import NoCredentialsError
 
-from sextant.aws import RETRY_CONFIG, Clients, _fast_timestamps, _Given, register_retry_stop
+from sextant.aws import Clients, assumed_role_session
 from sextant.settings import AccountSettings
 
 AWS_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)  # RoleSessionName and SourceIdentity, as STS checks them
@@ -100,27 +96,9 @@ def clients_for(base: Clients, user: str) -> tuple[Clients, Identity | None]:
 
 
 def _assumed_session(base: Clients, identity: Identity) -> boto3.Session:
-    """A session signing with the operator role's credentials for this user, refreshed before they expire.
-
-    The account's own session (its profile, environment or role) calls AssumeRole on first use; those STS
-    clients are counted like every other client of the account."""
-    source = base.session()
-    source_credentials = source.get_credentials()
-    if source_credentials is None:
-        raise NoCredentialsError()
-
-    def sts_client(service: str, **kwargs: Any) -> Any:
-        client = source.client(service, config=RETRY_CONFIG, **kwargs)
-        base.counter.register(client)
-        register_retry_stop(client)  # a denied AssumeRole is final: not retried
-        return client
-
-    fetcher = AssumeRoleCredentialFetcher(
-        sts_client, source_credentials, identity.role_arn,
-        extra_args={"RoleSessionName": identity.session_name, "SourceIdentity": identity.source_identity})
-    credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
-    core = botocore.session.Session(profile=base.account.profile)
-    core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
-    session = boto3.Session(botocore_session=core, region_name=base.regions[0])
-    _fast_timestamps(session)
-    return session
+    """A session signing with the operator role's credentials for this user, refreshed before they expire (the
+    account's own session calls AssumeRole; those STS calls are counted with the account's)."""
+    return assumed_role_session(
+        base.session(), identity.role_arn,
+        {"RoleSessionName": identity.session_name, "SourceIdentity": identity.source_identity},
+        base.counter, base.account.profile, base.regions[0])

@@ -213,6 +213,32 @@ class _Given:
         return self._credentials
 
 
+def assumed_role_session(source: boto3.Session, role_arn: str, assume_args: dict[str, str], counter: CallCounter,
+                         profile: str | None, region: str) -> boto3.Session:
+    """A session signing with ``role_arn``'s credentials, which botocore refreshes before they expire.
+
+    The source credentials (profile, environment or another role) call AssumeRole (with ``assume_args``: the
+    session name, an external id, a source identity) on first use, then again when fewer than 15 minutes remain;
+    the STS clients that make those calls are counted like any other, and a denied AssumeRole is not retried."""
+    source_credentials = source.get_credentials()
+    if source_credentials is None:
+        raise NoCredentialsError()
+
+    def sts_client(service: str, **kwargs: object) -> object:
+        client = source.client(service, config=RETRY_CONFIG, **kwargs)
+        counter.register(client)
+        register_retry_stop(client)
+        return client
+
+    fetcher = AssumeRoleCredentialFetcher(sts_client, source_credentials, role_arn, extra_args=assume_args)
+    credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+    core = botocore.session.Session(profile=profile)
+    core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
+    session = boto3.Session(botocore_session=core, region_name=region)
+    _fast_timestamps(session)
+    return session
+
+
 @dataclass
 class Clients:
     """Clients for one account, created lazily per (service, region) and shared by collectors and actions."""
@@ -238,28 +264,11 @@ class Clients:
         return self._session
 
     def _assumed_role_session(self, source: boto3.Session, role_arn: str) -> boto3.Session:
-        """A session signing with the role's credentials, which botocore refreshes before they expire.
-
-        The source credentials (profile or environment) call AssumeRole on first use, then again when
-        fewer than 15 minutes remain; the STS clients that make those calls are counted like any other."""
-        source_credentials = source.get_credentials()
-        if source_credentials is None:
-            raise NoCredentialsError()
-
-        def sts_client(service: str, **kwargs: object) -> object:
-            client = source.client(service, config=RETRY_CONFIG, **kwargs)
-            self.counter.register(client)
-            register_retry_stop(client)
-            return client
-
         assume_args = {"RoleSessionName": "sextant"}
         if self.account.external_id:
             assume_args["ExternalId"] = self.account.external_id
-        fetcher = AssumeRoleCredentialFetcher(sts_client, source_credentials, role_arn, extra_args=assume_args)
-        credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
-        core = botocore.session.Session(profile=self.account.profile)
-        core.register_component("credential_provider", CredentialResolver([_Given(credentials)]))
-        return boto3.Session(botocore_session=core, region_name=self.regions[0])
+        return assumed_role_session(source, role_arn, assume_args, self.counter, self.account.profile,
+                                    self.regions[0])
 
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.regions[0])
