@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live", action="store_true", help="freeze simulated time after seeding")
     parser.add_argument("--url-file", help="also write the endpoint URL to this file once seeded")
     parser.add_argument("--surge", action="append", default=[], metavar="ENDPOINT=RPM",
-                        help="from now on, at least RPM invocations a minute on ENDPOINT (repeatable)")
+                        help="at least RPM invocations a minute on ENDPOINT, since 15 minutes before the start "
+                             "(repeatable)")
     args = parser.parse_args(argv)
     surges = {}
     for item in args.surge:

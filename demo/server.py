@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from demo import world as world_mod
 
@@ -65,23 +65,37 @@ class Emulator:
             self._server.stop()
 
 
-def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = True,
-          anchor: datetime | None = None, surges: dict[str, float] | None = None) -> Emulator:
-    """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it.
+SURGE_LEAD = timedelta(minutes=15)
 
-    ``surges`` (endpoint name -> invocations a minute) puts a traffic surge on endpoints of the main
-    account from the start of the current minute on (see :class:`demo.world.Surge`)."""
-    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
-    world = world_mod.build_world(seed, anchor)
-    since = datetime.now(UTC).replace(second=0, microsecond=0)
-    for name, rpm in (surges or {}).items():
-        names = {e.name for e in world.endpoints if e.account == world_mod.MAIN_ACCOUNT}
+
+def add_surges(world: world_mod.World, surges: dict[str, float], now: datetime) -> None:
+    """Put each surge (endpoint name -> invocations a minute) on the main account's endpoint.
+
+    A surge began ``SURGE_LEAD`` before ``now``: whoever opens the account finds it under way, with its
+    recent minutes already showing the load, as an on-call engineer paged for it would. Nothing has read
+    those minutes yet, so the account's past stays consistent. Raises ValueError (naming the endpoints that
+    exist) for an unknown endpoint or a rate outside (0, 1,000,000], changing nothing."""
+    names = {e.name for e in world.endpoints if e.account == world_mod.MAIN_ACCOUNT}
+    for name, rpm in surges.items():
         if name not in names:
             raise ValueError(f"--surge: no endpoint {name!r} in the emulated account "
                              f"(one of: {', '.join(sorted(names))})")
         if not 0 < rpm <= 1_000_000:
             raise ValueError(f"--surge {name}: invocations a minute must be in (0, 1000000], not {rpm}")
+    since = now.replace(second=0, microsecond=0) - SURGE_LEAD
+    for name, rpm in surges.items():
         world.surges[(world_mod.MAIN_ACCOUNT, name)] = world_mod.Surge(since, float(rpm))
+
+
+def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = True,
+          anchor: datetime | None = None, surges: dict[str, float] | None = None) -> Emulator:
+    """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it.
+
+    ``surges`` (endpoint name -> invocations a minute) puts a traffic surge on endpoints of the main
+    account (see :func:`add_surges`)."""
+    os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    world = world_mod.build_world(seed, anchor)
+    add_surges(world, surges or {}, datetime.now(UTC))
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     fills = _fills()

@@ -2,8 +2,9 @@
 shows the drop within 2 simulated minutes, and the audit page shows the attempt.
 
 The set-up is what ``make demo`` runs, made private: an emulated account (a traffic surge on the endpoint,
-so capacity matters at any hour; API-started work 60× faster), a collector every 15 s, and the dashboard
-as the single local admin. The browser reads the latency chart's own data (Plotly's graph div).
+under way for 15 minutes when it starts, so capacity matters at any hour and the baseline minutes carry the
+load; API-started work 60× faster), a collector every 15 s, and the dashboard as the single local admin.
+The browser reads the latency chart's own data (Plotly's graph div).
 """
 
 from __future__ import annotations

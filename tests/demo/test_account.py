@@ -45,11 +45,18 @@ def test_the_same_seed_gives_the_same_account(tmp_path):
 
 
 @pytest.mark.slow
-def test_scaling_up_through_boto3_lowers_cpu_and_latency_within_two_minutes(fresh_account, monkeypatch):
-    for k, v in fresh_account.env.items():
-        monkeypatch.setenv(k, v)
-    out = io.StringIO()
-    r = scale_check.run("search-ranker-prod", None, out=out)
+def test_scaling_up_through_boto3_lowers_cpu_and_latency_within_two_minutes(tmp_path, monkeypatch):
+    # Under load at any hour: the champion gets 0.8 of 7,000 invocations a minute, about 0.55 of its 3
+    # instances' capacity (latency × 1.5 over idle; × 1.1 on 6). In the nightly trough without the surge,
+    # utilisation is below 0.1 and latency is flat in the instance count, as on a real endpoint.
+    acc = start_account(tmp_path, args=["--surge", "search-ranker-prod=7000"])
+    try:
+        for k, v in acc.env.items():
+            monkeypatch.setenv(k, v)
+        out = io.StringIO()
+        r = scale_check.run("search-ranker-prod", None, out=out)
+    finally:
+        stop_account(acc)
     assert r["count_after"] == 2 * r["count_before"]
     assert r["waited_s"] <= 120 + 5, out.getvalue()
     # the model: CPU ≈ 3 + 88 × demand / (instances × capacity), so doubling instances about halves CPU

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from demo import model
+from demo.server import SURGE_LEAD, add_surges
 from demo.world import MAIN_ACCOUNT, Surge, build_world
 from tests.conftest import ROOT
 
@@ -27,6 +29,21 @@ def test_a_surge_raises_demand_from_its_start_only():
     assert after[minutes >= cut].min() >= 4800 * 0.95
     other = world.endpoint("search-ranker-prod")
     assert np.array_equal(model.demand(build_world(7), other, minutes), model.demand(world, other, minutes))
+
+
+def test_a_surge_is_under_way_when_the_account_starts_and_a_bad_one_adds_nothing():
+    world = build_world(7)
+    now = datetime(2026, 12, 3, 2, 24, 41, tzinfo=UTC)
+    add_surges(world, {"fraud-txn-scorer-prod": 4800.0}, now)
+    (key, surge), = world.surges.items()
+    assert key == (MAIN_ACCOUNT, "fraud-txn-scorer-prod") and surge.rpm == 4800.0
+    assert surge.since == datetime(2026, 12, 3, 2, 24, tzinfo=UTC) - SURGE_LEAD
+    assert SURGE_LEAD >= timedelta(minutes=10)  # an on-call page's last 5-10 minutes show the load
+    fresh = build_world(7)
+    for bad in ({"search-ranker-prod": 100.0, "nope": 100.0}, {"search-ranker-prod": 100.0, "nlp-summarizer-dev": 0}):
+        with pytest.raises(ValueError):
+            add_surges(fresh, bad, now)
+        assert fresh.surges == {}
 
 
 def test_a_surge_on_an_unknown_endpoint_is_refused_with_the_names_that_exist():
