@@ -12,6 +12,7 @@ so readers never take a lock the writer needs and never see a half-written batch
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -29,6 +30,8 @@ import pandas as pd
 import pyarrow as pa
 
 from sextant.schema import SCHEMA_VERSION, SYSTEM_TABLES, SourceDoc, Table, ident
+
+log = logging.getLogger(__name__)
 
 KEEP_SNAPSHOTS = 3
 
@@ -71,6 +74,9 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+DUCKDB_HEADER_BYTES = 3 * 4096  # a new database file's main and two database headers
+
+
 class Writer:
     """The single read-write connection of the collector process."""
 
@@ -79,6 +85,7 @@ class Writer:
         location.mkdir(parents=True, exist_ok=True)
         (location / "snapshots").mkdir(exist_ok=True)
         self.path = location / "writer.duckdb"
+        self.set_aside = self._set_aside_unborn_file()
         try:
             self.con = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:
@@ -86,6 +93,23 @@ class Writer:
                 raise StoreBusy(f"another collector is writing to {location}; stop it or use --store") from None
             raise
         self.removed_at_start = self._remove_partial_files()
+
+    def _set_aside_unborn_file(self) -> Path | None:
+        """A writer file shorter than DuckDB's three header blocks was cut off while being created (a kill during
+        the first connect): it cannot hold a committed row, and DuckDB refuses to open it. Rename it aside
+        (``writer.duckdb.unborn-<time>``, kept for a post-mortem) so a fresh file is created; a file of any other
+        size is left for DuckDB to open or refuse."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size >= DUCKDB_HEADER_BYTES or self.path.with_name(self.path.name + ".wal").exists():
+            return None
+        aside = self.path.with_name(f"{self.path.name}.unborn-{now_utc():%Y%m%dT%H%M%S%f}")
+        self.path.rename(aside)
+        log.warning("store: %s was cut off while being created (%d bytes); set aside as %s", self.path, size,
+                    aside.name)
+        return aside
 
     def _remove_partial_files(self) -> list[Path]:
         """Delete what a publish killed mid-copy left behind (``snapshots/.*.tmp``, ``.CURRENT.*``). Only the

@@ -148,6 +148,36 @@ def test_a_writer_removes_what_a_publish_killed_mid_copy_left(tmp_path):
         w.close()
 
 
+@pytest.mark.parametrize("cut_at", [0, 100, 4096, 12287])
+def test_a_writer_file_cut_off_while_being_created_is_set_aside_and_made_anew(tmp_path, cut_at):
+    full = tmp_path / "full.duckdb"
+    duckdb.connect(str(full)).close()
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "writer.duckdb").write_bytes(full.read_bytes()[:cut_at])  # a kill inside the first connect
+    w = _writer(tmp_path)
+    try:
+        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 1}])
+        assert w.con.execute("SELECT name, n FROM aws_thing").fetchall() == [("a", 1)]
+        assert w.set_aside is not None and w.set_aside.read_bytes() == full.read_bytes()[:cut_at]
+    finally:
+        w.close()
+
+
+def test_a_damaged_writer_file_with_a_whole_header_is_refused_and_kept(tmp_path):
+    w = _writer(tmp_path)
+    w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 1}])
+    w.close()
+    path = tmp_path / "store" / "writer.duckdb"
+    data = bytearray(path.read_bytes())
+    data[:4096] = bytes(4096)  # not a DuckDB header: it may hold data, so nothing may replace it
+    path.write_bytes(bytes(data))
+    with pytest.raises(duckdb.Error):
+        Writer(tmp_path / "store")
+    assert path.read_bytes() == bytes(data)
+    assert not list(path.parent.glob("writer.duckdb.unborn-*"))
+
+
 def test_publishing_keeps_the_newest_snapshots_only(tmp_path):
     w = _writer(tmp_path)
     try:
