@@ -85,13 +85,17 @@ class Writer:
         location.mkdir(parents=True, exist_ok=True)
         (location / "snapshots").mkdir(exist_ok=True)
         self.path = location / "writer.duckdb"
-        self.set_aside = self._set_aside_unborn_file()
+        self.set_aside: Path | None = None
         try:
             self.con = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy(f"another collector is writing to {location}; stop it or use --store") from None
-            raise
+            # DuckDB took the file lock and then refused the file: no live writer is creating it
+            self.set_aside = self._set_aside_unborn_file()
+            if self.set_aside is None:
+                raise
+            self.con = duckdb.connect(str(self.path))
         self.removed_at_start = self._remove_partial_files()
 
     def _set_aside_unborn_file(self) -> Path | None:
