@@ -24,10 +24,12 @@ browser-deps:
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-## The emulated account, a first collection and the dashboard on http://localhost:8501 (this machine only:
-## its local admin is refused on any other address). Ctrl-C stops all.
+## The emulated account, a first collection and the dashboard on http://localhost:8501 (SEXTANT_PORT to change;
+## this machine only: its local admin is refused on any other address). Ctrl-C stops all.
+## SURGE=endpoint=rpm[,endpoint=rpm] puts a traffic surge on endpoints: under way at start, or, when a demo is
+## already running, sent to it (from its next minute on).
 demo: install
-	$(BIN)/python -m demo.up
+	$(BIN)/python -m demo.up $(if $(SURGE),--surge '$(SURGE)')
 
 ## The emulated account alone; prints its URL.
 emulator: install

@@ -8,8 +8,9 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
-from demo import server
+from demo import control, server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,19 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--surge", action="append", default=[], metavar="ENDPOINT=RPM",
                         help="at least RPM invocations a minute on ENDPOINT, since 15 minutes before the start "
                              "(repeatable)")
+    parser.add_argument("--control", help="serve requests of `python -m demo.control` left in this directory")
     args = parser.parse_args(argv)
-    surges = {}
-    for item in args.surge:
-        name, _, rpm = item.partition("=")
-        try:
-            surges[name] = float(rpm)
-        except ValueError:
-            parser.error(f"--surge {item!r}: expected ENDPOINT=RPM, e.g. fraud-txn-scorer-prod=4800")
+    try:
+        surges = control.parse_surges(args.surge)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="demo: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     try:
         emulator = server.start(seed=args.seed, host=args.host, port=args.port, live=not args.no_live,
-                                surges=surges)
+                                surges=surges, control_dir=Path(args.control) if args.control else None)
     except ValueError as exc:
         parser.error(str(exc))
     print(emulator.url, flush=True)

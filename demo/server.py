@@ -19,7 +19,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from demo import control
 from demo import world as world_mod
 
 log = logging.getLogger("demo")
@@ -41,6 +43,7 @@ class Emulator:
     _server: object = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _ticker: threading.Thread | None = None
+    control: Path | None = None  # requests from ``python -m demo.control`` (see demo/control.py)
 
     @property
     def url(self) -> str:
@@ -54,6 +57,15 @@ class Emulator:
                     fill.tick(self.world, now)
                 except Exception:  # a failed tick must not kill the account
                     log.exception("tick of %s failed", fill.__name__)
+        if self.control is not None:
+            control.serve(self.control, {"surge": self._surge}, now)
+
+    def _surge(self, request: dict, now: datetime) -> str:
+        """A surge asked for while the account runs: from the next minute on (what was served stays as it was)."""
+        surges = {str(k): float(v) for k, v in dict(request["surges"]).items()}
+        add_surges(self.world, surges, now, lead=-timedelta(minutes=1))
+        return "surge from the next minute on: " + ", ".join(f"{k} at {v:,.0f} invocations/min"
+                                                            for k, v in surges.items())
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_SECONDS):
@@ -68,13 +80,15 @@ class Emulator:
 SURGE_LEAD = timedelta(minutes=15)
 
 
-def add_surges(world: world_mod.World, surges: dict[str, float], now: datetime) -> None:
+def add_surges(world: world_mod.World, surges: dict[str, float], now: datetime,
+               lead: timedelta = SURGE_LEAD) -> None:
     """Put each surge (endpoint name -> invocations a minute) on the main account's endpoint.
 
     A surge began ``SURGE_LEAD`` before ``now``: whoever opens the account finds it under way, with its
     recent minutes already showing the load, as an on-call engineer paged for it would. Nothing has read
     those minutes yet, so the account's past stays consistent. Raises ValueError (naming the endpoints that
-    exist) for an unknown endpoint or a rate outside (0, 1,000,000], changing nothing."""
+    exist) for an unknown endpoint or a rate outside (0, 1,000,000], changing nothing. A running account asks for
+    a negative ``lead`` (the surge starts at the next minute: minutes already served are never rewritten)."""
     names = {e.name for e in world.endpoints if e.account == world_mod.MAIN_ACCOUNT}
     for name, rpm in surges.items():
         if name not in names:
@@ -82,17 +96,19 @@ def add_surges(world: world_mod.World, surges: dict[str, float], now: datetime) 
                              f"(one of: {', '.join(sorted(names))})")
         if not 0 < rpm <= 1_000_000:
             raise ValueError(f"--surge {name}: invocations a minute must be in (0, 1000000], not {rpm}")
-    since = now.replace(second=0, microsecond=0) - SURGE_LEAD
+    since = now.replace(second=0, microsecond=0) - lead
     for name, rpm in surges.items():
         world.surges[(world_mod.MAIN_ACCOUNT, name)] = world_mod.Surge(since, float(rpm))
 
 
 def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = True,
-          anchor: datetime | None = None, surges: dict[str, float] | None = None) -> Emulator:
+          anchor: datetime | None = None, surges: dict[str, float] | None = None,
+          control_dir: Path | None = None) -> Emulator:
     """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it.
 
     ``surges`` (endpoint name -> invocations a minute) puts a traffic surge on endpoints of the main
-    account (see :func:`add_surges`)."""
+    account (see :func:`add_surges`); ``control_dir``, where ``python -m demo.control`` leaves requests for the
+    running account (served by the live tick)."""
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
     world = world_mod.build_world(seed, anchor)
     add_surges(world, surges or {}, datetime.now(UTC))
@@ -108,7 +124,7 @@ def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = Tr
     for fill in fills:
         fill.seed(world)
     log.info("seeded in %.1f s", time.monotonic() - started)
-    emulator = Emulator(world, host, port, server)
+    emulator = Emulator(world, host, port, server, control=control_dir)
     if live:
         emulator.tick()
         emulator._ticker = threading.Thread(target=emulator._run, name="demo-live", daemon=True)

@@ -6,13 +6,16 @@ The store under var/ persists between runs, so a second ``make demo`` shows data
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
+from demo import control
 from sextant_cli import streamlit_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,10 +33,47 @@ DEMO_ENV = {
 }
 
 
+def _running(url_file: Path) -> str | None:
+    """The URL of a demo account that already answers (a ``make demo`` running in another terminal), or None."""
+    try:
+        url = url_file.read_text().strip()
+        urllib.request.urlopen(url + "/moto-api/", timeout=2).close()
+        return url
+    except (OSError, ValueError):
+        return None
+
+
+def _reach(url: str, surges: dict[str, float]) -> int:
+    if not surges:
+        print(f"a demo is already running (emulated account {url}, dashboard http://localhost:{PORT})")
+        return 0
+    answer = control.send(control.CONTROL, {"kind": "surge", "surges": surges})
+    print(answer["message"], file=sys.stdout if answer["ok"] else sys.stderr)
+    return 0 if answer["ok"] else 1
+
+
+def _surges(argv: list[str] | None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(prog="python -m demo.up", description=__doc__)
+    parser.add_argument("--surge", action="append", default=[], metavar="ENDPOINT=RPM[,ENDPOINT=RPM]",
+                        help="a traffic surge on an endpoint: under way at start, or sent to the running demo "
+                             "(from its next minute on); `make demo SURGE=fraud-txn-scorer-prod=4800`")
+    args = parser.parse_args(argv)
+    try:
+        return control.parse_surges(args.surge)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
 def main(argv: list[str] | None = None) -> int:
+    surges = _surges(argv)
     VAR.mkdir(exist_ok=True)
     url_file = VAR / "demo.url"
+    running = _running(url_file)
+    if running:  # reach the running demo instead of starting a second one on the same port
+        return _reach(running, surges)
     url_file.unlink(missing_ok=True)
+    for leftover in control.CONTROL.glob("*.json"):  # requests nobody served: not for this account
+        leftover.unlink()
     procs: list[subprocess.Popen] = []
     t0 = time.monotonic()
 
@@ -56,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    account = spawn([sys.executable, "-m", "demo", "--url-file", str(url_file)], {}, stdout=subprocess.DEVNULL)
+    surge_args = [a for name, rpm in surges.items() for a in ("--surge", f"{name}={rpm:g}")]
+    account = spawn([sys.executable, "-m", "demo", "--url-file", str(url_file), "--control", str(control.CONTROL),
+                     *surge_args], {}, stdout=subprocess.DEVNULL)
     while not url_file.exists():
         if account.poll() is not None:
             print("the emulated account failed to start", file=sys.stderr)
