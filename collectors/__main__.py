@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import collectors
 from collectors import runner
+from sextant import progress as first_collection
 from sextant.redact import redact
 from sextant.settings import SettingsError, load, parse_duration
 from sextant.store import StoreBusy, Writer
@@ -102,9 +103,19 @@ def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> in
     finished source is also published at once, so the dashboard shows endpoints before metrics finish; a copy of
     the whole store during every cycle would write it again and again (the store is copied whole)."""
     early = writer.published() is None
+    first = early  # a first collection: the dashboard shows its progress (sextant.progress) until it ends
+    started, done = datetime.now(UTC), 0
+    total = sum(sum(1 if s.GLOBAL else max(1, len(a.regions)) for s in (sources or collectors.SOURCES))
+                for a in settings.accounts)
+    if first:
+        first_collection.write(writer.location, first_collection.FirstCollection(started, started, 0, total, ""))
 
     def progress(r: runner.SourceResult) -> None:
-        nonlocal early
+        nonlocal early, done
+        done += 1
+        if first:
+            first_collection.write(writer.location, first_collection.FirstCollection(
+                started, datetime.now(UTC), done, max(total, done + 1), r.source))
         if early:
             writer.publish()
             early = False
@@ -116,8 +127,12 @@ def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> in
             raise KeyboardInterrupt
 
     t0 = time.monotonic()
-    cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress)
-    writer.publish()
+    try:
+        cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress)
+        writer.publish()
+    finally:
+        if first:
+            first_collection.clear(writer.location)
     rows = sum(r.rows for r in cycle.results)
     calls = sum(r.api_calls for r in cycle.results)
     usd = sum(r.cost_usd for r in cycle.results)

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import auth, data, filters
 from dashboard.nav import PAGES, page
 from dashboard.queries import collection, scope
+from sextant import progress
 from sextant.settings import SettingsError, load
 from sextant.store import StoreVersionError
 
@@ -16,6 +17,19 @@ def _watch(seen: str | None) -> None:
     """Reruns the whole page once a newer store snapshot is published; costs one small file read."""
     if data.snapshot() != seen:
         st.rerun(scope="app")
+
+
+@st.fragment(run_every=3)
+def _first_collection(seen: str | None) -> None:
+    """While a first collection runs: how far it is; the whole page reruns when it publishes or ends."""
+    state = progress.read(data.reader().location)
+    if state is None or data.snapshot() != seen:
+        st.rerun(scope="app")
+        return
+    last = f"; last finished: {state.last}" if state.last else ""
+    st.progress(state.fraction, text=f"First collection in progress: {state.done} of about {state.total} source runs "
+                                     f"done, started {state.started_at:%H:%M:%S} UTC{last}. Pages fill in as sources "
+                                     "finish; this page redraws by itself.")
 
 
 def main() -> None:
@@ -40,6 +54,11 @@ def main() -> None:
         if not as_of.empty:
             st.caption("Data as of (UTC): " + ", ".join(
                 f"{r.source} {r.as_of:%H:%M}" for r in as_of.itertuples()))
+    seen = data.snapshot()
+    if progress.read(data.reader().location) is not None:
+        _first_collection(seen)
+        if seen is None:  # nothing to read yet: the progress is the page
+            st.stop()
     try:
         nav.run()
     except StoreVersionError as exc:  # a table this version reads is not in the store yet

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from sextant import progress as first_collection
+from sextant.settings import AccountSettings, Settings
 from sextant.store import Writer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +76,9 @@ def test_a_session_token_in_signature_errors_is_neither_printed_nor_logged_nor_s
 class _CountingWriter:
     """The writer as the CLI's cycle sees it: whether something was published, and each publish."""
 
-    def __init__(self, published: str | None) -> None:
+    def __init__(self, published: str | None, location: Path | None = None) -> None:
         self._published = published
+        self.location = location or Path("/nonexistent")
         self.publishes: list[int] = []  # sources finished at each publish
         self.finished = 0
 
@@ -87,7 +90,7 @@ class _CountingWriter:
         self._published = "snapshot"
 
 
-def _one_cycle(monkeypatch, writer: _CountingWriter, sources: int = 6) -> None:
+def _one_cycle(monkeypatch, writer: _CountingWriter, sources: int = 6, seen: list | None = None) -> None:
     """The CLI's cycle with a runner whose sources finish at once (each reported through progress)."""
     from argparse import Namespace
     from threading import Event
@@ -101,11 +104,14 @@ def _one_cycle(monkeypatch, writer: _CountingWriter, sources: int = 6) -> None:
             r = runner.SourceResult(f"s{i}", "1", "us-east-1", "succeeded")
             writer.finished += 1
             progress(r)
+            if seen is not None:
+                seen.append(first_collection.read(writer.location))
             cycle.results.append(r)
         return cycle
 
     monkeypatch.setattr(runner, "run_cycle", run_cycle)
-    assert cli._cycle(None, writer, [], Namespace(quiet=True, account=None, since=None), Event()) == 0
+    settings = Settings(accounts=(AccountSettings(name="a", regions=("us-east-1", "eu-west-1")),))
+    assert cli._cycle(settings, writer, [], Namespace(quiet=True, account=None, since=None), Event()) == 0
 
 
 def test_a_cycle_publishes_the_store_once_at_its_end(monkeypatch):
@@ -120,3 +126,15 @@ def test_a_first_collection_also_publishes_once_early_so_endpoints_show_before_m
     assert writer.publishes == [1, 6]
     _one_cycle(monkeypatch, writer)  # the next cycle: the store has a snapshot
     assert writer.publishes == [1, 6, 12]
+
+
+def test_a_first_collection_leaves_its_progress_for_the_dashboard_and_removes_it_at_the_end(monkeypatch, tmp_path):
+    writer = _CountingWriter(published=None, location=tmp_path)
+    seen: list = []
+    _one_cycle(monkeypatch, writer, seen=seen)
+    assert [s.done for s in seen] == [1, 2, 3, 4, 5, 6]
+    assert seen[-1].last == "s5" and all(s.total > s.done for s in seen)  # never "done" before the cycle ends
+    assert first_collection.read(tmp_path) is None and not (tmp_path / first_collection.FILE).exists()
+    seen.clear()
+    _one_cycle(monkeypatch, writer, seen=seen)  # the next cycle is not a first collection: no progress shown
+    assert seen == [None] * 6

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from sextant import progress
 from tests.conftest import APP
 
 
@@ -36,3 +39,29 @@ def test_a_wrong_settings_file_is_one_clear_error_block_naming_file_and_key(tmp_
     assert len(at.error) == 1
     message = at.error[0].value
     assert str(config) in message and all(n in message for n in names), message
+
+
+def test_a_first_collection_in_progress_is_shown_instead_of_an_empty_store(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    now = datetime.now(UTC)
+    progress.write(store, progress.FirstCollection(now - timedelta(seconds=40), now, 3, 14, "sagemaker_endpoints"))
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SEXTANT_STORE", str(store))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception, at.exception
+    shown = " ".join(str(e.proto) for e in at.get("progress"))
+    assert "First collection in progress: 3 of about 14" in shown and "sagemaker_endpoints" in shown, shown
+    assert not any("Nothing collected yet" in i.value for i in at.info)  # not the empty-store message
+
+
+def test_an_empty_store_without_a_collection_running_says_what_to_run(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    now = datetime.now(UTC)
+    progress.write(store, progress.FirstCollection(now - timedelta(hours=1), now - progress.STALE_AFTER * 2, 3, 14,
+                                                   "ecr"))  # its collector was killed: stale, ignored
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SEXTANT_STORE", str(store))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert not at.get("progress")
+    assert any("Nothing collected yet" in i.value for i in at.info)
