@@ -55,7 +55,7 @@ from sextant.store import UniqueKeys
 
 NAME = "cloudwatch_metrics"
 GLOBAL = False
-DEPENDS_ON: tuple[str, ...] = ("sagemaker_endpoints", "sagemaker_training")
+DEPENDS_ON: tuple[str, ...] = ("sagemaker_endpoints", "sagemaker_training", "cloudwatch_alarms")
 
 ENDPOINT_NAMESPACES = ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
 TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
@@ -73,6 +73,13 @@ COUNT_METRICS = {"Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "I
 LATENCY_METRICS = {"ModelLatency", "OverheadLatency", "ModelSetupTime", "FirstChunkLatency"}
 HOT = {("AWS/SageMaker", "Invocations", "Sum"), ("AWS/SageMaker", "Invocation5XXErrors", "Sum"),
        ("AWS/SageMaker", "ModelLatency", "p99")}
+# Poll classes (aws_cloudwatch_metric_series.poll_class): why a series is polled on the hot cadence, or not
+COLD = "cold"
+HOT_CLASS = "hot"  # one of HOT of an endpoint with traffic in the last hour
+ALARM_CLASS = "hot (alarm)"  # promoted: a CloudWatch alarm in ALARM watches the series
+ENDPOINT_ALARM_CLASS = "hot (endpoint alarm)"  # promoted: an alarm of the series' endpoint is in ALARM
+PROMOTED = (ALARM_CLASS, ENDPOINT_ALARM_CLASS)
+RANK = {COLD: 0, HOT_CLASS: 1, ENDPOINT_ALARM_CLASS: 2, ALARM_CLASS: 3}  # a series is labelled by its highest pair
 UNITS = {"Invocations": "Count", "Invocation4XXErrors": "Count", "Invocation5XXErrors": "Count",
          "InvocationModelErrors": "Count", "InvocationsPerInstance": "Count", "InvocationsPerCopy": "Count",
          "ModelLatency": "Microseconds", "OverheadLatency": "Microseconds", "ModelSetupTime": "Microseconds",
@@ -94,8 +101,12 @@ SERIES = table("aws_cloudwatch_metric_series",
                    ("stats", "VARCHAR", "Statistics collected, comma-separated (Sum, Average, Maximum, p50, ...)."),
                    ("first_seen_at", "TIMESTAMPTZ", "When ListMetrics first returned the series."),
                    ("last_seen_at", "TIMESTAMPTZ", "When ListMetrics last returned the series."),
-                   ("poll_class", "VARCHAR", "hot (some statistic polled every hot_every) or cold (every "
-                                             "cold_every), as of the last plan."),
+                   ("poll_class", "VARCHAR", "As of the last plan: cold (every statistic polled every "
+                                             "cold_every); hot (some statistic polled every hot_every: Invocations, "
+                                             "5xx or p99 of an endpoint with traffic in the last hour); or promoted "
+                                             "to hot_every, every statistic, while an alarm is in ALARM: 'hot "
+                                             "(alarm)' (an alarm watches this series) or 'hot (endpoint alarm)' (an "
+                                             "alarm watches its endpoint)."),
                    ("last_polled_at", "TIMESTAMPTZ", "Time through which the series was last fetched."),
                ], ["series_id"])
 
@@ -176,6 +187,12 @@ POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was 
     ("estimated_monthly_usd", "DOUBLE", "Monthly GetMetricData spend of the plan at the cadences used, in USD."),
     ("budget_usd", "DOUBLE", "Budget the plan was fitted to, in USD: monthly_api_budget_usd less the projected "
                              "Cost Explorer spend (the budget caps the whole API bill)."),
+    ("series_promoted", "INTEGER", "Series promoted to the hot cadence because an alarm is in ALARM (poll_class "
+                                   "'hot (alarm)' or 'hot (endpoint alarm)'); NULL in polls before promotions."),
+    ("queries_promoted", "INTEGER", "Of queries_hot, the pairs hot only because of those promotions (cold "
+                                    "otherwise)."),
+    ("promoted_monthly_usd", "DOUBLE", "Of estimated_monthly_usd, what the promotions add: queries_promoted polled "
+                                       "every hot_every_s instead of every cold_every_s, in USD per month."),
 ], ["polled_at"])
 
 TABLES = (SERIES, POINT, HOURLY, DAILY, SUMMARY, POLL)
@@ -309,6 +326,40 @@ def _traffic(ctx: Context) -> set[str]:
         [ctx.account_id, ctx.region, ctx.now - timedelta(hours=1)])}
 
 
+@dataclass(frozen=True)
+class Attention:
+    """What is in ALARM now, from ``aws_cloudwatch_alarm`` (cloudwatch_alarms runs first in a cycle): the series
+    its alarms watch (by the series id of their namespace, metric and dimensions) and the endpoints they watch."""
+
+    series: frozenset[str] = frozenset()
+    endpoints: frozenset[str] = frozenset()
+
+
+def _attention(ctx: Context) -> Attention:
+    series: set[str] = set()
+    endpoints: set[str] = set()
+    for namespace, metric, dims, endpoint in ctx.sql(
+            "SELECT namespace, metric_name, dimensions, endpoint_name FROM aws_cloudwatch_alarm "
+            "WHERE account_id = ? AND region = ? AND state_value = ?", [ctx.account_id, ctx.region, "ALARM"]):
+        if namespace and metric:
+            series.add(series_id(namespace, metric, json.loads(dims) if dims else {}))
+        if endpoint:
+            endpoints.add(endpoint)
+    return Attention(frozenset(series), frozenset(endpoints))
+
+
+def classify(s: Series, stat: str, traffic: set[str], attention: Attention) -> str:
+    """The class of one series x statistic: hot by the usual rule (HOT of an endpoint with traffic), else promoted
+    while an alarm watching the series, or its endpoint, is in ALARM, else cold."""
+    if (s.namespace, s.metric, stat) in HOT and s.endpoint in traffic:
+        return HOT_CLASS
+    if s.sid in attention.series:
+        return ALARM_CLASS
+    if s.endpoint is not None and s.endpoint in attention.endpoints:
+        return ENDPOINT_ALARM_CLASS
+    return COLD
+
+
 def monthly_usd(n_hot: int, n_cold: int, hot_s: float, cold_s: float) -> float:
     return (n_hot * MONTH_S / max(hot_s, MIN_CYCLE_S) + n_cold * MONTH_S / max(cold_s, MIN_CYCLE_S)) * prices.PER_METRIC
 
@@ -340,13 +391,19 @@ class Plan:
 
     queries: list[Query]
     pairs: int  # series x statistic pollable
-    hot: int  # of which hot
+    hot: int  # of which hot (promoted ones included)
     deferred: int  # due at their configured cadence, deferred by the budget
-    poll_class: dict[str, str]  # series id -> hot / cold
+    poll_class: dict[str, str]  # series id -> its highest class (RANK)
     hot_s: int
     cold_s: int
     estimated_usd: float
     budget_usd: float
+    promoted: int = 0  # pairs hot only because an alarm is in ALARM
+    promoted_usd: float = 0.0  # what those add to estimated_usd (hot instead of cold cadence), per month
+
+    @property
+    def series_promoted(self) -> int:
+        return sum(1 for c in self.poll_class.values() if c in PROMOTED)
 
 
 def collect(ctx: Context) -> Iterator[Batch]:
@@ -371,7 +428,7 @@ def collect(ctx: Context) -> Iterator[Batch]:
         series_id=s.sid, namespace=s.namespace, metric_name=s.metric, dimensions=json.dumps(s.dims, sort_keys=True),
         endpoint_name=s.endpoint, variant_name=s.variant, training_job_name=s.job, host=s.host,
         unit=UNITS.get(s.metric), stats=",".join(s.stats), first_seen_at=s.first_seen or ctx.now,
-        last_seen_at=s.last_seen or ctx.now, poll_class=plan.poll_class.get(s.sid, s.poll_class or "cold"),
+        last_seen_at=s.last_seen or ctx.now, poll_class=plan.poll_class.get(s.sid, s.poll_class or COLD),
         last_polled_at=polled.get(s.sid, s.last_polled)) for s in changed]
     queries = plan.queries
     shared = [q for q in queries if q.window is None]
@@ -383,7 +440,8 @@ def collect(ctx: Context) -> Iterator[Batch]:
         job_windows=len({(q.window, q.period) for q in queries if q.window is not None}), requests=requests,
         pages=pages, datapoints=datapoints, deferred=plan.deferred, hot_every_s=plan.hot_s,
         cold_every_s=plan.cold_s, estimated_monthly_usd=round(plan.estimated_usd, 4),
-        budget_usd=round(plan.budget_usd, 4))]
+        budget_usd=round(plan.budget_usd, 4), series_promoted=plan.series_promoted, queries_promoted=plan.promoted,
+        promoted_monthly_usd=round(plan.promoted_usd, 4))]
     # last, once the runner has written the batches above (the summary joins the series rows of this cycle)
     _expire(ctx, cfg)
     summarize(ctx.sql, ctx.account_id, ctx.region, ctx.now)
@@ -406,26 +464,24 @@ def _series(ctx: Context, now: datetime, endpoints: set[str],
 
 def _plan(ctx: Context, now: datetime, pollable: dict[str, Series],
           jobs: dict[str, tuple[datetime | None, datetime | None]]) -> Plan:
-    """Classes, cadences within the budget, and the due queries."""
+    """Classes (promotions included), cadences within the budget, and the due queries."""
     cfg = ctx.settings.collect
-    traffic = _traffic(ctx)
-    pairs = [(s, stat) for s in pollable.values() for stat in s.stats]
-
-    def is_hot(s: Series, stat: str) -> bool:
-        return (s.namespace, s.metric, stat) in HOT and s.endpoint in traffic
-
-    n_hot = sum(1 for s, stat in pairs if is_hot(s, stat))
+    traffic, attention = _traffic(ctx), _attention(ctx)
+    classes = [(s, stat, classify(s, stat, traffic, attention)) for s in pollable.values() for stat in s.stats]
+    n_hot = sum(1 for _, _, c in classes if c != COLD)
+    n_promoted = sum(1 for _, _, c in classes if c in PROMOTED)
     budget = metrics_budget_usd(cfg)
-    hot_s, cold_s, est = fit_budget(n_hot, len(pairs) - n_hot, cfg.hot_every_s, cfg.cold_every_s, budget)
-    plan = Plan([], len(pairs), n_hot, 0, {}, hot_s, cold_s, est, budget)
+    hot_s, cold_s, est = fit_budget(n_hot, len(classes) - n_hot, cfg.hot_every_s, cfg.cold_every_s, budget)
+    promoted_usd = monthly_usd(n_promoted, 0, hot_s, cold_s) - monthly_usd(0, n_promoted, hot_s, cold_s)
+    plan = Plan([], len(classes), n_hot, 0, {}, hot_s, cold_s, est, budget, n_promoted, promoted_usd)
     split = _floor(now - ONE_MINUTE_WINDOW, 300)
     oldest = now - min(timedelta(days=cfg.backfill_days), FIVE_MINUTE_RETENTION)
-    for s, stat in pairs:
-        hot = is_hot(s, stat)
-        if hot:
-            plan.poll_class[s.sid] = "hot"
+    for s, stat, cls in classes:
+        hot = cls != COLD
+        if RANK[cls] > RANK[plan.poll_class.get(s.sid, COLD)]:
+            plan.poll_class[s.sid] = cls
         else:
-            plan.poll_class.setdefault(s.sid, "cold")
+            plan.poll_class.setdefault(s.sid, COLD)
         fetched = ctx.cursor.get((s.sid, stat))
         start, end, window = (max(fetched - SETTLE, oldest) if fetched else oldest), now, None
         if s.job and jobs:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 # 2: every table of every collector exists in a store at this version (the endpoint summary among them), so
 #    readers never ask whether a table exists.
-SCHEMA_VERSION = 2
+# 3: aws_cloudwatch_metric_poll records the plan's promotions (series_promoted, queries_promoted,
+#    promoted_monthly_usd): Writer.migrate adds the columns; polls recorded before stay NULL in them.
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -189,9 +189,39 @@ def self_cost(settings: Settings, now: datetime) -> SelfCost:
 
 
 def metrics_plan() -> pd.DataFrame:
-    """The metrics collector's own plan estimate, newest polls first."""
+    """The metrics collector's own plan estimate, newest polls first; series_promoted and promoted_monthly_usd are
+    the series on the hot cadence because an alarm is in ALARM and what they add to the estimate (NULL in polls
+    recorded before promotions existed)."""
     return query("""
         SELECT polled_at, account_id, region, queries, requests, datapoints, deferred, hot_every_s, cold_every_s,
-               estimated_monthly_usd, budget_usd
+               series_promoted, estimated_monthly_usd, promoted_monthly_usd, budget_usd
         FROM aws_cloudwatch_metric_poll ORDER BY polled_at DESC LIMIT 50
     """)
+
+
+@dataclass(frozen=True)
+class Promotions:
+    """Freshness that follows attention, as of the latest metrics plan of each account and region (summed): the
+    series polled on the hot cadence because an alarm watching them or their endpoint is in ALARM, and what that
+    adds to the plan's monthly GetMetricData estimate."""
+
+    series: int  # series promoted
+    queries: int  # series x statistic pairs promoted
+    monthly_usd: float  # what the promotions add per month (hot instead of cold cadence), estimated
+    estimated_monthly_usd: float  # the whole plan's estimate, promotions included
+    polled_at: datetime | None  # the newest of those plans; None before the first poll
+
+
+def metrics_promotions() -> Promotions:
+    """The latest plans' promotions (see :class:`Promotions`); zeros before the first poll."""
+    df = query("""
+        SELECT max(polled_at) AS polled_at, coalesce(sum(series_promoted), 0) AS series,
+               coalesce(sum(queries_promoted), 0) AS queries, coalesce(sum(promoted_monthly_usd), 0) AS monthly_usd,
+               coalesce(sum(estimated_monthly_usd), 0) AS estimated_monthly_usd
+        FROM (SELECT * FROM aws_cloudwatch_metric_poll
+              QUALIFY row_number() OVER (PARTITION BY account_id, region ORDER BY polled_at DESC) = 1)
+    """)
+    row = df.iloc[0]
+    polled_at = None if pd.isna(row.polled_at) else pd.Timestamp(row.polled_at).to_pydatetime()
+    return Promotions(int(row.series), int(row.queries), float(row.monthly_usd), float(row.estimated_monthly_usd),
+                      polled_at)
