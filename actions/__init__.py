@@ -5,7 +5,9 @@ Pages build a request and call :func:`run_action`; the confirmation dialog lives
 """
 
 from actions.audit import AuditLog, AuditRow
+from actions.restore import cancel_restore, run_due_restores
 from actions.roles import Actor, role_of
+from actions.schedule import RestoreSchedule, ScheduledRestore
 from actions.service import (
     ActionError,
     Env,
@@ -15,6 +17,7 @@ from actions.service import (
     RedriveExecution,
     Request,
     RerunPipeline,
+    RestoreScalableTarget,
     RetryPipelineExecution,
     ScaleEndpoint,
     ScaleToMinimum,
@@ -29,6 +32,8 @@ from actions.service import (
 
 __all__ = [
     "ActionError", "Actor", "AuditLog", "AuditRow", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
-    "Request", "RerunPipeline", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "StartStateMachine",
-    "StopPipelineExecution", "StopTrainingJob", "new_token", "parse_json_object", "plan", "role_of", "run_action",
+    "Request", "RerunPipeline", "RestoreScalableTarget", "RestoreSchedule", "RetryPipelineExecution",
+    "ScaleEndpoint", "ScaleToMinimum", "ScheduledRestore", "StartStateMachine", "StopPipelineExecution",
+    "StopTrainingJob", "cancel_restore", "new_token", "parse_json_object", "plan", "role_of", "run_action",
+    "run_due_restores",
 ]

@@ -44,6 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedErro
 from actions.audit import AuditLog, AuditRow
 from actions.identity import Identity, clients_for
 from actions.roles import Actor
+from actions.schedule import schedule_after_scale
 from sextant.aws import Clients, region_problem
 from sextant.redact import redact
 from sextant.settings import Settings
@@ -58,6 +59,8 @@ ACCOUNT_RE = re.compile(r"[0-9]{12}", re.ASCII)
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", re.ASCII)  # checked before the partitions' own patterns
 MAX_JSON_CHARS = 100_000  # an edited parameters / hyperparameters / input box
 MAX_NUMBER_DIGITS = 40  # a hyperparameter value; Python refuses to even print an int of 4,300+ digits
+RESTORE_AFTER_S = (60, 7 * 86400)  # a scheduled restore of autoscaling bounds: 1 minute to 7 days after the scale
+MAX_CAPACITY = 10_000  # a restored scalable-target bound (what it was before: not a count the user picks)
 
 
 class ActionError(ValueError):
@@ -279,6 +282,11 @@ class Request:
         """Call AWS; returns (the last AWS response, the state after)."""
         raise NotImplementedError
 
+    def follow_up(self, env: Env, audit: AuditLog, audit_id: int, plan: Plan, actor: Actor) -> str | None:
+        """What a succeeded action leaves for later (a scheduled restore), recorded in the audit database; returns a
+        sentence for the outcome, or None. Called once, after the action's audit row says ``succeeded``."""
+        return None
+
 
 def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
     sm = env.client("sagemaker")
@@ -316,6 +324,9 @@ class ScaleEndpoint(Request):
     endpoint: str = ""
     variant: str = ""
     desired_count: int = 0
+    # Autoscaled variants only: put the scalable target's previous min/max back this many seconds after the scale
+    # (a scheduled restore, carried out by the collector's next cycle after that time); None: never.
+    restore_after_s: int | None = None
 
     @property
     def target(self) -> str:
@@ -326,6 +337,11 @@ class ScaleEndpoint(Request):
         _name(self.endpoint, "endpoint")
         _name(self.variant, "variant")
         _int(self.desired_count, "desired instance count", 1, settings.actions.max_instances_per_variant)
+        self._validate_restore()
+
+    def _validate_restore(self) -> None:
+        if self.restore_after_s is not None:
+            _int(self.restore_after_s, "restore after (s)", RESTORE_AFTER_S[0], RESTORE_AFTER_S[1])
 
     def plan(self, env: Env) -> Plan:
         d, v = _variant(env, self.endpoint, self.variant)
@@ -347,12 +363,16 @@ class ScaleEndpoint(Request):
             summary = (f"{self.target} is autoscaled: set its scalable target to min {new_lo} / max {new_hi} "
                        f"(was {lo}/{hi}), moving it from {current} to {self.desired_count} × {itype}")
             calls = ["application-autoscaling:RegisterScalableTarget"]
+            notes = [pin_note(self.target, lo, hi, new_lo, new_hi), restore_note(self.restore_after_s, lo, hi)]
         else:
             summary = f"scale {self.target} from {current} to {self.desired_count} × {itype}"
             calls = ["sagemaker:UpdateEndpointWeightsAndCapacities"]
+            notes = []
+            if self.restore_after_s is not None:
+                raise ActionError(f"{self.target} is not autoscaled: it has no min/max to restore; choose never")
         if self.desired_count == current and not target:
             raise ActionError(f"{self.target} already has {current} instances; nothing to change")
-        return Plan(summary, before, after, delta, None, calls)
+        return Plan(summary, before, after, delta, None, calls, notes)
 
     def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if "min_capacity" in plan.after:
@@ -366,6 +386,42 @@ class ScaleEndpoint(Request):
                 DesiredWeightsAndCapacities=[{"VariantName": self.variant, "DesiredInstanceCount": self.desired_count}])
         return res, plan.after
 
+    def follow_up(self, env: Env, audit: AuditLog, audit_id: int, plan: Plan, actor: Actor) -> str | None:
+        if self.restore_after_s is None or "min_capacity" not in plan.before:
+            return None
+        restore = schedule_after_scale(
+            audit, scale_audit_id=audit_id, delay_s=self.restore_after_s, actor=actor.name, role=actor.role,
+            account_id=self.account_id, region=str(env.region),
+            endpoint=self.endpoint, variant=self.variant, min_capacity=int(plan.before["min_capacity"]),
+            max_capacity=int(plan.before["max_capacity"]))
+        return (f"min/max go back to {restore.min_capacity}/{restore.max_capacity} at "
+                f"{restore.due_at:%Y-%m-%d %H:%M} UTC (restore #{restore.id})")
+
+
+def pin_note(target: str, lo: int, hi: int, new_lo: int, new_hi: int) -> str:
+    """The plain sentence the dialog shows for a scale of an autoscaled variant: what the autoscaler may still do."""
+    if new_lo == new_hi:
+        return (f"This pins {target} at {new_lo}: min = max = {new_lo} (they were min {lo} / max {hi}). The "
+                "autoscaler cannot move it until the bounds change again.")
+    floor = f"below {new_lo}" if new_lo != lo else None
+    ceiling = f"above {new_hi}" if new_hi != hi else None
+    limits = " or ".join(x for x in (floor, ceiling) if x) or "outside them"
+    return (f"This moves {target}'s autoscaling bounds to min {new_lo} / max {new_hi} (they were min {lo} / max "
+            f"{hi}): the autoscaler still acts between them, but cannot go {limits} until they change again.")
+
+
+def restore_note(restore_after_s: int | None, lo: int, hi: int) -> str:
+    if restore_after_s is None:
+        return f"No restore scheduled: the bounds stay as set until someone changes them (they were {lo}/{hi})."
+    return (f"Restore scheduled: min/max go back to {lo}/{hi} {_duration(restore_after_s)} after the scale, "
+            "carried out by the collector's first cycle after that time and audited.")
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
 
 @dataclass(frozen=True)
 class ScaleToMinimum(ScaleEndpoint):
@@ -378,6 +434,7 @@ class ScaleToMinimum(ScaleEndpoint):
         Request.validate(self, settings)
         _name(self.endpoint, "endpoint")
         _name(self.variant, "variant")
+        self._validate_restore()
 
     def plan(self, env: Env) -> Plan:
         target = _scalable_target(env, self.endpoint, self.variant)
@@ -386,11 +443,59 @@ class ScaleToMinimum(ScaleEndpoint):
         current = v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount") or 0
         if current <= floor:
             raise ActionError(f"{self.target} already runs its minimum ({current} instance(s))")
-        return ScaleEndpoint(self.account_id, self.endpoint, self.variant, floor, region=self.region).plan(env)
+        return ScaleEndpoint(self.account_id, self.endpoint, self.variant, floor, self.restore_after_s,
+                             region=self.region).plan(env)
 
     def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         return ScaleEndpoint(self.account_id, self.endpoint, self.variant, plan.after["instance_count"],
                              region=self.region).execute(env, plan, token)
+
+
+@dataclass(frozen=True)
+class RestoreScalableTarget(Request):
+    """Put an autoscaled variant's scalable-target bounds back to what they were before a scale: the scheduled
+    restore (:mod:`actions.schedule`), run by :func:`actions.restore.run_due_restores` as the person who chose it.
+
+    The bounds are those AWS had before the scale, so the instance guardrail (``max_instances_per_variant``, a
+    count a person picks) does not apply to them; they are checked as AWS would (1 <= min <= max)."""
+
+    ACTION: ClassVar[str] = "restore_scalable_target"
+    CAP: ClassVar[str | None] = "instances"
+    endpoint: str = ""
+    variant: str = ""
+    min_capacity: int = 0
+    max_capacity: int = 0
+    schedule_id: int = 0
+
+    @property
+    def target(self) -> str:
+        return f"{self.endpoint}/{self.variant}"
+
+    def validate(self, settings: Settings) -> None:
+        super().validate(settings)
+        _name(self.endpoint, "endpoint")
+        _name(self.variant, "variant")
+        _int(self.min_capacity, "minimum capacity", 1, MAX_CAPACITY)
+        _int(self.max_capacity, "maximum capacity", self.min_capacity, MAX_CAPACITY)
+        _int(self.schedule_id, "scheduled restore id", 1, 2**62)
+
+    def plan(self, env: Env) -> Plan:
+        target = _scalable_target(env, self.endpoint, self.variant)
+        if target is None:
+            raise ActionError(f"{self.target} is no longer registered for autoscaling: there are no bounds to restore")
+        lo, hi = target["MinCapacity"], target["MaxCapacity"]
+        summary = (f"restore {self.target}'s autoscaling bounds to min {self.min_capacity} / max {self.max_capacity} "
+                   f"(now {lo}/{hi}), as scheduled (restore #{self.schedule_id})")
+        return Plan(summary, {"min_capacity": lo, "max_capacity": hi},
+                    {"min_capacity": self.min_capacity, "max_capacity": self.max_capacity}, None, None,
+                    ["application-autoscaling:RegisterScalableTarget"])
+
+    def execute(self, env: Env, plan: Plan, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        res = env.client("application-autoscaling").register_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=f"endpoint/{self.endpoint}/variant/{self.variant}",
+            ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+            MinCapacity=self.min_capacity, MaxCapacity=self.max_capacity)
+        return res, plan.after
 
 
 @dataclass(frozen=True)
@@ -827,7 +932,7 @@ def _attempt(request: Request, actor: Actor, env: Env, audit: AuditLog, token: s
             p = request.plan(target_env)
             if dry:
                 return _record(audit, base, Outcome("dry_run", f"dry run: would {p.summary}", p), p, identity)
-            return _act(request, target_env, audit, token, base, p, identity)
+            return _act(request, target_env, audit, token, base, p, identity, actor)
     except ActionError as exc:
         outcome = Outcome("invalid", str(exc), p)
     except Exception as exc:  # before the intent: no write was made (plan reads, sign-in to the role, ...)
@@ -837,8 +942,8 @@ def _attempt(request: Request, actor: Actor, env: Env, audit: AuditLog, token: s
 
 
 def _act(request: Request, env: Env, audit: AuditLog, token: str, base: dict[str, Any], p: Plan,
-         identity: Identity | None) -> Outcome:
-    """The intent row, the AWS write, the completion of the row."""
+         identity: Identity | None, actor: Actor) -> Outcome:
+    """The intent row, the AWS write, the completion of the row, and what the action leaves for later."""
     try:
         intent = audit.append(AuditRow(**base, state_before=p.before, state_after=None, result="requested",
                                        **_as_columns(identity)))
@@ -861,7 +966,25 @@ def _act(request: Request, env: Env, audit: AuditLog, token: str, base: dict[str
     except Exception as exc:  # raised while calling AWS: the write may or may not have happened
         outcome = Outcome("unknown", f"the outcome is unknown, check AWS before acting again: "
                                      f"{_error_text(exc, aws_write=True)}", p)
-    return _complete(audit, intent, outcome, p)
+    outcome = _complete(audit, intent, outcome, p)
+    return _follow_up(request, env, audit, intent, outcome, p, actor) if outcome.status == "succeeded" else outcome
+
+
+def _follow_up(request: Request, env: Env, audit: AuditLog, intent: int, outcome: Outcome, p: Plan,
+               actor: Actor) -> Outcome:
+    """Record what a succeeded action leaves for later (a scheduled restore). If that cannot be recorded, the action
+    still ran: the outcome says so plainly and carries the problem (the dialog shows a warning, not a success)."""
+    try:
+        note = request.follow_up(env, audit, intent, p, actor)
+    except Exception as exc:
+        reason = _reason(exc)
+        outcome.audit_problem = redact(f"follow-up not recorded: {reason}")
+        outcome.message = redact(f"{outcome.message}. The action RAN, but what it should do later could NOT be "
+                                 f"scheduled ({reason}): do it by hand.")[:1200]
+        return outcome
+    if note:
+        outcome.message = redact(f"{outcome.message}; {note}")[:1200]
+    return outcome
 
 
 def _complete(audit: AuditLog, intent: int, outcome: Outcome, p: Plan) -> Outcome:
