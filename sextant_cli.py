@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "collect":
+        from actions.restore import due_work
         from collectors.__main__ import main as collect
 
-        return int(collect(["run", *rest]))
+        return int(collect(["run", *rest], due_work=due_work))
     if command == "serve":
         from streamlit.web import cli as stcli
 

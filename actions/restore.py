@@ -129,3 +129,9 @@ def cancel_restore(audit: AuditLog, schedule_id: int, actor: Actor) -> Outcome:
         return Outcome("invalid", message, audit_id=row("invalid", message))
     return Outcome("succeeded", f"restore #{schedule_id} of {restore.target} cancelled: min/max stay as they are",
                    audit_id=row("succeeded"))
+
+
+def due_work(settings: Settings) -> list[str]:
+    """The actions' due work for one collector cycle (``sextant collect`` runs it after each cycle): the scheduled
+    restores whose time has come; one line per restore acted on."""
+    return [f"  restore {r.line()}" for r in run_due_restores(settings)]

@@ -9,13 +9,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import collectors
 from collectors import runner
 from sextant import progress as first_collection
 from sextant.redact import redact
-from sextant.settings import SettingsError, load, parse_duration
+from sextant.settings import Settings, SettingsError, load, parse_duration
 from sextant.store import StoreBusy, Writer
 
 
@@ -34,7 +35,9 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]] | None = None) -> int:
+    """``due_work``: called once after each cycle with the settings (``sextant collect`` passes the actions' scheduled
+    restores; collectors may not import actions); it returns lines to print, and its failure never stops collection."""
     parser = argparse.ArgumentParser(prog="python -m collectors")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="collect from AWS into the store")
@@ -81,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             in_cycle.set()
             try:
                 status = _cycle(settings, writer, sources, args, stop)
+                if due_work is not None:
+                    try:
+                        for line in due_work(settings):
+                            print(redact(line), flush=True)
+                    except Exception as exc:
+                        print(f"due work failed: {redact(exc)}", file=sys.stderr, flush=True)
             finally:
                 in_cycle.clear()
             if not args.every or stop.is_set():
