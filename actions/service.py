@@ -363,7 +363,9 @@ class ScaleEndpoint(Request):
             summary = (f"{self.target} is autoscaled: set its scalable target to min {new_lo} / max {new_hi} "
                        f"(was {lo}/{hi}), moving it from {current} to {self.desired_count} × {itype}")
             calls = ["application-autoscaling:RegisterScalableTarget"]
-            notes = [pin_note(self.target, lo, hi, new_lo, new_hi), restore_note(self.restore_after_s, lo, hi)]
+            notes = [pin_note(self.target, lo, hi, new_lo, new_hi)]
+            if self.restore_after_s is not None:
+                notes.append(restore_note(self.restore_after_s, lo, hi))
         else:
             summary = f"scale {self.target} from {current} to {self.desired_count} × {itype}"
             calls = ["sagemaker:UpdateEndpointWeightsAndCapacities"]
@@ -410,9 +412,7 @@ def pin_note(target: str, lo: int, hi: int, new_lo: int, new_hi: int) -> str:
             f"{hi}): the autoscaler still acts between them, but cannot go {limits} until they change again.")
 
 
-def restore_note(restore_after_s: int | None, lo: int, hi: int) -> str:
-    if restore_after_s is None:
-        return f"No restore scheduled: the bounds stay as set until someone changes them (they were {lo}/{hi})."
+def restore_note(restore_after_s: int, lo: int, hi: int) -> str:
     return (f"Restore scheduled: min/max go back to {lo}/{hi} {_duration(restore_after_s)} after the scale, "
             "carried out by the collector's first cycle after that time and audited.")
 

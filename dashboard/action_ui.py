@@ -11,14 +11,20 @@ account's clients, the action service calls that region.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 import actions as a
+from actions import pending
 from actions.audit import AuditLog
 from actions.identity import identity_for
+from actions.schedule import RestoreSchedule
+from actions.service import restore_note
 from dashboard import ui
 from dashboard.auth import current_actor
 from dashboard.queries.prices import price_lookup
@@ -35,6 +41,16 @@ def audit_log(settings: Settings | None = None) -> AuditLog:
 @st.cache_resource
 def _audit(path: str) -> AuditLog:
     return AuditLog(Path(path))
+
+
+@st.cache_resource
+def _schedule(path: str) -> RestoreSchedule:
+    return RestoreSchedule(_audit(path))
+
+
+def restore_schedule(settings: Settings | None = None) -> RestoreSchedule:
+    settings = settings or load()
+    return _schedule(settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite"))
 
 
 @st.cache_resource
@@ -61,8 +77,11 @@ def _token(key: str) -> str:
     return st.session_state.setdefault(f"_action_token_{key}", a.new_token())
 
 
-def _show_plan(plan: a.Plan) -> None:
+def _show_plan(plan: a.Plan, loud: tuple[str, ...] = ()) -> None:
+    """The plan; the notes in ``loud`` as warnings (what the user must not miss), the others as captions."""
     st.markdown(f"**{ui.plain(plan.summary)}**")
+    for note in loud:
+        st.warning(ui.plain(note), icon=":material/push_pin:")
     keys = sorted(set(plan.before) | set(plan.after), key=lambda k: (k not in plan.before, k))
     rows = [{"": k.replace("_", " "), "now": _fmt(plan.before.get(k)), "after": _fmt(plan.after.get(k))}
             for k in keys]
@@ -78,7 +97,8 @@ def _show_plan(plan: a.Plan) -> None:
         st.metric("Cost impact", "unknown", help="The collected bill has no line for this instance type yet, and "
                   "Sextant has no price table of its own: collect cost_explorer, or check the AWS price list.")
     for note in plan.notes:
-        st.caption(ui.plain(note))
+        if note not in loud:
+            st.caption(ui.plain(note))
     st.caption("AWS calls: " + ui.plain(", ".join(plan.calls)))
 
 
@@ -113,7 +133,10 @@ def _confirm(request: a.Request, key: str) -> None:
         st.error(ui.plain(redact(exc)))
         st.session_state.pop(f"_action_token_{key}", None)
         return
-    _show_plan(plan)
+    autoscaled = isinstance(request, a.ScaleEndpoint) and "min_capacity" in plan.before
+    _show_plan(plan, loud=tuple(plan.notes[:1]) if autoscaled else ())
+    if autoscaled and isinstance(request, a.ScaleEndpoint):
+        request = _restore_choice(request, plan, request.region_in(env.clients), key)
     st.caption(f"Account {request.account_id}, region {request.region_in(env.clients)}.")
     dry = st.toggle("Dry run (plan and audit only)", value=env.settings.actions.dry_run,
                     disabled=env.settings.actions.dry_run, key=f"{key}_dry")
@@ -133,7 +156,152 @@ def _confirm(request: a.Request, key: str) -> None:
             outcome = a.run_action(request, actor, env, audit, token, dry_run=dry)
         last = (outcome.status, outcome.message, outcome.audit_id, outcome.audit_problem)
         st.session_state[f"_action_outcome_{key}"] = last
+        if outcome.status == "succeeded":  # it ran: close the dialog; the page shows the change as pending
+            _remember(request, outcome, actor.name, env)
+            st.session_state[f"_action_toast_{key}"] = outcome.message
+            st.session_state.pop(f"_action_token_{key}", None)
+            st.rerun()
         _show_outcome(*last)
+
+
+RESTORE_CHOICES = {"1 h": 3600, "4 h": 4 * 3600, "24 h": 24 * 3600, "never": None}
+
+
+def _restore_choice(request: a.ScaleEndpoint, plan: a.Plan, region: str, key: str) -> a.ScaleEndpoint:
+    """On an autoscaled variant: when (if ever) to put the previous min/max back; the request with that choice."""
+    lo, hi = plan.before["min_capacity"], plan.before["max_capacity"]
+    choice = st.radio(f"Restore min/max to ({lo}, {hi}) after", list(RESTORE_CHOICES), index=len(RESTORE_CHOICES) - 1,
+                      horizontal=True, key=f"{key}_restore",
+                      help="A scheduled scale-back, audited: the collector's first cycle after that time sets the "
+                           "scalable target back to these bounds, as you. You can cancel it on the endpoint's page.")
+    after_s = RESTORE_CHOICES[str(choice)]
+    try:
+        waiting = [r for r in restore_schedule().for_variant(request.account_id, region, request.endpoint,
+                                                             request.variant) if r.status == "scheduled"]
+    except Exception:  # the schedule cannot be read: the confirmation still works, the note is left out
+        waiting = []
+    for r in waiting:
+        st.caption(ui.plain(f"Restore #{r.id} (by {r.actor}) already puts min/max back to {r.min_capacity}/"
+                            f"{r.max_capacity} at {r.due_at:%H:%M} UTC; "
+                            + ("a new restore replaces it with the same bounds." if after_s else
+                               "it stays scheduled unless you cancel it.")))
+    if after_s is None:
+        st.caption(f"No restore: the bounds stay as set until someone changes them (they were {lo}/{hi}).")
+        return replace(request, restore_after_s=None)
+    st.caption(ui.plain(restore_note(after_s, lo, hi)))
+    return replace(request, restore_after_s=after_s)
+
+
+def _remember(request: a.Request, outcome: a.Outcome, actor: str, env: a.Env) -> None:
+    """This session remembers the change as pending (even if the audit log could not complete its row); every other
+    session reads it from the audit log (:func:`actions.pending.recent_changes`)."""
+    endpoint, variant = getattr(request, "endpoint", None), getattr(request, "variant", None)
+    if not (isinstance(endpoint, str) and isinstance(variant, str) and outcome.plan):
+        return
+    try:
+        region = request.region_in(env.clients)
+    except a.ActionError:
+        return
+    st.session_state.setdefault("_pending_changes", {})[outcome.audit_id or a.new_token()] = pending.Change(
+        outcome.audit_id or 0, request.ACTION, actor, request.account_id, region, endpoint, variant,
+        datetime.now(UTC), dict(outcome.plan.before), dict(outcome.result or outcome.plan.after))
+
+
+def _changes(account_id: str, region: str, endpoint: str) -> tuple[list[pending.Change], str | None]:
+    """The newest change per variant: the audit log's, and this session's that the log lacks; and a problem."""
+    found: dict[str, pending.Change] = {}
+    problem = None
+    try:
+        for c in pending.recent_changes(audit_log(), account_id, region, endpoint):
+            found[c.variant] = c
+    except Exception as exc:
+        problem = redact(f"{type(exc).__name__}: {exc}")[:300]
+    now = datetime.now(UTC)
+    for c in st.session_state.get("_pending_changes", {}).values():
+        if (c.account_id, c.region, c.endpoint) == (account_id, region, endpoint) \
+                and now - c.at <= pending.NOTICE_WINDOW and (c.variant not in found or found[c.variant].at < c.at):
+            found[c.variant] = c
+    return sorted(found.values(), key=lambda c: c.variant), problem
+
+
+def _observed(variants: pd.DataFrame, variant: str, autoscaling: tuple[Any, Any] | None) -> pending.Observed | None:
+    rows = variants[variants.variant_name == variant] if "variant_name" in variants else variants.iloc[0:0]
+    if rows.empty:
+        return None
+    v = rows.iloc[0]
+
+    def num(name: str) -> int | None:
+        value = v.get(name)
+        return int(value) if value is not None and pd.notna(value) else None
+
+    count = num("current_instance_count")
+    lo, hi = num("min_capacity"), num("max_capacity")
+    if lo is None and autoscaling is not None and len(variants) == 1 and all(pd.notna(x) for x in autoscaling):
+        lo, hi = int(autoscaling[0]), int(autoscaling[1])
+    seen = v.get("observed_at")
+    at = pd.Timestamp(seen).tz_convert(UTC).to_pydatetime() if seen is not None and pd.notna(seen) \
+        and pd.Timestamp(seen).tzinfo else None
+    return pending.Observed(count if count is not None else num("desired_instance_count"), lo, hi, at)
+
+
+def pending_notice(account_id: str, region: str, endpoint_name: str, variants: pd.DataFrame,
+                   autoscaling: tuple[Any, Any] | None = None, *, key: str = "pending") -> dict[str, str]:
+    """Changes to this endpoint that the store does not show yet, for every viewer: "Scaling AllTraffic to 4
+    instances requested by jane at 14:03 UTC — pending until the next collection confirms it"; nothing once the
+    collected state matches what the action left (its audit row's ``state_after``); a warning when no collection
+    has shown it within ``actions.pending.PENDING_TIMEOUT``. Also the restores scheduled for it (operators can
+    cancel them) and a restore that failed.
+
+    ``variants``: the store's rows of the endpoint's variants (``variant_name``, ``current_instance_count``,
+    ``desired_instance_count``; ``min_capacity``/``max_capacity``/``observed_at`` when the page has them);
+    ``autoscaling``: the endpoint's (min, max) from the store, used for a one-variant endpoint. Returns the state
+    shown per variant (pending | unconfirmed | confirmed). Reads the audit database only; no AWS call."""
+    shown: dict[str, str] = {}
+    changes, problem = _changes(account_id, region, endpoint_name)
+    now = datetime.now(UTC)
+    for c in changes:
+        state = pending.status(c, _observed(variants, c.variant, autoscaling), now)
+        shown[c.variant] = state
+        if state == "pending":
+            st.info(ui.plain(f"{c.describe()} — pending until the next collection confirms it."),
+                    icon=":material/hourglass_top:")
+        elif state == "unconfirmed":
+            minutes = int(pending.PENDING_TIMEOUT.total_seconds() // 60)
+            st.warning(ui.plain(f"{c.describe()} — not confirmed: no collection has shown it within {minutes} "
+                                "minutes. Check the endpoint in AWS (it may still be updating, or the autoscaler "
+                                "moved it), and that the collector is running."), icon=":material/warning:")
+    _restores_notice(account_id, region, endpoint_name, now, key)
+    if problem:
+        st.caption(ui.plain(f"Pending changes from other sessions are not shown: the audit log could not be read "
+                            f"({problem})."))
+    if toast := st.session_state.pop("_action_toast_pending", None):
+        st.toast(ui.plain(toast), icon=":material/check_circle:")
+    return shown
+
+
+def _restores_notice(account_id: str, region: str, endpoint: str, now: datetime, key: str) -> None:
+    try:
+        restores = restore_schedule().for_variant(account_id, region, endpoint, since=now - pending.NOTICE_WINDOW)
+    except Exception:
+        return
+    for r in restores:
+        if r.status == "scheduled":
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.info(ui.plain(f"{r.variant}'s autoscaling min/max go back to {r.min_capacity}/{r.max_capacity} at "
+                             f"{r.due_at:%H:%M} UTC{'' if r.due_at.date() == now.date() else f' {r.due_at:%b %d}'} "
+                             f"(restore #{r.id}, scheduled by {r.actor})."), icon=":material/schedule:")
+            if can_act() and c2.button("Cancel restore", key=f"{key}_cancel_{r.id}", icon=":material/cancel:"):
+                out = a.cancel_restore(audit_log(), r.id, current_actor())
+                st.session_state["_action_toast_pending"] = out.message
+                st.rerun()
+        elif r.status == "running":
+            st.info(ui.plain(f"Restoring {r.variant}'s min/max to {r.min_capacity}/{r.max_capacity} now "
+                             f"(restore #{r.id})."), icon=":material/sync:")
+        elif r.status == "failed":
+            st.warning(ui.plain(f"The scheduled restore #{r.id} of {r.variant} to min/max {r.min_capacity}/"
+                                f"{r.max_capacity} failed: {r.message or 'no reason recorded'}"
+                                + (f" (audit #{r.restore_audit_id})" if r.restore_audit_id else "")
+                                + ". The bounds are as the scale left them."), icon=":material/warning:")
 
 
 def action_button(label: str, request: a.Request, key: str, *, icon: str | None = None,
@@ -144,6 +312,8 @@ def action_button(label: str, request: a.Request, key: str, *, icon: str | None 
     if st.button(label, key=key, icon=icon, type=type, help=help):
         st.session_state.pop(f"_action_token_{key}", None)  # a fresh token for a fresh confirmation
         _confirm(request, key)
+    if toast := st.session_state.pop(f"_action_toast_{key}", None):  # the dialog closed on success
+        st.toast(ui.plain(toast), icon=":material/check_circle:")
     last = st.session_state.get(f"_action_outcome_{key}")
     if last:
         status, message, audit_id, *problem = last
@@ -156,10 +326,27 @@ def scale_controls(account_id: str, endpoint: str, variant: str, current: int, k
     ``region`` (the endpoint row's; needed when the account has several regions)."""
     if not can_act():
         return
-    limit = load().actions.max_instances_per_variant
+    settings = load()
+    limit = settings.actions.max_instances_per_variant
+    now = f"now {current}"
+    try:
+        asked = next((c for c in _changes(account_id, region or _only_region(settings, account_id), endpoint)[0]
+                      if c.variant == variant and c.instance_count != current), None)
+    except Exception:
+        asked = None
+    if asked is not None and datetime.now(UTC) - asked.at <= pending.PENDING_TIMEOUT:
+        now = f"now {current} in the last collection; {asked.instance_count} requested, pending"
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    desired = c1.number_input(f"Instances for {variant} (now {current})", min_value=1, max_value=limit,
+    desired = c1.number_input(f"Instances for {variant} ({now})", min_value=1, max_value=limit,
                               value=min(max(int(current or 1), 1), limit), step=1, key=f"{key}_n")
     with c2:
         action_button("Scale", a.ScaleEndpoint(account_id, endpoint, variant, int(desired), region=region),
                       f"{key}_scale", icon=":material/tune:", type="primary")
+
+
+def _only_region(settings: Settings, account_id: str) -> str:
+    """The region of a request that names none: the account's only configured region, else none (nothing matches)."""
+    for account in settings.accounts:
+        if account.name == account_id or len(settings.accounts) == 1:
+            return account.regions[0] if len(account.regions) == 1 else ""
+    return ""
