@@ -13,7 +13,11 @@ utilizations, Average + p50/p90/p99 for ModelLatency and OverheadLatency). Each 
 cursor ``series_id|stat`` holding the time through which it was fetched. A query is *due* when
 its cursor is older than its cadence: ``hot_every`` for the hot queries (Invocations Sum,
 Invocation5XXErrors Sum and ModelLatency p99 of endpoints that had traffic in the last hour),
-``cold_every`` for every other one. A due query fetches 1-minute points from its cursor (less a
+``cold_every`` for every other one. Freshness follows attention: while a CloudWatch alarm is in ALARM
+(``aws_cloudwatch_alarm``: the source depends on ``cloudwatch_alarms``), every statistic of the series it
+watches (matched by namespace, metric and dimensions: poll class ``hot (alarm)``) and of every series of the
+endpoint it watches (``hot (endpoint alarm)``) is hot too; when the alarm leaves ALARM they return to their
+class at the next cycle. A due query fetches 1-minute points from its cursor (less a
 few minutes, since CloudWatch fills the newest minutes late); a query without a cursor backfills
 ``backfill_days`` at a 5-minute period up to 24 h ago and at 1 minute since (CloudWatch keeps
 1-minute data 15 days and 5-minute data 63 days). Due queries are sorted by start and packed 500
@@ -24,11 +28,11 @@ job is not read again once read past its end. NextToken pages are followed. Poin
 each query's own start are upserted, so overlapping windows never duplicate a row.
 
 Budget: GetMetricData costs $0.01 per 1,000 metrics requested. Each cycle estimates the monthly
-spend of the plan (queries x cycles per month at their cadence) and, above its share of
-``monthly_api_budget_usd`` (the cap on the whole API bill, less the projected Cost Explorer spend),
-stretches the cold cadence first, then the hot one; the deferred
-queries and the estimate are recorded in ``aws_cloudwatch_metric_poll``, one row per cycle
-(with the requests made, so the packing is checkable).
+spend of the plan (queries x cycles per month at their cadence, promoted queries at the hot one) and,
+above its share of ``monthly_api_budget_usd`` (the cap on the whole API bill, less the projected Cost
+Explorer spend), stretches the cold cadence first, then the hot one; the deferred queries, the estimate
+and the promotions (series, queries and what they add per month) are recorded in
+``aws_cloudwatch_metric_poll``, one row per cycle (with the requests made, so the packing is checkable).
 
 Rollups: ``aws_cloudwatch_metric_hourly`` is recomputed in SQL for the hours each poll touched, and
 ``aws_cloudwatch_metric_daily`` from the hourly rows for the days it touched, in the same transaction as
