@@ -31,8 +31,8 @@ def test_any_order_of_the_registry_runs_every_dependency_before_its_dependents()
             assert all(order.index(d) < order.index(s.NAME) for d in s.DEPENDS_ON), (s.NAME, order)
 
 
-def test_metrics_run_after_the_endpoints_and_training_jobs_they_read():
-    assert set(cloudwatch_metrics.DEPENDS_ON) == {"sagemaker_endpoints", "sagemaker_training"}
+def test_metrics_run_after_the_endpoints_training_jobs_and_alarms_they_read():
+    assert set(cloudwatch_metrics.DEPENDS_ON) == {"sagemaker_endpoints", "sagemaker_training", "cloudwatch_alarms"}
     order = collectors.run_order([cloudwatch_metrics, cloudwatch_alarms, sagemaker_training, sagemaker_endpoints])
     assert _names(order) == ["cloudwatch_alarms", "sagemaker_training", "sagemaker_endpoints", "cloudwatch_metrics"]
 
@@ -82,7 +82,7 @@ def test_one_module_per_service_with_the_tables_the_dashboard_reads():
 def test_the_store_records_the_registry():
     docs = {d.name: d for d in collectors.source_docs()}
     assert list(docs) == _names(collectors.SOURCES)
-    assert docs["cloudwatch_metrics"].depends_on == ("sagemaker_endpoints", "sagemaker_training")
+    assert docs["cloudwatch_metrics"].depends_on == ("sagemaker_endpoints", "sagemaker_training", "cloudwatch_alarms")
     assert docs["cost_explorer"].global_service and "aws_cost_daily" in docs["cost_explorer"].tables
 
 
