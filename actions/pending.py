@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,7 +100,7 @@ def recent_changes(audit: AuditLog, account_id: str, region: str, endpoint: str,
     sql = (f"SELECT id, action, actor, parameters, state_before, state_after, completed_at FROM audit "  # noqa: S608
            f"WHERE result = 'succeeded' AND dry_run = 0 AND action IN ({marks}) AND account_id = ? AND region = ? "
            "AND json_extract(parameters, '$.endpoint') = ? AND completed_at >= ? ORDER BY id")
-    with sqlite3.connect(audit.path, timeout=audit.timeout) as con:
+    with closing(sqlite3.connect(audit.path, timeout=audit.timeout)) as con:
         con.row_factory = sqlite3.Row
         rows = con.execute(sql, [*ACTIONS, account_id, region, endpoint, since]).fetchall()
     newest: dict[str, Change] = {}
