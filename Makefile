@@ -52,7 +52,7 @@ test-fast: install
 
 ## Collect once from the account the standard AWS settings (or sextant.toml) name.
 collect: install
-	$(BIN)/python -m collectors run --once
+	$(BIN)/sextant collect --once
 
 ## The dashboard alone, on the store the collectors write: http://localhost:8501, this machine only
 ## (SEXTANT_ADDRESS=0.0.0.0 opens it; SEXTANT_ALLOWED_HOSTS names the hosts browsers may use; see README).

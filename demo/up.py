@@ -115,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dashboard open to the network on {os.environ['SEXTANT_ADDRESS']}: the local admin is refused there, "
               "everyone is a viewer", flush=True)
     print(f"dashboard: http://localhost:{PORT}", flush=True)
-    first = spawn([sys.executable, "-m", "collectors", "run", "--once"], env)
+    first = spawn([sys.executable, "-m", "sextant_cli", "collect", "--once"], env)
     first.wait()
     print(f"first collection done {time.monotonic() - t0:.0f} s after start; collecting every minute", flush=True)
-    spawn([sys.executable, "-m", "collectors", "run", "--every", "1m", "--quiet"], env)
+    # sextant collect: the collector cycle, then the actions' due work (scheduled restores of autoscaling bounds)
+    spawn([sys.executable, "-m", "sextant_cli", "collect", "--every", "1m", "--quiet"], env)
     print(f"Sextant demo is up: http://localhost:{PORT}  (Ctrl-C stops everything)", flush=True)
     while True:
         for p in procs:

@@ -133,6 +133,8 @@ def _detail(f: filters.Filters, name: str) -> None:
     c[4].metric("Cost / day", ui.money(e.cost_per_day, 2),
                 help=f"$ / 1k inferences: {e.cost_per_1k:.4f}" if pd.notna(e.cost_per_1k) else None)
     variants = eq.endpoint_variants(account, region, name)
+    # every viewer sees a change the store does not show yet (and a scheduled restore of the autoscaling bounds)
+    action_ui.pending_notice(account, region, name, variants, (e.autoscaling_min, e.autoscaling_max))
     if action_ui.can_act() and not variants.empty:
         _scale_panel(e, variants)
     resolution = "1-minute points (5-minute where older than a day)" if eq.fine_grained(start, end) \
