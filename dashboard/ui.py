@@ -181,11 +181,14 @@ def human_config(df: pd.DataFrame, column_config: dict[str, Any] | None = None) 
 
 
 def table(df: pd.DataFrame, key: str, *, column_config: dict[str, Any] | None = None, height: int | None = None,
-          on_select: str = "ignore", selection_mode: str = "single-row", downloads: bool = True) -> Any:
+          on_select: str = "ignore", selection_mode: str = "single-row", downloads: bool = True,
+          human: bool = True) -> Any:
     """A dataframe with CSV and Parquet downloads under it (unless ``downloads`` is False); returns the selection
     event when selectable. Columns without a label get a human header (:func:`human_config`), missing values are
-    drawn blank, and the grid is as tall as its rows: ``height`` is a maximum, never empty space to fill."""
-    kwargs = {"hide_index": True, "width": "stretch", "column_config": human_config(df, column_config), "key": key,
+    drawn blank, and the grid is as tall as its rows: ``height`` is a maximum, never empty space to fill.
+    ``human=False`` keeps the column names as headers (a SQL result, where the name is what the user wrote)."""
+    config = human_config(df, column_config) if human else dict(column_config or {})
+    kwargs = {"hide_index": True, "width": "stretch", "column_config": config, "key": key,
               "placeholder": "", "height": fit_height(len(df), height)}
     if on_select != "ignore":
         kwargs.update(on_select=on_select, selection_mode=selection_mode)

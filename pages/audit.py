@@ -1,5 +1,6 @@
 """Audit log: every action attempt — who, when, role, what, on what, with what result."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import action_ui, ui
@@ -24,10 +25,14 @@ else:
     results = sorted(df.result.unique())
     chosen = st.multiselect("Result", results, default=results, key="audit_result")
     view = df[df.result.isin(chosen)]
+    view = view.assign(**{c: pd.to_datetime(view[c], utc=True, errors="coerce", format="ISO8601")
+                          for c in ("at", "completed_at") if c in view.columns})  # stored as ISO text
     ui.table(view, "audit", column_config={
-        "id": st.column_config.NumberColumn("#", width="small"), "at": "When (UTC)", "actor": "Who",
+        "id": st.column_config.NumberColumn("#", width="small"),
+        "at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm:ss"), "actor": "Who",
         "role": "Role", "action": "Action", "target": "Target", "result": "Result",
         "aws_request_id": "AWS request id", "error": "Error", "parameters": "Parameters",
         "state_before": "Before", "state_after": "After", "dry_run": st.column_config.CheckboxColumn("Dry run"),
         "token": None, "account_id": "Account", "region": "Region", "aws_role": "AWS role",
-        "aws_session": "AWS session (CloudTrail)", "completed_at": "Completed (UTC)"})
+        "aws_session": "AWS session (CloudTrail)",
+        "completed_at": st.column_config.DatetimeColumn("Completed (UTC)", format="YYYY-MM-DD HH:mm:ss")})

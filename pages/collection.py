@@ -60,8 +60,8 @@ c4.metric("Projected per month", ui.money(cost.projected_monthly_usd, 2),
                "the metrics collector stretches its cadence to stay under it.")
 disk = collection.store_disk()
 st.caption(
-    f"Store on disk: {_bytes(disk.total_bytes)} (collector's file {_bytes(disk.writer_bytes)}, {disk.snapshots} "
-    f"published snapshot(s) {_bytes(disk.snapshot_bytes)}"
+    f"Store on disk: {_bytes(disk.total_bytes)} (collector's file {_bytes(disk.writer_bytes)}, "
+    f"{ui.plural(disk.snapshots, 'published snapshot')} {_bytes(disk.snapshot_bytes)}"
     + (f", left-over temporary copies {_bytes(disk.temporary_bytes)}" if disk.temporary_bytes else "")
     + (f", other files {_bytes(disk.other_bytes)}" if disk.other_bytes else "")
     + "). The collector keeps the newest three snapshots and publishes once per cycle; retention settings "
@@ -159,4 +159,8 @@ with tab_cost:
             "polled_at": st.column_config.DatetimeColumn("polled (UTC)", format="YYYY-MM-DD HH:mm"),
             "estimated_monthly_usd": st.column_config.NumberColumn("plan $ / month", format="$%.2f"),
             "budget_usd": st.column_config.NumberColumn("budget", format="$%.2f"),
+            "hot_every_s": st.column_config.NumberColumn("hot cadence", format="%d s"),
+            "cold_every_s": st.column_config.NumberColumn("cold cadence", format="%d s"),
+            "series_promoted": st.column_config.NumberColumn("series promoted (alarms)", format="%d"),
+            "promoted_monthly_usd": st.column_config.NumberColumn("promotions $ / month", format="$%.2f"),
         })

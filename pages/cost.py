@@ -163,7 +163,11 @@ def _breakdown() -> None:
                  })
         if not anoms.empty:
             st.markdown("**Cost anomalies**")
-            ui.table(anoms.drop(columns=["anomaly_id"]), "cost_anomalies", column_config={
+            ui.table(ui.first(anoms.drop(columns=["anomaly_id"]), "start_date", "service", "usage_type",
+                              "total_impact_usd"), "cost_anomalies", column_config={
+                "start_date": st.column_config.DateColumn("From", format="YYYY-MM-DD"),
+                "end_date": st.column_config.DateColumn("To", format="YYYY-MM-DD"),
+                "linked_account": "Account",
                 "total_impact_usd": st.column_config.NumberColumn("impact", format="dollar"),
                 "total_actual_spend_usd": st.column_config.NumberColumn("actual", format="dollar"),
                 "total_expected_spend_usd": st.column_config.NumberColumn("expected", format="dollar"),
@@ -179,7 +183,9 @@ def _unit_economics() -> None:
     if unit.empty:
         ui.empty("No endpoints or variant history collected yet: the sagemaker_endpoints collector fills them.")
     else:
-        ui.table(unit, "cost_unit_endpoints", column_config={
+        ui.table(ui.first(unit, "endpoint_name", "usd_per_1k_inferences", "hosting_usd", "invocations",
+                          "instance_hours", "usd_per_hour"), "cost_unit_endpoints", column_config={
+            "endpoint_name": "Endpoint",
             "instance_hours": st.column_config.NumberColumn("instance-hours", format="%.0f"),
             "usd_per_hour": st.column_config.NumberColumn("$ / hour", format="$%.3f"),
             "hosting_usd": st.column_config.NumberColumn("hosting", format="dollar"),
@@ -195,7 +201,7 @@ def _unit_economics() -> None:
     if tu.empty:
         ui.empty("No training jobs in the period.")
     else:
-        ui.table(tu, "cost_unit_training", column_config={
+        ui.table(ui.first(tu, "team", "usd_per_training_hour", "cost_usd"), "cost_unit_training", column_config={
             "training_hours": st.column_config.NumberColumn("instance-hours", format="%.1f"),
             "cost_usd": st.column_config.NumberColumn("cost", format="dollar"),
             "usd_per_training_hour": st.column_config.NumberColumn("$ / training hour", format="$%.2f"),
@@ -239,14 +245,14 @@ def _savings() -> None:
     sums = [float(x.monthly_saving_usd.sum()) if not x.empty else 0.0 for x in (idle, over, spot)]
     t1, t2, t3, t4 = st.columns(4)
     t1.metric("Potential savings / month", ui.money(sum(sums)), border=True, height="stretch")
-    t2.metric("Idle endpoints", ui.money(sums[0]), delta=f"{len(idle)} endpoints", delta_color="off",
+    t2.metric("Idle endpoints", ui.money(sums[0]), delta=ui.plural(len(idle), "endpoint"), delta_color="off",
               delta_arrow="off", border=True, height="stretch")
-    t3.metric("Over-provisioned", ui.money(sums[1]), delta=f"{len(over)} endpoints", delta_color="off",
+    t3.metric("Over-provisioned", ui.money(sums[1]), delta=ui.plural(len(over), "endpoint"), delta_color="off",
               delta_arrow="off", border=True, height="stretch")
     recurring = spot[spot.recurs.astype(bool)] if not spot.empty else spot
     once = float(spot.one_off_saving_usd.sum()) if not spot.empty else 0.0
     t4.metric("Training on spot / month", ui.money(sums[2]),
-              delta=f"{int(recurring.jobs.sum()) if not recurring.empty else 0} recurring jobs"
+              delta=ui.plural(int(recurring.jobs.sum()) if not recurring.empty else 0, "recurring job")
                     + (f" · one-off jobs {ui.money(once)} once, not counted" if once else ""),
               delta_color="off", delta_arrow="off", border=True, height="stretch")
 
@@ -256,8 +262,8 @@ def _savings() -> None:
                    icon=":material/check_circle:")
     else:
         ui.table(idle.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in idle.endpoint_name])[
-            ["link", "team", "instance_type", "instances", "idle_days", "last_invocation", "daily_usd",
-             "monthly_saving_usd", "account_id"]], "cost_idle", column_config={
+            ["link", "monthly_saving_usd", "idle_days", "daily_usd", "last_invocation", "instance_type", "instances",
+             "team", "account_id"]], "cost_idle", column_config={
             "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)"),
             "idle_days": st.column_config.NumberColumn("idle (days)", format="%.0f",
                                                        help="At least: bounded by the metrics collected."),
@@ -274,7 +280,9 @@ def _savings() -> None:
     if over.empty:
         st.success("No endpoint with traffic runs below the CPU threshold.", icon=":material/check_circle:")
     else:
-        ui.table(over, "cost_overprovisioned", column_config={
+        ui.table(ui.first(over, "endpoint_name", "monthly_saving_usd", "cpu_p95_pct", "suggestion"),
+                 "cost_overprovisioned", column_config={
+            "endpoint_name": "Endpoint",
             "cpu_p95_pct": st.column_config.NumberColumn("p95 CPU", format="%.1f%%"),
             "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
         })
@@ -285,7 +293,8 @@ def _savings() -> None:
     if spot.empty:
         st.success("No on-demand training in the last 30 days.", icon=":material/check_circle:")
     else:
-        ui.table(spot, "cost_spot", column_config={
+        ui.table(ui.first(spot, "team", "instance_type", "jobs", "monthly_saving_usd", "one_off_saving_usd"),
+                 "cost_spot", column_config={
             "cost_usd": st.column_config.NumberColumn("on-demand cost, 30 d", format="dollar"),
             "recurs": st.column_config.CheckboxColumn(
                 "recurs", help="Another job of the last 90 days shares its name (without the timestamp) or its image "

@@ -31,7 +31,7 @@ if tables.empty:
 
 left, right = st.container(), st.container()
 with left:
-    st.subheader(f"{len(tables)} tables")
+    st.subheader(ui.plural(len(tables), "table"))
     needle = st.text_input("Find a table or column", key="dd_find", placeholder="e.g. latency, team, cost")
     cols = catalog.columns_doc()
     shown = tables
@@ -106,4 +106,4 @@ if submitted:
                        "Select fewer columns, or aggregate.", icon=":material/content_cut:")
         else:
             st.caption(f"{len(result):,} rows{note}")
-        ui.table(result, "data_sql_result")
+        ui.table(result, "data_sql_result", human=False)

@@ -27,7 +27,9 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
                 delta_color="inverse" if len(idle) else "off")
     if df.cost_per_day.isna().any():
         st.caption("Cost is blank where the bill has no hosting line (USE1-Host:<type>) for the instance type.")
-    event = ui.table(df, "endpoints", on_select="rerun", selection_mode="single-row", column_config={
+    shown = ui.first(ui.enums(df, "status"), "endpoint_name", "status", "p99_now_ms", "error_rate_5xx", "cost_per_1k",
+                     "cost_per_day", "invocations_24h", "error_rate", "p99_ms", "peak_p99_ms", "capacity")
+    event = ui.table(shown, "endpoints", on_select="rerun", selection_mode="single-row", column_config={
         "endpoint_name": st.column_config.TextColumn("Endpoint", pinned=True),
         "status": "Status", "capacity": "Instances (type × count)",
         "instance_type": None, "instances": None, "variants": None,
@@ -166,7 +168,12 @@ def _tabs(name: str, account: str, region: str, start: datetime, end: datetime, 
     with tabs[5]:
         _logs_tab(account, region, name, start, end)
     with tabs[6]:
-        ui.table(variants, "ep_variants")
+        ui.table(ui.enums(variants, "approval_status"), "ep_variants", column_config={
+            "variant_name": "Variant", "current_instance_count": "Instances now",
+            "desired_instance_count": "Instances desired",
+            "current_weight": st.column_config.NumberColumn("Weight", format="%.2f"),
+            "model_version": st.column_config.NumberColumn("Version", format="v%d"), "approval_status": "Approval",
+            "endpoint_config_name": "Endpoint config"})
 
 
 def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool) -> None:
@@ -201,7 +208,8 @@ def _capacity_tab(account: str, region: str, name: str, start: datetime, end: da
         st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
     acts = eq.scaling_activities(account, region, name, start, end)
     if not acts.empty:
-        ui.table(acts.drop(columns=["count"]), "ep_scaling", column_config={
+        ui.table(ui.enums(acts.drop(columns=["count"]), "status_code"), "ep_scaling", column_config={
+            "variant_name": "Variant", "status_code": "Status",
             "time": st.column_config.DatetimeColumn("Ended (UTC)", format="YYYY-MM-DD HH:mm"),
             "start_time": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm")})
 
@@ -223,12 +231,21 @@ def _alarms_tab(account: str, region: str, name: str, start: datetime, end: date
     if al.empty:
         ui.empty("No CloudWatch alarms watch this endpoint. Add p99-latency and 5xx alarms.")
     else:
-        ui.table(al, "ep_alarms", column_config={
+        ui.table(ui.first(ui.enums(al, "state_value", "comparison_operator"), "alarm_name", "state_value",
+                          "metric_name", "variant_name", "state_updated_at"), "ep_alarms", column_config={
+            "alarm_name": "Alarm", "state_value": "State", "metric_name": "Metric", "variant_name": "Variant",
+            "comparison_operator": "Comparison", "threshold_unit": "Unit",
+            "period_s": st.column_config.NumberColumn("Period", format="%d s"),
+            "evaluation_periods": st.column_config.NumberColumn("Evaluation periods", format="%d"),
+            "state_reason": st.column_config.TextColumn("Reason", width="large"),
             "state_updated_at": st.column_config.DatetimeColumn("State since (UTC)", format="YYYY-MM-DD HH:mm")})
     changes = eq.alarm_changes(account, region, name, start, end)
     if not changes.empty:
         st.markdown("**State changes in the window**")
-        ui.table(changes, "ep_alarm_changes", column_config={
+        ui.table(ui.first(ui.enums(changes, "old_state", "new_state"), "time", "alarm_name", "metric_name"),
+                 "ep_alarm_changes", column_config={
+            "alarm_name": "Alarm", "old_state": "From", "new_state": "To", "metric_name": "Metric",
+            "reason": st.column_config.TextColumn("Reason", width="large"),
             "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss")})
 
 
@@ -243,6 +260,7 @@ def _logs_tab(account: str, region: str, name: str, start: datetime, end: dateti
     else:
         st.caption(f"{len(errors)} most recent ERROR lines in the window")
         ui.table(errors[["ts", "variant_name", "message", "log_stream"]], "ep_errors", column_config={
+            "variant_name": "Variant",
             "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
             "message": st.column_config.TextColumn("Message", width="large")})
 

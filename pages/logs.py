@@ -78,7 +78,7 @@ fig = charts.time_series(counts, "ts", "events", "level", title="Matching log li
                          kind="bar", height=260)
 fig.update_layout(xaxis_range=[start, end], margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})
 st.plotly_chart(fig, key="logs_counts")
-ui.table(events, "logs_events", height=520, column_config={
+ui.table(ui.first(events, "ts", "level", "resource", "message"), "logs_events", height=520, column_config={
     "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
     "level": "Level", "resource": "Resource", "variant_name": "Variant",
     "message": st.column_config.TextColumn("Message", width="large"),

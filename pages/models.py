@@ -59,7 +59,7 @@ st.subheader("Registry")
 if groups.empty:
     ui.empty("No model package groups in the registry (or the sagemaker_registry collector has not run).")
     st.stop()
-event = ui.table(groups, "models_groups", on_select="rerun", column_config={
+event = ui.table(ui.enums(groups, "latest_status"), "models_groups", on_select="rerun", column_config={
     "group_name": st.column_config.TextColumn("Group", pinned=True), "versions": "Versions",
     "latest_version": st.column_config.NumberColumn("Latest", format="v%d"), "latest_status": "Latest status",
     "latest_approved": st.column_config.NumberColumn("Latest approved", format="v%d"),
@@ -80,7 +80,7 @@ if group:
         serving_on = versions.pop("serving_on")
         versions.insert(2, "approval", approval)
         versions.insert(3, "serving_on", serving_on)
-        ui.table(versions, "models_versions", column_config={
+        ui.table(ui.enums(versions, "package_status"), "models_versions", column_config={
             "group_name": None, "version": st.column_config.NumberColumn("Version", format="v%d"),
             "approval_status": None, "approval": "Approval", "package_status": "Package status",
             "creation_time": st.column_config.DatetimeColumn("Registered (UTC)", format=TIME),

@@ -128,8 +128,8 @@ with right:
             if mv.empty:
                 ui.empty("No cost collected yet: the cost_explorer collector fills it (refreshes 3 times a day).")
                 continue
-            st.dataframe(mv[["group", "last_7d_usd", "change_usd", "change_pct"]], hide_index=True, width="stretch",
-                         key=f"ov_movers_{group}", column_config={
+            ui.table(mv[["group", "last_7d_usd", "change_usd", "change_pct"]], f"ov_movers_{group}", downloads=False,
+                     column_config={
                 "group": st.column_config.TextColumn(group),
                 "last_7d_usd": st.column_config.NumberColumn("last 7 d", format="dollar"),
                 "previous_7d_usd": st.column_config.NumberColumn("prev. 7 d", format="dollar"),
@@ -149,9 +149,9 @@ else:
                f"through {as_of:%Y-%m-%d %H:%M} UTC. Open an endpoint for its charts and changes."
                if as_of else "No CloudWatch metrics collected yet: health reflects alarms and idle/ok only.")
     view = eps.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in eps.endpoint_name])
-    st.dataframe(view[["link", "health", "reason", "team", "invocations_24h", "error_rate_24h_pct", "p99_now_ms",
-                       "p99_24h_ms", "p99_baseline_ms", "last_invocation", "account_id"]],
-                 hide_index=True, width="stretch", key="ov_health", column_config={
+    ui.table(view[["link", "health", "reason", "p99_now_ms", "error_rate_24h_pct", "invocations_24h", "p99_24h_ms",
+                   "p99_baseline_ms", "team", "last_invocation", "account_id"]], "ov_health", downloads=False,
+             column_config={
                      "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)", pinned=True),
                      "reason": st.column_config.TextColumn("why", width="large"),
                      "invocations_24h": st.column_config.NumberColumn("invocations, 24 h", format="localized"),
@@ -172,8 +172,8 @@ with a:
     if alarms.empty:
         st.success("No alarm is firing.", icon=":material/check_circle:")
     else:
-        st.dataframe(alarms[["alarm_name", "since", "metric_name", "state_reason"]], hide_index=True,
-                     width="stretch", key="ov_alarms", column_config={
+        ui.table(alarms[["alarm_name", "since", "metric_name", "state_reason"]], "ov_alarms", downloads=False,
+                 column_config={
                          "since": st.column_config.DatetimeColumn("since (UTC)", format="MMM DD HH:mm"),
                          "state_reason": st.column_config.TextColumn("reason", width="medium")})
 with b:
@@ -181,14 +181,14 @@ with b:
     if failed_jobs.empty and failed_runs.empty:
         st.success("No training job or pipeline run failed in the last 24 hours.", icon=":material/check_circle:")
     if not failed_jobs.empty:
-        st.dataframe(failed_jobs.assign(link=[nav.url(nav.TRAINING, job=n) for n in failed_jobs.training_job_name])[
-            ["link", "failed_at", "failure_reason", "team", "spot"]], hide_index=True, width="stretch",
-            key="ov_failed_jobs", column_config={
+        ui.table(failed_jobs.assign(link=[nav.url(nav.TRAINING, job=n) for n in failed_jobs.training_job_name])[
+            ["link", "failed_at", "failure_reason", "team", "spot"]], "ov_failed_jobs", downloads=False,
+            column_config={
                 "link": st.column_config.LinkColumn("training job", display_text=r"job=(.*)"),
                 "failed_at": st.column_config.DatetimeColumn("failed (UTC)", format="MMM DD HH:mm"),
                 "failure_reason": st.column_config.TextColumn("reason", width="large")})
     if not failed_runs.empty:
-        st.dataframe(failed_runs[["pipeline_name", "failed_at", "failed_step", "failure_reason", "team"]],
-                     hide_index=True, width="stretch", key="ov_failed_runs", column_config={
+        ui.table(failed_runs[["pipeline_name", "failed_at", "failed_step", "failure_reason", "team"]],
+                 "ov_failed_runs", downloads=False, column_config={
                          "failed_at": st.column_config.DatetimeColumn("failed (UTC)", format="MMM DD HH:mm"),
                          "failure_reason": st.column_config.TextColumn("reason", width="large")})

@@ -96,7 +96,7 @@ def _detail(f: filters.Filters, arn: str) -> None:
         ui.empty("No steps stored for this execution (Step Functions executions keep only the failing state).")
         return
     _gantt(steps, "step_name", "Steps", "pl_steps_gantt", ["failure_reason"])
-    ui.table(steps, "pl_steps", column_config={
+    ui.table(ui.enums(steps, "status", "step_type"), "pl_steps", column_config={
         "step_name": "Step", "step_type": "Type", "status": "Status",
         "start_time": st.column_config.DatetimeColumn("Start (UTC)", format=TIME),
         "end_time": st.column_config.DatetimeColumn("End (UTC)", format=TIME),
@@ -141,7 +141,8 @@ def _overview(f: filters.Filters) -> None:
         "top_failing_step": "Most frequent failing step"})
 
     st.markdown("**Executions** — select one for its steps")
-    event = ui.table(runs, "pl_runs", on_select="rerun", height=420, column_config={
+    shown = ui.first(ui.enums(runs, "status"), "pipeline", "status", "duration_min", "start_time", "failed_step")
+    event = ui.table(shown, "pl_runs", on_select="rerun", height=420, column_config={
         "kind": "Kind", "pipeline": "Pipeline", "execution_arn": None, "execution": "Execution", "status": "Status",
         "start_time": st.column_config.DatetimeColumn("Start (UTC)", format=TIME),
         "end_time": st.column_config.DatetimeColumn("End (UTC)", format=TIME),

@@ -120,13 +120,16 @@ def _detail(name: str) -> None:
         left, right = st.columns(2)
         hp = pd.Series(json.loads(j.hyperparameters or "{}"), dtype="string")
         left.markdown("**Hyperparameters**")
-        left.dataframe(hp.rename("value").rename_axis("name").reset_index(), hide_index=True, key="tr_hp")
+        with left:
+            ui.table(hp.rename("value").rename_axis("name").reset_index(), "tr_hp", downloads=False,
+                     column_config={"name": "Hyperparameter"})
         fm = pd.Series(json.loads(j.final_metrics or "{}"), dtype="float64")
         right.markdown("**Final metrics**")
         if fm.empty:
             right.caption("No final metrics (the job did not complete).")
         else:
-            right.dataframe(fm.rename("value").rename_axis("metric").reset_index(), hide_index=True, key="tr_fm")
+            with right:
+                ui.table(fm.rename("value").rename_axis("metric").reset_index(), "tr_fm", downloads=False)
     with tabs[2]:
         tr = tq.training_transitions(name)
         if tr.empty:
@@ -141,7 +144,7 @@ def _detail(name: str) -> None:
                 fig.update_yaxes(autorange="reversed", title=None)
                 fig.update_layout(height=260, xaxis_title="time (UTC)", showlegend=False)
                 st.plotly_chart(fig, key="tr_transitions")
-            ui.table(tr, "tr_transitions_table", column_config={
+            ui.table(ui.enums(tr, "status"), "tr_transitions_table", column_config={
                 "start_time": st.column_config.DatetimeColumn("Start (UTC)", format=TIME),
                 "end_time": st.column_config.DatetimeColumn("End (UTC)", format=TIME),
                 "minutes": st.column_config.NumberColumn("Minutes", format="%.1f")})
@@ -171,14 +174,16 @@ def _compare(a: str, b: str) -> None:
     if cmp["summary"].empty:
         ui.empty("One of the two jobs is not in the store.")
         return
-    st.dataframe(cmp["summary"], hide_index=True, key="tr_cmp_summary")
+    ui.table(cmp["summary"], "tr_cmp_summary", downloads=False)
     left, right = st.columns(2)
     hp = cmp["hyperparameters"]
     left.markdown(f"**Hyperparameters** ({int(hp.differs.sum())} differ)")
     left.dataframe(hp.style.apply(lambda r: ["background-color: rgba(255,196,0,0.18)" if r.differs else ""] * len(r),
-                                  axis=1), hide_index=True, key="tr_cmp_hp")
+                                  axis=1), hide_index=True, key="tr_cmp_hp", placeholder="",
+                   column_config=ui.human_config(hp))
     right.markdown("**Final metrics**")
-    right.dataframe(cmp["metrics"], hide_index=True, key="tr_cmp_metrics")
+    with right:
+        ui.table(cmp["metrics"], "tr_cmp_metrics", downloads=False)
     _curves([a, b])
 
 
@@ -205,9 +210,11 @@ def _list(f: filters.Filters) -> None:
     c[3].metric("Cost", ui.money(df.cost_usd.sum(min_count=1)))
     c[4].metric("Spot savings", ui.money(df.spot_savings_usd.sum(min_count=1)))
     if df.usd_per_hour.isna().any():
-        st.caption(f"Cost is blank for {int(df.usd_per_hour.isna().sum())} jobs: the bill has no USE1-Train:<type> "
-                   "line for their instance type, and Sextant has no price table of its own.")
-    event = ui.table(df, "training_jobs", on_select="rerun", selection_mode="multi-row", height=460, column_config={
+        st.caption(f"Cost is blank for {ui.plural(int(df.usd_per_hour.isna().sum()), 'job')}: the bill has no "
+                   "USE1-Train:<type> line for their instance type, and Sextant has no price table of its own.")
+    shown = ui.first(ui.enums(df, "status", "secondary_status"), "training_job_name", "status", "duration_min",
+                     "cost_usd", "training_end_time", "instance_type", "instance_count", "spot", "team")
+    event = ui.table(shown, "training_jobs", on_select="rerun", selection_mode="multi-row", height=460, column_config={
         "training_job_name": st.column_config.TextColumn("Job", pinned=True), "status": "Status",
         "secondary_status": "Secondary", "team": "Team", "project": "Project", "instance_type": "Instance type",
         "instance_count": st.column_config.NumberColumn("Count"), "spot": st.column_config.CheckboxColumn("Spot"),
@@ -273,10 +280,12 @@ def _processing(f: filters.Filters) -> None:
                 "Processing rate of their instance type on the bill")
     notes = []
     if s["running"]:
-        notes.append(f"{s['running']} jobs are still running: their billable hours and cost are known when they end.")
+        notes.append(f"{ui.plural(s['running'], 'job')} still running: their billable hours and cost are known when "
+                     "they end.")
     if s["unpriced"]:
-        notes.append(f"Cost is blank for {s['unpriced']} jobs: the bill has no <region>-Processing:<instance type> "
-                     "line for their instance type, and Sextant has no price table of its own.")
+        notes.append(f"Cost is blank for {ui.plural(s['unpriced'], 'job')}: the bill has no "
+                     "<region>-Processing:<instance type> line for their instance type, and Sextant has no price "
+                     "table of its own.")
     if notes:
         st.caption(" ".join(notes))
     view = df.assign(
@@ -285,8 +294,8 @@ def _processing(f: filters.Filters) -> None:
                                                                             strict=True)],
         inputs=df.inputs.map(_data_list), outputs=df.outputs.map(_data_list),
         started_by=df.apply(_started_by, axis=1),
-    )[["processing_job_name", "status", "team", "project", "instances", "creation_time", "processing_end_time",
-       "duration_min", "billable_hours", "cost_usd", "usd_per_hour", "failure_reason", "exit_message", "inputs",
+    )[["processing_job_name", "status", "duration_min", "cost_usd", "processing_end_time", "instances", "team",
+       "project", "creation_time", "billable_hours", "usd_per_hour", "failure_reason", "exit_message", "inputs",
        "outputs", "started_by", "image", "account_id", "region"]]
     ui.table(view, "processing_jobs", height=460, column_config={
         "processing_job_name": st.column_config.TextColumn("Job", pinned=True), "status": "Status", "team": "Team",
