@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import auth, data, filters
-from dashboard.nav import PAGES, page
+from dashboard.nav import PAGES, alias, page
 from dashboard.queries import collection, scope
 from sextant import progress
 from sextant.settings import SettingsError, load
@@ -35,7 +35,7 @@ def _first_collection(seen: str | None) -> None:
 def main() -> None:
     st.set_page_config(page_title="Sextant", page_icon=":material/explore:", layout="wide")
     actor = auth.sign_in_gate(load())  # with require_sign_in, an anonymous visitor sees a sign-in prompt only
-    nav = st.navigation([page(p) for p in PAGES])
+    nav = st.navigation([*(page(p) for p in PAGES), alias()])
     try:
         data.reader().connection()  # the snapshot's schema version, checked once per snapshot
     except StoreVersionError as exc:

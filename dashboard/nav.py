@@ -39,13 +39,31 @@ DATA = PageSpec("pages/data.py", "Data dictionary", ":material/table_view:", "da
 PAGES = [OVERVIEW, ENDPOINTS, TRAINING, PIPELINES, MODELS, COST, LOGS, INCIDENT, AUDIT, COLLECTION, DATA]
 
 
+DEFAULT_RESERVED = "home"  # the pathname the default page reserves (Streamlit serves it at "/", not here)
+
+
 def page(spec: PageSpec) -> st.Page:
     """The ``st.Page`` of ``spec`` (the same object the navigation holds, within a run)."""
     pages = st.session_state.setdefault("_st_pages", {})
     if spec.url_path not in pages:
+        default = spec is PAGES[0]  # served at "/"; it reserves a pathname of its own, left to alias()
         pages[spec.url_path] = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon,
-                                       url_path=spec.url_path, default=spec is PAGES[0])
+                                       url_path=DEFAULT_RESERVED if default else spec.url_path, default=default)
     return pages[spec.url_path]
+
+
+def alias() -> st.Page:
+    """A hidden page at the default page's own name (``/overview``): the default page lives at ``/``, and a link or
+    bookmark that names it opens it, with the link's query parameters, instead of "Page not found"."""
+    pages = st.session_state.setdefault("_st_pages", {})
+    key = "_alias_" + PAGES[0].url_path
+    if key not in pages:
+        def to_default() -> None:
+            params = {k: st.query_params.get_all(k) for k in st.query_params}
+            st.switch_page(page(PAGES[0]), query_params=params or None)
+
+        pages[key] = st.Page(to_default, title=PAGES[0].title, url_path=PAGES[0].url_path, visibility="hidden")
+    return pages[key]
 
 
 def url(spec: PageSpec, **params: str) -> str:
