@@ -60,8 +60,8 @@ c4.metric("Projected per month", ui.money(cost.projected_monthly_usd, 2),
                "the metrics collector stretches its cadence to stay under it.")
 disk = collection.store_disk()
 st.caption(
-    f"Store on disk: {_bytes(disk.total_bytes)} (collector's file {_bytes(disk.writer_bytes)}, "
-    f"{ui.plural(disk.snapshots, 'published snapshot')} {_bytes(disk.snapshot_bytes)}"
+    f"Store on disk: {_bytes(disk.total_bytes)} (collector's file {_bytes(disk.writer_bytes)}, {disk.snapshots} "
+    f"published snapshot(s) {_bytes(disk.snapshot_bytes)}"
     + (f", left-over temporary copies {_bytes(disk.temporary_bytes)}" if disk.temporary_bytes else "")
     + (f", other files {_bytes(disk.other_bytes)}" if disk.other_bytes else "")
     + "). The collector keeps the newest three snapshots and publishes once per cycle; retention settings "
