@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, filters
-from dashboard.nav import PAGES, alias, page
+from dashboard import auth, data, filters, ui
+from dashboard.nav import COLLECTION, PAGES, alias, page, spec_of
 from dashboard.queries import collection, scope
 from sextant import progress
 from sextant.settings import SettingsError, load
@@ -59,10 +62,28 @@ def main() -> None:
         _first_collection(seen)
         if seen is None:  # nothing to read yet: the progress is the page
             st.stop()
+    spec = spec_of(nav)
+    if spec is not None and spec.sources and seen is not None:
+        _stale_banner(spec.sources)
     try:
         nav.run()
     except StoreVersionError as exc:  # a table this version reads is not in the store yet
         _outdated(exc)
+
+
+def _stale_banner(sources: tuple[str, ...]) -> None:
+    """Says so above the page when a source it shows has not been collected for over 6 x its cadence or failed last."""
+    late = collection.stale_sources(sources, load(), datetime.now(UTC))
+    if late.empty:
+        return
+    lines = [f"{ui.plain(r.source)} ({ui.plain(r.account_id)} {ui.plain(r.region)}): "
+             + ("last run failed" if r.status == "failing" else "stale")
+             + (f", last collected {r.last_success:%Y-%m-%d %H:%M} UTC, {filters.duration(r.age_s)} ago"
+                if pd.notna(r.last_success) else ", never collected")
+             + f"; expected every {filters.duration(r.expected_every_s)}" for r in late.itertuples()]
+    with st.container(border=False):
+        st.warning("This page shows data that is not fresh:  \n" + "  \n".join(lines), icon=":material/update:")
+        st.page_link(page(COLLECTION), label="Collection status and what to do", icon=":material/sync:")
 
 
 def _guarded() -> None:

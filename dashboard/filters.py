@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import streamlit as st
 
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
@@ -132,3 +133,17 @@ def span_label(start: datetime, end: datetime) -> str:
         return f"{length.days} d"
     last = end - timedelta(microseconds=1)
     return f"{start:%b %d} – {last:%b %d}"
+
+
+def duration(seconds: float | None) -> str:
+    """A length of time for a reader: "45 s", "12 min", "3.5 h", "2.0 d"; "–" when unknown."""
+    if seconds is None or pd.isna(seconds):
+        return "–"
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"

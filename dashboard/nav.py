@@ -22,16 +22,23 @@ class PageSpec:
     title: str
     icon: str
     url_path: str
+    sources: tuple[str, ...] = ()  # the collector sources whose data the page shows (a stale one gets a banner)
 
 
-OVERVIEW = PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "overview")
-ENDPOINTS = PageSpec("pages/endpoints.py", "Endpoints", ":material/dns:", "endpoints")
-TRAINING = PageSpec("pages/training.py", "Training", ":material/model_training:", "training")
-PIPELINES = PageSpec("pages/pipelines.py", "Pipelines", ":material/account_tree:", "pipelines")
-MODELS = PageSpec("pages/models.py", "Models", ":material/inventory_2:", "models")
-COST = PageSpec("pages/cost.py", "Cost", ":material/payments:", "cost")
-LOGS = PageSpec("pages/logs.py", "Logs", ":material/article:", "logs")
-INCIDENT = PageSpec("pages/incident.py", "Incident timeline", ":material/timeline:", "incident")
+_ENDPOINT_SOURCES = ("sagemaker_endpoints", "cloudwatch_metrics", "cloudwatch_alarms", "application_autoscaling")
+OVERVIEW = PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "overview",
+                    (*_ENDPOINT_SOURCES, "sagemaker_training", "sagemaker_pipelines", "cost_explorer"))
+ENDPOINTS = PageSpec("pages/endpoints.py", "Endpoints", ":material/dns:", "endpoints", _ENDPOINT_SOURCES)
+TRAINING = PageSpec("pages/training.py", "Training", ":material/model_training:", "training",
+                    ("sagemaker_training", "sagemaker_processing"))
+PIPELINES = PageSpec("pages/pipelines.py", "Pipelines", ":material/account_tree:", "pipelines",
+                     ("sagemaker_pipelines", "stepfunctions"))
+MODELS = PageSpec("pages/models.py", "Models", ":material/inventory_2:", "models",
+                  ("sagemaker_registry", "sagemaker_endpoints"))
+COST = PageSpec("pages/cost.py", "Cost", ":material/payments:", "cost", ("cost_explorer",))
+LOGS = PageSpec("pages/logs.py", "Logs", ":material/article:", "logs", ("cloudwatch_logs",))
+INCIDENT = PageSpec("pages/incident.py", "Incident timeline", ":material/timeline:", "incident",
+                    ("cloudwatch_metrics", "cloudwatch_alarms", "cloudwatch_logs"))
 AUDIT = PageSpec("pages/audit.py", "Audit log", ":material/history:", "audit")
 COLLECTION = PageSpec("pages/collection.py", "Collection", ":material/sync:", "collection")
 DATA = PageSpec("pages/data.py", "Data dictionary", ":material/table_view:", "data")
@@ -50,6 +57,11 @@ def page(spec: PageSpec) -> st.Page:
         pages[spec.url_path] = st.Page(str(ROOT / spec.path), title=spec.title, icon=spec.icon,
                                        url_path=DEFAULT_RESERVED if default else spec.url_path, default=default)
     return pages[spec.url_path]
+
+
+def spec_of(current: st.Page) -> PageSpec | None:
+    """The spec of the page ``st.navigation`` picked (None for the alias)."""
+    return next((p for p in PAGES if page(p) is current), None)
 
 
 def alias() -> st.Page:

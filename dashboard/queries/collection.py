@@ -78,6 +78,14 @@ def freshness(sources: list[str], settings: Settings, now: datetime) -> pd.DataF
     return out.sort_values(["source", "account_id"]).reset_index(drop=True)
 
 
+def stale_sources(sources: tuple[str, ...], settings: Settings, now: datetime) -> pd.DataFrame:
+    """The :func:`freshness` rows of ``sources`` that are stale (not collected for over ``LATE_WITHIN`` x their
+    cadence) or failing (their last run failed), for a page's banner; sources never run are left to the empty
+    states (a store being filled shows its first collection's progress)."""
+    fresh = freshness(list(sources), settings, now)
+    return fresh[fresh.source.isin(sources) & fresh.status.isin(("stale", "failing"))].reset_index(drop=True)
+
+
 def data_as_of() -> pd.DataFrame:
     """Last successful (or partial: core rows landed) collection per source: source, as_of."""
     return query("SELECT source, max(ended_at) AS as_of FROM sextant_collection_run "

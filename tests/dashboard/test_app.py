@@ -65,3 +65,36 @@ def test_an_empty_store_without_a_collection_running_says_what_to_run(tmp_path, 
     assert not at.exception, at.exception
     assert not at.get("progress")
     assert any("Nothing collected yet" in i.value for i in at.info)
+
+
+def _store_with_runs(tmp_path, runs):
+    import collectors
+    from sextant.store import Writer
+    w = Writer(tmp_path / "store")
+    collectors.migrate(w)
+    with w.transaction():
+        for source, status, ended in runs:
+            w.con.execute("INSERT INTO sextant_collection_run (run_id, source, account_id, region, started_at, "
+                          "ended_at, status, rows, api_calls, estimated_cost_usd) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0)",
+                          ["r", source, "111122223333", "us-east-1", ended, ended, status])
+    w.publish()
+    w.close()
+    return tmp_path / "store"
+
+
+@pytest.mark.parametrize(("page_path", "banner"), [("pages/cost.py", True), ("pages/training.py", False)])
+def test_a_page_whose_data_is_stale_says_so_in_a_banner(tmp_path, monkeypatch, page_path, banner):
+    now = datetime.now(UTC)
+    store = _store_with_runs(tmp_path, [("cost_explorer", "succeeded", now - timedelta(days=3)),
+                                        ("sagemaker_training", "succeeded", now - timedelta(seconds=30))])
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SEXTANT_STORE", str(store))
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    at.switch_page(f"../{page_path}").run()
+    assert not at.exception, at.exception
+    warned = [w.value for w in at.warning if "not fresh" in w.value]
+    if banner:
+        assert len(warned) == 1 and "cost\\_explorer" in warned[0] and "3.0 d ago" in warned[0], warned
+    else:
+        assert not warned, warned  # the training page's source is fresh; the cost source is not its concern
