@@ -10,12 +10,16 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from sextant.settings import DEFAULT_CONFIG, load
 from sextant.store import Reader, StoreVersionError
@@ -123,3 +127,25 @@ def per_snapshot(what: str, compute):
             _MEMO.clear()
         _MEMO[key] = compute(r.thread_cursor())
     return _MEMO[key]
+
+
+# A page's independent queries run side by side: DuckDB releases the GIL while it executes, each thread reads through
+# its own cursor (Reader.thread_cursor), and the small queries pages make spend most of their time in serial phases
+# (planning, fetching the result) that a second core overlaps. A few threads for the whole process: more would only
+# queue on the two cores of the reference machine.
+_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="sextant-query")
+
+
+def gather(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent read calls concurrently; their results in order (the first exception is raised). Each worker
+    thread carries the calling script's Streamlit context, so the query cache behaves as on the script thread."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+
+    def run(call: Callable[[], Any]) -> Any:
+        if ctx is not None:
+            add_script_run_ctx(ctx=ctx)
+        return call()
+
+    futures = [_POOL.submit(run, c) for c in calls[1:]]
+    first = calls[0]() if calls else None  # the caller's thread works too
+    return [first, *(f.result() for f in futures)] if calls else []

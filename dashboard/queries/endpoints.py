@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dashboard.data import query
+from dashboard.data import gather, query
 from dashboard.filters import Filters, fixed_end
 from dashboard.queries._common import _in_several_accounts, _or_empty, _price_rows, _utc
 
@@ -105,59 +105,80 @@ def traffic(f: Filters, window: timedelta = TRAFFIC_WINDOW, name: str | None = N
     where a 5-minute period has them, as the rollup does; a point straddling the window start counted for its share
     inside). p99_ms: each touching hour's p99 (the hourly rollup's, an upper bound) weighted by the invocations of
     that hour inside the window; peak_p99_ms: the worst of those hours."""
+    return traffic_windows(f, (window,), name)[window][TRAFFIC_COLUMNS]
+
+
+def traffic_windows(f: Filters, windows: tuple[timedelta, ...],
+                    name: str | None = None) -> dict[timedelta, pd.DataFrame]:
+    """:func:`traffic` over each of ``windows`` (all ending at the same ``fixed_end``), in one pass over the store:
+    the points and hourly rows the windows share are read once (Overview judges health on the last hour and the
+    last 24 hours). Returns {window: the traffic frame}."""
     end = fixed_end(f)
-    start = end - window
-    h0, h1 = aligned_parts(start, end)
-    df = query("""
-        WITH s AS (
+    parts = []
+    for k, window in enumerate(windows):
+        h0, h1 = aligned_parts(end - window, end)
+        parts.append((k, end - window, h0, h1, _hour_floor(end - window)))
+    earliest = min(p[1] for p in parts)
+    values = ", ".join("(?::INTEGER, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ)" for _ in parts)
+    # the minutes read from the points: per window, before its first whole hour and from its last one on
+    minutes = " OR ".join("(p.ts > ?::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < ?::TIMESTAMPTZ)"
+                          " OR p.ts >= ?::TIMESTAMPTZ" for _ in parts)
+    # the VALUES rows and the minute ranges are fixed text, one per window; every value is bound
+    df = query(f"""
+        WITH w(win, ws, h0, h1, hs) AS (VALUES {values}),
+        s AS (
             SELECT account_id, region, series_id, endpoint_name, variant_name, metric_name
             FROM aws_cloudwatch_metric_series
             WHERE namespace = 'AWS/SageMaker' AND endpoint_name IS NOT NULL
               AND metric_name IN ('Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'ModelLatency')
-              AND ($5::VARCHAR IS NULL OR endpoint_name = $5)),
+              AND (?::VARCHAR IS NULL OR endpoint_name = ?)),
         hourly AS (
             SELECT h.account_id, h.region, h.series_id, h.stat, h.hour, h.value
             FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
-            WHERE h.hour >= $6::TIMESTAMPTZ AND h.hour < $4::TIMESTAMPTZ AND h.stat IN ('Sum', 'p99')),
-        pts AS (  -- per 5-minute bucket: its 1-minute points where it has any, else its coarser points
-            SELECT account_id, region, series_id, floor(epoch(ts) / 300) AS b5,
+            WHERE h.hour >= ?::TIMESTAMPTZ AND h.hour < ?::TIMESTAMPTZ AND h.stat IN ('Sum', 'p99')),
+        raw AS (
+            SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts, p.value
+            FROM aws_cloudwatch_metric_point p JOIN s USING (account_id, region, series_id)
+            WHERE p.stat = 'Sum' AND p.ts > ?::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < ?::TIMESTAMPTZ
+              AND ({minutes})),
+        pts AS (  -- per window and 5-minute bucket: its 1-minute points where it has any, else its coarser points
+            SELECT win, account_id, region, series_id, floor(epoch(ts) / 300) AS b5,
                    sum(share) FILTER (WHERE period_s = 60) AS fine, sum(share) FILTER (WHERE period_s <> 60) AS coarse,
                    bool_or(period_s = 60) AS has_fine
-            FROM (SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts,
-                         p.value * greatest(0, least(epoch(p.ts) + p.period_s, epoch($4::TIMESTAMPTZ))
-                                             - greatest(epoch(p.ts), epoch($1::TIMESTAMPTZ))) / p.period_s AS share
-                  FROM aws_cloudwatch_metric_point p JOIN s USING (account_id, region, series_id)
-                  WHERE p.stat = 'Sum' AND p.ts > $1::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < $4::TIMESTAMPTZ
-                    AND (p.ts < $2::TIMESTAMPTZ OR p.ts >= $3::TIMESTAMPTZ))
+            FROM (SELECT w.win, r.account_id, r.region, r.series_id, r.period_s, r.ts,
+                         r.value * greatest(0, least(epoch(r.ts) + r.period_s, epoch(?::TIMESTAMPTZ))
+                                             - greatest(epoch(r.ts), epoch(w.ws))) / r.period_s AS share
+                  FROM raw r JOIN w ON r.ts > w.ws - INTERVAL 5 MINUTE AND (r.ts < w.h0 OR r.ts >= w.h1))
             GROUP BY ALL),
         counts AS (
-            SELECT account_id, region, series_id, hour, value FROM hourly
-            WHERE stat = 'Sum' AND hour >= $2::TIMESTAMPTZ AND hour < $3::TIMESTAMPTZ
+            SELECT w.win, h.account_id, h.region, h.series_id, h.hour, h.value
+            FROM hourly h JOIN w ON h.hour >= w.h0 AND h.hour < w.h1 WHERE h.stat = 'Sum'
             UNION ALL
-            SELECT account_id, region, series_id, to_timestamp(floor(b5 * 300 / 3600) * 3600) AS hour,
+            SELECT win, account_id, region, series_id, to_timestamp(floor(b5 * 300 / 3600) * 3600) AS hour,
                    CASE WHEN has_fine THEN fine ELSE coarse END AS value
             FROM pts),
         per_hour AS (
-            SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, c.hour,
+            SELECT c.win, s.account_id, s.region, s.endpoint_name, s.variant_name, c.hour,
                    sum(c.value) FILTER (WHERE s.metric_name = 'Invocations') AS inv,
                    sum(c.value) FILTER (WHERE s.metric_name = 'Invocation4XXErrors') AS e4,
                    sum(c.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors') AS e5
             FROM counts c JOIN s USING (account_id, region, series_id) GROUP BY ALL),
         p99 AS (
-            SELECT s.account_id, s.region, s.endpoint_name, s.variant_name, h.hour, max(h.value) AS p99
-            FROM hourly h JOIN s USING (account_id, region, series_id)
+            SELECT w.win, s.account_id, s.region, s.endpoint_name, s.variant_name, h.hour, max(h.value) AS p99
+            FROM hourly h JOIN s USING (account_id, region, series_id) JOIN w ON h.hour >= w.hs
             WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' GROUP BY ALL)
-        SELECT account_id, region, endpoint_name, coalesce(sum(inv), 0) AS invocations,
+        SELECT win, account_id, region, endpoint_name, coalesce(sum(inv), 0) AS invocations,
                coalesce(sum(e4), 0) AS errors_4xx, coalesce(sum(e5), 0) AS errors_5xx,
                sum(p99 * inv) / nullif(sum(inv) FILTER (WHERE p99 IS NOT NULL), 0) / 1000.0 AS p99_ms,
                max(p99) / 1000.0 AS peak_p99_ms
-        FROM per_hour FULL JOIN p99 USING (account_id, region, endpoint_name, variant_name, hour)
-        GROUP BY ALL""", [start, h0, h1, end, name, _hour_floor(start)])
-    df = _or_empty(df, [c for c in TRAFFIC_COLUMNS if not c.startswith("error_rate")])
+        FROM per_hour FULL JOIN p99 USING (win, account_id, region, endpoint_name, variant_name, hour)
+        GROUP BY ALL""", [*(v for p in parts for v in p), name, name, _hour_floor(earliest), end, earliest, end,  # noqa: S608
+                          *(v for _, ws, h0, h1, _ in parts for v in (ws, h0, h1)), end])
+    df = _or_empty(df, ["win", *(c for c in TRAFFIC_COLUMNS if not c.startswith("error_rate"))])
     inv = df.invocations.astype(float).where(df.invocations > 0)
     df["error_rate"] = (df.errors_4xx + df.errors_5xx) / inv
     df["error_rate_5xx"] = df.errors_5xx / inv
-    return df[TRAFFIC_COLUMNS]
+    return {w: df[df.win == k][TRAFFIC_COLUMNS].reset_index(drop=True) for k, w in enumerate(windows)}
 
 
 def p99_now(f: Filters, name: str | None = None) -> pd.DataFrame:
@@ -222,13 +243,14 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
         WHERE {where} AND (?::VARCHAR IS NULL OR e.endpoint_name = ?)
         ORDER BY e.team, e.endpoint_name
     """  # noqa: S608 - fragments are fixed text; values are bound
-    df = query(sql, [*pparams, *params, name, name])
+    df, t, now = gather(lambda: query(sql, [*pparams, *params, name, name]), lambda: traffic(f, name=name),
+                        lambda: p99_now(f, name))
     if df.empty:
         return pd.DataFrame(columns=ENDPOINTS_COLUMNS)
     key = ["account_id", "region", "endpoint_name"]
-    t = traffic(f, name=name).rename(columns={"invocations": "invocations_24h"})
+    t = t.rename(columns={"invocations": "invocations_24h"})
     df = df.merge(t.drop(columns=["errors_4xx", "errors_5xx"]), on=key, how="left") \
-        .merge(p99_now(f, name).drop(columns="p99_now_through"), on=key, how="left")
+        .merge(now.drop(columns="p99_now_through"), on=key, how="left")
     df["invocations_24h"] = df.invocations_24h.fillna(0).round().astype("int64")
     df["cost_per_1k"] = df.cost_per_day / df.invocations_24h.where(df.invocations_24h > 0) * 1000
     return _utc(df[ENDPOINTS_COLUMNS].reset_index(drop=True), "last_modified_time")

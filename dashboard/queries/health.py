@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from dashboard.data import query
+from dashboard.data import gather, query
 from dashboard.filters import Filters
 from dashboard.queries._common import _or_empty, _utc
-from dashboard.queries.endpoints import endpoint_list, p99_now, traffic
+from dashboard.queries.endpoints import endpoint_list, p99_now, traffic_windows
 
 SUMMARY = "aws_cloudwatch_endpoint_summary"
 THRESHOLDS = {"error_rate_pct": 1.0, "p99_vs_baseline": 2.0}
@@ -117,16 +117,19 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     median hourly p99. idle: zero invocations over 7+ days of data (the endpoint being older than that); an idle
     endpoint's reason also names the alarms in ALARM. ok: none of these, so never while an alarm watching it is in
     ALARM. Columns: HEALTH_COLUMNS (alarms: the alarms in ALARM, "name (metric)", or blank)."""
-    out = last_invocation(f)
+    windows = {timedelta(hours=1): "1h", timedelta(hours=24): "24h"}
+    out, traffic, now, alarms = gather(lambda: last_invocation(f), lambda: traffic_windows(f, tuple(windows)),
+                                       lambda: p99_now(f), endpoint_alarms)
     if out.empty:
         return pd.DataFrame(columns=HEALTH_COLUMNS)
     out = out.drop(columns=["invocations_1h", "invocations_24h"])
-    for window, suffix in ((timedelta(hours=1), "1h"), (timedelta(hours=24), "24h")):
-        t = traffic(f, window)[[*KEY, "invocations", "errors_5xx", "peak_p99_ms"]]
+    for window, t in traffic.items():
+        suffix = windows[window]
+        t = t[[*KEY, "invocations", "errors_5xx", "peak_p99_ms"]]
         out = out.merge(t.rename(columns={"invocations": f"invocations_{suffix}", "errors_5xx": f"errors_{suffix}",
                                           "peak_p99_ms": f"p99_{suffix}_ms"}), on=KEY, how="left")
-    out = out.merge(p99_now(f)[[*KEY, "p99_now_ms"]], on=KEY, how="left")
-    out = out.merge(endpoint_alarms(), on=KEY, how="left")
+    out = out.merge(now[[*KEY, "p99_now_ms"]], on=KEY, how="left")
+    out = out.merge(alarms, on=KEY, how="left")
     for c in ("invocations_1h", "invocations_24h", "errors_1h", "errors_24h"):
         out[c] = out[c].astype(float).fillna(0.0)
     out["error_rate_1h_pct"] = out.errors_1h / out.invocations_1h.where(out.invocations_1h > 0) * 100
