@@ -364,3 +364,25 @@ def test_p99_now_is_blank_without_a_recent_point(tiny_store):
                aws_cloudwatch_metric_series=[_series("s-p99", "ModelLatency", "p99", unit="Microseconds")],
                aws_cloudwatch_metric_point=[_point("s-p99", "p99", END - timedelta(hours=1), 50_000.0)])
     assert pd.isna(eq.endpoints(f()).p99_now_ms.iloc[0])
+
+
+@pytest.mark.parametrize("end_minute", [0, 1, 37, 59])
+def test_traffic_over_several_windows_in_one_pass_equals_each_window_alone(tiny_store, end_minute):
+    """Health reads the last hour and the last 24 hours in one query: each window's figures are traffic()'s."""
+    end = datetime(2026, 11, 20, 14, end_minute, tzinfo=UTC)
+    points, hours = _steady(10.0, end - timedelta(hours=26), end + timedelta(minutes=5),
+                            coarse_before=end - timedelta(hours=23))
+    errors, error_hours = _steady(0.5, end - timedelta(hours=26), end, sid="s-5xx")
+    p99, p99_hours = _steady(80_000.0, end - timedelta(hours=26), end, sid="s-p99", stat="p99")
+    tiny_store(aws_cloudwatch_metric_series=[_series("s-inv", "Invocations", "Sum"),
+                                             _series("s-5xx", "Invocation5XXErrors", "Sum"),
+                                             _series("s-p99", "ModelLatency", "p99", unit="Microseconds")],
+               aws_cloudwatch_metric_point=points + errors + p99,
+               aws_cloudwatch_metric_hourly=hours + error_hours + p99_hours)
+    windows = (timedelta(hours=1), timedelta(hours=24), timedelta(minutes=90))
+    together = eq.traffic_windows(f(end=end), windows)
+    for w in windows:
+        pd.testing.assert_frame_equal(together[w], eq.traffic(f(end=end), w))
+    assert together[timedelta(hours=1)].invocations.iloc[0] == pytest.approx(60 * 10)
+    assert together[timedelta(hours=24)].invocations.iloc[0] == pytest.approx(24 * 60 * 10)
+    assert together[timedelta(minutes=90)].errors_5xx.iloc[0] == pytest.approx(90 * 0.5)
