@@ -155,6 +155,11 @@ with tab_cost:
     plan = collection.metrics_plan()
     if not plan.empty:
         st.caption("The metrics collector's own plan: queries per cycle at its cadence, fitted to the budget.")
+        promo = collection.metrics_promotions()
+        st.caption(f"Freshness follows attention: {ui.plural(promo.series, 'series', 'series')} polled on the hot "
+                   f"cadence while an alarm on them or their endpoint is in ALARM, adding "
+                   f"{ui.money(promo.monthly_usd, 2)} a month to the plan's {ui.money(promo.estimated_monthly_usd, 2)} "
+                   "(within the budget: the cadences are fitted with them counted).")
         ui.table(plan, "collection_metrics_plan", column_config={
             "polled_at": st.column_config.DatetimeColumn("polled (UTC)", format="YYYY-MM-DD HH:mm"),
             "estimated_monthly_usd": st.column_config.NumberColumn("plan $ / month", format="$%.2f"),

@@ -86,8 +86,8 @@ def _scale_panel(e: pd.Series, variants: pd.DataFrame) -> None:
             st.caption(f"Autoscaled between {int(e.autoscaling_min)} and {int(e.autoscaling_max)} instances: Scale "
                        "moves the scalable target's min/max to the count you set, instead of fighting the autoscaler.")
         if e.status != "InService":
-            st.caption(f"The endpoint is {ui.plain(e.status)} in the last collection; AWS accepts a change only "
-                       "when it is InService (the confirmation checks it live).")
+            st.caption(f"The endpoint is {ui.plain(ui.words(e.status))} in the last collection; AWS accepts a change "
+                       "only when it is in service (the confirmation checks it live).")
         for v in variants.itertuples():
             current = v.desired_instance_count if pd.notna(v.desired_instance_count) else v.current_instance_count
             action_ui.scale_controls(e.account_id, e.endpoint_name, v.variant_name,
@@ -110,7 +110,8 @@ def _detail(f: filters.Filters, name: str) -> None:
     e = row.iloc[0]
     start, end, _ = filters.pinned_window(f)
     st.subheader(ui.plain(name))
-    st.caption(f"{ui.plain(e.status)} · {ui.plain(e.capacity)} · team {ui.plain(e.team)} · {ui.plain(e.env)} · "
+    st.caption(f"{ui.plain(ui.words(e.status))} · {ui.plain(e.capacity)} · team {ui.plain(e.team)} · "
+               f"{ui.plain(e.env)} · "
                f"account {ui.plain(e.account_id)} {ui.plain(e.region)} · config {ui.plain(e.endpoint_config_name)} · "
                f"window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
     account, region = e.account_id, e.region
@@ -274,7 +275,7 @@ else:
     if table.empty:
         ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     else:
-        st.caption(f"{len(table)} endpoints · traffic, latency and errors over the 24 hours to "
+        st.caption(f"{ui.plural(len(table), 'endpoint')} · traffic, latency and errors over the 24 hours to "
                    f"{filters.fixed_end(f):%Y-%m-%d %H:%M} UTC (a fixed window, whatever the sidebar's range); "
                    "p99 now: the worst minute of the last 15")
         _overview(f, table)
