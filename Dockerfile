@@ -1,8 +1,10 @@
 # Sextant dashboard + collectors image. Non-root, with a healthcheck.
 FROM python:3.11-slim-bookworm
 
+# A container listens on every interface of its own network namespace; the browser's host name must be allowed
+# (DNS rebinding): docker run -e SEXTANT_ALLOWED_HOSTS=sextant.example.com ... (localhost and 127.0.0.1 always are).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    SEXTANT_STORE=/data/store
+    SEXTANT_STORE=/data/store SEXTANT_ADDRESS=0.0.0.0 SEXTANT_PORT=8501
 
 WORKDIR /app
 COPY requirements.txt constraints.txt ./
@@ -28,5 +30,6 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
 
-# The dashboard; run the collector with: docker run ... python -m collectors run --every 5m
-CMD ["streamlit", "run", "dashboard/app.py", "--server.port=8501", "--server.address=0.0.0.0"]
+# The dashboard through `sextant serve`: the allowed hosts, the identity warnings at start, no external-IP lookup.
+# Run the collector (and the actions' scheduled work) with: docker run ... sextant collect --every 5m
+CMD ["sextant", "serve"]

@@ -382,7 +382,10 @@ def test_the_image_runs_as_a_non_root_user_with_a_healthcheck():
     health = [rest for word, rest in steps if word == "HEALTHCHECK"]
     assert health and "NONE" not in health[-1].upper() and "_stcore/health" in health[-1]
     cmd = [rest for word, rest in steps if word in ("CMD", "ENTRYPOINT")]
-    assert cmd and "streamlit" in cmd[-1]
+    # the dashboard, started the hardened way: `sextant serve` sets server.allowedHosts and warns about identity
+    assert cmd and json.loads(cmd[-1]) == ["sextant", "serve"], cmd
+    env = " ".join(rest for word, rest in steps if word == "ENV")
+    assert "SEXTANT_ADDRESS=0.0.0.0" in env  # reachable from outside its container, and only the allowed hosts
 
 
 def test_the_dockerfile_passes_hadolint():
