@@ -63,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "collect":
+        from actions.refresh import serve_refreshes
         from actions.restore import due_work
         from collectors.__main__ import main as collect
 
-        return int(collect(["run", *rest], due_work=due_work))
+        # the actions' work the collector loop does: scheduled restores after each cycle, and operators' refresh
+        # requests every few seconds (read with the collector's own Refresher)
+        return int(collect(["run", *rest], due_work=due_work, refresh_work=serve_refreshes))
     if command == "serve":
         from streamlit.web import cli as stcli
 

@@ -5,6 +5,14 @@ Pages build a request and call :func:`run_action`; the confirmation dialog lives
 """
 
 from actions.audit import AuditLog, AuditRow
+from actions.refresh import (
+    RefreshEndpoint,
+    RefreshQueue,
+    RefreshRequest,
+    plan_refresh,
+    request_refresh,
+    serve_refreshes,
+)
 from actions.restore import cancel_restore, run_due_restores
 from actions.roles import Actor, role_of
 from actions.schedule import RestoreSchedule, ScheduledRestore
@@ -32,8 +40,9 @@ from actions.service import (
 
 __all__ = [
     "ActionError", "Actor", "AuditLog", "AuditRow", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
-    "Request", "RerunPipeline", "RestoreScalableTarget", "RestoreSchedule", "RetryPipelineExecution",
-    "ScaleEndpoint", "ScaleToMinimum", "ScheduledRestore", "StartStateMachine", "StopPipelineExecution",
-    "StopTrainingJob", "cancel_restore", "new_token", "parse_json_object", "plan", "role_of", "run_action",
-    "run_due_restores",
+    "RefreshEndpoint", "RefreshQueue", "RefreshRequest", "Request", "RerunPipeline", "RestoreScalableTarget",
+    "RestoreSchedule", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "ScheduledRestore",
+    "StartStateMachine", "StopPipelineExecution", "StopTrainingJob", "cancel_restore", "new_token",
+    "parse_json_object", "plan", "plan_refresh", "request_refresh", "role_of", "run_action", "run_due_restores",
+    "serve_refreshes",
 ]

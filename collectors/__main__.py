@@ -15,9 +15,47 @@ from datetime import UTC, datetime
 import collectors
 from collectors import runner
 from sextant import progress as first_collection
+from sextant.aws import Clients
 from sextant.redact import redact
 from sextant.settings import Settings, SettingsError, load, parse_duration
 from sextant.store import StoreBusy, Writer
+
+POLL_S = 5.0  # how often the loop looks for operators' refresh requests: between cycles, and between sources
+
+
+class Refresher:
+    """Operators' refreshes of one endpoint's metrics, read by this process (the store's one writer): which accounts
+    and regions it collects (``serves``), and the read itself (``read``: the endpoint's series now, whatever their
+    cadence, then the store published). ``sextant collect`` hands it to the actions' refresh queue
+    (``actions.refresh.serve_refreshes``) through the ``refresh_work`` callback: collectors import no actions."""
+
+    def __init__(self, settings: Settings, writer: Writer, account_filter: str | None = None) -> None:
+        self.settings, self.writer, self.account_filter = settings, writer, account_filter
+        self._clients: dict[str, Clients] = {}  # by account name, for the life of the process
+
+    def _clients_for(self, account_id: str) -> Clients | None:
+        for account in self.settings.accounts:
+            clients = self._clients.setdefault(account.name, Clients(account))
+            if account.name == account_id or clients.account_id() == account_id:
+                wanted = self.account_filter
+                return clients if not wanted or wanted in (account.name, clients.account_id()) else None
+        return None
+
+    def serves(self, account_id: str, region: str) -> bool:
+        clients = self._clients_for(account_id)
+        return clients is not None and region in clients.regions
+
+    def read(self, account_id: str, region: str, endpoint: str) -> runner.RefreshRun:
+        clients = self._clients_for(account_id)
+        if clients is None:
+            raise ValueError(f"account {account_id} is not collected by this collector")
+        run = runner.run_refresh(self.settings, self.writer, clients, account_id, region, endpoint)
+        if run.status != "failed":
+            self.writer.publish()
+        return run
+
+
+RefreshWork = Callable[[Settings, Refresher], list[str]]
 
 
 def _parse_since(text: str) -> datetime:
@@ -35,9 +73,7 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]] | None = None) -> int:
-    """``due_work``: called once after each cycle with the settings (``sextant collect`` passes the actions' scheduled
-    restores; collectors may not import actions); it returns lines to print, and its failure never stops collection."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m collectors")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="collect from AWS into the store")
@@ -51,7 +87,51 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
     run.add_argument("--store", metavar="LOCATION", help="store directory (default var/store or [store])")
     run.add_argument("--config", metavar="FILE", help="settings file (default sextant.toml)")
     run.add_argument("--quiet", action="store_true", help="only the summary")
-    args = parser.parse_args(argv)
+    return parser
+
+
+class _Work:
+    """What the loop does besides its cycles: the actions' due work after each cycle, and the operators' refresh
+    requests (after each cycle, after each source, and every POLL_S seconds between cycles). A failure of either is
+    printed and never stops collection."""
+
+    def __init__(self, settings: Settings, due_work: Callable[[Settings], list[str]] | None,
+                 refresh_work: RefreshWork | None, refresher: Refresher | None) -> None:
+        self.settings, self.due_work, self.refresh_work, self.refresher = settings, due_work, refresh_work, refresher
+        self.served_at = 0.0
+
+    def after_cycle(self) -> None:
+        if self.due_work is not None:
+            self._print(lambda: self.due_work(self.settings) if self.due_work else [], "due work")
+        self.refreshes()
+
+    def refreshes(self, every: float = 0.0) -> None:
+        """Serve the refresh requests this process can (not again within ``every`` seconds)."""
+        refresher, work = self.refresher, self.refresh_work
+        if refresher is None or work is None or time.monotonic() - self.served_at < every:
+            return
+        self.served_at = time.monotonic()
+        self._print(lambda: work(self.settings, refresher), "refresh requests")
+
+    @staticmethod
+    def _print(work: Callable[[], list[str]], what: str) -> None:
+        try:
+            for line in work():
+                print(redact(line), flush=True)
+        except Exception as exc:
+            print(f"{what} failed: {redact(exc)}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]] | None = None,
+         refresh_work: RefreshWork | None = None) -> int:
+    """``due_work``: called once after each cycle with the settings (``sextant collect`` passes the actions' scheduled
+    restores; collectors may not import actions); it returns lines to print, and its failure never stops collection.
+
+    ``refresh_work``: called every ``POLL_S`` seconds or so — while the loop waits between cycles, after each source
+    of a cycle, and after each cycle — with the settings and a :class:`Refresher` (``sextant collect`` passes the
+    actions' queue of operators' refresh requests, which reads the endpoints asked for with it); it returns lines to
+    print, and its failure never stops collection. Not called when the metrics source is not collected here."""
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     try:
@@ -69,7 +149,7 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
     in_cycle = threading.Event()
 
     def interrupt(*_) -> None:
-        # Between cycles: just stop. During a cycle: stop now; the source in progress rolls back its
+        # Between cycles: just stop. During a cycle (or a refresh): stop now; the source in progress rolls back its
         # transaction (nothing half-written) and the sources already committed stay.
         stop.set()
         if in_cycle.is_set():
@@ -77,24 +157,30 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, interrupt)
+    metrics = any(s.NAME == runner.METRICS for s in sources)
+    work = _Work(settings, due_work, refresh_work,
+                 Refresher(settings, writer, args.account) if refresh_work is not None and metrics else None)
     try:
         collectors.migrate(writer)
         while True:
             started = time.monotonic()
             in_cycle.set()
             try:
-                status = _cycle(settings, writer, sources, args, stop)
-                if due_work is not None:
-                    try:
-                        for line in due_work(settings):
-                            print(redact(line), flush=True)
-                    except Exception as exc:
-                        print(f"due work failed: {redact(exc)}", file=sys.stderr, flush=True)
+                status = _cycle(settings, writer, sources, args, stop, lambda: work.refreshes(POLL_S))
+                work.after_cycle()
             finally:
                 in_cycle.clear()
             if not args.every or stop.is_set():
                 return status
-            stop.wait(max(0.0, args.every - (time.monotonic() - started)))
+            # wait for the next cycle, looking for refresh requests every POLL_S seconds meanwhile
+            while (left := args.every - (time.monotonic() - started)) > 0 and not stop.is_set():
+                if stop.wait(min(POLL_S, left)) or work.refresher is None:
+                    continue
+                in_cycle.set()  # an interrupt now rolls the refresh's transaction back, as in a cycle
+                try:
+                    work.refreshes()
+                finally:
+                    in_cycle.clear()
             if stop.is_set():
                 return status
     except KeyboardInterrupt:
@@ -107,10 +193,12 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
 MARKS = {"succeeded": "ok ", "partial": "PRT", "failed": "ERR"}  # PRT: partial (an optional call failed)
 
 
-def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> int:
+def _cycle(settings, writer: Writer, sources, args, stop: threading.Event,
+           between: Callable[[], None] | None = None) -> int:
     """One cycle, published once at its end. On a store with nothing published yet (a first collection), the first
     finished source is also published at once, so the dashboard shows endpoints before metrics finish; a copy of
-    the whole store during every cycle would write it again and again (the store is copied whole)."""
+    the whole store during every cycle would write it again and again (the store is copied whole). ``between`` runs
+    after each source (the operators' refresh requests, which publish what they read)."""
     early = writer.published() is None
     first = early  # a first collection: the dashboard shows its progress (sextant.progress) until it ends
     started, done = datetime.now(UTC), 0
@@ -134,6 +222,8 @@ def _cycle(settings, writer: Writer, sources, args, stop: threading.Event) -> in
             print(line + (f"  {redact(r.error)}\n      hint: {redact(r.hint)}" if r.error else ""), flush=True)
         if stop.is_set():  # an interrupt a library turned into an error of its own: stop before the next source
             raise KeyboardInterrupt
+        if between is not None:
+            between()
 
     t0 = time.monotonic()
     try:

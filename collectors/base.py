@@ -117,6 +117,19 @@ def _parse(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@dataclass
+class Refresh:
+    """An operator's "refresh this endpoint now" (``actions.refresh``), which the runner passes to the metrics source
+    alone (:func:`collectors.runner.run_refresh`): read every series of ``endpoints`` once, every statistic due
+    whatever its cadence, and nothing else. The source fills in what it read; the other fields are its report."""
+
+    endpoints: frozenset[str]
+    series: int = 0  # series of those endpoints read
+    queries: int = 0  # series x statistic queries requested
+    requests: int = 0  # GetMetricData requests (NextToken pages not counted)
+    datapoints: int = 0  # datapoints returned
+
+
 def _no_store(sql: str, params: list[Any]) -> list[tuple]:
     raise RuntimeError("this Context has no store: give it run_sql (the runner gives its transaction's)")
 
@@ -134,6 +147,7 @@ class Context:
     since: datetime | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     failures: dict[str, Failure] = field(default_factory=dict)
+    refresh: Refresh | None = None  # set only for an operator's refresh of some endpoints' metrics
 
     def client(self, service: str) -> Any:
         return self.clients.client(service, self.region)

@@ -17,9 +17,11 @@ Invocation5XXErrors Sum and ModelLatency p99 of endpoints that had traffic in th
 (``aws_cloudwatch_alarm``: the source depends on ``cloudwatch_alarms``), every statistic of the series it
 watches (matched by namespace, metric and dimensions: poll class ``hot (alarm)``) and of every series of the
 endpoint it watches (``hot (endpoint alarm)``) is hot too; when the alarm leaves ALARM they return to their
-class at the next cycle. A due query fetches 1-minute points from its cursor (less a
-few minutes, since CloudWatch fills the newest minutes late); a query without a cursor backfills
-``backfill_days`` at a 5-minute period up to 24 h ago and at 1 minute since (CloudWatch keeps
+class at the next cycle. An operator's "refresh this endpoint now" (``actions.refresh``; the runner passes it as
+``ctx.refresh``) makes every pair of that endpoint's series due once, whatever its cadence, in one GetMetricData
+batch, and reads nothing else (no plan record, no discovery unless the endpoint has no series yet). A due query
+fetches 1-minute points from its cursor (less a few minutes, since CloudWatch fills the newest minutes late); a query
+without a cursor backfills ``backfill_days`` at a 5-minute period up to 24 h ago and at 1 minute since (CloudWatch keeps
 1-minute data 15 days and 5-minute data 63 days). Due queries are sorted by start and packed 500
 per GetMetricData call (calls share StartTime/EndTime, so 5-minute and 1-minute queries go in
 separate calls); a training job read for the first time gets its own calls over its lifetime
@@ -417,8 +419,14 @@ def collect(ctx: Context) -> Iterator[Batch]:
     series, discovered = _series(ctx, now, endpoints, jobs)
     pollable = {sid: s for sid, s in series.items()
                 if (s.endpoint and s.endpoint in endpoints) or (s.job and s.job in jobs)}
+    refresh = ctx.refresh
+    if refresh is not None:  # an operator's refresh: these endpoints' series only, every pair due
+        pollable = {sid: s for sid, s in pollable.items() if s.endpoint in refresh.endpoints}
     plan = _plan(ctx, now, pollable, jobs)
     requests, pages, datapoints = _fetch(ctx.client("cloudwatch"), plan.queries)
+    if refresh is not None:
+        refresh.series, refresh.queries = len(pollable), len(plan.queries)
+        refresh.requests, refresh.datapoints = requests, datapoints
 
     # ---- write points (fast path), rollups, cursors, series, the poll record
     df, touched = _points(ctx, plan.queries)
@@ -434,6 +442,9 @@ def collect(ctx: Context) -> Iterator[Batch]:
         unit=UNITS.get(s.metric), stats=",".join(s.stats), first_seen_at=s.first_seen or ctx.now,
         last_seen_at=s.last_seen or ctx.now, poll_class=plan.poll_class.get(s.sid, s.poll_class or COLD),
         last_polled_at=polled.get(s.sid, s.last_polled)) for s in changed]
+    if refresh is not None:  # not a polling cycle: no plan record, no retention pass; the summary follows the points
+        summarize(ctx.sql, ctx.account_id, ctx.region, ctx.now)
+        return
     queries = plan.queries
     shared = [q for q in queries if q.window is None]
     n1 = sum(1 for q in shared if q.period == 60)
@@ -453,8 +464,11 @@ def collect(ctx: Context) -> Iterator[Batch]:
 
 def _series(ctx: Context, now: datetime, endpoints: set[str],
             jobs: dict[str, tuple[datetime | None, datetime | None]]) -> tuple[dict[str, Series], dict[str, Series]]:
-    """(every series, those discovered now): discovery runs when the resources changed or every cold_every."""
+    """(every series, those discovered now): discovery runs when the resources changed or every cold_every; in an
+    operator's refresh, only when the store knows no series of the endpoints refreshed."""
     known = _stored_series(ctx)
+    if ctx.refresh is not None and any(s.endpoint in ctx.refresh.endpoints for s in known.values()):
+        return known, {}
     fingerprint = hashlib.sha1(json.dumps([sorted(endpoints), sorted(jobs)]).encode()).hexdigest()
     last = ctx.cursor.get("discovered_at")
     stale = last is None or (now - last).total_seconds() >= ctx.settings.collect.cold_every_s
@@ -468,7 +482,8 @@ def _series(ctx: Context, now: datetime, endpoints: set[str],
 
 def _plan(ctx: Context, now: datetime, pollable: dict[str, Series],
           jobs: dict[str, tuple[datetime | None, datetime | None]]) -> Plan:
-    """Classes (promotions included), cadences within the budget, and the due queries."""
+    """Classes (promotions included), cadences within the budget, and the due queries (with ``ctx.refresh``,
+    every pair of ``pollable`` is due whatever its cadence)."""
     cfg = ctx.settings.collect
     traffic, attention = _traffic(ctx), _attention(ctx)
     classes = [(s, stat, classify(s, stat, traffic, attention)) for s in pollable.values() for stat in s.stats]
@@ -496,7 +511,7 @@ def _plan(ctx: Context, now: datetime, pollable: dict[str, Series],
                 start = max(start, (started or start) - SETTLE)
                 end = min(now, ended + DONE_AFTER_END) if ended else now
                 window = s.job
-        if fetched is not None:
+        if fetched is not None and ctx.refresh is None:  # an operator's refresh reads every pair, due or not
             age = (now - fetched).total_seconds()
             configured = cfg.hot_every_s if hot else cfg.cold_every_s
             if age < configured:

@@ -13,13 +13,14 @@ import duckdb
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 import collectors
-from collectors.base import Collector, Context, Cursor, Failure
+from collectors.base import Collector, Context, Cursor, Failure, Refresh
 from sextant.aws import Clients, region_problem
 from sextant.redact import redact
 from sextant.settings import AccountSettings, Settings
 from sextant.store import Writer, now_utc
 
 log = logging.getLogger("sextant.collect")
+METRICS = "cloudwatch_metrics"  # the source an operator's refresh runs (run_refresh)
 
 
 @dataclass
@@ -150,6 +151,36 @@ def run_cycle(settings: Settings, writer: Writer, sources: list[Collector] | Non
     return cycle
 
 
+@dataclass
+class RefreshRun:
+    """What an operator's refresh of one endpoint's metrics read (:func:`run_refresh`)."""
+
+    account_id: str
+    region: str
+    endpoint: str
+    status: str  # succeeded | partial | failed
+    series: int = 0
+    queries: int = 0
+    requests: int = 0  # GetMetricData requests
+    datapoints: int = 0
+    api_calls: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+
+
+def run_refresh(settings: Settings, writer: Writer, clients: Clients, account_id: str, region: str,
+                endpoint: str) -> RefreshRun:
+    """Read every metric series of ``endpoint`` now, whatever its cadence (the metrics source with ``ctx.refresh``),
+    in its own transaction like any source run: points, rollups, cursors and series rows land together or not at
+    all. It is not a collection cycle: no ``sextant_collection_run`` row (a refresh of one endpoint must not make the
+    source look fresh); the caller records what it read and cost. The caller publishes."""
+    [metrics] = collectors.by_name([METRICS])
+    refresh = Refresh(frozenset({endpoint}))
+    r = _run_source(writer, clients, metrics, account_id, region, settings, None, "", refresh)
+    return RefreshRun(account_id, region, endpoint, r.status, refresh.series, refresh.queries, refresh.requests,
+                      refresh.datapoints, r.api_calls, r.cost_usd, r.error)
+
+
 def _message(exc: BaseException) -> str:
     """One readable line, credentials and signature dumps removed (:func:`sextant.redact.redact`): HTML error bodies
     (from proxies and emulators) are cut to their first line."""
@@ -158,7 +189,8 @@ def _message(exc: BaseException) -> str:
 
 
 def _run_source(writer: Writer, clients: Clients, source: Collector, account_id: str, region: str, settings: Settings,
-                since: datetime | None, run_id: str) -> SourceResult:
+                since: datetime | None, run_id: str, refresh: Refresh | None = None) -> SourceResult:
+    """One source in one account and region, in one transaction; recorded as a collection run (not a refresh)."""
     started = now_utc()
     clients = clients.for_source()  # fresh retry quotas: one source's errors cannot starve the next
     before = clients.counter.snapshot()
@@ -170,7 +202,7 @@ def _run_source(writer: Writer, clients: Clients, source: Collector, account_id:
                 return con.execute(sql, params).fetchall()
 
             ctx = Context(clients, account_id, region, settings, _load_cursor(writer, source, account_id, region),
-                          run_sql=run_sql, since=since)
+                          run_sql=run_sql, since=since, refresh=refresh)
             for t, rows in source.collect(ctx):
                 result.rows += writer.upsert(t, rows)
             writer.set_watermarks(account_id, region, source.NAME, ctx.cursor.moved())
@@ -183,7 +215,8 @@ def _run_source(writer: Writer, clients: Clients, source: Collector, account_id:
                 result.error = redact("; ".join(f.text() for f in failures))[:1000]
                 result.hint = redact(" | ".join(dict.fromkeys(partial_hint(f) for f in failures)))[:1000]
                 log.warning("%s partial for %s/%s: %s", source.NAME, account_id, region, result.error)
-            _record(writer, run_id, result, started, calls)
+            if refresh is None:
+                _record(writer, run_id, result, started, calls)
     except duckdb.InterruptException as exc:
         # A Ctrl-C (or SIGTERM) that lands inside a DuckDB statement comes back as DuckDB's own exception, an
         # Exception: it is still a stop, not a failed source (the transaction above has rolled back).
@@ -194,8 +227,9 @@ def _run_source(writer: Writer, clients: Clients, source: Collector, account_id:
         result = SourceResult(source.NAME, account_id, region, "failed", 0, sum(calls.values()),
                               clients.counter.estimated_usd() - usd_before, _message(exc),
                               redact(hint_for(exc, source.NAME, clients.counter.last_service())))
-        with writer.transaction():
-            _record(writer, run_id, result, started, calls)
+        if refresh is None:
+            with writer.transaction():
+                _record(writer, run_id, result, started, calls)
     return result
 
 
