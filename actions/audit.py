@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ ADDED_COLUMNS = {"aws_role": "TEXT", "aws_session": "TEXT", "completed_at": "TEX
 _FIXED = ("id", "at", "actor", "role", "action", "target", "account_id", "region", "parameters", "state_before",
           "dry_run", "token", "aws_role", "aws_session")
 OUTCOMES = ("succeeded", "failed", "unknown")
+# An intent with no outcome this long after it was written was left by a process that ended between its AWS call
+# and the record of it (an AWS call, with botocore's retries, takes a minute or two at most).
+ORPHAN_AFTER = timedelta(minutes=15)
 TRIGGERS = f"""
 DROP TRIGGER IF EXISTS audit_no_update;
 CREATE TRIGGER IF NOT EXISTS audit_only_completes BEFORE UPDATE ON audit
@@ -153,6 +156,22 @@ class AuditLog:
             n = con.execute(COMPLETE, [result, _json(state_after), aws_request_id, error, _now(), row_id]).rowcount
         if n != 1:
             raise RuntimeError(f"audit row #{row_id} is not a requested row")
+
+    def settle_orphans(self, older_than: timedelta = ORPHAN_AFTER, now: datetime | None = None) -> list[int]:
+        """Complete as ``unknown`` every ``requested`` row older than ``older_than``: its process ended between the
+        AWS call and the record of its outcome, so whether it acted is not known (the reader is told to check the
+        resource). The one transition the log allows; returns the ids settled."""
+        cutoff = ((now or datetime.now(UTC)) - older_than).isoformat(timespec="milliseconds")
+        with self._lock, self._connect() as con:
+            ids = [r[0] for r in con.execute(
+                "SELECT id FROM audit WHERE result = 'requested' AND completed_at IS NULL AND at < ? ORDER BY id",
+                [cutoff])]
+            for row_id in ids:
+                con.execute(COMPLETE, ["unknown", None, None,
+                                       f"no outcome was recorded within {int(older_than.total_seconds() // 60)} "
+                                       "minutes: the process acting ended after calling AWS or before it; check "
+                                       "the resource's state", _now(), row_id])
+        return ids
 
     def done(self, token: str) -> dict[str, Any] | None:
         """The real attempt that used this idempotency token, if any: one that called AWS or may have

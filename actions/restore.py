@@ -133,5 +133,7 @@ def cancel_restore(audit: AuditLog, schedule_id: int, actor: Actor) -> Outcome:
 
 def due_work(settings: Settings) -> list[str]:
     """The actions' due work for one collector cycle (``sextant collect`` runs it after each cycle): the scheduled
-    restores whose time has come; one line per restore acted on."""
-    return [f"  restore {r.line()}" for r in run_due_restores(settings)]
+    restores whose time has come, and intents whose process ended before recording their outcome (settled as
+    ``unknown``); one line per restore acted on and per intent settled."""
+    settled = [f"  audit row #{i}: no outcome recorded, marked unknown" for i in audit_for(settings).settle_orphans()]
+    return [*settled, *(f"  restore {r.line()}" for r in run_due_restores(settings))]

@@ -4,17 +4,18 @@ changes); an audit file from before the intent rows is migrated in place."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from actions.audit import AuditLog, AuditRow
+from actions.audit import ORPHAN_AFTER, AuditLog, AuditRow
 
 MAIN = "123456789012"
 
 
-def _row(result: str = "requested", **kw) -> AuditRow:
+def _row(result: str = "requested", token: str = "t" * 32, **kw) -> AuditRow:
     return AuditRow("jane@example.com", "operator", "scale_endpoint", "ep/AllTraffic", MAIN, "us-east-1",
-                    {"desired_count": 2}, {"instance_count": 1}, None, result, False, token="t" * 32, **kw)
+                    {"desired_count": 2}, {"instance_count": 1}, None, result, False, token=token, **kw)
 
 
 def test_a_requested_row_gets_its_outcome_once(tmp_path):
@@ -90,3 +91,26 @@ def test_an_audit_file_from_before_intent_rows_is_migrated_in_place(tmp_path):
         sqlite3.connect(path).execute("UPDATE audit SET actor = 'x'")
     AuditLog(path)  # opening again changes nothing
     assert log.count() == 2
+
+
+def test_an_intent_left_without_an_outcome_is_settled_as_unknown_after_a_while(tmp_path):
+    log = AuditLog(tmp_path / "audit.sqlite")
+    now = datetime.now(UTC)
+    orphan = log.append(_row())  # its process was killed after calling AWS
+    young = log.append(_row(token="v" * 32))  # its process may still be waiting for AWS
+    done = log.append(_row(token="u" * 32))
+    log.complete(done, "succeeded")
+    with sqlite3.connect(tmp_path / "audit.sqlite") as con:  # the orphan was written 16 minutes ago
+        con.execute("DROP TRIGGER audit_only_completes")
+        con.execute("UPDATE audit SET at = ? WHERE id = ?",
+                    [(now - ORPHAN_AFTER - timedelta(minutes=1)).isoformat(timespec="milliseconds"), orphan])
+    AuditLog(tmp_path / "audit.sqlite")  # reopening puts the guard back
+    assert log.settle_orphans(now=now) == [orphan]
+    row = log.get(orphan)
+    assert row["result"] == "unknown" and "no outcome was recorded" in row["error"] and row["completed_at"]
+    assert log.get(young)["result"] == "requested" and log.get(done)["result"] == "succeeded"
+    assert log.settle_orphans(now=now) == []  # settled once
+    assert log.done("t" * 32)["result"] == "unknown"  # the token still counts as used: a retry is a duplicate
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with sqlite3.connect(tmp_path / "audit.sqlite") as con:
+            con.execute("UPDATE audit SET at = '2020-01-01' WHERE id = ?", [young])
