@@ -30,6 +30,7 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -60,8 +61,13 @@ class InvalidToken(Exception):
 
 # ----------------------------------------------------------------------------------- the pure core
 def identify(headers: Headers, oidc_user: Mapping[str, Any] | None, settings: Settings, env: Mapping[str, str],
-             bound_to_loopback: bool, *, fetch_key: KeyFetcher | None = None, now: float | None = None) -> Actor:
-    """The actor for one request. No Streamlit, no network unless the ALB's key is not cached (``fetch_key``)."""
+             bound_to_loopback: bool, *, fetch_key: KeyFetcher | None = None, now: float | None = None,
+             own_port: int | None = None) -> Actor:
+    """The actor for one request. No Streamlit, no network unless the ALB's key is not cached (``fetch_key``).
+
+    ``own_port``: the port the server listens on. Streamlit's websocket accepts an ``Origin`` of any port on
+    localhost, so a page served by another local program could open this app's websocket; the local admin is
+    given only to a browser page of this server itself (its ``Origin`` a loopback host on ``own_port``)."""
     auth = settings.auth
     headers = _lower(headers)
     if oidc_user and oidc_user.get("is_logged_in", True):
@@ -75,8 +81,12 @@ def identify(headers: Headers, oidc_user: Mapping[str, Any] | None, settings: Se
     if auth.trusted_header and auth.trusted_header.lower() in headers:
         return _from_proxy(headers, settings, env)
     if auth.local_admin:
-        if bound_to_loopback:
+        if bound_to_loopback and _own_origin(headers.get("origin", []), own_port):
             return LOCAL_ADMIN
+        if bound_to_loopback:
+            _warn_once("local_admin is refused to a page of another origin (a different port or host): it is a "
+                       "viewer")
+            return ANONYMOUS
         _warn_once("local_admin is refused: the server is not bound to loopback (server.address); "
                    "everyone is a viewer")
     return ANONYMOUS
@@ -307,6 +317,21 @@ def startup_warnings(settings: Settings, env: Mapping[str, str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- the Streamlit wrapper
+def _own_origin(origins: list[str], own_port: int | None) -> bool:
+    """No ``Origin`` (a client on this machine that is not a browser page), or exactly one that names a loopback
+    host on this server's port."""
+    if not origins:
+        return True
+    if len(origins) != 1:
+        return False
+    url = urllib.parse.urlsplit(origins[0].strip())
+    try:
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    except ValueError:
+        return False
+    return is_loopback(url.hostname or "") and (own_port is None or port == own_port)
+
+
 def is_loopback(address: str) -> bool:
     address = (address or "").strip().strip("[]")
     if address.lower() == "localhost":
@@ -362,7 +387,14 @@ def current_actor(settings: Settings | None = None) -> Actor:
     from sextant.settings import load
 
     settings = settings or load()
-    return identify(request_headers(), oidc_user(), settings, os.environ, bound_to_loopback())
+    return identify(request_headers(), oidc_user(), settings, os.environ, bound_to_loopback(), own_port=_own_port())
+
+
+def _own_port() -> int | None:
+    import streamlit as st
+    from streamlit import runtime
+
+    return int(st.get_option("server.port")) if runtime.exists() else None
 
 
 def log_startup_warnings(settings: Settings) -> None:

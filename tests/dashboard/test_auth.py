@@ -416,3 +416,23 @@ def test_a_wrong_settings_file_is_still_one_error_block(tmp_path, monkeypatch):
     at = _shell(tmp_path, monkeypatch, "[auth]\nrequire_sign_in = 'yes'\n")
     assert not at.exception, at.exception
     assert len(at.error) == 1 and "auth.require_sign_in" in at.error[0].value
+
+
+@pytest.mark.parametrize(("origin", "admin"), [
+    (None, True),  # not a browser page: a client on this machine
+    ("http://localhost:8501", True), ("http://127.0.0.1:8501", True), ("http://[::1]:8501", True),
+    ("http://localhost:3000", False),  # another local program's page opening this app's websocket
+    ("http://127.0.0.1", False), ("https://localhost:8501.evil.example", False), ("http://evil.example:8501", False),
+    ("http://localhost:notaport", False),
+])
+def test_the_local_admin_is_only_a_page_of_this_server_itself(origin, admin):
+    s = settings(local_admin=True)
+    headers = {"Origin": [origin]} if origin else {}
+    actor = auth.identify(headers, None, s, {}, True, fetch_key=Published(), now=NOW, own_port=8501)
+    assert actor == (Actor("local-admin", "admin") if admin else VIEWER)
+
+
+def test_two_origins_never_make_the_local_admin():
+    s = settings(local_admin=True)
+    headers = {"Origin": ["http://localhost:8501", "http://localhost:3000"]}
+    assert auth.identify(headers, None, s, {}, True, fetch_key=Published(), now=NOW, own_port=8501) == VIEWER
