@@ -12,7 +12,7 @@ account's clients, the action service calls that region.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,12 @@ import streamlit as st
 
 import actions as a
 from actions import pending
+from actions import refresh as rf
 from actions.audit import AuditLog
 from actions.identity import identity_for
 from actions.schedule import RestoreSchedule
 from actions.service import restore_note
-from dashboard import ui
+from dashboard import data, ui
 from dashboard.auth import current_actor
 from dashboard.queries.prices import price_lookup
 from sextant.aws import Clients
@@ -350,3 +351,130 @@ def _only_region(settings: Settings, account_id: str) -> str:
         if account.name == account_id or len(settings.accounts) == 1:
             return account.regions[0] if len(account.regions) == 1 else ""
     return ""
+
+
+# --------------------------------------------------------------------------- refresh an endpoint's metrics now
+
+REFRESH_LABEL = "Refresh metrics now"
+REFRESH_NOTICE_FOR = rf.MAX_WAIT + timedelta(minutes=5)  # a request older than this is no longer mentioned
+
+
+@st.cache_resource
+def _refresh_queue(path: str) -> rf.RefreshQueue:
+    return rf.RefreshQueue(_audit(path))
+
+
+def refresh_queue(settings: Settings | None = None) -> rf.RefreshQueue:
+    settings = settings or load()
+    return _refresh_queue(settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite"))
+
+
+def _in_store() -> rf.Lookup:
+    """The endpoint as the newest published snapshot has it (its series, metric queries, last read)."""
+    return rf.store_lookup(data.reader())
+
+
+def refresh_control(account_id: str, region: str, endpoint: str, *, key: str | None = None) -> None:
+    """A "Refresh metrics now" button for operators (viewers see nothing): a dialog with what will be read and its
+    estimated cost, then a request to the collector (audited, :mod:`actions.refresh`); until the store shows the
+    refresh, the notice "refresh requested at HH:MM:SS UTC — the charts update when the collector has read it" (it
+    checks every few seconds, and reruns the page once the collector has published what it read). ``region``: the
+    endpoint row's. Rendering makes no AWS call: the dialog reads the store, the notice the audit database."""
+    if not can_act():
+        return
+    key = key or f"refresh_{account_id}_{region}_{endpoint}"
+    request = a.RefreshEndpoint(account_id, endpoint, region)
+    if st.button(REFRESH_LABEL, key=key, icon=":material/refresh:",
+                 help="Ask the collector to read every metric series of this endpoint once, now, whatever its "
+                      "cadence (about 20 seconds); shows what it reads and costs first."):
+        _refresh_dialog(request, key)
+    if toast := st.session_state.pop(f"_refresh_toast_{key}", None):
+        st.toast(ui.plain(toast), icon=":material/refresh:")
+    _refresh_notice(request, key)
+
+
+@st.dialog("Refresh this endpoint's metrics now", width="large")
+def _refresh_dialog(request: a.RefreshEndpoint, key: str) -> None:
+    actor = current_actor()
+    settings = load()
+    try:
+        plan = a.plan_refresh(request, actor, settings, _in_store())
+    except a.ActionError as exc:
+        st.error(ui.plain(redact(exc)))
+        return
+    st.markdown(f"**{ui.plain(plan.summary)}**")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Series", f"{plan.before['series']:,}")
+    c2.metric("Metric queries", f"{plan.before['metric_queries']:,}")
+    c3.metric("Estimated cost", rf.usd(plan.cost_estimate or 0.0), help="GetMetricData list price per metric "
+              "requested (sextant/prices.py), whatever the datapoints")
+    st.caption(ui.plain(f"Last read: {plan.before['last_read']}. Account {request.account_id}, region "
+                        f"{request.region}."))
+    for note in plan.notes:
+        st.caption(ui.plain(note))
+    dry = st.toggle("Dry run (plan and audit only)", value=settings.actions.dry_run,
+                    disabled=settings.actions.dry_run, key=f"{key}_dry")
+    st.caption(ui.plain(f"Requested as {actor.name} ({actor.role}); this is recorded in the audit log."))
+    if st.button("Dry run" if dry else "Refresh now", type="primary", key=f"{key}_confirm"):
+        try:
+            audit = audit_log(settings)
+        except Exception as exc:  # the audit log cannot even be opened: nothing is requested
+            reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+            outcome = a.Outcome("failed", f"Not requested: the audit log cannot be opened ({reason}).",
+                                audit_problem=reason)
+        else:
+            outcome = a.request_refresh(request, actor, settings, audit, _in_store(), dry_run=dry)
+        if outcome.status in ("succeeded", "duplicate") and not outcome.audit_problem:
+            st.session_state[f"_refresh_toast_{key}"] = outcome.message  # the dialog closes; the notice follows
+            st.rerun()
+        _show_outcome(outcome.status, outcome.message, outcome.audit_id, outcome.audit_problem)
+
+
+def _store_shows(request: a.RefreshEndpoint, r: rf.RefreshRequest) -> bool:
+    """Whether the published store holds what the request read: its series read through the request's minute."""
+    try:
+        found = _in_store()(request.account_id, request.region, request.endpoint)
+    except Exception:
+        return False
+    minute = r.requested_at.replace(second=0, microsecond=0)
+    return found is not None and found.polled_at is not None and found.polled_at >= minute
+
+
+def _refresh_state(request: a.RefreshEndpoint, r: rf.RefreshRequest) -> str:
+    """waiting (queued, being read, or read but not yet in the published store) | done | failed | expired."""
+    if r.waiting or (r.status == "done" and not _store_shows(request, r)):
+        return "waiting"
+    return r.status
+
+
+def _refresh_notice(request: a.RefreshEndpoint, key: str) -> None:
+    try:
+        r = refresh_queue().latest(request.account_id, request.region, request.endpoint)
+    except Exception:
+        return
+    if r is None or datetime.now(UTC) - r.requested_at > REFRESH_NOTICE_FOR:
+        return
+    state = _refresh_state(request, r)
+    if state == "waiting":
+        _refresh_waiting(request, r.id)
+    elif state == "done":
+        st.caption(ui.plain(f"Metrics refreshed: requested at {r.requested_at:%H:%M:%S} UTC by {r.actor}, "
+                            f"{r.message or 'read'} (audit #{r.audit_id})."))
+    else:
+        st.warning(ui.plain(f"The refresh requested at {r.requested_at:%H:%M:%S} UTC was not read: "
+                            f"{r.message or r.status} (audit #{r.audit_id})."), icon=":material/warning:")
+
+
+@st.fragment(run_every=3)
+def _refresh_waiting(request: a.RefreshEndpoint, request_id: int) -> None:
+    """The notice while the collector has not read the request; it looks again every 3 s, and reruns the page (the
+    charts read the new snapshot) once the store shows the refresh or the request ended otherwise."""
+    try:
+        r = refresh_queue().get(request_id)
+    except Exception:
+        r = None
+    if r is None or _refresh_state(request, r) != "waiting":
+        st.rerun()
+        return
+    st.info(f"Refresh requested at {r.requested_at:%H:%M:%S} UTC — the charts update when the collector has "
+            "read it", icon=":material/sync:")
