@@ -12,6 +12,12 @@ RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(da
           "30d": timedelta(days=30), "90d": timedelta(days=90)}
 RANGE_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
                 "90d": "Last 90 days", "custom": "Custom"}
+DEFAULT_RANGE = "24h"
+# The query parameters the sidebar reads and writes: a link to another page carries them (``nav.params``), so the
+# view it opens keeps the viewer's range and scope. ``refresh`` is the sidebar's auto-refresh toggle.
+URL_KEYS = ("range", "from", "to", "account", "region", "team", "project", "refresh")
+_CHOSEN = "_f_range_chosen"  # set once the viewer picks a range in the sidebar (this session)
+_ASKED = "_f_range_default"  # a page's own default range, asked for by current(default_range=...)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Filters:
     regions: tuple[str, ...] = ()
     teams: tuple[str, ...] = ()
     projects: tuple[str, ...] = ()
+    range_given: bool = True  # False when neither the link (?range=) nor the viewer chose the range: a default
 
     def where(self, alias: str = "", team_col: str = "team", project_col: str = "project",
               accounts: bool = True) -> tuple[str, list]:
@@ -42,14 +49,31 @@ def _qp_list(name: str) -> list[str]:
     return [v for v in value if v]
 
 
+def _range_chosen() -> None:
+    st.session_state[_CHOSEN] = True
+
+
 def sidebar(options: dict[str, list[str]]) -> Filters:
     """Draw the filters; read and write them through st.query_params."""
     qp = st.query_params
+    asked = st.session_state.pop(_ASKED, None)
+    if asked in RANGES:  # a page's default range (see current): the widget starts again from it
+        qp["range"] = asked
+        st.session_state.pop("f_range", None)
+    # The range is given when the link that opened the session named it, when a later URL names another range than
+    # the one this sidebar last wrote (a link, the browser's back button), or when the viewer picks one; otherwise it
+    # is a default, and a page may ask for its own (see current). A page switch from the navigation clears the URL;
+    # links built with nav.params carry a given range only.
+    first_run = "_f_written" not in st.session_state
+    if asked is None and "range" in qp and (first_run or qp["range"] != st.session_state["_f_written"]):
+        st.session_state[_CHOSEN] = True
+        if qp["range"] in RANGE_LABELS:
+            st.session_state.pop("f_range", None)  # the link's range, not the one the sidebar held
     with st.sidebar:
         keys = list(RANGE_LABELS)
-        current = qp.get("range", "24h")
-        range_key = st.selectbox("Time range", keys, index=keys.index(current) if current in keys else 1,
-                                 format_func=RANGE_LABELS.get, key="f_range")
+        current = qp.get("range", DEFAULT_RANGE)
+        range_key = st.selectbox("Time range", keys, index=keys.index(current if current in keys else DEFAULT_RANGE),
+                                 format_func=RANGE_LABELS.get, key="f_range", on_change=_range_chosen)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         if range_key == "custom":
             default = (now.date() - timedelta(days=7), now.date())
@@ -67,6 +91,7 @@ def sidebar(options: dict[str, list[str]]) -> Filters:
         else:
             start, end = now - RANGES[range_key], now
         qp["range"] = range_key
+        st.session_state["_f_written"] = range_key
         chosen = {}
         for name, label in (("account", "Account"), ("region", "Region"), ("team", "Team"),
                             ("project", "Project")):
@@ -79,12 +104,32 @@ def sidebar(options: dict[str, list[str]]) -> Filters:
             elif name in qp:
                 del qp[name]
     return Filters(start, end, range_key, tuple(chosen["account"]), tuple(chosen["region"]),
-                   tuple(chosen["team"]), tuple(chosen["project"]))
+                   tuple(chosen["team"]), tuple(chosen["project"]), range_given=bool(st.session_state.get(_CHOSEN)))
 
 
-def current() -> Filters:
-    """The filters the shell drew for this run (pages call this)."""
-    return st.session_state["_filters"]
+def current(default_range: str = DEFAULT_RANGE) -> Filters:
+    """The filters the shell drew for this run (pages call this).
+
+    ``default_range`` is the page's own default: when neither the URL (``?range=``) nor the viewer chose the range
+    and it differs, the app reruns once on that range (the sidebar shows it, the URL says it), so a page opened from
+    the navigation starts on a range that suits it (Training: 7 days, where finished jobs are) and a shared link
+    still opens on the range it names."""
+    f: Filters = st.session_state["_filters"]
+    if default_range in RANGES and not f.range_given and f.range_key != default_range:
+        st.session_state[_ASKED] = default_range
+        st.rerun()
+    return f
+
+
+def url_params(query: object) -> dict[str, str | list[str]]:
+    """The sidebar's parameters (:data:`URL_KEYS`) present in ``query`` (st.query_params, or any mapping with
+    ``get_all``): one value as a string, several as a list."""
+    out: dict[str, str | list[str]] = {}
+    for key in URL_KEYS:
+        values = [v for v in query.get_all(key) if v]  # type: ignore[attr-defined]
+        if values:
+            out[key] = values[0] if len(values) == 1 else values
+    return out
 
 
 def pinned_window(f: Filters) -> tuple[datetime, datetime, bool]:

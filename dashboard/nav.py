@@ -1,8 +1,10 @@
 """The pages of the app, defined once: the navigation, page links, switches and URL links all use these.
 
 ``PAGES`` is in navigation order (the first is the default). Each entry is an ``st.Page`` built lazily (a
-page object is only valid inside a Streamlit run); pages link with ``st.page_link(nav.page(nav.LOGS), ...)``
-and build same-app URLs with :func:`url`.
+page object is only valid inside a Streamlit run). Every link to another page keeps the viewer's context: its query
+parameters are :func:`params` (the sidebar's range and scope, plus the target's own), as in
+``st.page_link(nav.page(nav.LOGS), label=..., query_params=nav.params(resource=name))`` or, from a table the viewer
+clicks in, ``nav.go(nav.ENDPOINTS, endpoint=name)`` (the same tab, never a new one).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import streamlit as st
+
+from dashboard import filters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +82,42 @@ def alias() -> st.Page:
     return pages[key]
 
 
-def url(spec: PageSpec, **params: str) -> str:
-    """A same-app relative URL to ``spec`` with query parameters (for link columns in tables)."""
-    query = urlencode({k: v for k, v in params.items() if v is not None})
+def params(**extra: str | list[str] | None) -> dict[str, str | list[str]]:
+    """The query parameters of a link to another page: the sidebar's filters as the URL holds them now (the range
+    only when the link or the viewer chose it, not a page's default; accounts, regions, teams, projects,
+    auto-refresh), then ``extra`` (the target's own: ``endpoint=``, ``job=``...; None leaves a key out)."""
+    out = filters.url_params(st.query_params)
+    chosen = st.session_state.get("_filters")
+    if isinstance(chosen, filters.Filters) and not chosen.range_given:
+        for key in ("range", "from", "to"):
+            out.pop(key, None)
+    out.update({k: v for k, v in extra.items() if v is not None})
+    return out
+
+
+def go(spec: PageSpec, **extra: str | list[str] | None) -> None:
+    """Open ``spec`` in this tab with :func:`params` (for a click in a table: a selection event)."""
+    st.switch_page(page(spec), query_params=params(**extra))
+
+
+def picked(event: object, frame: object, column: str, *, any_cell: bool = False) -> str | None:
+    """The value of ``column`` in the row the viewer picked in a selectable table (``ui.table(..., on_select="rerun",
+    selection_mode=["single-cell", ...])``): a click on a cell of ``column`` (of any column with ``any_cell``), or
+    a selected row. None when nothing is picked. ``frame`` is the DataFrame shown (positions are its rows)."""
+    selection = getattr(event, "selection", None)
+    if selection is None:
+        return None
+    rows = [r for r, c in selection.get("cells", []) if any_cell or c == column]
+    rows += list(selection.get("rows", []))
+    for row in rows:
+        if 0 <= row < len(frame):  # type: ignore[arg-type]
+            value = frame.iloc[row][column]  # type: ignore[attr-defined]
+            return str(value) if isinstance(value, str) and value else None
+    return None
+
+
+def url(spec: PageSpec, **extra: str | None) -> str:
+    """A same-app relative URL to ``spec`` with :func:`params` (for text that names a link; a table's link column
+    would open a new tab and lose the session: select a cell and call :func:`go` instead)."""
+    query = urlencode(params(**extra), doseq=True)
     return spec.url_path + (f"?{query}" if query else "")

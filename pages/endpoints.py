@@ -29,8 +29,9 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
         st.caption("Cost is blank where the bill has no hosting line (USE1-Host:<type>) for the instance type.")
     shown = ui.first(ui.enums(df, "status"), "endpoint_name", "status", "p99_now_ms", "error_rate_5xx", "cost_per_1k",
                      "cost_per_day", "invocations_24h", "error_rate", "p99_ms", "peak_p99_ms", "capacity")
-    event = ui.table(shown, "endpoints", on_select="rerun", selection_mode="single-row", column_config={
-        "endpoint_name": st.column_config.TextColumn("Endpoint", pinned=True),
+    event = ui.table(shown, "endpoints", on_select="rerun", selection_mode=["single-row", "single-cell"],
+                     column_config={
+        "endpoint_name": st.column_config.TextColumn("Endpoint", pinned=True, help="Click a name to open the endpoint"),
         "status": "Status", "capacity": "Instances (type × count)",
         "instance_type": None, "instances": None, "variants": None,
         "autoscaling_min": st.column_config.NumberColumn("AS min", help="Autoscaling minimum instances"),
@@ -54,11 +55,11 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
         "endpoint_config_name": "Endpoint config",
         "last_modified_time": st.column_config.DatetimeColumn("Last change (UTC)", format="YYYY-MM-DD HH:mm"),
     })
-    st.caption("Select a row for the endpoint's latency, errors, utilization, capacity, alarms and logs.")
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        st.query_params["endpoint"] = df.iloc[rows[0]].endpoint_name
-        st.rerun()
+    st.caption("Click an endpoint's name (or select its row) for its latency, errors, utilization, capacity, alarms "
+               "and logs.")
+    opened = nav.picked(event, shown, "endpoint_name")
+    if opened:
+        nav.go(nav.ENDPOINTS, endpoint=opened)
 
 
 def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, events: pd.DataFrame,
@@ -224,7 +225,7 @@ def _changes_tab(name: str, start: datetime, end: datetime, events: pd.DataFrame
             "kind": "Kind", "label": "What", "detail": "Detail"})
     st.page_link(nav.page(nav.INCIDENT), label="Open the incident timeline of this endpoint",
                  icon=":material/timeline:",
-                 query_params={"resource": name, "start": start.isoformat(), "end": end.isoformat()})
+                 query_params=nav.params(resource=name, start=start.isoformat(), end=end.isoformat()))
 
 
 def _alarms_tab(account: str, region: str, name: str, start: datetime, end: datetime) -> None:
@@ -254,8 +255,8 @@ def _logs_tab(account: str, region: str, name: str, start: datetime, end: dateti
     errors = lq.log_events(start, end, levels=["ERROR"], endpoint=name, accounts=(account,),
                            regions=(region,), limit=200)
     st.page_link(nav.page(nav.LOGS), label="Search this endpoint's logs", icon=":material/article:",
-                 query_params={"resource": name, "level": "ERROR", "start": start.isoformat(),
-                               "end": end.isoformat()})
+                 query_params=nav.params(resource=name, level="ERROR", start=start.isoformat(),
+                                         end=end.isoformat()))
     if errors.empty:
         ui.empty("No ERROR log lines from this endpoint in the window.")
     else:

@@ -112,9 +112,9 @@ st.plotly_chart(fig, key="inc_chart")
 
 l1, l2, _ = st.columns([2, 2, 4])
 l1.page_link(nav.page(nav.ENDPOINTS), label="Endpoint detail for this window", icon=":material/dns:",
-             query_params={"endpoint": name, "start": start.isoformat(), "end": end.isoformat()})
+             query_params=nav.params(endpoint=name, start=start.isoformat(), end=end.isoformat()))
 l2.page_link(nav.page(nav.LOGS), label="ERROR logs in this window", icon=":material/article:",
-             query_params={"resource": name, "level": "ERROR", "start": start.isoformat(), "end": end.isoformat()})
+             query_params=nav.params(resource=name, level="ERROR", start=start.isoformat(), end=end.isoformat()))
 
 if timeline.empty:
     ui.empty("Nothing happened to this endpoint in the window: no deploys, scaling, alarm changes, error logs "
