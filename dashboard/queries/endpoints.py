@@ -446,17 +446,62 @@ def instance_count_history(account: str, region: str, name: str, start: datetime
     return _utc(res, "time")
 
 
+MICROSECOND_METRICS = ("ModelLatency", "OverheadLatency", "ModelSetupTime", "FirstChunkLatency")
+
+
+def chart_metric(namespace: str | None, metric_name: str | None, stat: str | None) -> str | None:
+    """The ENDPOINT_METRICS label that charts an alarm's metric: the same statistic where it is collected, otherwise
+    the charted statistic of that metric (a GPU alarm on Maximum is drawn on the Average chart); None when the
+    metric is not charted."""
+    exact = ENDPOINT_METRICS.get((namespace or "", metric_name or "", stat or ""))
+    if exact:
+        return exact
+    same = [label for (ns, m, st), label in ENDPOINT_METRICS.items() if ns == namespace and m == metric_name]
+    return same[-1] if same else None  # ModelLatency: p99, the percentile alarms watch
+
+
+def alarm_units(df: pd.DataFrame) -> pd.DataFrame:
+    """Alarm rows with CloudWatch's raw ``threshold`` (namespace, metric_name, statistic, period_s) in the units the
+    pages show, the one rule for every page: ``threshold`` in ms for latencies (CloudWatch's are microseconds),
+    otherwise in the alarm's own terms; ``threshold_unit`` says which ("ms", "%", "per 5 min" for a Sum);
+    ``metric``, the chart that draws the metric (an ENDPOINT_METRICS label, or None); ``chart_threshold``, the
+    threshold in that chart's unit (ms, %, or per minute: a Sum over a period divided by its minutes)."""
+    out = df.copy()
+    micro = out.metric_name.isin(MICROSECOND_METRICS)
+    per_sum = (out.statistic == "Sum") & out.period_s.gt(0)
+    raw = pd.to_numeric(out.threshold, errors="coerce")
+    out["threshold"] = raw.where(~micro, raw / 1000.0)
+    minutes = pd.to_numeric(out.period_s, errors="coerce") / 60.0
+
+    def per(m: float) -> str:
+        if pd.isna(m):
+            return ""
+        return f"per {m / 60:g} h" if m >= 60 and m % 60 == 0 else f"per {m:g} min"
+
+    unit = pd.Series("", index=out.index, dtype="object")
+    unit = unit.mask(micro, "ms").mask(out.metric_name.fillna("").str.endswith("Utilization"), "%")
+    out["threshold_unit"] = unit.mask(per_sum, minutes.map(per))
+    out["metric"] = [chart_metric(n, m, s) for n, m, s in zip(out.namespace, out.metric_name, out.statistic,
+                                                              strict=True)]
+    out["chart_threshold"] = out.threshold.where(~per_sum, raw / minutes)
+    return out
+
+
 def alarms(account: str, region: str, name: str) -> pd.DataFrame:
-    """CloudWatch alarms watching an endpoint, with their state now (thresholds of latency alarms in ms)."""
+    """CloudWatch alarms watching an endpoint, with their state now; thresholds in the units the pages show
+    (:func:`alarm_units`: latencies in ms), the chart that draws each alarm's metric and its threshold there."""
     df = query("""
         SELECT alarm_name, state_value, state_updated_at, metric_name, variant_name,
-               coalesce(extended_statistic, statistic) AS statistic, comparison_operator,
-               CASE WHEN metric_name LIKE '%Latency' THEN threshold / 1000.0 ELSE threshold END AS threshold,
-               CASE WHEN metric_name LIKE '%Latency' THEN 'ms' ELSE '' END AS threshold_unit,
-               period_s, evaluation_periods, state_reason, description
+               coalesce(extended_statistic, statistic) AS statistic, comparison_operator, threshold,
+               period_s, evaluation_periods, state_reason, description, namespace
         FROM aws_cloudwatch_alarm WHERE account_id = ? AND region = ? AND endpoint_name = ?
         ORDER BY state_value = 'ALARM' DESC, alarm_name""", [account, region, name])
-    return _utc(df, "state_updated_at")
+    cols = ["alarm_name", "state_value", "state_updated_at", "metric_name", "variant_name", "statistic",
+            "comparison_operator", "threshold", "threshold_unit", "period_s", "evaluation_periods", "state_reason",
+            "description", "metric", "chart_threshold"]
+    df = alarm_units(_or_empty(df, [c for c in cols if c not in ("threshold_unit", "metric", "chart_threshold")]
+                               + ["namespace"]))
+    return _utc(df[cols], "state_updated_at")
 
 
 def alarm_changes(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """Read queries of the Incident timeline: what happened to one endpoint in a window (deploys, scaling, alarm
-changes, bursts of ERROR log lines, cost spikes), recent alarm periods, and the endpoints with errors.
+changes, bursts of ERROR log lines, cost spikes), recent alarm periods, the alarms in ALARM now (the incident the
+page opens on), the alarms that fired on an endpoint with their ALARM intervals, and the endpoints with errors.
 
 Every function returns a DataFrame and binds every value as a parameter.
 """
@@ -13,7 +14,7 @@ import pandas as pd
 from dashboard.data import query
 from dashboard.filters import Filters
 from dashboard.queries._common import _or_empty, _utc
-from dashboard.queries.endpoints import alarm_changes, config_events
+from dashboard.queries.endpoints import alarm_changes, alarms, config_events
 from dashboard.queries.logs import log_where
 
 SAGEMAKER = "Amazon SageMaker"
@@ -146,3 +147,74 @@ def alarm_periods(f: Filters, days: int = 7, merge: timedelta = timedelta(minute
     out["minutes"] = ((out.end.fillna(now) - out.start).dt.total_seconds() / 60).round()
     out["state"] = out.end.isna().map({True: "ongoing", False: "resolved"})
     return out.sort_values("start", ascending=False)[cols].reset_index(drop=True)
+
+
+def ongoing_alarms(f: Filters) -> pd.DataFrame:
+    """Endpoint alarms in ALARM now, on endpoints in scope, the newest to fire first: endpoint_name, alarm_name,
+    since (when it entered ALARM), metric_name, account_id, region. The first is the incident on call opens."""
+    cols = ["endpoint_name", "alarm_name", "since", "metric_name", "account_id", "region"]
+    where, params = f.where("e")
+    df = query(f"""
+        SELECT a.endpoint_name, a.alarm_name, a.state_updated_at AS since, a.metric_name, a.account_id, a.region
+        FROM aws_cloudwatch_alarm a
+        JOIN aws_sagemaker_endpoint e
+          ON e.account_id = a.account_id AND e.region = a.region AND e.endpoint_name = a.endpoint_name
+        WHERE a.state_value = 'ALARM' AND {where}
+        ORDER BY a.state_updated_at DESC NULLS LAST, a.endpoint_name, a.alarm_name""", params)  # noqa: S608
+    return _utc(_or_empty(df, cols), "since")[cols]
+
+
+def alarm_intervals(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The intervals in which each alarm watching an endpoint was in ALARM, overlapping [start, end), oldest first.
+
+    From the stored state changes (history and observed) and the alarm's state now: an interval opens at a change to
+    ALARM and closes at the next change to another state; one still open is ongoing. Columns: alarm_name, start and
+    end (clipped to the window, for a chart), since and until (unclipped; until is NaT while ongoing), ongoing."""
+    cols = ["alarm_name", "start", "end", "since", "until", "ongoing"]
+    df = _utc(_or_empty(query("""
+        SELECT c.alarm_name, c.ts, c.new_state FROM aws_cloudwatch_alarm_state_change c
+        JOIN aws_cloudwatch_alarm a USING (account_id, region, alarm_name)
+        WHERE a.account_id = ? AND a.region = ? AND a.endpoint_name = ?
+        UNION
+        SELECT alarm_name, state_updated_at, state_value FROM aws_cloudwatch_alarm
+        WHERE account_id = ? AND region = ? AND endpoint_name = ? AND state_updated_at IS NOT NULL
+        ORDER BY alarm_name, ts""", [account, region, name] * 2), ["alarm_name", "ts", "new_state"]), "ts")
+    rows = []
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    for alarm, changes in df.groupby("alarm_name", sort=True):
+        opened = None
+        for ts, state in changes[["ts", "new_state"]].itertuples(index=False, name=None):
+            if state == "ALARM" and opened is None:
+                opened = ts
+            elif state != "ALARM" and opened is not None:
+                rows.append((alarm, opened, ts))
+                opened = None
+        if opened is not None:
+            rows.append((alarm, opened, pd.NaT))
+    out = pd.DataFrame(rows, columns=["alarm_name", "since", "until"])
+    if out.empty:
+        return pd.DataFrame(columns=cols)
+    out = _utc(out, "since", "until")
+    out = out[(out.since < hi) & (out.until.isna() | (out.until > lo))].copy()
+    out["ongoing"] = out.until.isna()
+    out["start"] = out.since.clip(lower=lo)
+    out["end"] = out.until.fillna(hi).clip(upper=hi)
+    return out.sort_values(["start", "alarm_name"], kind="stable")[cols].reset_index(drop=True)
+
+
+def fired_alarms(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The alarms watching an endpoint that were in ALARM at some time in [start, end): those still in ALARM first,
+    then the latest to fire. Columns of :func:`dashboard.queries.endpoints.alarms` (thresholds in the pages' units,
+    the chart of the metric and the threshold in its unit), plus fired_at (the latest entry into ALARM that
+    overlaps the window) and alarm_minutes (minutes in ALARM inside the window)."""
+    al = alarms(account, region, name)
+    periods = alarm_intervals(account, region, name, start, end)
+    cols = [*al.columns, "fired_at", "alarm_minutes"]
+    if al.empty or periods.empty:
+        return pd.DataFrame(columns=cols)
+    per = periods.assign(minutes=(periods.end - periods.start).dt.total_seconds() / 60).groupby("alarm_name").agg(
+        fired_at=("since", "max"), alarm_minutes=("minutes", "sum"), ongoing=("ongoing", "any"))
+    out = al.merge(per, left_on="alarm_name", right_index=True)
+    out["alarm_minutes"] = out.alarm_minutes.round()
+    out = out.sort_values(["ongoing", "fired_at", "alarm_name"], ascending=[False, False, True], kind="stable")
+    return out[cols].reset_index(drop=True)

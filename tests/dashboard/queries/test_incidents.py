@@ -126,3 +126,85 @@ def test_cost_spikes_window_is_by_day(tiny_store):
     in_range = iq.cost_spikes("vision", datetime(2026, 11, 11, 23, tzinfo=UTC), datetime(2026, 11, 12, tzinfo=UTC))
     assert len(in_range) == 1
     assert iq.cost_spikes("vision", datetime(2026, 11, 12, tzinfo=UTC), datetime(2026, 11, 13, tzinfo=UTC)).empty
+
+
+def _watch(name, endpoint, metric, namespace, state="OK", since=None, *, stat=None, pct=None, period=60,
+           threshold=1.0):
+    return {"account_id": ACCOUNT, "region": REGION, "alarm_name": name, "endpoint_name": endpoint,
+            "metric_name": metric, "namespace": namespace, "state_value": state, "state_updated_at": since,
+            "statistic": stat, "extended_statistic": pct, "period_s": period, "threshold": threshold,
+            "comparison_operator": "GreaterThanThreshold"}
+
+
+SM, INST = "AWS/SageMaker", "/aws/sagemaker/Endpoints"
+
+
+def test_the_page_opens_on_the_alarm_in_alarm_now_the_newest_first(tiny_store):
+    tiny_store(aws_sagemaker_endpoint=[_endpoint("a"), _endpoint("b"), _endpoint("c"), _endpoint("d", team="nlp")],
+               aws_cloudwatch_alarm=[
+                   _watch("a-p99", "a", "ModelLatency", SM, "ALARM", END - timedelta(hours=2), pct="p99"),
+                   _watch("b-gpu", "b", "GPUUtilization", INST, "ALARM", END - timedelta(minutes=30), stat="Average"),
+                   _watch("c-5xx", "c", "Invocation5XXErrors", SM, "OK", END - timedelta(minutes=5), stat="Sum"),
+                   _watch("d-gpu", "d", "GPUUtilization", INST, "ALARM", END - timedelta(minutes=1), stat="Average")])
+    on = iq.ongoing_alarms(f(teams=["vision"]))
+    assert on.endpoint_name.tolist() == ["b", "a"]  # the quiet c is not an incident; d is out of scope
+    assert on.alarm_name.iloc[0] == "b-gpu" and on.since.iloc[0] == pd.Timestamp(END - timedelta(minutes=30))
+    assert iq.ongoing_alarms(f()).endpoint_name.iloc[0] == "d"
+
+
+def test_alarm_intervals_are_the_alarm_periods_clipped_to_the_window(tiny_store):
+    tiny_store(aws_sagemaker_endpoint=[_endpoint("a")],
+               aws_cloudwatch_alarm=[
+                   _watch("a-p99", "a", "ModelLatency", SM, "ALARM", START + timedelta(hours=2), pct="p99"),
+                   _watch("a-5xx", "a", "Invocation5XXErrors", SM, "ALARM", END + timedelta(hours=1), stat="Sum")],
+               aws_cloudwatch_alarm_state_change=[
+                   _change("a-p99", START - timedelta(hours=1), "ALARM", "OK"),  # in ALARM when the window opens
+                   _change("a-p99", START - timedelta(minutes=10), "ALARM", "ALARM"),  # still the same period
+                   _change("a-p99", START + timedelta(minutes=30), "OK", "ALARM"),
+                   _change("a-p99", START + timedelta(hours=2), "ALARM", "OK"),  # and again, until now
+                   _change("a-5xx", END + timedelta(hours=1), "ALARM", "OK")])  # after the window
+    iv = iq.alarm_intervals(ACCOUNT, REGION, "a", START, END)
+    assert iv.alarm_name.tolist() == ["a-p99", "a-p99"]
+    assert iv.start.tolist() == [pd.Timestamp(START), pd.Timestamp(START + timedelta(hours=2))]
+    assert iv.end.tolist() == [pd.Timestamp(START + timedelta(minutes=30)), pd.Timestamp(END)]
+    assert iv.since.iloc[0] == pd.Timestamp(START - timedelta(hours=1))
+    assert iv.ongoing.tolist() == [False, True] and pd.isna(iv.until.iloc[1])
+    assert iq.alarm_intervals(ACCOUNT, REGION, "a", END + timedelta(hours=2), END + timedelta(hours=3)
+                              ).alarm_name.tolist() == ["a-5xx", "a-p99"]  # both in ALARM then
+
+
+def test_alarm_in_alarm_now_without_stored_history_is_an_ongoing_interval(tiny_store):
+    tiny_store(aws_cloudwatch_alarm=[
+        _watch("a-gpu", "a", "GPUUtilization", INST, "ALARM", END - timedelta(minutes=20), stat="Average")])
+    iv = iq.alarm_intervals(ACCOUNT, REGION, "a", START, END)
+    assert iv[["alarm_name", "start", "end", "ongoing"]].values.tolist() == [
+        ["a-gpu", pd.Timestamp(END - timedelta(minutes=20)), pd.Timestamp(END), True]]
+
+
+def test_fired_alarms_put_the_ongoing_first_with_thresholds_in_the_charts_units(tiny_store):
+    tiny_store(aws_cloudwatch_alarm=[
+        _watch("a-p99", "a", "ModelLatency", SM, "OK", START + timedelta(hours=1), pct="p99", threshold=1.07982e6),
+        _watch("a-5xx", "a", "Invocation5XXErrors", SM, "OK", START + timedelta(hours=3), stat="Sum", period=300,
+               threshold=50.0),
+        _watch("a-gpu", "a", "GPUUtilization", INST, "ALARM", START + timedelta(hours=2), stat="Maximum",
+               period=300, threshold=55.0),
+        _watch("a-cpu", "a", "CPUUtilization", INST, "OK", START - timedelta(days=2), stat="Average")],
+               aws_cloudwatch_alarm_state_change=[
+                   _change("a-p99", START + timedelta(minutes=10), "ALARM", "OK"),
+                   _change("a-p99", START + timedelta(hours=1), "OK", "ALARM"),
+                   _change("a-5xx", START + timedelta(hours=2, minutes=30), "ALARM", "OK"),
+                   _change("a-5xx", START + timedelta(hours=3), "OK", "ALARM")])
+    fired = iq.fired_alarms(ACCOUNT, REGION, "a", START, END).set_index("alarm_name")
+    # the GPU alarm is in ALARM now; of the resolved ones, the 5xx alarm fired last; the CPU alarm never fired
+    assert fired.index.tolist() == ["a-gpu", "a-5xx", "a-p99"]
+    assert fired.metric.tolist() == ["GPU", "5xx", "p99"]  # GPU Maximum is drawn on the GPU (Average) chart
+    # CloudWatch's microseconds become ms; a Sum over 5 minutes is drawn per minute on the errors chart
+    assert fired.loc["a-p99", "threshold"] == pytest.approx(1079.82)
+    assert fired.loc["a-p99", "chart_threshold"] == pytest.approx(1079.82)
+    assert fired.loc["a-p99", "threshold_unit"] == "ms"
+    assert fired.loc["a-5xx", "threshold"] == 50.0 and fired.loc["a-5xx", "threshold_unit"] == "per 5 min"
+    assert fired.loc["a-5xx", "chart_threshold"] == pytest.approx(10.0)
+    assert fired.loc["a-gpu", "chart_threshold"] == 55.0 and fired.loc["a-gpu", "threshold_unit"] == "%"
+    assert fired.alarm_minutes.tolist() == [240, 30, 50]
+    assert iq.fired_alarms(ACCOUNT, REGION, "a", END + timedelta(days=1), END + timedelta(days=2)
+                           ).index.size == 1  # later, only the GPU alarm is still in ALARM
