@@ -111,11 +111,12 @@ def _time(text: str | None) -> datetime | None:
 
 
 def usd(amount: float) -> str:
-    """A small dollar amount readably: $0.00032, $0.0100, $1.25."""
+    """A small dollar amount readably: $0.00001, $0.0003, $1.25 (to the millionth of a dollar below a cent)."""
     if amount == 0:
         return "$0"
     if amount < 0.01:
-        return f"${amount:.2g}" if amount < 0.0001 else f"${amount:.5f}".rstrip("0")
+        text = f"{amount:.6f}".rstrip("0").rstrip(".")
+        return f"${text}" if text != "0" else "under $0.000001"
     return f"${amount:,.2f}"
 
 

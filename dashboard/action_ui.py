@@ -476,5 +476,5 @@ def _refresh_waiting(request: a.RefreshEndpoint, request_id: int) -> None:
     if r is None or _refresh_state(request, r) != "waiting":
         st.rerun()
         return
-    st.info(f"Refresh requested at {r.requested_at:%H:%M:%S} UTC — the charts update when the collector has "
-            "read it", icon=":material/sync:")
+    st.info(ui.plain(f"Refresh requested at {r.requested_at:%H:%M:%S} UTC — the charts update when the collector "
+                     "has read it"), icon=":material/sync:")

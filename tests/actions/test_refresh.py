@@ -200,11 +200,12 @@ def test_the_estimate_is_the_metric_queries_at_getmetricdata_list_price():
     plan = estimate(FOUND)
     assert plan.cost_estimate == pytest.approx(30 * prices.PER_METRIC)
     assert plan.before == {"series": 12, "metric_queries": 30, "last_read": "13:13 UTC"}
-    assert plan.notes[0].startswith("Estimated cost: $0.0003 — 30 metric queries × $1e-05")
+    assert plan.notes[0].startswith("Estimated cost: $0.0003 — 30 metric queries × $0.00001")
     big = estimate(StoreEndpoint(MAIN, REGION, NAME, 400, 1200, None))
     assert "1200 metric queries in 3 GetMetricData requests" in big.summary
     assert big.before["last_read"] == "never"
-    assert usd(0.0003) == "$0.0003" and usd(0.25) == "$0.25" and usd(0) == "$0"
+    assert usd(0.0003) == "$0.0003" and usd(7e-05) == "$0.00007" and usd(0.25) == "$0.25" and usd(0) == "$0"
+    assert usd(1e-9) == "under $0.000001"
 
 
 @pytest.mark.parametrize(("account", "region", "endpoint", "message"), [
