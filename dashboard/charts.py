@@ -1,4 +1,11 @@
-"""One Plotly template for every chart, and builders that put units and the time zone on the axes.
+"""One Plotly template for every chart, one colour map by meaning, and builders that put units and the time zone
+on the axes, thresholds, alarm periods, change markers and each chart's freshness.
+
+Colours follow what a series *means*, the same on every page: latency percentiles go from calm (p50) to alarming
+(p99), log levels, alarm and health states, job and pipeline statuses, error kinds and the cost chart's forecast and
+anomalies each have one colour (:data:`MEANING`, read through :func:`color`). A series without a meaning (a team, a
+service, a job) gets a palette colour chosen from its name (:func:`colors_for`), so a team keeps its colour from one
+chart to the next.
 
 Plotly renders a subset of HTML (links included) in trace names, titles and annotations: every text that may come
 from AWS (a team tag, an endpoint name, an event label) goes through :func:`text` first."""
@@ -6,13 +13,62 @@ from AWS (a team tag, an endpoint name, an event label) goes through :func:`text
 from __future__ import annotations
 
 import html
+import zlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
 TEMPLATE = "sextant"
-COLORS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#0969da", "#bf3989", "#57606a"]
+
+RED = "#cf222e"
+ORANGE = "#e16f24"
+AMBER = "#bf8700"
+GREEN = "#1a7f37"
+BLUE = "#0969da"
+LIGHT_BLUE = "#54aeff"
+PURPLE = "#8250df"
+PINK = "#bf3989"
+TEAL = "#1b7c83"
+GRAY = "#8c959f"
+LIGHT_GRAY = "#d0d7de"
+
+# Series without a meaning (teams, services, jobs, hosts): none of them red, amber or green, which say something.
+PALETTE = ["#0969da", "#8250df", "#1b7c83", "#bf3989", "#6e7781", "#54aeff", "#a475f9", "#3192aa", "#e85aad",
+           "#0550ae"]
+COLORS = PALETTE  # the template's colorway
+
+MEANING: dict[str, str] = {
+    # latency percentiles: calm to alarming
+    "p50": LIGHT_BLUE, "p90": AMBER, "p99": RED, "overhead p99": PURPLE,
+    # traffic and errors
+    "invocations": BLUE, "4xx": ORANGE, "5xx": RED,
+    # instance utilization
+    "CPU": BLUE, "memory": PURPLE, "GPU": ORANGE, "GPU memory": PINK, "disk": TEAL,
+    # log levels
+    "ERROR": RED, "FATAL": RED, "CRITICAL": RED, "WARN": AMBER, "WARNING": AMBER, "INFO": BLUE, "DEBUG": GRAY,
+    "TRACE": LIGHT_GRAY, "NONE": LIGHT_GRAY,
+    # alarm states and endpoint health
+    "ALARM": RED, "OK": GREEN, "INSUFFICIENT_DATA": GRAY, "degraded": RED, "idle": GRAY,
+    # job, pipeline and step statuses
+    "Failed": RED, "Completed": GREEN, "Succeeded": GREEN, "InProgress": BLUE, "Running": BLUE, "Executing": BLUE,
+    "Starting": LIGHT_BLUE, "Pending": LIGHT_BLUE, "Stopped": GRAY, "Stopping": GRAY, "NotStarted": LIGHT_GRAY,
+    "TimedOut": ORANGE, "Aborted": GRAY, "MaxRuntimeExceeded": ORANGE, "MaxWaitTimeExceeded": ORANGE,
+    "Interrupted": ORANGE, "Downloading": LIGHT_BLUE, "DownloadingTrainingImage": LIGHT_BLUE, "Training": BLUE,
+    "Uploading": TEAL, "LaunchingMLInstances": LIGHT_BLUE, "PreparingTrainingStack": LIGHT_BLUE,
+    "Restarting": AMBER, "Updating": LIGHT_BLUE,
+    # cost chart and API spend
+    "forecast": GRAY, "anomaly": RED, "other": LIGHT_GRAY, "budget": RED, "spend": BLUE,
+    # change markers
+    "deploy": BLUE, "rollback": ORANGE, "create": GRAY, "config": PURPLE, "scaling": TEAL,
+    # the alarm threshold line, alarm periods and the normal level
+    "threshold": RED, "baseline": GREEN,
+}
+_FOLDED = {k.casefold(): v for k, v in MEANING.items()}
+SEPARATOR = " · "  # "p99 · AllTraffic": a meaning, then what distinguishes the series (a variant, a host)
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 
 pio.templates[TEMPLATE] = go.layout.Template(layout=go.Layout(
     font={"family": "Inter, system-ui, sans-serif", "size": 13},
@@ -33,25 +89,200 @@ def text(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+def color(name: object) -> str | None:
+    """The colour of what ``name`` means (a percentile, a level, a state, a status...), or None. A series named
+    "p99 · AllTraffic" means p99; case is ignored ("Error" is ERROR)."""
+    key = html.unescape(str(name))
+    return MEANING.get(key) or _FOLDED.get(key.casefold()) or _FOLDED.get(key.split(SEPARATOR)[0].casefold())
+
+
+def colors_for(names: Iterable[object]) -> dict[str, str]:
+    """{name: colour} for the series of one chart: the meaning's colour where there is one, otherwise a palette
+    colour picked from the name (the same name gets the same colour on every chart, unless two names of this chart
+    would share it: one of them then takes the next free colour, whatever the order they come in)."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    free = []
+    for n in names:
+        key = str(n)
+        c = color(key)
+        if c:
+            out[key] = c
+        else:
+            free.append(key)
+    for key in sorted(free, key=lambda k: (zlib.crc32(html.unescape(k).encode()) % len(PALETTE), k)):
+        start = zlib.crc32(html.unescape(key).encode()) % len(PALETTE)
+        ring = [PALETTE[(start + i) % len(PALETTE)] for i in range(len(PALETTE))]
+        pick = next((p for p in ring if p not in taken), ring[0])
+        out[key] = pick
+        taken.add(pick)
+    return out
+
+
+def apply_colors(fig: go.Figure) -> go.Figure:
+    """Colour every trace of ``fig`` by its name (:func:`colors_for`), e.g. a ``plotly.express`` figure whose
+    traces are statuses; series of one meaning ("p99 · a", "p99 · b") are told apart by their dash."""
+    names = [t.name for t in fig.data if t.name is not None]
+    mapping = colors_for(dict.fromkeys(names))
+    seen: dict[str, int] = {}
+    for t in fig.data:
+        if t.name is None or t.name not in mapping:
+            continue
+        c = mapping[t.name]
+        if isinstance(t, go.Bar):
+            t.marker.color = c
+        else:
+            t.line.color = c
+            if t.mode and "markers" in t.mode:
+                t.marker.color = c
+            n = seen.get(c, 0)
+            seen[c] = n + 1
+            if n and color(t.name):
+                t.line.dash = DASHES[n % len(DASHES)]
+    return fig
+
+
 def time_series(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, title: str, unit: str,
                 kind: str = "line", height: int = 300) -> go.Figure:
-    """A time chart with the unit on the y axis and UTC on the x axis."""
+    """A time chart with the unit on the y axis and UTC on the x axis, each series in its meaning's colour."""
     fig = go.Figure()
     groups = [(None, df)] if color is None else list(df.groupby(color, sort=True))
     for name, part in groups:
         trace = go.Bar if kind == "bar" else go.Scatter
         kwargs = {} if kind == "bar" else {"mode": "lines"}
-        fig.add_trace(trace(x=part[x], y=part[y], name=text(name) if name is not None else y, **kwargs))
+        fig.add_trace(trace(x=part[x], y=part[y], name=text(name) if name is not None else y,
+                            showlegend=color is not None, **kwargs))
+    apply_colors(fig)
     fig.update_layout(title=text(title), height=height, yaxis_title=unit, xaxis_title="time (UTC)",
-                      barmode="stack" if kind == "bar" else None, showlegend=color is not None)
+                      barmode="stack" if kind == "bar" else None, showlegend=True)
     return fig
 
 
-def mark_events(fig: go.Figure, events: pd.DataFrame, at: str = "time", label: str = "label") -> go.Figure:
-    """Vertical dashed lines for configuration changes, deploys and scaling, labelled on hover."""
-    for row in events.itertuples():
-        fig.add_vline(x=getattr(row, at), line_dash="dot", line_color="rgba(110,110,110,0.7)")
-        fig.add_annotation(x=getattr(row, at), y=1, yref="paper", text=text(str(getattr(row, label))[:40]),
-                           showarrow=False, textangle=-90, xanchor="right", yanchor="top",
-                           font={"size": 10, "color": "gray"})
+def ago(when: datetime | pd.Timestamp, now: datetime | None = None) -> str:
+    """"HH:MM UTC (N min ago)" (hours or days when longer ago; the date when not today)."""
+    now = now or datetime.now(UTC)
+    t = pd.Timestamp(when)
+    t = t.tz_localize(UTC) if t.tzinfo is None else t.tz_convert(UTC)
+    minutes = max(0, int((pd.Timestamp(now) - t).total_seconds() // 60))
+    since = (f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago" if minutes < 48 * 60
+             else f"{minutes // 1440} days ago")
+    day = "" if t.date() == pd.Timestamp(now).tz_convert(UTC).date() else f"{t:%b %d} "
+    return f"{day}{t:%H:%M} UTC ({since})"
+
+
+LAG = pd.Timedelta(minutes=5)  # a series whose newest point is this much older than the chart's newest is named
+
+
+def freshness(df: pd.DataFrame, x: str, series: str | None = None, now: datetime | None = None,
+              lag: pd.Timedelta = LAG) -> str:
+    """What a chart drew, how fresh: "newest point HH:MM UTC (N min ago)", and the series whose newest point is
+    over ``lag`` older than that ("; GPU · a to 15:52 UTC (35 min ago)"). Empty for an empty frame."""
+    if df.empty or df[x].isna().all():
+        return ""
+    newest = pd.Timestamp(df[x].max())
+    out = f"newest point {ago(newest, now)}"
+    if series is not None:
+        last = df.groupby(series)[x].max().sort_values()
+        late: dict[str, list[str]] = {}  # series that end at the same time are named together
+        for name, t in last.items():
+            if newest - pd.Timestamp(t) > lag:
+                late.setdefault(ago(t, now), []).append(str(name))
+        behind = [f"{', '.join(names)} to {when}" for when, names in late.items()]
+        if behind:
+            out += "; " + "; ".join(behind[:3]) + ("; …" if len(behind) > 3 else "")
+    return out
+
+
+def subtitle(fig: go.Figure, note: str) -> go.Figure:
+    """A small grey line under the chart's title (e.g. its :func:`freshness`)."""
+    if note:
+        fig.update_layout(title_subtitle_text=text(note), title_subtitle_font={"size": 11, "color": "#57606a"})
+    return fig
+
+
+def threshold(fig: go.Figure, y: float, label: str, **where: object) -> go.Figure:
+    """A dashed horizontal line at ``y`` (in the chart's unit) labelled ``label`` (an alarm's name and threshold);
+    ``where`` takes ``row``/``col`` on a figure of subplots."""
+    fig.add_hline(y=y, line_dash="dash", line_width=1.5, line_color=MEANING["threshold"],
+                  annotation_text=text(label), annotation_position="bottom right",
+                  annotation_font={"size": 10, "color": MEANING["threshold"]},
+                  annotation_bgcolor="rgba(255,255,255,0.8)", **where)
+    return fig
+
+
+def _placeholder(t: go.BaseTraceType) -> bool:
+    """A trace that only holds a legend entry (x = [None])."""
+    return t.x is not None and len(t.x) == 1 and t.x[0] is None
+
+
+def _legend_entry(fig: go.Figure, name: str, c: str, *, dash: str | None = None, square: bool = False) -> None:
+    """A legend entry with no data (a kind of marker, a shaded period): nothing to hover, nothing to zoom to."""
+    if any(t.name == name and _placeholder(t) for t in fig.data):
+        return
+    if square:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
+                                 marker={"symbol": "square", "size": 12, "color": c}))
+    else:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, hoverinfo="skip",
+                                 line={"color": c, "dash": dash or "solid", "width": 1.5}))
+
+
+def shade_periods(fig: go.Figure, periods: pd.DataFrame, start: str = "start", end: str = "end",
+                  label: str = "in ALARM") -> go.Figure:
+    """Shade each [start, end) of ``periods`` (ALARM periods) in the alarm colour, with one legend entry."""
+    fill = "rgba(207,34,46,0.12)"
+    for s, e in periods[[start, end]].itertuples(index=False, name=None):
+        fig.add_vrect(x0=s, x1=e, fillcolor=fill, line_width=0, layer="below")
+    if not periods.empty:
+        _legend_entry(fig, label, fill, square=True)
+    return fig
+
+
+def _span(fig: go.Figure, times: pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
+    xs = [pd.to_datetime(pd.Series(list(t.x)), utc=True, errors="coerce") for t in fig.data
+          if t.x is not None and len(t.x) and not _placeholder(t)]
+    allx = pd.concat([*xs, pd.to_datetime(times, utc=True)]).dropna()
+    return allx.min(), allx.max()
+
+
+LABEL_CHARS = 30  # a change marker's label, cut to this many characters (the whole of it on hover)
+
+
+def mark_events(fig: go.Figure, events: pd.DataFrame, at: str = "time", label: str = "label", kind: str = "kind", *,
+                width_px: int = 880, rows: int = 3) -> go.Figure:
+    """Dotted vertical lines for deploys, rollbacks, scaling and configuration changes, in their kind's colour,
+    with a legend entry per kind. Labels are horizontal at the top of the plot, each on the first of ``rows``
+    lines where it overlaps no other label (estimated for a plot ``width_px`` wide); a label that fits on none is
+    a small ▾ whose text shows on hover, like every label's full text."""
+    if events.empty:
+        return fig
+    ev = events.sort_values(at, kind="stable")
+    lo, hi = _span(fig, ev[at])
+    width = max((hi - lo).total_seconds(), 1.0)
+    placed: list[list[tuple[float, float]]] = [[] for _ in range(rows)]
+    for r in ev.itertuples():
+        t = getattr(r, at)
+        what = str(getattr(r, kind, "") or "")
+        c = color(what) or GRAY
+        fig.add_vline(x=t, line_dash="dot", line_width=1.2, line_color=c, opacity=0.8)
+        full = str(getattr(r, label))
+        short = full if len(full) <= LABEL_CHARS else full[:LABEL_CHARS - 1] + "…"
+        x_px = (pd.Timestamp(t) - lo).total_seconds() / width * width_px
+        w = 6.0 * len(short) + 8
+        right = x_px + w > width_px  # near the right edge the label ends at its line
+        box = (x_px - w, x_px) if right else (x_px, x_px + w)
+        row = next((i for i, boxes in enumerate(placed)
+                    if all(box[1] + 4 <= b0 or box[0] >= b1 + 4 for b0, b1 in boxes)), None)
+        hover = text(f"{pd.Timestamp(t):%Y-%m-%d %H:%M} UTC · {full}")
+        if row is None:
+            fig.add_annotation(x=t, y=1, yref="paper", text="▾", showarrow=False, yanchor="bottom",
+                               font={"size": 10, "color": c}, hovertext=hover)
+            continue
+        placed[row].append(box)
+        fig.add_annotation(x=t, y=1 - 0.09 * row, yref="paper", text=text(short), hovertext=hover, showarrow=False,
+                           xanchor="right" if right else "left", yanchor="top", xshift=-2 if right else 2,
+                           font={"size": 10, "color": c}, bgcolor="rgba(255,255,255,0.8)")
+    for k in dict.fromkeys(str(v) for v in ev[kind]) if kind in ev.columns else []:
+        _legend_entry(fig, k, color(k) or GRAY, dash="dot")
+    fig.update_layout(showlegend=True)
     return fig
