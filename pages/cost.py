@@ -232,11 +232,12 @@ def _savings() -> None:
                "on that job and left out of the monthly totals). Prices are what the bill shows for each instance "
                "type.")
     s1, s2, s3 = st.columns(3)
-    idle_days = s1.number_input("Idle: no invocations for (days)", min_value=1, max_value=90,
-                                value=int(st.query_params.get("idle_days", 14)), key="cost_idle_days")
-    cpu_max = s2.slider("Over-provisioned: p95 CPU below (%)", 5, 60, 20, key="cost_cpu_max")
+    # the thresholds are in the URL (?idle_days=&cpu_below=&spot_discount=): a shared link shows the same lists
+    idle_days = s1.number_input("Idle: no invocations for (days)", min_value=1, max_value=90, value=14,
+                                key="idle_days", bind="query-params")
+    cpu_max = s2.slider("Over-provisioned: p95 CPU below (%)", 5, 60, 20, key="cpu_below", bind="query-params")
     observed = savings.observed_spot_discount(f, now)
-    discount = s3.slider("Spot discount (%)", 10, 90, round(observed * 100), key="cost_spot_discount",
+    discount = s3.slider("Spot discount (%)", 10, 90, round(observed * 100), key="spot_discount", bind="query-params",
                          help=f"Default: observed on your spot jobs of the last 90 days ({observed:.0%}: 1 − "
                               "billable ÷ training seconds).") / 100
     idle = savings.idle_endpoints(f, int(idle_days))
@@ -261,17 +262,21 @@ def _savings() -> None:
         st.success(f"No endpoint has gone {idle_days} days without an invocation in the metrics collected.",
                    icon=":material/check_circle:")
     else:
-        ui.table(idle.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in idle.endpoint_name])[
-            ["link", "monthly_saving_usd", "idle_days", "daily_usd", "last_invocation", "instance_type", "instances",
-             "team", "account_id"]], "cost_idle", column_config={
-            "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)"),
+        idle_view = idle[["endpoint_name", "monthly_saving_usd", "idle_days", "daily_usd", "last_invocation",
+                          "instance_type", "instances", "team", "account_id"]]
+        clicked = ui.table(idle_view, "cost_idle", on_select="rerun", selection_mode="single-cell", column_config={
+            "endpoint_name": st.column_config.TextColumn("endpoint", help="Click a name to open the endpoint"),
             "idle_days": st.column_config.NumberColumn("idle (days)", format="%.0f",
                                                        help="At least: bounded by the metrics collected."),
             "last_invocation": st.column_config.DatetimeColumn("last invoked (UTC)", format="YYYY-MM-DD"),
             "daily_usd": st.column_config.NumberColumn("$ / day", format="$%.2f"),
             "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
         })
-        st.caption("Saving = instances serving now × $ per instance-hour × 24 × 30. Delete the endpoint (or scale "
+        opened = nav.picked(clicked, idle_view, "endpoint_name")
+        if opened:
+            nav.go(nav.ENDPOINTS, endpoint=opened)
+        st.caption("Click an endpoint's name to open it. Saving = instances serving now × $ per instance-hour × 24 "
+                   "× 30. Delete the endpoint (or scale "
                    "to zero with serverless or async inference) if nobody calls it.")
         if action_ui.can_act():
             _scale_idle_down(idle)
@@ -280,12 +285,16 @@ def _savings() -> None:
     if over.empty:
         st.success("No endpoint with traffic runs below the CPU threshold.", icon=":material/check_circle:")
     else:
-        ui.table(ui.first(over, "endpoint_name", "monthly_saving_usd", "cpu_p95_pct", "suggestion"),
-                 "cost_overprovisioned", column_config={
-            "endpoint_name": "Endpoint",
+        over_view = ui.first(over, "endpoint_name", "monthly_saving_usd", "cpu_p95_pct", "suggestion")
+        clicked_over = ui.table(over_view, "cost_overprovisioned", on_select="rerun", selection_mode="single-cell",
+                                column_config={
+            "endpoint_name": st.column_config.TextColumn("Endpoint", help="Click a name to open the endpoint"),
             "cpu_p95_pct": st.column_config.NumberColumn("p95 CPU", format="%.1f%%"),
             "monthly_saving_usd": st.column_config.NumberColumn("saving / month", format="dollar"),
         })
+        opened = nav.picked(clicked_over, over_view, "endpoint_name")
+        if opened:
+            nav.go(nav.ENDPOINTS, endpoint=opened)
         st.caption("Several instances: the ones a fleet at 50% p95 CPU would not need. One instance: half its cost "
                    "(one size smaller in the same family). CPUUtilization as CloudWatch reports it.")
 

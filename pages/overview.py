@@ -94,7 +94,7 @@ with left:
     for r in failed_runs.itertuples():
         step = f" at step {ui.plain(r.failed_step)}" if isinstance(r.failed_step, str) else ""
         items.append((1, f"Pipeline **{ui.plain(r.pipeline_name)}** run failed{step}", nav.PIPELINES,
-                      ":material/account_tree:", {"pipeline": r.pipeline_name}))
+                      ":material/account_tree:", {"pl_pipeline": r.pipeline_name, "pl_status": "Failed"}))
     if not fc.empty and float(fc.month_end_usd.iloc[0]) > budget:
         items.append((1, f"Month-end forecast {ui.money(fc.month_end_usd.iloc[0])} is over the "
                          f"{ui.money(budget)} budget", nav.COST, ":material/trending_up:", {}))
@@ -116,7 +116,7 @@ with left:
     items.sort(key=lambda i: i[0])
     with st.container(height=330 if len(items) > 8 else "content", border=False):
         for _, label, page, icon, params in items:
-            st.page_link(nav.page(page), label=label, icon=icon, query_params=params or None)
+            st.page_link(nav.page(page), label=label, icon=icon, query_params=nav.params(**params))
 
 with right:
     st.subheader("Top movers")
@@ -146,13 +146,14 @@ else:
     upto = f"{filters.fixed_end(f):%Y-%m-%d %H:%M} UTC"
     st.caption(f"Invocations, 5xx and p99 over the 24 hours to {upto}; p99 now: the worst minute of the 15 to "
                f"{upto} (the Endpoints page's figures, whatever the sidebar's range). Idle days from the metrics "
-               f"through {as_of:%Y-%m-%d %H:%M} UTC. Open an endpoint for its charts and changes."
+               f"through {as_of:%Y-%m-%d %H:%M} UTC. Click an endpoint's name for its charts and changes."
                if as_of else "No CloudWatch metrics collected yet: health reflects alarms and idle/ok only.")
-    view = eps.assign(link=[nav.url(nav.ENDPOINTS, endpoint=n) for n in eps.endpoint_name])
-    ui.table(view[["link", "health", "reason", "p99_now_ms", "error_rate_24h_pct", "invocations_24h", "p99_24h_ms",
-                   "p99_baseline_ms", "team", "last_invocation", "account_id"]], "ov_health", downloads=False,
-             column_config={
-                     "link": st.column_config.LinkColumn("endpoint", display_text=r"endpoint=(.*)", pinned=True),
+    view = eps[["endpoint_name", "health", "reason", "p99_now_ms", "error_rate_24h_pct", "invocations_24h",
+                "p99_24h_ms", "p99_baseline_ms", "team", "last_invocation", "account_id"]]
+    clicked = ui.table(view, "ov_health", downloads=False, on_select="rerun", selection_mode="single-cell",
+                       column_config={
+                     "endpoint_name": st.column_config.TextColumn("endpoint", pinned=True,
+                                                                  help="Click a name to open the endpoint"),
                      "reason": st.column_config.TextColumn("why", width="large"),
                      "invocations_24h": st.column_config.NumberColumn("invocations, 24 h", format="localized"),
                      "error_rate_24h_pct": st.column_config.NumberColumn("5xx, 24 h", format="%.2f%%"),
@@ -164,6 +165,9 @@ else:
                      "last_invocation": st.column_config.DatetimeColumn("last invoked (UTC)",
                                                                         format="YYYY-MM-DD HH:mm"),
                  })
+    opened = nav.picked(clicked, view, "endpoint_name")
+    if opened:
+        nav.go(nav.ENDPOINTS, endpoint=opened)
 
 # ------------------------------------------------------------------ failures and alarms
 a, b = st.columns(2, gap="large")
@@ -181,12 +185,15 @@ with b:
     if failed_jobs.empty and failed_runs.empty:
         st.success("No training job or pipeline run failed in the last 24 hours.", icon=":material/check_circle:")
     if not failed_jobs.empty:
-        ui.table(failed_jobs.assign(link=[nav.url(nav.TRAINING, job=n) for n in failed_jobs.training_job_name])[
-            ["link", "failed_at", "failure_reason", "team", "spot"]], "ov_failed_jobs", downloads=False,
-            column_config={
-                "link": st.column_config.LinkColumn("training job", display_text=r"job=(.*)"),
+        jobs = failed_jobs[["training_job_name", "failed_at", "failure_reason", "team", "spot"]]
+        clicked_job = ui.table(jobs, "ov_failed_jobs", downloads=False, on_select="rerun",
+                               selection_mode="single-cell", column_config={
+                "training_job_name": st.column_config.TextColumn("training job", help="Click a name to open the job"),
                 "failed_at": st.column_config.DatetimeColumn("failed (UTC)", format="MMM DD HH:mm"),
                 "failure_reason": st.column_config.TextColumn("reason", width="large")})
+        job = nav.picked(clicked_job, jobs, "training_job_name")
+        if job:
+            nav.go(nav.TRAINING, job=job)
     if not failed_runs.empty:
         ui.table(failed_runs[["pipeline_name", "failed_at", "failed_step", "failure_reason", "team"]],
                  "ov_failed_runs", downloads=False, column_config={

@@ -66,7 +66,7 @@ def test_idle_endpoint_is_under_savings_with_its_monthly_cost(app, account, demo
             [f"%Host:{types[v['VariantName']]}", today - timedelta(days=30), today])
         expected += v["CurrentInstanceCount"] * price * 24 * 30
     at = app("pages/cost.py", tab="Savings")
-    idle = _table_with(at, "link", "monthly_saving_usd")
-    row = idle[idle.link.str.endswith(f"endpoint={IDLE}")]
+    idle = _table_with(at, "endpoint_name", "monthly_saving_usd", "idle_days")
+    row = idle[idle.endpoint_name == IDLE]
     assert len(row) == 1
     assert abs(row.monthly_saving_usd.iloc[0] - expected) < 0.01
