@@ -23,7 +23,8 @@ else:
                 f"{ui.plain(latest.action)} on {ui.plain(latest.target)} · **{ui.plain(latest.result)}**"
                 + (" (dry run)" if latest.dry_run else ""))
     results = sorted(df.result.unique())
-    chosen = st.multiselect("Result", results, default=results, key="audit_result")
+    chosen = st.multiselect("Result", results, default=results, key="audit_result",  # in the URL: ?audit_result=
+                            bind="query-params")
     view = df[df.result.isin(chosen)]
     view = view.assign(**{c: pd.to_datetime(view[c], utc=True, errors="coerce", format="ISO8601")
                           for c in ("at", "completed_at") if c in view.columns})  # stored as ISO text

@@ -112,9 +112,11 @@ def _overview(f: filters.Filters) -> None:
                  "sidebar, or run the sagemaker_pipelines collector.")
         return
     c1, c2 = st.columns([3, 2])
+    # in the URL (?pl_pipeline=...&pl_status=Failed): a shared link shows the same executions
     pipelines = c1.multiselect("Pipeline", sorted(runs.pipeline.dropna().unique()), placeholder="All",
-                               key="pl_pipeline")
-    statuses = c2.multiselect("Status", sorted(runs.status.dropna().unique()), placeholder="All", key="pl_status")
+                               key="pl_pipeline", bind="query-params")
+    statuses = c2.multiselect("Status", sorted(runs.status.dropna().unique()), placeholder="All", key="pl_status",
+                              bind="query-params")
     if pipelines:
         runs = runs[runs.pipeline.isin(pipelines)]
     if statuses:

@@ -154,8 +154,8 @@ def _detail(name: str) -> None:
         logs = lq.log_events(lo.to_pydatetime(), (hi + pd.Timedelta(minutes=30)).to_pydatetime(), job=name,
                              limit=500)
         st.page_link(nav.page(nav.LOGS), label="Search this job's logs", icon=":material/article:",
-                     query_params={"resource": name, "start": lo.isoformat(),
-                                   "end": (hi + pd.Timedelta(minutes=30)).isoformat()})
+                     query_params=nav.params(resource=name, start=lo.isoformat(),
+                                             end=(hi + pd.Timedelta(minutes=30)).isoformat()))
         if logs.empty:
             ui.empty("No log lines collected for this job (logs are kept for the collector's logs_days).")
         else:
@@ -190,11 +190,13 @@ def _compare(a: str, b: str) -> None:
 def _list(f: filters.Filters) -> None:
     opts = tq.training_filter_options(f)
     c1, c2, c3, c4, c5 = st.columns([2, 2, 2, 1, 2])
-    statuses = c1.multiselect("Status", opts["status"], placeholder="All", key="tr_status")
-    teams = c2.multiselect("Team", opts["team"], placeholder="All", key="tr_team")
-    types = c3.multiselect("Instance type", opts["instance_type"], placeholder="All", key="tr_type")
-    spot = c4.selectbox("Capacity", ["All", "Spot", "On-demand"], key="tr_spot")
-    text = c5.text_input("Name contains", key="tr_text")
+    # the page's filters are in the URL (?tr_status=Failed&tr_type=...): a shared link shows the same jobs
+    statuses = c1.multiselect("Status", opts["status"], placeholder="All", key="tr_status", bind="query-params")
+    teams = c2.multiselect("Team", opts["team"], placeholder="All", key="tr_team", bind="query-params")
+    types = c3.multiselect("Instance type", opts["instance_type"], placeholder="All", key="tr_type",
+                           bind="query-params")
+    spot = c4.selectbox("Capacity", ["All", "Spot", "On-demand"], key="tr_spot", bind="query-params")
+    text = c5.text_input("Name contains", key="tr_text", bind="query-params")
     df = tq.training_jobs(f, statuses=statuses, instance_types=types,
                           spot=None if spot == "All" else spot == "Spot", text=text)
     if not df.empty and teams:
@@ -203,6 +205,12 @@ def _list(f: filters.Filters) -> None:
         ui.empty("No training jobs ran in this range with these filters. Widen the time range in the sidebar "
                  "or clear a filter.")
         return
+    running = int(df.training_end_time.isna().sum())
+    st.caption(f"Training jobs that ran between {f.start:%Y-%m-%d %H:%M} and {f.end:%Y-%m-%d %H:%M} UTC (the "
+               f"sidebar's {filters.span_label(f.start, f.end)}; {_range_note(f)}): "
+               f"{ui.plural(len(df) - running, 'job')} that ended in it"
+               + (f" and {ui.plural(running, 'job')} still running (their duration and cost are known when they "
+                  "end)" if running else "") + ", newest first.")
     c = st.columns(5)
     c[0].metric("Jobs", len(df))
     c[1].metric("Failed", int((df.status == "Failed").sum()))
@@ -239,6 +247,13 @@ def _list(f: filters.Filters) -> None:
     st.caption("Select one job to open it, or two to compare them.")
 
 
+def _range_note(f: filters.Filters) -> str:
+    """Why the list covers this range: the page's default (7 days, where finished jobs are) or the viewer's choice."""
+    if f.range_given:
+        return "the range of the link or of your choice"
+    return "this page opens on 7 days, so finished jobs show beside the running ones"
+
+
 def _data_list(value: str | None) -> str:
     """A job's inputs or outputs (JSON [{name, s3_uri}]) as one line of text: name: s3://..., ..."""
     items = json.loads(value or "[]")
@@ -261,8 +276,8 @@ def _processing(f: filters.Filters) -> None:
     """The Processing jobs tab: jobs that ran in the range, newest first, with their billable hours and cost."""
     c1, c2 = st.columns([3, 2])
     statuses = c1.multiselect("Status", list(PROCESSING_STATUSES), format_func=PROCESSING_STATUSES.get,
-                              placeholder="All", key="pj_status")
-    text = c2.text_input("Name contains", key="pj_text")
+                              placeholder="All", key="pj_status", bind="query-params")
+    text = c2.text_input("Name contains", key="pj_text", bind="query-params")
     df = pq.processing_jobs(f, statuses=statuses, text=text)
     if df.empty:
         ui.empty("No processing jobs ran in this range with these filters. Widen the time range in the sidebar "
@@ -314,13 +329,13 @@ def _processing(f: filters.Filters) -> None:
 
 
 st.title("Training")
-f = filters.current()
+f = filters.current(default_range="7d")  # opened without a range: 7 days, so finished jobs show, not only running ones
 if st.query_params.get("compare") and len(st.query_params["compare"].split(",")) == 2:
     _compare(*st.query_params["compare"].split(","))
 elif st.query_params.get("job"):
     _detail(st.query_params["job"])
 else:
-    training_tab, processing_tab = st.tabs(["Training jobs", "Processing jobs"])
+    training_tab, processing_tab = st.tabs(["Training jobs", "Processing jobs"], key="tab", bind="query-params")
     with training_tab:
         _list(f)
     with processing_tab:
