@@ -1,7 +1,11 @@
 """Read queries of the Models page: the registry (groups, versions, approval), which endpoint variant serves which
-registered version, and the deploy history of the endpoints in scope.
+registered version, the deploy history of the endpoints in scope, and lineage: the training job that produced a
+version or a model.
 
-Every value is a bound parameter.
+Lineage follows the artifacts: SageMaker writes a training job's model to ``{S3OutputPath}/{TrainingJobName}/output/
+model.tar.gz`` (ModelArtifacts.S3ModelArtifacts), and a registered version or a model names that file as its
+ModelDataUrl. A version (or model) whose ``model_data_url`` holds ``/<job name>/output/`` was produced by that job, in
+its account and region (:data:`PRODUCED_BY`). Every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -12,6 +16,15 @@ from dashboard.data import query
 from dashboard.filters import Filters
 from dashboard.queries._common import _utc
 from dashboard.queries.endpoints import deploy_records
+
+# SQL condition: the artifact URL ``{url}`` was written by the training job aliased ``{job}`` (its output path holds the
+# job's name as a folder followed by output/), in the same account and region as ``{row}``.
+PRODUCED_BY = ("{job}.account_id = {row}.account_id AND {job}.region = {row}.region "
+               "AND contains({url}, '/' || {job}.training_job_name || '/output/')")
+
+
+def _produced_by(job: str, row: str, url: str) -> str:
+    return PRODUCED_BY.format(job=job, row=row, url=url)
 
 
 def model_groups(f: Filters) -> pd.DataFrame:
@@ -45,7 +58,10 @@ def model_versions(f: Filters, group: str | None = None) -> pd.DataFrame:
     cond, extra = ("p.group_name = ?", [group]) if group else ("TRUE", [])
     df = query(f"""
         SELECT p.group_name, p.version, p.approval_status, p.package_status, p.creation_time, p.description,
-               p.customer_metadata, p.image, p.model_data_url, p.model_package_arn, p.account_id, p.region
+               p.customer_metadata, p.image, p.model_data_url, p.model_package_arn,
+               (SELECT arg_max(j.training_job_name, j.creation_time) FROM aws_sagemaker_training_job j
+                WHERE {_produced_by("j", "p", "p.model_data_url")}) AS training_job,
+               p.account_id, p.region
         FROM aws_sagemaker_model_package p WHERE {where} AND {cond}
         ORDER BY p.group_name, p.version DESC""", [*params, *extra])  # noqa: S608
     serving = serving_map(f)
@@ -55,9 +71,59 @@ def model_versions(f: Filters, group: str | None = None) -> pd.DataFrame:
             lambda s: ", ".join(f"{e}/{v}" for e, v in zip(s.endpoint_name, s.variant_name, strict=False)),
             include_groups=False)
         df["serving_on"] = df.model_package_arn.map(live)
+        names = registered.groupby("model_package_arn").endpoint_name.agg(lambda s: sorted(set(s)))
+        df["serving_endpoints"] = df.model_package_arn.map(names)
     else:
         df["serving_on"] = None
+        df["serving_endpoints"] = None
+    df["serving_endpoints"] = [v if isinstance(v, list) else [] for v in df.serving_endpoints]
     return _utc(df, "creation_time")
+
+
+def endpoint_lineage(account: str, region: str, endpoint: str) -> pd.DataFrame:
+    """What an endpoint serves and what made it, one row per variant: the model, its registry group and version
+    (with approval), and the training job that produced the artifacts (by the version's or the model's
+    ModelDataUrl), with the job's image."""
+    df = query(f"""
+        SELECT v.variant_name, v.model_name, pk.group_name AS model_group, pk.version AS model_version,
+               pk.approval_status, coalesce(pk.model_data_url, m.model_data_url) AS model_data_url,
+               (SELECT arg_max(j.training_job_name, j.creation_time) FROM aws_sagemaker_training_job j
+                WHERE {_produced_by("j", "v", "coalesce(pk.model_data_url, m.model_data_url)")}) AS training_job,
+               v.account_id, v.region
+        FROM aws_sagemaker_endpoint_variant v
+        LEFT JOIN aws_sagemaker_model m ON m.account_id = v.account_id AND m.region = v.region
+                                       AND m.model_name = v.model_name
+        LEFT JOIN aws_sagemaker_model_package pk ON pk.model_package_arn = m.model_package_arn
+        WHERE v.account_id = ? AND v.region = ? AND v.endpoint_name = ?
+        ORDER BY v.variant_name""", [account, region, endpoint])  # noqa: S608 - bound parameters only
+    return df
+
+
+def produced_by_job(account: str, region: str, job: str) -> pd.DataFrame:
+    """What a training job produced and where it serves: one row per registry version (group, version, approval,
+    when registered) and endpoint variant serving it (or serving a model made from the job's artifacts without the
+    registry); a version serving nowhere has a blank endpoint. Empty when nothing names the job's artifacts."""
+    df = query(f"""
+        WITH j AS (SELECT account_id, region, training_job_name FROM aws_sagemaker_training_job
+                   WHERE account_id = ? AND region = ? AND training_job_name = ?),
+        pk AS (SELECT p.account_id, p.region, p.group_name, p.version, p.approval_status, p.model_package_arn,
+                      p.creation_time, p.model_data_url
+               FROM aws_sagemaker_model_package p JOIN j ON {_produced_by("j", "p", "p.model_data_url")}),
+        mo AS (SELECT m.account_id, m.region, m.model_name, m.model_package_arn
+               FROM aws_sagemaker_model m JOIN j ON m.account_id = j.account_id AND m.region = j.region
+               WHERE contains(m.model_data_url, '/' || j.training_job_name || '/output/')
+                  OR m.model_package_arn IN (SELECT model_package_arn FROM pk)),
+        serving AS (SELECT v.account_id, v.region, v.endpoint_name, v.variant_name, mo.model_name,
+                           mo.model_package_arn
+                    FROM aws_sagemaker_endpoint_variant v JOIN mo USING (account_id, region, model_name))
+        SELECT pk.group_name AS model_group, pk.version AS model_version, pk.approval_status,
+               pk.creation_time AS registered_at, s.endpoint_name, s.variant_name, s.model_name,
+               pk.model_data_url,
+               coalesce(pk.account_id, s.account_id) AS account_id, coalesce(pk.region, s.region) AS region
+        FROM pk FULL JOIN serving s ON s.model_package_arn = pk.model_package_arn
+        ORDER BY pk.group_name NULLS LAST, pk.version DESC, s.endpoint_name, s.variant_name""",  # noqa: S608
+        [account, region, job])  # bound parameters only
+    return _utc(df, "registered_at")
 
 
 def serving_map(f: Filters) -> pd.DataFrame:

@@ -9,6 +9,7 @@ Every value is a bound parameter.
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
@@ -129,3 +130,35 @@ def training_compare(a: str, b: str) -> dict[str, pd.DataFrame]:
     for c in (a, b):
         hp[c] = hp[c].astype("string")
     return {"summary": summary, "hyperparameters": hp, "metrics": side("final_metrics")}
+
+
+# ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY[:TAG][@sha256:DIGEST]
+_ECR_URI = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+                      r"([^:@]+)(?::([^@]+))?(?:@(sha256:[0-9a-f]+))?", re.ASCII)
+
+
+def image_of(uri: str | None) -> pd.DataFrame:
+    """The ECR image a training (or serving) image URI names: repository, digest, tags, when pushed, scan findings by
+    severity. One row, or none when the URI is not an ECR image or the ecr collector has not seen it (a tag names
+    the image holding it now: ECR moves a tag when an image is pushed again)."""
+    cols = ["repository_name", "image_digest", "image_tags", "pushed_at", "finding_counts", "account_id", "region"]
+    m = _ECR_URI.fullmatch(uri or "")
+    if not m:
+        return pd.DataFrame(columns=cols)
+    account, region, repo, tag, digest = m.groups()
+    df = query("""
+        SELECT repository_name, image_digest, image_tags, pushed_at, finding_counts, account_id, region
+        FROM aws_ecr_image
+        WHERE account_id = ? AND region = ? AND repository_name = ?
+          AND (image_digest = ? OR list_contains(CAST(from_json(image_tags, '["VARCHAR"]') AS VARCHAR[]), ?))
+        ORDER BY image_digest = ? DESC, pushed_at DESC LIMIT 1""",
+               [account, region, repo, digest, None if digest else (tag or "latest"), digest])
+    return _utc(_or_empty(df, cols), "pushed_at")
+
+
+def input_channels(value: str | None) -> pd.DataFrame:
+    """A job's input channels (the stored JSON [{name, s3_uri, content_type}]) as rows: channel, S3 location,
+    content type."""
+    items = json.loads(value or "[]")
+    return pd.DataFrame([{"channel": i.get("name"), "s3_uri": i.get("s3_uri"), "content_type": i.get("content_type")}
+                         for i in items if isinstance(i, dict)], columns=["channel", "s3_uri", "content_type"])
