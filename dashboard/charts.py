@@ -210,6 +210,27 @@ def threshold(fig: go.Figure, y: float, label: str, **where: object) -> go.Figur
     return fig
 
 
+OPERATORS = {"GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": "≥", "LessThanThreshold": "<",
+             "LessThanOrEqualToThreshold": "≤", "GreaterThanUpperThreshold": ">", "LessThanLowerThreshold": "<",
+             "LessThanLowerOrGreaterThanUpperThreshold": "outside"}
+
+
+def alarm_thresholds(fig: go.Figure, alarms: pd.DataFrame, unit: str, **where: object) -> go.Figure:
+    """The threshold of each alarm in ``alarms`` (rows of ``queries.endpoints.alarms``: alarm_name,
+    comparison_operator, threshold and threshold_unit in the alarm's terms, chart_threshold in the chart's
+    ``unit``) as a labelled line, e.g. "a-5xx > 50 per 5 min (10 per minute)"."""
+    for a in alarms.itertuples():
+        if pd.isna(a.chart_threshold):
+            continue
+        op = OPERATORS.get(str(a.comparison_operator), str(a.comparison_operator or ""))
+        own = f"{a.threshold:,.4g} {a.threshold_unit or ''}".strip()
+        label = f"{a.alarm_name} {op} {own}"
+        if abs(float(a.chart_threshold) - float(a.threshold)) > 1e-9:
+            label += f" ({a.chart_threshold:,.4g} {unit})"
+        threshold(fig, float(a.chart_threshold), label, **where)
+    return fig
+
+
 def _placeholder(t: go.BaseTraceType) -> bool:
     """A trace that only holds a legend entry (x = [None])."""
     return t.x is not None and len(t.x) == 1 and t.x[0] is None

@@ -63,21 +63,24 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
 
 
 def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, events: pd.DataFrame,
-           by_variant: bool, kind: str = "line"):
+           by_variant: bool, kind: str = "line", alarms: pd.DataFrame | None = None):
     part = df[df.metric.isin(metrics)].copy()
     if part.empty:
         return None
-    part["series"] = part.metric + (" · " + part.variant_name if by_variant else "")
+    part["series"] = part.metric + (charts.SEPARATOR + part.variant_name if by_variant else "")
     if not by_variant:
         agg = "sum" if kind == "bar" or metrics[0] in ("invocations", "4xx", "5xx") else "max"
         part = part.groupby(["ts", "series"], as_index=False).value.agg(agg)
     fig = charts.time_series(part, "ts", "value", "series", title=title, unit=unit, kind=kind)
+    charts.subtitle(fig, charts.freshness(part, "ts", "series"))  # each chart: how fresh its own series are
+    if alarms is not None and not alarms.empty:
+        charts.alarm_thresholds(fig, alarms[alarms.metric.isin(metrics)], unit)
     return _tidy(charts.mark_events(fig, events))
 
 
 def _tidy(fig):
-    """Room for the legend under the title (the shared template puts both at the top edge)."""
-    return fig.update_layout(margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})
+    """Room for the legend and the freshness line under the title (the shared template puts both at the top)."""
+    return fig.update_layout(margin={"t": 84}, title={"y": 0.97, "yanchor": "top"})
 
 
 def _scale_panel(e: pd.Series, variants: pd.DataFrame) -> None:
@@ -156,17 +159,18 @@ def _detail(f: filters.Filters, name: str) -> None:
 def _tabs(name: str, account: str, region: str, start: datetime, end: datetime, metrics: pd.DataFrame,
           events: pd.DataFrame, variants: pd.DataFrame) -> None:
     marked = events if len(events) <= 25 else events[events.kind != "scaling"]
+    al = eq.alarms(account, region, name)  # their thresholds are drawn on the charts of the metrics they watch
     tabs = st.tabs(["Latency & traffic", "Utilization", "Capacity", "Changes", "Alarms", "Logs", "Variants"])
     with tabs[0]:
-        _latency_tab(metrics, marked, by_variant=len(variants) > 1)
+        _latency_tab(metrics, marked, by_variant=len(variants) > 1, alarms=al)
     with tabs[1]:
-        _utilization_tab(metrics, marked)
+        _utilization_tab(metrics, marked, al)
     with tabs[2]:
         _capacity_tab(account, region, name, start, end, marked)
     with tabs[3]:
         _changes_tab(name, start, end, events)
     with tabs[4]:
-        _alarms_tab(account, region, name, start, end)
+        _alarms_tab(account, region, name, start, end, al)
     with tabs[5]:
         _logs_tab(account, region, name, start, end)
     with tabs[6]:
@@ -178,21 +182,22 @@ def _tabs(name: str, account: str, region: str, start: datetime, end: datetime, 
             "endpoint_config_name": "Endpoint config"})
 
 
-def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool) -> None:
+def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool, alarms: pd.DataFrame) -> None:
     for metrics_, title, unit, kind in (
             (["p50", "p90", "p99"], "ModelLatency percentiles", "ms", "line"),
             (["invocations"], "Invocations", "per minute", "line"),
             (["4xx", "5xx"], "Errors", "per minute", "line")):
-        fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind)
+        fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind,
+                     alarms=alarms)
         if fig is not None:
             st.plotly_chart(fig, key=f"ep_{title}")
 
 
-def _utilization_tab(metrics: pd.DataFrame, marked: pd.DataFrame) -> None:
+def _utilization_tab(metrics: pd.DataFrame, marked: pd.DataFrame, alarms: pd.DataFrame) -> None:
     drawn = False
     for m in ("CPU", "memory", "GPU", "GPU memory", "disk"):
         fig = _chart(metrics, [m], title=f"{m} utilization (average per instance)", unit="%", events=marked,
-                     by_variant=True)
+                     by_variant=True, alarms=alarms)
         if fig is not None:
             st.plotly_chart(fig, key=f"ep_util_{m}")
             drawn = True
@@ -207,6 +212,9 @@ def _capacity_tab(account: str, region: str, name: str, start: datetime, end: da
     else:
         fig = charts.time_series(counts, "time", "instances", "variant_name", title="Instances", unit="instances")
         fig.update_traces(line_shape="hv")
+        changed = counts[(counts.time > pd.Timestamp(start)) & (counts.time < pd.Timestamp(end))]
+        charts.subtitle(fig, f"last change {charts.ago(changed.time.max())}; a count holds until the next change"
+                        if not changed.empty else "no change in the window: the count held throughout")
         st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
     acts = eq.scaling_activities(account, region, name, start, end)
     if not acts.empty:
@@ -228,15 +236,18 @@ def _changes_tab(name: str, start: datetime, end: datetime, events: pd.DataFrame
                  query_params=nav.params(resource=name, start=start.isoformat(), end=end.isoformat()))
 
 
-def _alarms_tab(account: str, region: str, name: str, start: datetime, end: datetime) -> None:
-    al = eq.alarms(account, region, name)
+def _alarms_tab(account: str, region: str, name: str, start: datetime, end: datetime, al: pd.DataFrame) -> None:
     if al.empty:
         ui.empty("No CloudWatch alarms watch this endpoint. Add p99-latency and 5xx alarms.")
     else:
+        # thresholds in ms for latencies (CloudWatch's are microseconds), Sums per their period: see eq.alarm_units
         ui.table(ui.first(ui.enums(al, "state_value", "comparison_operator"), "alarm_name", "state_value",
-                          "metric_name", "variant_name", "state_updated_at"), "ep_alarms", column_config={
+                          "metric_name", "comparison_operator", "threshold", "threshold_unit", "variant_name",
+                          "state_updated_at"), "ep_alarms", column_config={
             "alarm_name": "Alarm", "state_value": "State", "metric_name": "Metric", "variant_name": "Variant",
-            "comparison_operator": "Comparison", "threshold_unit": "Unit",
+            "comparison_operator": "Comparison", "threshold_unit": "Unit", "statistic": "Statistic",
+            "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+            "metric": None, "chart_threshold": None,
             "period_s": st.column_config.NumberColumn("Period", format="%d s"),
             "evaluation_periods": st.column_config.NumberColumn("Evaluation periods", format="%d"),
             "state_reason": st.column_config.TextColumn("Reason", width="large"),

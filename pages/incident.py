@@ -1,8 +1,10 @@
 """Incident timeline: everything that happened to one endpoint in a window, in time order.
 
-Linkable: ?resource=ENDPOINT&start=ISO&end=ISO (UTC); without start/end the sidebar's range applies.
-Deploys and rollbacks (endpoint config creations), scaling activities, observed configuration changes,
-alarm state changes, bursts of ERROR log lines and daily cost spikes, under a compact p99 chart.
+Linkable: ?resource=ENDPOINT&alarm=NAME&start=ISO&end=ISO (UTC); without start/end the sidebar's range applies.
+Without a resource it opens on the alarm in ALARM now (the newest to fire), else on the endpoint with the most
+ERROR lines. The chart shows the metric the alarm watches with its threshold (in the chart's unit) and the periods
+the alarm was in ALARM shaded, then p99 latency, 5xx and ERROR logs; under it the deploys and rollbacks, scaling
+activities, observed configuration changes, alarm state changes, bursts of ERROR log lines and daily cost spikes.
 """
 
 from __future__ import annotations
@@ -23,10 +25,21 @@ eps = eq.endpoint_list(f)
 if eps.empty:
     ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     st.stop()
+names = eps.endpoint_name.tolist()
+ongoing = iq.ongoing_alarms(f)
+ongoing = ongoing[ongoing.endpoint_name.isin(names)]
+if not ongoing.empty:
+    top = ongoing.iloc[0]
+    st.error(f"In ALARM now: {ui.plural(len(ongoing), 'alarm')} on "
+             f"{ui.plural(ongoing.endpoint_name.nunique(), 'endpoint')}. Newest: {ui.plain(top.alarm_name)} on "
+             f"{ui.plain(top.endpoint_name)}"
+             + (f", since {charts.ago(top.since)}" if pd.notna(top.since) else ""),
+             icon=":material/notifications_active:")
 
 periods = iq.alarm_periods(f)
-with st.expander(f"Recent alarm periods (7 days): {len(periods)}", expanded="resource" not in st.query_params,
-                 icon=":material/notifications_active:"):
+with st.expander(f"Recent alarm periods (7 days): {len(periods)}",
+                 expanded="resource" not in st.query_params and ongoing.empty,
+                 icon=":material/history:"):
     if periods.empty:
         st.caption("No endpoint alarm went to ALARM in the last 7 days.")
     else:
@@ -46,31 +59,51 @@ with st.expander(f"Recent alarm periods (7 days): {len(periods)}", expanded="res
             st.query_params["resource"] = p.endpoint_name
             st.query_params["start"] = (p.start - pd.Timedelta(hours=1)).isoformat()
             st.query_params["end"] = (end_at + pd.Timedelta(hours=1)).isoformat()
+            st.query_params.pop("alarm", None)
             st.rerun()
 
-names = eps.endpoint_name.tolist()
 wanted = st.query_params.get("resource")
 if not wanted or wanted not in names:
-    # the endpoint with the most ERROR lines in the window is the likeliest incident
-    noisy = iq.endpoint_errors(start, end)
-    noisy = noisy[noisy.endpoint_name.isin(names)]
-    wanted = noisy.endpoint_name.iloc[0] if not noisy.empty else names[0]
-c1, c2 = st.columns([3, 5])
+    if not ongoing.empty:  # on call opens the page for the alarm that is firing now: the newest
+        wanted = ongoing.endpoint_name.iloc[0]
+    else:  # otherwise the endpoint with the most ERROR lines in the window is the likeliest incident
+        noisy = iq.endpoint_errors(start, end)
+        noisy = noisy[noisy.endpoint_name.isin(names)]
+        wanted = noisy.endpoint_name.iloc[0] if not noisy.empty else names[0]
+c1, c2, c3 = st.columns([3, 3, 4])
 name = c1.selectbox("Endpoint", names, index=names.index(wanted), key="inc_resource")
 st.query_params["resource"] = name
-c2.caption(f"Window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
+
+e = eps[eps.endpoint_name == name].iloc[0]
+account, region = e.account_id, e.region
+fired = iq.fired_alarms(account, region, name, start, end)
+alarm = None
+if not fired.empty:
+    options = fired.alarm_name.tolist()
+    asked = st.query_params.get("alarm")
+    state_of = dict(zip(fired.alarm_name, fired.state_value, strict=True))
+    chosen = c2.selectbox("Alarm that fired", options, index=options.index(asked) if asked in options else 0,
+                          key=f"inc_alarm_{name}",
+                          format_func=lambda a: f"{a} (in ALARM now)" if state_of.get(a) == "ALARM" else a)
+    st.query_params["alarm"] = chosen
+    alarm = fired[fired.alarm_name == chosen].iloc[0]
+else:
+    st.query_params.pop("alarm", None)
+    c2.caption("No alarm of this endpoint was in ALARM in the window.")
+c3.caption(f"Window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
            + (" (from the link)" if pinned else " (the sidebar's range)"))
-if pinned and c2.button("Use the sidebar's range", key="inc_unpin"):
+if pinned and c3.button("Use the sidebar's range", key="inc_unpin"):
     del st.query_params["start"]
     del st.query_params["end"]
     st.rerun()
 
-e = eps[eps.endpoint_name == name].iloc[0]
-account, region = e.account_id, e.region
+alarmed = alarm.metric if alarm is not None and pd.notna(alarm.metric) else None
 timeline = iq.incident_timeline(account, region, name, start, end, team=e.team)
-metrics = eq.endpoint_metrics(account, region, name, start, end, metrics=("p99", "5xx"))
+metrics = eq.endpoint_metrics(account, region, name, start, end,
+                              metrics=tuple(dict.fromkeys(["p99", "5xx", *([alarmed] if alarmed else [])])))
 errors = iq.error_counts_per_minute(account, region, name, start, end)
 baseline = eq.latency_baseline(account, region, name, start)
+intervals = iq.alarm_intervals(account, region, name, start, end)
 
 p99 = metrics[metrics.metric == "p99"].groupby("ts", as_index=False).value.max()
 five = metrics[metrics.metric == "5xx"].groupby("ts", as_index=False).value.sum()
@@ -84,31 +117,93 @@ fx = metrics[metrics.metric == "5xx"]
 m[2].metric(f"5xx errors, {span}", f"{int((fx.value * fx.period_s / 60).sum()):,}" if not fx.empty else "–",
             help="Sum of Invocation5XXErrors in the window")
 m[3].metric(f"ERROR log lines, {span}", f"{int(errors.events.sum()):,}" if not errors.empty else "0")
-m[4].metric(f"Alarm changes, {span}", int((timeline.kind == "alarm").sum()) if not timeline.empty else 0)
+if alarm is not None:
+    m[4].metric(f"In ALARM, {span}", f"{int(alarm.alarm_minutes):,} min",
+                help=f"Minutes {alarm.alarm_name} spent in ALARM inside the window (shaded on the chart)")
+else:
+    m[4].metric(f"Alarm changes, {span}", int((timeline.kind == "alarm").sum()) if not timeline.empty else 0)
 
-fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
-if not p99.empty:
-    fig.add_trace(go.Scatter(x=p99.ts, y=p99.value, mode="lines", name="p99 latency (ms)"), row=1, col=1)
-    if baseline:
-        fig.add_hline(y=baseline, line_dash="dash", line_color="rgba(26,127,55,0.6)", row=1, col=1,
-                      annotation_text=f"7-day median {baseline:,.0f} ms", annotation_position="top left")
-if not five.empty:
+
+def _alarm_series(part: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The alarmed metric as series: the alarm's variant only when it names one; one series per variant."""
+    if alarm is not None and pd.notna(alarm.variant_name) and (part.variant_name == alarm.variant_name).any():
+        part = part[part.variant_name == alarm.variant_name]
+    several = part.variant_name.nunique() > 1
+    part = part.assign(series=label + (charts.SEPARATOR + part.variant_name if several else ""))
+    return part[["ts", "series", "value"]]
+
+
+panels = ["alarm"] if alarmed else []
+panels += [] if alarmed == "p99" else ["p99"]
+panels += ["errors"]
+heights = {1: [1.0], 2: [0.66, 0.34], 3: [0.46, 0.3, 0.24]}[len(panels)]
+fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, row_heights=heights, vertical_spacing=0.06)
+row_of = {p: i + 1 for i, p in enumerate(panels)}
+fresh = ""
+if alarmed and alarm is not None:
+    unit = iq.chart_unit(alarmed)
+    series = _alarm_series(metrics[metrics.metric == alarmed], alarmed)
+    colours = charts.colors_for(series.series.unique())
+    for s_name, part in series.groupby("series", sort=True):
+        fig.add_trace(go.Scatter(x=part.ts, y=part.value, mode="lines", name=charts.text(f"{s_name} ({unit})"),
+                                 line={"color": colours[s_name], "width": 1.8}), row=1, col=1)
+    charts.alarm_thresholds(fig, fired[fired.alarm_name == alarm.alarm_name], unit, row=1, col=1)
+    fig.update_yaxes(title_text=charts.text(f"{alarmed} ({unit})"), row=1, col=1)
+    fresh = charts.freshness(series, "ts", "series")
+    if series.empty:
+        fresh = f"no {alarmed} points stored in the window"
+    elif alarm.statistic and alarm.statistic not in (alarmed, "Sum", "Average"):
+        fresh += f" · the alarm evaluates {alarm.statistic}; the chart shows the collected statistic"
+if "p99" in row_of and not p99.empty:
+    fig.add_trace(go.Scatter(x=p99.ts, y=p99.value, mode="lines", name="p99 latency (ms)",
+                             line={"color": charts.color("p99"), "width": 1.5}), row=row_of["p99"], col=1)
+    fig.update_yaxes(title_text="p99 (ms)", row=row_of["p99"], col=1)
+    if not fresh:
+        fresh = charts.freshness(p99, "ts")
+if "p99" in row_of and baseline:
+    fig.add_hline(y=baseline, line_dash="dash", line_color=charts.color("baseline"), opacity=0.7,
+                  row=row_of["p99"], col=1, annotation_text=f"7-day median {baseline:,.0f} ms",
+                  annotation_position="top left", annotation_font={"size": 10, "color": charts.color("baseline")})
+if not five.empty and alarmed != "5xx":
     fig.add_trace(go.Scatter(x=five.ts, y=five.value, name="5xx / min", mode="lines",
-                             line={"color": charts.COLORS[1], "width": 1.5}), row=2, col=1)
+                             line={"color": charts.color("5xx"), "width": 1.5}), row=row_of["errors"], col=1)
 if not errors.empty:
     fig.add_trace(go.Scatter(x=errors.ts, y=errors.events, name="ERROR log lines / min", mode="lines",
-                             line={"color": charts.COLORS[3], "width": 1}), row=2, col=1)
+                             line={"color": charts.color("ERROR"), "width": 1.2, "dash": "dot"}),
+                  row=row_of["errors"], col=1)
+if alarm is not None:
+    charts.shade_periods(fig, intervals[intervals.alarm_name == alarm.alarm_name], label=f"{alarm.alarm_name} in ALARM")
 marks = timeline[timeline.kind.isin(["create", "deploy", "rollback", "config", "scaling"])]
 if len(marks) > 25:
     marks = marks[marks.kind != "scaling"]
 charts.mark_events(fig, marks.rename(columns={"what": "label"}))
-fig.update_layout(title={"text": charts.text(f"{name}: p99 latency, 5xx and ERROR logs"), "y": 0.98, "yanchor": "top"},
-                  height=440, xaxis2_title_text="time (UTC)", xaxis_title_text="",
-                  margin={"t": 90}, legend={"y": 1.04, "yanchor": "bottom"})
-fig.update_yaxes(title_text="ms", row=1, col=1)
-low = max([10.0] + [float(v.max()) * 1.1 for v in (five.value, errors.events) if len(v)])
-fig.update_yaxes(title_text="per minute", range=[0, low], row=2, col=1)  # a few stray errors stay small
+what = f"{alarm.metric_name} ({alarm.alarm_name})" if alarmed and alarm is not None else "p99 latency"
+fig.update_layout(title={"text": charts.text(f"{name}: {what}, 5xx and ERROR logs"), "y": 0.98, "yanchor": "top"},
+                  height=200 + 130 * len(panels), margin={"t": 110}, legend={"y": 1.06, "yanchor": "bottom"},
+                  hovermode="x unified")
+charts.subtitle(fig, fresh)
+fig.update_xaxes(title_text="", showticklabels=True)
+fig.update_xaxes(title_text="time (UTC)", row=len(panels), col=1)
+last = [v for v in (five.value if alarmed != "5xx" else pd.Series(dtype=float), errors.events) if len(v)]
+low = max([10.0] + [float(v.max()) * 1.1 for v in last])
+fig.update_yaxes(title_text="per minute", range=[0, low], row=row_of["errors"], col=1)  # stray errors stay small
 st.plotly_chart(fig, key="inc_chart")
+if alarm is not None:
+    ui.table(ui.first(ui.enums(fired.drop(columns=["state_reason", "description", "chart_threshold", "metric"]),
+                               "state_value", "comparison_operator"),
+                      "alarm_name", "state_value", "metric_name", "statistic", "comparison_operator", "threshold",
+                      "threshold_unit", "alarm_minutes"),
+             "inc_fired", column_config={
+                 "alarm_name": "Alarm", "state_value": "State now", "metric_name": "Metric", "statistic": "Statistic",
+                 "comparison_operator": "Comparison", "threshold_unit": "Unit", "variant_name": "Variant",
+                 "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+                 "alarm_minutes": st.column_config.NumberColumn(f"Minutes in ALARM, {span}", format="%d"),
+                 "fired_at": st.column_config.DatetimeColumn("Last went to ALARM (UTC)", format="YYYY-MM-DD HH:mm"),
+                 "state_updated_at": st.column_config.DatetimeColumn("State since (UTC)", format="YYYY-MM-DD HH:mm"),
+                 "period_s": st.column_config.NumberColumn("Period", format="%d s"),
+                 "evaluation_periods": st.column_config.NumberColumn("Evaluation periods", format="%d")})
+    st.caption("Thresholds in ms for latencies (CloudWatch keeps microseconds), Sums per their evaluation period; "
+               "the chart draws them in its own unit (per minute for counts). Shaded: when the alarm was in ALARM.")
 
 l1, l2, _ = st.columns([2, 2, 4])
 l1.page_link(nav.page(nav.ENDPOINTS), label="Endpoint detail for this window", icon=":material/dns:",

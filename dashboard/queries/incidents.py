@@ -18,6 +18,14 @@ from dashboard.queries.endpoints import alarm_changes, alarms, config_events
 from dashboard.queries.logs import log_where
 
 SAGEMAKER = "Amazon SageMaker"
+COUNTS = ("invocations", "4xx", "5xx")  # endpoint_metrics' per-minute counts; latencies are ms, utilizations %
+
+
+def chart_unit(metric: str) -> str:
+    """The unit :func:`dashboard.queries.endpoints.endpoint_metrics` gives a metric label in."""
+    if metric in COUNTS:
+        return "per minute"
+    return "ms" if metric.startswith(("p50", "p90", "p99", "overhead")) else "%"
 
 
 def endpoint_errors(start: datetime, end: datetime) -> pd.DataFrame:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+
+import pandas as pd
 
 INCIDENT = "fraud-txn-scorer-prod"
 
@@ -35,3 +38,51 @@ def test_incident_events_match_the_store(app, demo_store):
         "AND end_time >= ? AND end_time < ?", [INCIDENT, start, start + timedelta(days=1)])
     assert (tl.kind == "alarm").sum() == len(alarms) > 0
     assert (tl.kind == "scaling").sum() == len(scaling) > 0
+
+
+def _chart(at) -> dict:
+    (el,) = [el for el in at.get("plotly_chart") if "inc_chart" in str(el.proto.id)] or at.get("plotly_chart")[:1]
+    return json.loads(el.proto.spec)
+
+
+def test_without_a_link_it_opens_on_the_alarm_in_alarm_now_the_newest(app, demo_store):
+    ongoing = demo_store.query(
+        "SELECT endpoint_name, alarm_name FROM aws_cloudwatch_alarm WHERE state_value = 'ALARM' "
+        "AND endpoint_name IS NOT NULL ORDER BY state_updated_at DESC, endpoint_name, alarm_name")
+    assert ongoing, "the demo has alarms in ALARM (the idle shadow endpoint's at least)"
+    at = app("pages/incident.py")
+    assert at.selectbox(key="inc_resource").value == ongoing[0][0]
+    assert at.query_params["alarm"] == [ongoing[0][1]] or at.query_params["alarm"] == ongoing[0][1]
+    fig = _chart(at)
+    shapes = fig["layout"].get("shapes", [])
+    # the alarm's threshold is drawn, and the time it has been in ALARM is shaded
+    assert any(s["type"] == "line" and s.get("y0") == s.get("y1") and s.get("xref", "").endswith("domain")
+               for s in shapes)
+    assert any(s["type"] == "rect" for s in shapes)
+    assert ongoing[0][1] in json.dumps(fig["layout"]["title"])
+
+
+def test_the_alarmed_metric_is_charted_with_its_threshold_in_ms_and_its_alarm_periods_shaded(app, demo_store):
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=1)
+    ((alarm, threshold_us),) = demo_store.query(
+        "SELECT alarm_name, threshold FROM aws_cloudwatch_alarm WHERE endpoint_name = ? "
+        "AND metric_name = 'ModelLatency'", [INCIDENT])
+    at = app("pages/incident.py", resource=INCIDENT, alarm=alarm, start=start.isoformat(), end=today.isoformat())
+    fig = _chart(at)
+    lines = [s for s in fig["layout"]["shapes"] if s["type"] == "line" and s.get("y0") == s.get("y1")]
+    assert any(abs(s["y0"] - threshold_us / 1000) < 1e-6 for s in lines)  # ms, like the p99 line it sits on
+    label = next(a["text"] for a in fig["layout"]["annotations"] if a["text"].startswith(alarm))
+    assert f"{threshold_us / 1000:,.4g} ms" in label and "e+" not in label
+    p99 = next(t for t in fig["data"] if str(t.get("name", "")).startswith("p99"))
+    assert p99["line"]["color"] != "#1a7f37"  # never green
+    # the shading covers the periods the store has the alarm in ALARM in the window
+    changes = demo_store.query(
+        "SELECT ts, new_state FROM aws_cloudwatch_alarm_state_change WHERE alarm_name = ? AND ts >= ? AND ts < ? "
+        "ORDER BY ts", [alarm, start, today])
+    entered = [ts for ts, state in changes if state == "ALARM"]
+    rects = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]
+    assert entered and {pd.Timestamp(r["x0"]).tz_localize(None) for r in rects} >= {
+        pd.Timestamp(t).tz_convert(UTC).tz_localize(None) for t in entered}
+    fired = next(d.value for d in at.dataframe if "alarm_minutes" in d.value.columns).set_index("alarm_name")
+    assert fired.loc[alarm, "threshold"] == threshold_us / 1000 and fired.loc[alarm, "threshold_unit"] == "ms"
