@@ -10,11 +10,9 @@ import plotly.express as px
 import streamlit as st
 
 import actions
-from dashboard import action_ui, filters, ui
+from dashboard import action_ui, charts, filters, ui
 from dashboard.queries import pipelines as pq
 
-STATUS_COLORS = {"Succeeded": "#1a7f37", "Failed": "#d1242f", "Running": "#1f6feb", "Stopped": "#8c959f",
-                 "Executing": "#1f6feb", "Starting": "#1f6feb", "Stopping": "#8c959f", "NotStarted": "#d0d7de"}
 TIME = "YYYY-MM-DD HH:mm"
 
 
@@ -24,8 +22,8 @@ def _gantt(df: pd.DataFrame, y: str, title: str, key: str, hover: list[str]) -> 
     g = g.dropna(subset=["start_time"])
     if g.empty:
         return
-    fig = px.timeline(g, x_start="start_time", x_end="end_time", y=y, color="status",
-                      color_discrete_map=STATUS_COLORS, hover_data=hover, title=title)
+    fig = charts.apply_colors(px.timeline(g, x_start="start_time", x_end="end_time", y=y, color="status",
+                                          hover_data=hover, title=title))  # statuses in their colours
     fig.update_yaxes(autorange="reversed", title=None)
     fig.update_layout(height=max(240, 110 + 34 * g[y].nunique()), xaxis_title="time (UTC)", hovermode="closest",
                       margin={"t": 80}, title={"y": 0.97, "yanchor": "top"}, legend_title_text="")
