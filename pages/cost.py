@@ -61,8 +61,8 @@ def _trend(df: pd.DataFrame, anomalies: pd.DataFrame, fc: pd.DataFrame, start: d
             future = days[days > pd.Timestamp(today)]
             if len(future):
                 fig.add_trace(go.Bar(x=future, y=[per_day] * len(future), name="forecast",
-                                     marker_color="rgba(87,96,106,0.25)",
-                                     marker_line={"color": "rgba(87,96,106,0.8)", "width": 1},
+                                     marker_color=charts.color("forecast"), marker_opacity=0.45,
+                                     marker_line={"color": charts.color("forecast"), "width": 1},
                                      hovertemplate="forecast %{y:$,.2f}/day<extra></extra>"))
     if not anomalies.empty:
         a = anomalies.copy()
@@ -72,14 +72,14 @@ def _trend(df: pd.DataFrame, anomalies: pd.DataFrame, fc: pd.DataFrame, start: d
             y = [float(daily.get(x, 0.0)) for x in a.x]
             fig.add_trace(go.Scatter(
                 x=a.x, y=y, mode="markers+text", name="anomaly", text=["⚠"] * len(a), textposition="top center",
-                marker={"symbol": "triangle-down", "size": 14, "color": "#d1242f"},
+                marker={"symbol": "triangle-down", "size": 14, "color": charts.color("anomaly")},
                 customdata=a[["service", "usage_type", "total_impact_usd"]].fillna("").assign(
                     service=lambda x: x.service.map(charts.text), usage_type=lambda x: x.usage_type.map(charts.text)
                 ).values,
                 hovertemplate="<b>anomaly</b> %{customdata[0]} %{customdata[1]}<br>"
                               "impact %{customdata[2]:$,.0f}<extra></extra>"))
             for x in a.x:
-                fig.add_vrect(x0=x - timedelta(hours=12), x1=x + timedelta(hours=12), fillcolor="#d1242f",
+                fig.add_vrect(x0=x - timedelta(hours=12), x1=x + timedelta(hours=12), fillcolor=charts.color("anomaly"),
                               opacity=0.08, line_width=0)
     fig.update_layout(xaxis_title="day (UTC)", hovermode="x unified", legend_title_text=None,
                       yaxis_tickprefix="$", yaxis_tickformat=",.0f")
