@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import ui
+from dashboard import charts, ui
 from dashboard.queries import collection
 from sextant.settings import load
 
@@ -141,8 +141,8 @@ with tab_cost:
     else:
         fig = go.Figure(go.Bar(x=cost.by_source.projected_monthly_usd, y=cost.by_source.source, orientation="h",
                                text=[ui.money(v, 2) for v in cost.by_source.projected_monthly_usd],
-                               textposition="auto"))
-        fig.add_vline(x=cost.budget_usd, line_dash="dash", line_color="#d1242f",
+                               textposition="auto", marker_color=charts.color("spend")))
+        fig.add_vline(x=cost.budget_usd, line_dash="dash", line_color=charts.color("budget"),
                       annotation_text=f"budget {ui.money(cost.budget_usd)}", annotation_position="top")
         fig.update_layout(title="Projected monthly API spend by source (last 24 h x 30)", height=320,
                           xaxis_title="USD per month", yaxis_title=None, hovermode="closest",
