@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import filters
@@ -100,20 +101,26 @@ def go(spec: PageSpec, **extra: str | list[str] | None) -> None:
     st.switch_page(page(spec), query_params=params(**extra))
 
 
-def picked(event: object, frame: object, column: str, *, any_cell: bool = False) -> str | None:
-    """The value of ``column`` in the row the viewer picked in a selectable table (``ui.table(..., on_select="rerun",
-    selection_mode=["single-cell", ...])``): a click on a cell of ``column`` (of any column with ``any_cell``), or
-    a selected row. None when nothing is picked. ``frame`` is the DataFrame shown (positions are its rows)."""
+def picked_row(event: object, column: str, *, any_cell: bool = False) -> int | None:
+    """The position of the row the viewer picked in a selectable table (``ui.table(..., on_select="rerun",
+    selection_mode="single-cell")``): a click on a cell of ``column`` (of any column with ``any_cell``), or a
+    selected row; None when nothing is picked."""
     selection = getattr(event, "selection", None)
     if selection is None:
         return None
     rows = [r for r, c in selection.get("cells", []) if any_cell or c == column]
     rows += list(selection.get("rows", []))
-    for row in rows:
-        if 0 <= row < len(frame):  # type: ignore[arg-type]
-            value = frame.iloc[row][column]  # type: ignore[attr-defined]
-            return str(value) if isinstance(value, str) and value else None
-    return None
+    return rows[0] if rows else None
+
+
+def picked(event: object, frame: pd.DataFrame, column: str, *, any_cell: bool = False) -> str | None:
+    """The value of ``column`` in the row picked (:func:`picked_row`) of ``frame``, the DataFrame shown; None when
+    nothing is picked or the cell is blank."""
+    row = picked_row(event, column, any_cell=any_cell)
+    if row is None or not 0 <= row < len(frame):
+        return None
+    value = frame.iloc[row][column]
+    return value if isinstance(value, str) and value else None
 
 
 def url(spec: PageSpec, **extra: str | None) -> str:

@@ -15,6 +15,7 @@ import streamlit as st
 import actions
 from dashboard import action_ui, charts, filters, nav, ui
 from dashboard.queries import logs as lq
+from dashboard.queries import models as mq
 from dashboard.queries import processing as pq
 from dashboard.queries import training as tq
 from sextant.settings import load
@@ -113,7 +114,7 @@ def _detail(name: str) -> None:
         st.warning(f"**Failure reason:** {ui.plain(j.failure_reason)}", icon=":material/error:")
     if action_ui.can_act():
         _actions(j)
-    tabs = st.tabs(["Metric curves", "Hyperparameters & metrics", "Status transitions", "Logs", "Inputs"])
+    tabs = st.tabs(["Metric curves", "Hyperparameters & metrics", "Status transitions", "Logs", "Lineage & inputs"])
     with tabs[0]:
         _curves([name])
     with tabs[1]:
@@ -163,8 +164,54 @@ def _detail(name: str) -> None:
                 "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                 "message": st.column_config.TextColumn("Message", width="large")})
     with tabs[4]:
-        st.code(j.image or "", language=None)
-        st.json(j.input_channels or "[]", expanded=True)
+        _lineage(j)
+
+
+def _lineage(j: pd.Series) -> None:
+    """What the job produced and where it serves (links), the image it ran (with its ECR digest) and its input data."""
+    st.markdown("**Model versions it produced**")
+    produced = mq.produced_by_job(j.account_id, j.region, j.training_job_name)
+    if produced.empty:
+        st.caption("No registered version or model names this job's artifacts ({output path}/" +
+                   ui.plain(j.training_job_name) + "/output/) in the store.")
+    else:
+        shown = produced.assign(approval=produced.approval_status.map(ui.words))[
+            ["model_group", "model_version", "approval", "endpoint_name", "variant_name", "model_name",
+             "registered_at", "model_data_url"]]
+        clicked = ui.table(shown, "tr_produced", downloads=False, on_select="rerun", selection_mode="single-cell",
+                           column_config={
+            "model_group": st.column_config.TextColumn("Registry group", help="Click to open the group's versions"),
+            "model_version": st.column_config.NumberColumn("Version", format="v%d"),
+            "endpoint_name": st.column_config.TextColumn("Serving on", help="Click to open the endpoint"),
+            "variant_name": "Variant", "model_name": "Model", "model_data_url": "Artifacts",
+            "registered_at": st.column_config.DatetimeColumn("Registered (UTC)", format=TIME)})
+        st.caption("Click an endpoint to open it, or a registry group for its versions. A blank endpoint: the "
+                   "version serves nowhere now.")
+        endpoint = nav.picked(clicked, shown, "endpoint_name")
+        if endpoint:
+            nav.go(nav.ENDPOINTS, endpoint=endpoint)
+        group = nav.picked(clicked, shown, "model_group")
+        if group:
+            version = shown.model_version.iloc[nav.picked_row(clicked, "model_group") or 0]
+            nav.go(nav.MODELS, group=group, version=str(int(version)) if pd.notna(version) else None)
+    st.markdown("**Image**")
+    image = tq.image_of(j.image)
+    st.code(j.image or "", language=None)
+    if image.empty:
+        st.caption("Not an ECR image the ecr collector has seen: no digest.")
+    else:
+        i = image.iloc[0]
+        tags = ", ".join(json.loads(i.image_tags or "[]"))
+        st.caption(f"Digest {ui.plain(i.image_digest)} · tags {ui.plain(tags)} · pushed "
+                   f"{i.pushed_at:%Y-%m-%d %H:%M} UTC" if pd.notna(i.pushed_at) else
+                   f"Digest {ui.plain(i.image_digest)} · tags {ui.plain(tags)}")
+    st.markdown("**Input data**")
+    channels = tq.input_channels(j.input_channels)
+    if channels.empty:
+        st.caption("No input channels stored for this job.")
+    else:
+        ui.table(channels, "tr_channels", downloads=False, column_config={
+            "channel": "Channel", "s3_uri": "S3 location", "content_type": "Content type"})
 
 
 def _compare(a: str, b: str) -> None:

@@ -127,12 +127,16 @@ def produced_by_job(account: str, region: str, job: str) -> pd.DataFrame:
 
 
 def serving_map(f: Filters) -> pd.DataFrame:
-    """Endpoint variant -> model -> model package ARN -> registry group and version, with its approval."""
+    """Endpoint variant -> model -> model package ARN -> registry group and version, with its approval, and the
+    training job that produced the artifacts (the version's, else the model's: :data:`PRODUCED_BY`)."""
     where, params = f.where("e")
     df = query(f"""
         SELECT e.endpoint_name, v.variant_name, e.env, e.team, v.model_name, m.model_package_arn,
                pk.group_name AS model_group, pk.version AS model_version, pk.approval_status,
-               pk.creation_time AS registered_at, v.current_weight, v.current_instance_count, v.instance_type,
+               pk.creation_time AS registered_at,
+               (SELECT arg_max(j.training_job_name, j.creation_time) FROM aws_sagemaker_training_job j
+                WHERE {_produced_by("j", "v", "coalesce(pk.model_data_url, m.model_data_url)")}) AS training_job,
+               v.current_weight, v.current_instance_count, v.instance_type,
                e.account_id, e.region
         FROM aws_sagemaker_endpoint e
         JOIN aws_sagemaker_endpoint_variant v USING (account_id, region, endpoint_name)
