@@ -60,6 +60,12 @@ GPU = """() => {
 }"""
 
 
+GPU_INDEX = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).findIndex(gd => {
+  const title = gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title);
+  return String(title).includes('GPU utilization');
+})"""
+
+
 @pytest.fixture(scope="module")
 def oncall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Account, subprocess.Popen[bytes]]]:
     """(dashboard URL, store directory, the account, the collector process) with a collector every 15 s."""
@@ -115,8 +121,13 @@ def _reload(page: Page) -> list[tuple[datetime, float]]:
     return _gpu(page)
 
 
-def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def _shot(page: Page, name: str, chart: bool = False) -> None:
+    """A screenshot of the page (with ``chart``, scrolled to the GPU chart, which is below the first screen)."""
+    if chart:
+        i = page.evaluate(GPU_INDEX)
+        if i >= 0:
+            page.locator(".js-plotly-plot").nth(i).scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=not chart)
 
 
 def _alarm_state(acc: Account) -> str:
@@ -167,6 +178,11 @@ def test_oncall_reaches_the_gpu_alarm_scales_and_sees_gpu_fall(
         _settle(page)
         page.get_by_role("heading", name=ENDPOINT).wait_for(timeout=60000)
         assert clicks <= 2
+        # On the endpoint, the operator narrows the charts to the last hour (the sidebar's range; not navigation).
+        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+        page.get_by_role("option", name="Last hour").click()
+        page.wait_for_function("() => location.search.includes('range=1h')", timeout=60000)
+        _settle(page)
 
         # 2. The GPU series is fresh: its newest minute at most 2 minutes old (a collection may be under way at
         #    the first look: re-read for up to 2 minutes).
@@ -180,7 +196,7 @@ def test_oncall_reaches_the_gpu_alarm_scales_and_sees_gpu_fall(
                 break
             page.wait_for_timeout(5000)
             gpu = _reload(page)
-        _shot(page, "2-endpoint-gpu")
+        _shot(page, "2-endpoint-gpu", chart=True)
         assert gpu, "the endpoint page draws no GPU utilization series"
         assert ages[-1] <= FRESH_S, f"the GPU series' newest point is {ages[-1]} s old (reads: {ages} s)"
         assert gpu[-1][1] > 55, f"GPU utilization is not above the alarm's 55 %: {gpu[-3:]}"
@@ -228,10 +244,10 @@ def test_oncall_reaches_the_gpu_alarm_scales_and_sees_gpu_fall(
             after = [y for t, y in gpu if t >= effective]
             if seen_at is None and after and baseline and after[0] < 0.8 * statistics.median(baseline):
                 seen_at = datetime.now(UTC)
-                _shot(page, "5-fall-seen")
+                _shot(page, "5-fall-seen", chart=True)
             if len(after) >= 3:
                 break
-        _shot(page, "6-after")
+        _shot(page, "6-after", chart=True)
         text = page.locator('[data-testid="stMain"]').inner_text()
         browser.close()
 
