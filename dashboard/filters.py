@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -119,6 +120,20 @@ def current(default_range: str = DEFAULT_RANGE) -> Filters:
         st.session_state[_ASKED] = default_range
         st.rerun()
     return f
+
+
+def _to_url(key: str, param: str) -> None:
+    st.query_params[param] = str(st.session_state[key])
+
+
+def url_widget(key: str, param: str, value: object) -> dict[str, Any]:
+    """Keyword arguments for a keyed picker whose value lives in the URL as ``param`` (a page's own: ``?resource=``)
+    and is drawn with ``value`` (what the URL names, or the page's default): when the URL names another value than
+    the widget holds (a link, a row picked elsewhere on the page), the widget follows the URL; when the viewer picks,
+    the URL follows the widget (before the rerun, so the page reads the new value)."""
+    if value is not None and key in st.session_state and st.session_state[key] != value:
+        del st.session_state[key]
+    return {"key": key, "on_change": _to_url, "args": (key, param)}
 
 
 def url_params(query: object) -> dict[str, str | list[str]]:
