@@ -62,7 +62,7 @@ MEANING: dict[str, str] = {
     # cost chart and API spend
     "forecast": GRAY, "anomaly": RED, "other": LIGHT_GRAY, "budget": RED, "spend": BLUE,
     # change markers
-    "deploy": BLUE, "rollback": ORANGE, "create": GRAY, "config": PURPLE, "scaling": TEAL,
+    "deploy": BLUE, "rollback": ORANGE, "create": GRAY, "config": PINK, "scaling": PURPLE,
     # the alarm threshold line, alarm periods and the normal level
     "threshold": RED, "baseline": GREEN,
 }
@@ -289,7 +289,7 @@ def mark_events(fig: go.Figure, events: pd.DataFrame, at: str = "time", label: s
         full = str(getattr(r, label))
         short = full if len(full) <= LABEL_CHARS else full[:LABEL_CHARS - 1] + "…"
         x_px = (pd.Timestamp(t) - lo).total_seconds() / width * width_px
-        w = 6.0 * len(short) + 8
+        w = 5.0 * len(short) + 10
         right = x_px + w > width_px  # near the right edge the label ends at its line
         box = (x_px - w, x_px) if right else (x_px, x_px + w)
         row = next((i for i, boxes in enumerate(placed)

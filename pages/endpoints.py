@@ -213,8 +213,8 @@ def _capacity_tab(account: str, region: str, name: str, start: datetime, end: da
         fig = charts.time_series(counts, "time", "instances", "variant_name", title="Instances", unit="instances")
         fig.update_traces(line_shape="hv")
         changed = counts[(counts.time > pd.Timestamp(start)) & (counts.time < pd.Timestamp(end))]
-        charts.subtitle(fig, f"last change {charts.ago(changed.time.max())}; a count holds until the next change"
-                        if not changed.empty else "no change in the window: the count held throughout")
+        charts.subtitle(fig, f"newest point {charts.ago(changed.time.max())}; a count holds until the next change"
+                        if not changed.empty else "no change or observation in the window: the count held throughout")
         st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
     acts = eq.scaling_activities(account, region, name, start, end)
     if not acts.empty:

@@ -71,7 +71,8 @@ if not wanted or wanted not in names:
         noisy = noisy[noisy.endpoint_name.isin(names)]
         wanted = noisy.endpoint_name.iloc[0] if not noisy.empty else names[0]
 c1, c2, c3 = st.columns([3, 3, 4])
-name = c1.selectbox("Endpoint", names, index=names.index(wanted), key="inc_resource")
+name = c1.selectbox("Endpoint", names, index=names.index(wanted),
+                    **filters.url_widget("inc_resource", "resource", wanted))  # a link or a picked period moves it
 st.query_params["resource"] = name
 
 e = eps[eps.endpoint_name == name].iloc[0]
@@ -83,7 +84,7 @@ if not fired.empty:
     asked = st.query_params.get("alarm")
     state_of = dict(zip(fired.alarm_name, fired.state_value, strict=True))
     chosen = c2.selectbox("Alarm that fired", options, index=options.index(asked) if asked in options else 0,
-                          key=f"inc_alarm_{name}",
+                          **filters.url_widget(f"inc_alarm_{name}", "alarm", asked if asked in options else None),
                           format_func=lambda a: f"{a} (in ALARM now)" if state_of.get(a) == "ALARM" else a)
     st.query_params["alarm"] = chosen
     alarm = fired[fired.alarm_name == chosen].iloc[0]
@@ -134,7 +135,7 @@ def _alarm_series(part: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 panels = ["alarm"] if alarmed else []
-panels += [] if alarmed == "p99" else ["p99"]
+panels += [] if alarmed == "p99" or p99.empty else ["p99"]
 panels += ["errors"]
 heights = {1: [1.0], 2: [0.66, 0.34], 3: [0.46, 0.3, 0.24]}[len(panels)]
 fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, row_heights=heights, vertical_spacing=0.06)
@@ -182,7 +183,7 @@ fig.update_layout(title={"text": charts.text(f"{name}: {what}, 5xx and ERROR log
                   height=200 + 130 * len(panels), margin={"t": 110}, legend={"y": 1.06, "yanchor": "bottom"},
                   hovermode="x unified")
 charts.subtitle(fig, fresh)
-fig.update_xaxes(title_text="", showticklabels=True)
+fig.update_xaxes(title_text="")
 fig.update_xaxes(title_text="time (UTC)", row=len(panels), col=1)
 last = [v for v in (five.value if alarmed != "5xx" else pd.Series(dtype=float), errors.events) if len(v)]
 low = max([10.0] + [float(v.max()) * 1.1 for v in last])
