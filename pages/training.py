@@ -47,7 +47,7 @@ def _curves(names: list[str]) -> None:
     curves = pd.concat(frames)
     for metric, part in curves.groupby("metric"):
         if len(names) > 1:
-            fig = px.line(part, x="minute", y="value", color="job", title=metric)
+            fig = charts.apply_colors(px.line(part, x="minute", y="value", color="job", title=metric))
             fig.update_layout(xaxis_title="minutes since the first point", yaxis_title=metric, height=300)
         else:
             fig = charts.time_series(part, "ts", "value", "host", title=metric, unit=metric)
@@ -140,8 +140,9 @@ def _detail(name: str) -> None:
             g["end_time"] = g.end_time.fillna(pd.Timestamp.now(tz="UTC"))
             g = g[g.end_time > g.start_time]
             if not g.empty:
-                fig = px.timeline(g, x_start="start_time", x_end="end_time", y="status", color="status",
-                                  hover_data=["message"], title="Secondary status over time")
+                fig = charts.apply_colors(px.timeline(g, x_start="start_time", x_end="end_time", y="status",
+                                                      color="status", hover_data=["message"],
+                                                      title="Secondary status over time"))
                 fig.update_yaxes(autorange="reversed", title=None)
                 fig.update_layout(height=260, xaxis_title="time (UTC)", showlegend=False)
                 st.plotly_chart(fig, key="tr_transitions")
