@@ -69,6 +69,9 @@ from demo.world import (
     Transition,
     VariantState,
     World,
+    job_artifacts,
+    job_output,
+    package_training_jobs,
     role_arn,
 )
 
@@ -337,7 +340,7 @@ def _job_args(spec: TrainingJobSpec) -> dict[str, Any]:
                                              "S3DataDistributionType": "FullyReplicated"}}}
             for ch in spec.channels
         ],
-        output_data_config={"S3OutputPath": f"s3://sagemaker-{spec.account}-models/{spec.team}/{spec.project}/"},
+        output_data_config={"S3OutputPath": job_output(spec)},
         resource_config={"InstanceType": spec.instance_type, "InstanceCount": spec.instance_count,
                          "VolumeSizeInGB": spec.volume_gb},
         vpc_config=None,
@@ -464,14 +467,17 @@ def _package_arns(world: World) -> dict[tuple[str, str, int], str]:
     return arns
 
 
-def _model_data(account: str, group: str, version: int) -> str:
-    return f"s3://sagemaker-{account}-models/{group}/v{version}/model.tar.gz"
+def _model_data(world: World, account: str, group: str, version: int) -> str:
+    """A version's artifacts: the model its training job wrote (world.package_training_jobs), else a folder of the
+    group's own (a version trained before the jobs' history, or elsewhere)."""
+    job = package_training_jobs(world).get((account, group, version))
+    return job_artifacts(job) if job else f"s3://sagemaker-{account}-models/{group}/v{version}/model.tar.gz"
 
 
 def _inference_spec(world: World, account: str, group: str, image: str, version: int) -> dict[str, Any]:
     types = sorted({v.instance_type for e in world.endpoints if e.package_group == group and e.account == account
                     for v in e.variants})
-    return {"Containers": [{"Image": image, "ModelDataUrl": _model_data(account, group, version)}],
+    return {"Containers": [{"Image": image, "ModelDataUrl": _model_data(world, account, group, version)}],
             "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"],
             "SupportedRealtimeInferenceInstanceTypes": types}
 
@@ -486,7 +492,7 @@ def _seed_models(world: World, e: EndpointSpec, arns: dict[tuple[str, str, int],
                 continue
             p = package[(e.account, e.package_group, s.model_version)]
             container = {"Image": p.image, "ModelPackageName": arns[(p.account, p.group, p.version)],
-                         "ModelDataUrl": _model_data(e.account, e.package_group, s.model_version),
+                         "ModelDataUrl": _model_data(world, e.account, e.package_group, s.model_version),
                          "Mode": "SingleModel", "Environment": {"SAGEMAKER_PROGRAM": "serve.py"}}
             model = backend.create_model(name, role_arn(e.account), container, None, None,
                                          _tags(team=e.team, project=e.project, env=e.env,

@@ -444,6 +444,40 @@ def _packages(rng: random.Random, endpoints: list[EndpointSpec], anchor: datetim
     return out
 
 
+def package_training_jobs(world: World) -> dict[tuple[str, str, int], TrainingJobSpec]:
+    """The training job that produced each registered version, (account, group, version) -> job: a Completed job of
+    the group's team and project whose algorithm shares a word with the group's name (``fraud-txn-scorer`` and
+    ``fraud-lgbm-scorer-...``), the latest that ended before the version was registered and produced no other
+    version. Versions registered before the jobs' history (or of a group no algorithm matches) have none: their
+    artifacts come from elsewhere. The version's ModelDataUrl is then that job's artifacts, where SageMaker writes
+    them: ``{S3OutputPath}{job}/output/model.tar.gz`` (:func:`job_artifacts`)."""
+    owners = {(e.account, e.package_group): (e.team, e.project) for e in world.endpoints}
+    taken: set[str] = set()
+    out: dict[tuple[str, str, int], TrainingJobSpec] = {}
+    for p in sorted(world.packages, key=lambda p: (p.account, p.group, -p.version)):  # newest first: in order
+        team, project = owners.get((p.account, p.group), (None, None))
+        words = set(p.group.split("-")[1:])
+        candidates = [j for j in world.training_jobs
+                      if j.account == p.account and j.team == team and j.project == project
+                      and j.status == "Completed" and j.end is not None and j.end <= p.created
+                      and j.name not in taken and words & set(j.name.split("-")[1:-3])]
+        if candidates:
+            job = max(candidates, key=lambda j: j.end or j.created)
+            taken.add(job.name)
+            out[(p.account, p.group, p.version)] = job
+    return out
+
+
+def job_output(job: TrainingJobSpec) -> str:
+    """The job's S3OutputPath (OutputDataConfig)."""
+    return f"s3://sagemaker-{job.account}-models/{job.team}/{job.project}/"
+
+
+def job_artifacts(job: TrainingJobSpec) -> str:
+    """Where SageMaker writes the job's model (ModelArtifacts.S3ModelArtifacts)."""
+    return f"{job_output(job)}{job.name}/output/model.tar.gz"
+
+
 FAILURES = [
     "AlgorithmError: ExecuteUserScriptError: ValueError: Input contains NaN, infinity or a value too large "
     "for dtype('float32').",
