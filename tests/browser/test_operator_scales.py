@@ -130,9 +130,14 @@ def test_an_operator_scales_the_incident_endpoint_and_sees_latency_drop(oncall):
         assert "/ day" in plan_text
         page.screenshot(path=str(ARTIFACTS / "oncall-confirm.png"), full_page=True)
         dialog.locator(".st-key-ep_scale_AllTraffic_scale_confirm button").click()
-        dialog.get_by_text("audit #").wait_for(timeout=60000)
+        # On success the dialog closes; the outcome stays under the button, and the change shows as pending
+        page.get_by_role("dialog").wait_for(state="hidden", timeout=60000)
+        done = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="audit #")
+        done.first.wait_for(state="attached", timeout=60000)  # under the Scale button, in its expander
         clicked = datetime.now(UTC)
-        assert dialog.locator('[data-testid="stAlertContentSuccess"]').count() == 1, dialog.inner_text()
+        assert done.count() == 1, page.inner_text("body")
+        page.get_by_text("pending until the next collection").first.wait_for(timeout=60000)  # on the page itself
+        page.screenshot(path=str(ARTIFACTS / "oncall-pending.png"), full_page=True)
 
         # When the instances changed (the autoscaler's activity ends), then the first full minute after it, as
         # the next collections bring it to the page.
