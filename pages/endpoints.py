@@ -142,6 +142,7 @@ def _detail(f: filters.Filters, name: str) -> None:
     variants = eq.endpoint_variants(account, region, name)
     # every viewer sees a change the store does not show yet (and a scheduled restore of the autoscaling bounds)
     action_ui.pending_notice(account, region, name, variants, (e.autoscaling_min, e.autoscaling_max))
+    action_ui.refresh_control(account, region, name, key="ep_refresh")  # operators: read its series now
     if action_ui.can_act() and not variants.empty:
         _scale_panel(e, variants)
     resolution = "1-minute points (5-minute where older than a day)" if eq.fine_grained(start, end) \
