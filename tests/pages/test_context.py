@@ -134,3 +134,13 @@ def test_the_endpoint_model_line_links_to_its_version_and_job(demo_store, monkey
     links = _links(at)
     assert ("models", "group=fraud-txn-scorer&version=7") in links
     assert ("training", f"job={job.name}") in links
+
+
+def test_the_incident_picker_follows_the_url_and_writes_the_viewers_pick(app):
+    at = app("pages/incident.py", resource=SERVING)
+    assert at.selectbox(key="inc_resource").value == SERVING
+    at.query_params["resource"] = "search-ranker-prod"  # a link (or a picked alarm period) names another endpoint
+    at.run()
+    assert at.selectbox(key="inc_resource").value == "search-ranker-prod"
+    at.selectbox(key="inc_resource").set_value(SERVING).run()
+    assert at.query_params["resource"] == SERVING and at.selectbox(key="inc_resource").value == SERVING
