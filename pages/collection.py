@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, filters, ui
 from dashboard.queries import collection
 from sextant.settings import load
 
@@ -20,19 +19,6 @@ def _bytes(n: int) -> str:
             return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
         n /= 1000
     return f"{n:,.1f} TB"
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "–"
-    s = int(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    if s < 172800:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
 
 
 st.title("Collection")
@@ -73,8 +59,8 @@ if 0 < cost.hours_covered < 23.5:
 st.subheader("Freshness per source")
 view = fresh.assign(
     last_error=fresh.last_error.fillna(""), last_hint=fresh.last_hint.fillna(""),
-    age=fresh.age_s.map(_age),
-    expected_every=fresh.expected_every_s.map(_age),
+    age=fresh.age_s.map(filters.duration),
+    expected_every=fresh.expected_every_s.map(filters.duration),
 )
 ui.table(view[["source", "status", "account_id", "region", "last_success", "age", "expected_every",
                "last_status", "last_error", "last_hint"]], "collection_freshness", column_config={
