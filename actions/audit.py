@@ -197,3 +197,25 @@ class AuditLog:
         with self._connect() as con:
             (n,) = con.execute("SELECT count(*) FROM audit").fetchone()
             return int(n)
+
+
+class AuditTable:
+    """A table of its own in the audit database (the restore schedule, the refresh queue): ``SCHEMA`` (its DDL and
+    the triggers that guard it) is applied when it is opened; connections as the audit log's, rows by name."""
+
+    SCHEMA = ""
+
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
+        with self._connect() as con:
+            con.executescript(self.SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.audit.path, timeout=self.audit.timeout, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.row_factory = sqlite3.Row
+            yield con
+        finally:
+            con.close()

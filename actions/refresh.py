@@ -30,13 +30,12 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
-from actions.audit import AuditLog, AuditRow
+from actions.audit import AuditLog, AuditRow, AuditTable
 from actions.restore import audit_for
 from actions.roles import Actor
 from actions.service import ACCOUNT_RE, REGION_RE, ActionError, Outcome, Plan, _name
@@ -280,24 +279,10 @@ class RefreshRequest:
         return self.status in WAITING
 
 
-class RefreshQueue:
+class RefreshQueue(AuditTable):
     """The ``refresh_request`` table in the audit database of ``audit``."""
 
-    def __init__(self, audit: AuditLog) -> None:
-        self.audit = audit
-        with self._connect() as con:
-            con.executescript(TABLE)
-            con.executescript(TRIGGERS)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.audit.path, timeout=self.audit.timeout, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.row_factory = sqlite3.Row
-            yield con
-        finally:
-            con.close()
+    SCHEMA = TABLE + TRIGGERS
 
     def add(self, *, actor: str, role: str, account_id: str, region: str, endpoint: str, audit_id: int,
             queries_estimated: int, now: datetime | None = None) -> RefreshRequest:

@@ -21,13 +21,11 @@ never changes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from actions.audit import AuditLog, AuditRow
+from actions.audit import AuditLog, AuditRow, AuditTable
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS restore_schedule (
@@ -118,24 +116,10 @@ class ScheduledRestore:
         return cls(**d)
 
 
-class RestoreSchedule:
+class RestoreSchedule(AuditTable):
     """The ``restore_schedule`` table in the audit database of ``audit``."""
 
-    def __init__(self, audit: AuditLog) -> None:
-        self.audit = audit
-        with self._connect() as con:
-            con.executescript(TABLE)
-            con.executescript(TRIGGERS)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.audit.path, timeout=self.audit.timeout, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.row_factory = sqlite3.Row
-            yield con
-        finally:
-            con.close()
+    SCHEMA = TABLE + TRIGGERS
 
     def add(self, *, scale_audit_id: int, due_at: datetime, actor: str, role: str, account_id: str, region: str,
             endpoint: str, variant: str, min_capacity: int, max_capacity: int,
