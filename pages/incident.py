@@ -30,7 +30,7 @@ ongoing = iq.ongoing_alarms(f)
 ongoing = ongoing[ongoing.endpoint_name.isin(names)]
 if not ongoing.empty:
     top = ongoing.iloc[0]
-    st.error(f"In ALARM now: {ui.plural(len(ongoing), 'alarm')} on "
+    st.warning(f"In ALARM now: {ui.plural(len(ongoing), 'alarm')} on "
              f"{ui.plural(ongoing.endpoint_name.nunique(), 'endpoint')}. Newest: {ui.plain(top.alarm_name)} on "
              f"{ui.plain(top.endpoint_name)}"
              + (f", since {charts.ago(top.since)}" if pd.notna(top.since) else ""),
