@@ -219,15 +219,16 @@ def alarm_thresholds(fig: go.Figure, alarms: pd.DataFrame, unit: str, **where: o
     """The threshold of each alarm in ``alarms`` (rows of ``queries.endpoints.alarms``: alarm_name,
     comparison_operator, threshold and threshold_unit in the alarm's terms, chart_threshold in the chart's
     ``unit``) as a labelled line, e.g. "a-5xx > 50 per 5 min (10 per minute)"."""
-    for a in alarms.itertuples():
-        if pd.isna(a.chart_threshold):
+    for name, operator, own_value, own_unit, value in alarms[
+            ["alarm_name", "comparison_operator", "threshold", "threshold_unit", "chart_threshold"]
+    ].itertuples(index=False, name=None):
+        if pd.isna(value):
             continue
-        op = OPERATORS.get(str(a.comparison_operator), str(a.comparison_operator or ""))
-        own = f"{a.threshold:,.4g} {a.threshold_unit or ''}".strip()
-        label = f"{a.alarm_name} {op} {own}"
-        if abs(float(a.chart_threshold) - float(a.threshold)) > 1e-9:
-            label += f" ({a.chart_threshold:,.4g} {unit})"
-        threshold(fig, float(a.chart_threshold), label, **where)
+        op = OPERATORS.get(str(operator), str(operator or ""))
+        label = f"{name} {op} " + f"{float(own_value):,.4g} {own_unit or ''}".strip()
+        if abs(float(value) - float(own_value)) > 1e-9:
+            label += f" ({float(value):,.4g} {unit})"
+        threshold(fig, float(value), label, **where)
     return fig
 
 

@@ -205,8 +205,9 @@ def alarm_intervals(account: str, region: str, name: str, start: datetime, end: 
     out = _utc(out, "since", "until")
     out = out[(out.since < hi) & (out.until.isna() | (out.until > lo))].copy()
     out["ongoing"] = out.until.isna()
-    out["start"] = out.since.clip(lower=lo)
-    out["end"] = out.until.fillna(hi).clip(upper=hi)
+    out["start"] = out.since.where(out.since > lo, lo)
+    until = out.until.fillna(hi)
+    out["end"] = until.where(until < hi, hi)
     return out.sort_values(["start", "alarm_name"], kind="stable")[cols].reset_index(drop=True)
 
 
