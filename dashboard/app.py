@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import auth, data, filters, ui
 from dashboard.nav import COLLECTION, PAGES, alias, page, spec_of
+from dashboard.nav import params as nav_params
 from dashboard.queries import collection, scope
 from sextant import progress
 from sextant.settings import SettingsError, load
@@ -83,7 +84,8 @@ def _stale_banner(sources: tuple[str, ...]) -> None:
              + f"; expected every {filters.duration(r.expected_every_s)}" for r in late.itertuples()]
     with st.container(border=False):
         st.warning("This page shows data that is not fresh:  \n" + "  \n".join(lines), icon=":material/update:")
-        st.page_link(page(COLLECTION), label="Collection status and what to do", icon=":material/sync:")
+        st.page_link(page(COLLECTION), label="Collection status and what to do", icon=":material/sync:",
+                     query_params=nav_params())
 
 
 def _guarded() -> None:

@@ -181,7 +181,7 @@ def human_config(df: pd.DataFrame, column_config: dict[str, Any] | None = None) 
 
 
 def table(df: pd.DataFrame, key: str, *, column_config: dict[str, Any] | None = None, height: int | None = None,
-          on_select: str = "ignore", selection_mode: str = "single-row", downloads: bool = True,
+          on_select: str = "ignore", selection_mode: str | list[str] = "single-row", downloads: bool = True,
           human: bool = True) -> Any:
     """A dataframe with CSV and Parquet downloads under it (unless ``downloads`` is False); returns the selection
     event when selectable. Columns without a label get a human header (:func:`human_config`), missing values are

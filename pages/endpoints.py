@@ -7,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import action_ui, charts, filters, nav, ui
+from dashboard import action_ui, charts, filters, lineage, nav, ui
 from dashboard.queries import endpoints as eq
 from dashboard.queries import logs as lq
 
@@ -118,6 +118,7 @@ def _detail(f: filters.Filters, name: str) -> None:
                f"{ui.plain(e.env)} · "
                f"account {ui.plain(e.account_id)} {ui.plain(e.region)} · config {ui.plain(e.endpoint_config_name)} · "
                f"window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
+    lineage.model_line(e.account_id, e.region, name)  # what serves here, and what made it (Models, Training)
     account, region = e.account_id, e.region
     metrics = eq.endpoint_metrics(account, region, name, start, end)
     events = eq.config_events(account, region, name, start, end)
