@@ -120,7 +120,7 @@ m[2].metric(f"5xx errors, {span}", f"{int((fx.value * fx.period_s / 60).sum()):,
 m[3].metric(f"ERROR log lines, {span}", f"{int(errors.events.sum()):,}" if not errors.empty else "0")
 if alarm is not None:
     m[4].metric(f"In ALARM, {span}", f"{int(alarm.alarm_minutes):,} min",
-                help=f"Minutes {alarm.alarm_name} spent in ALARM inside the window (shaded on the chart)")
+                help=f"Minutes {ui.plain(alarm.alarm_name)} spent in ALARM inside the window (shaded on the chart)")
 else:
     m[4].metric(f"Alarm changes, {span}", int((timeline.kind == "alarm").sum()) if not timeline.empty else 0)
 
