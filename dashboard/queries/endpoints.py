@@ -108,6 +108,17 @@ def traffic(f: Filters, window: timedelta = TRAFFIC_WINDOW, name: str | None = N
     return traffic_windows(f, (window,), name)[window][TRAFFIC_COLUMNS]
 
 
+def _merged(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Half-open [start, end) ranges, empty ones dropped, overlapping or touching ones joined, in time order."""
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 def traffic_windows(f: Filters, windows: tuple[timedelta, ...],
                     name: str | None = None) -> dict[timedelta, pd.DataFrame]:
     """:func:`traffic` over each of ``windows`` (all ending at the same ``fixed_end``), in one pass over the store:
@@ -121,8 +132,16 @@ def traffic_windows(f: Filters, windows: tuple[timedelta, ...],
     earliest = min(p[1] for p in parts)
     values = ", ".join("(?::INTEGER, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ)" for _ in parts)
     # the minutes read from the points: per window, before its first whole hour and from its last one on
-    minutes = " OR ".join("(p.ts > ?::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < ?::TIMESTAMPTZ)"
-                          " OR p.ts >= ?::TIMESTAMPTZ" for _ in parts)
+    ranges = _merged([r for _, ws, h0, h1, _ in parts
+                      for r in ((ws - timedelta(minutes=5) + timedelta(microseconds=1), h0), (h1, end))])
+    # one plain time range per scan, so the point table's zone maps skip all but those minutes' row groups (an OR of
+    # ranges in one scan made DuckDB read the whole day's points)
+    point_scans = " UNION ALL ".join(
+        "SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts, p.value FROM aws_cloudwatch_metric_point p "
+        "JOIN s USING (account_id, region, series_id) "
+        "WHERE p.stat = 'Sum' AND p.ts >= ?::TIMESTAMPTZ AND p.ts < ?::TIMESTAMPTZ" for _ in ranges) or \
+        "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS region, NULL::VARCHAR AS series_id, " \
+        "NULL::INTEGER AS period_s, NULL::TIMESTAMPTZ AS ts, NULL::DOUBLE AS value WHERE false"
     # the VALUES rows and the minute ranges are fixed text, one per window; every value is bound
     df = query(f"""
         WITH w(win, ws, h0, h1, hs) AS (VALUES {values}),
@@ -136,11 +155,7 @@ def traffic_windows(f: Filters, windows: tuple[timedelta, ...],
             SELECT h.account_id, h.region, h.series_id, h.stat, h.hour, h.value
             FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
             WHERE h.hour >= ?::TIMESTAMPTZ AND h.hour < ?::TIMESTAMPTZ AND h.stat IN ('Sum', 'p99')),
-        raw AS (
-            SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts, p.value
-            FROM aws_cloudwatch_metric_point p JOIN s USING (account_id, region, series_id)
-            WHERE p.stat = 'Sum' AND p.ts > ?::TIMESTAMPTZ - INTERVAL 5 MINUTE AND p.ts < ?::TIMESTAMPTZ
-              AND ({minutes})),
+        raw AS ({point_scans}),
         pts AS (  -- per window and 5-minute bucket: its 1-minute points where it has any, else its coarser points
             SELECT win, account_id, region, series_id, floor(epoch(ts) / 300) AS b5,
                    sum(share) FILTER (WHERE period_s = 60) AS fine, sum(share) FILTER (WHERE period_s <> 60) AS coarse,
@@ -172,8 +187,8 @@ def traffic_windows(f: Filters, windows: tuple[timedelta, ...],
                sum(p99 * inv) / nullif(sum(inv) FILTER (WHERE p99 IS NOT NULL), 0) / 1000.0 AS p99_ms,
                max(p99) / 1000.0 AS peak_p99_ms
         FROM per_hour FULL JOIN p99 USING (win, account_id, region, endpoint_name, variant_name, hour)
-        GROUP BY ALL""", [*(v for p in parts for v in p), name, name, _hour_floor(earliest), end, earliest, end,  # noqa: S608
-                          *(v for _, ws, h0, h1, _ in parts for v in (ws, h0, h1)), end])
+        GROUP BY ALL""", [*(v for p in parts for v in p), name, name, _hour_floor(earliest), end,  # noqa: S608
+                          *(v for r in ranges for v in r), end])
     df = _or_empty(df, ["win", *(c for c in TRAFFIC_COLUMNS if not c.startswith("error_rate"))])
     inv = df.invocations.astype(float).where(df.invocations > 0)
     df["error_rate"] = (df.errors_4xx + df.errors_5xx) / inv
