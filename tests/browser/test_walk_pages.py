@@ -116,6 +116,12 @@ KEY_COLUMNS = {
 }
 
 
+OPEN_PANEL_DRAWN = """() => {
+  const open = [...document.querySelectorAll('[role="tabpanel"]')].filter(p => p.offsetParent !== null);
+  return open.length > 0 && open.every(p => p.querySelector('[data-testid="stElementContainer"]') !== null);
+}"""
+
+
 def read_tables(page) -> list[dict]:
     """Every grid the view shows, with its expanders open, scrolled into view one by one and opening each of its
     tabs in turn (a grid in a closed expander, a hidden tab or below the fold is not drawn)."""
@@ -137,6 +143,8 @@ def read_tables(page) -> list[dict]:
     tabs = page.locator('[data-testid="stTab"]')
     for i in range(tabs.count()):
         tabs.nth(i).click()
+        # a lazy tab (bound to the URL) is drawn by the rerun the click starts: wait until its panel has content
+        page.wait_for_function(OPEN_PANEL_DRAWN, timeout=60000)
         page.wait_for_function(SETTLED, timeout=60000)
         page.wait_for_timeout(500)
         collect()

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from actions.audit import AuditLog
-from tests.conftest import Account, account_in_env, make_endpoint
+from tests.conftest import Account, account_in_env, make_endpoint, wait_until
 
 MAIN = "123456789012"
 ENDPOINT = "dialog-dry-run"
@@ -33,6 +33,14 @@ def acc(tmp_path_factory) -> Iterator[Account]:
         yield acc
 
 
+def _in_service(acc) -> None:
+    """The dialog plans against AWS's state: a scale is offered only on an endpoint InService (a loaded machine can
+    still be creating it when the test starts)."""
+    sm = acc.client("sagemaker")
+    wait_until(lambda: sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService", 120,
+               "the endpoint InService")
+
+
 def _desired(acc) -> int:
     variant = acc.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"][0]
     return int(variant["DesiredInstanceCount"])
@@ -43,6 +51,7 @@ def test_dry_run_then_confirm_in_the_same_dialog_acts_once(acc, tmp_path, monkey
     monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    _in_service(acc)
     at = AppTest.from_string(DIALOG, default_timeout=60).run()
     assert not at.exception, at.exception
     at.toggle(key="probe_dry").set_value(True).run()
