@@ -28,12 +28,6 @@ def to_minutes(t: datetime) -> int:
     return int(t.astimezone(UTC).timestamp() // 60)
 
 
-def _state_minutes(states) -> np.ndarray:
-    """The first whole minute each state holds for: a change at 12:03:30 shows from the 12:04 bucket on (the
-    12:03 one was mostly served before it), so no chart shows its effect before the change's own marker."""
-    return np.array([-int(-s.time.astimezone(UTC).timestamp() // 60) for s in states], dtype=np.int64)
-
-
 def minute_range(start: datetime, end: datetime) -> np.ndarray:
     """Epoch minutes in [start, end)."""
     return np.arange(to_minutes(start) + (start.second > 0 or start.microsecond > 0), to_minutes(end) +
@@ -84,7 +78,7 @@ def variant_state(world: World, e: EndpointSpec, v: VariantSpec, minutes: np.nda
     if not states:
         zeros = np.zeros(len(minutes))
         return zeros, zeros, zeros
-    times = _state_minutes(states)
+    times = np.array([to_minutes(s.time) for s in states], dtype=np.int64)
     idx = np.searchsorted(times, minutes, side="right") - 1
     live = idx >= 0
     idx = np.clip(idx, 0, None)
@@ -105,7 +99,7 @@ def variant_state_weights(world: World, e: EndpointSpec, v: VariantSpec, minutes
     states = world.timeline.states(e.account, e.name, v.name)
     if not states:
         return np.zeros(len(minutes))
-    times = _state_minutes(states)
+    times = np.array([to_minutes(s.time) for s in states], dtype=np.int64)
     idx = np.searchsorted(times, minutes, side="right") - 1
     return np.where(idx >= 0, np.array([s.weight for s in states], dtype=float)[np.clip(idx, 0, None)], 0.0)
 

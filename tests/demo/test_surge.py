@@ -101,19 +101,3 @@ def test_a_surge_with_no_running_demo_says_so(tmp_path):
                          env={**os.environ, "DEMO_CONTROL_TIMEOUT": "1"})
     assert res.returncode == 1 and "no running demo answered" in res.stderr
     assert list(tmp_path.iterdir()) == []  # the unanswered request is taken back
-
-
-def test_a_scale_shows_from_the_first_whole_minute_after_it_not_before_its_marker():
-    from dataclasses import replace
-
-    world = build_world(7)
-    e = world.endpoint("search-ranker-prod")
-    v = e.variants[0]
-    last = world.timeline.states(e.account, e.name, v.name)[-1]
-    at = last.time.replace(second=0, microsecond=0) + timedelta(hours=1, seconds=30)  # half-way through a minute
-    world.timeline.record(replace(last, time=at, count=last.count + 3, cause="action"))
-    minutes = model.minute_range(at - timedelta(minutes=2), at + timedelta(minutes=2))
-    counts, _, _ = model.variant_state(world, e, v, minutes)
-    marker = model.to_minutes(at)  # the bucket the change falls in: still the old count
-    assert counts[minutes == marker][0] == counts[minutes == marker - 1][0] == last.count
-    assert counts[minutes == marker + 1][0] == last.count + 3
