@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from actions.audit import AuditLog
@@ -52,6 +53,9 @@ def test_dry_run_then_confirm_in_the_same_dialog_acts_once(acc, tmp_path, monkey
     monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
     _in_service(acc)
+    # the dialog's clients are a cached resource per account: an earlier test in this process cached them for
+    # another emulated account (since stopped)
+    st.cache_resource.clear()
     at = AppTest.from_string(DIALOG, default_timeout=60).run()
     assert not at.exception, at.exception
     at.toggle(key="probe_dry").set_value(True).run()
