@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import action_ui, charts, filters, lineage, nav, ui
 from dashboard.queries import endpoints as eq
+from dashboard.queries import incidents as iq
 from dashboard.queries import logs as lq
 
 
@@ -63,7 +64,10 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
 
 
 def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, events: pd.DataFrame,
-           by_variant: bool, kind: str = "line", alarms: pd.DataFrame | None = None):
+           by_variant: bool, kind: str = "line", alarms: pd.DataFrame | None = None,
+           periods: pd.DataFrame | None = None):
+    """A chart of ``metrics`` with the thresholds of the alarms that watch them and, from ``periods``
+    (``queries.incidents.alarm_intervals``), the times those alarms were in ALARM shaded."""
     part = df[df.metric.isin(metrics)].copy()
     if part.empty:
         return None
@@ -74,7 +78,11 @@ def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, event
     fig = charts.time_series(part, "ts", "value", "series", title=title, unit=unit, kind=kind)
     charts.subtitle(fig, charts.freshness(part, "ts", "series"))  # each chart: how fresh its own series are
     if alarms is not None and not alarms.empty:
-        charts.alarm_thresholds(fig, alarms[alarms.metric.isin(metrics)], unit)
+        watching = alarms[alarms.metric.isin(metrics)]
+        charts.alarm_thresholds(fig, watching, unit)
+        if periods is not None and not periods.empty:
+            for alarm in watching.alarm_name.drop_duplicates():
+                charts.shade_periods(fig, periods[periods.alarm_name == alarm], label=f"{alarm} in ALARM")
     return _tidy(charts.mark_events(fig, events))
 
 
@@ -158,48 +166,64 @@ def _detail(f: filters.Filters, name: str) -> None:
     _tabs(name, account, region, start, end, metrics, events, variants)
 
 
+TABS = ("Latency & traffic", "Utilization", "Capacity", "Changes", "Alarms", "Logs", "Variants")
+
+
 def _tabs(name: str, account: str, region: str, start: datetime, end: datetime, metrics: pd.DataFrame,
           events: pd.DataFrame, variants: pd.DataFrame) -> None:
+    """The detail's tabs; only the open one is built (its queries run and its charts are sent). The open tab is in
+    the URL (``?tab=Alarms`` links straight to it); a click on another tab reruns the page to build that one."""
     marked = events if len(events) <= 25 else events[events.kind != "scaling"]
-    al = eq.alarms(account, region, name)  # their thresholds are drawn on the charts of the metrics they watch
-    tabs = st.tabs(["Latency & traffic", "Utilization", "Capacity", "Changes", "Alarms", "Logs", "Variants"])
-    with tabs[0]:
-        _latency_tab(metrics, marked, by_variant=len(variants) > 1, alarms=al)
-    with tabs[1]:
-        _utilization_tab(metrics, marked, al)
-    with tabs[2]:
-        _capacity_tab(account, region, name, start, end, marked)
-    with tabs[3]:
-        _changes_tab(name, start, end, events)
-    with tabs[4]:
-        _alarms_tab(account, region, name, start, end, al)
-    with tabs[5]:
-        _logs_tab(account, region, name, start, end)
-    with tabs[6]:
-        ui.table(ui.enums(variants, "approval_status"), "ep_variants", column_config={
-            "variant_name": "Variant", "current_instance_count": "Instances now",
-            "desired_instance_count": "Instances desired",
-            "current_weight": st.column_config.NumberColumn("Weight", format="%.2f"),
-            "model_version": st.column_config.NumberColumn("Version", format="v%d"), "approval_status": "Approval",
-            "endpoint_config_name": "Endpoint config"})
+
+    def alarms() -> pd.DataFrame:  # their thresholds and ALARM periods are drawn on the charts of what they watch
+        return eq.alarms(account, region, name)
+
+    def periods() -> pd.DataFrame:
+        return iq.alarm_intervals(account, region, name, start, end)
+
+    build = {
+        "Latency & traffic": lambda: _latency_tab(metrics, marked, by_variant=len(variants) > 1, alarms=alarms(),
+                                                  periods=periods()),
+        "Utilization": lambda: _utilization_tab(metrics, marked, alarms(), periods()),
+        "Capacity": lambda: _capacity_tab(account, region, name, start, end, marked),
+        "Changes": lambda: _changes_tab(name, start, end, events),
+        "Alarms": lambda: _alarms_tab(account, region, name, start, end, alarms()),
+        "Logs": lambda: _logs_tab(account, region, name, start, end),
+        "Variants": lambda: _variants_tab(variants),
+    }
+    for tab, label in zip(st.tabs(list(TABS), key="tab", bind="query-params"), TABS, strict=True):
+        if tab.open is not False:  # None: a Streamlit that does not track the open tab builds every one
+            with tab:
+                build[label]()
 
 
-def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool, alarms: pd.DataFrame) -> None:
+def _variants_tab(variants: pd.DataFrame) -> None:
+    ui.table(ui.enums(variants, "approval_status"), "ep_variants", column_config={
+        "variant_name": "Variant", "current_instance_count": "Instances now",
+        "desired_instance_count": "Instances desired",
+        "current_weight": st.column_config.NumberColumn("Weight", format="%.2f"),
+        "model_version": st.column_config.NumberColumn("Version", format="v%d"), "approval_status": "Approval",
+        "endpoint_config_name": "Endpoint config"})
+
+
+def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool, alarms: pd.DataFrame,
+                 periods: pd.DataFrame) -> None:
     for metrics_, title, unit, kind in (
             (["p50", "p90", "p99"], "ModelLatency percentiles", "ms", "line"),
             (["invocations"], "Invocations", "per minute", "line"),
             (["4xx", "5xx"], "Errors", "per minute", "line")):
         fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind,
-                     alarms=alarms)
+                     alarms=alarms, periods=periods)
         if fig is not None:
             st.plotly_chart(fig, key=f"ep_{title}")
 
 
-def _utilization_tab(metrics: pd.DataFrame, marked: pd.DataFrame, alarms: pd.DataFrame) -> None:
+def _utilization_tab(metrics: pd.DataFrame, marked: pd.DataFrame, alarms: pd.DataFrame,
+                     periods: pd.DataFrame) -> None:
     drawn = False
     for m in ("CPU", "memory", "GPU", "GPU memory", "disk"):
         fig = _chart(metrics, [m], title=f"{m} utilization (average per instance)", unit="%", events=marked,
-                     by_variant=True, alarms=alarms)
+                     by_variant=True, alarms=alarms, periods=periods)
         if fig is not None:
             st.plotly_chart(fig, key=f"ep_util_{m}")
             drawn = True

@@ -92,6 +92,8 @@ def test_incident_detail_marks_the_deploy_and_the_rollback_at_their_config_times
     fig = _figure(at, "ModelLatency percentiles")
     marks = [a["text"] for a in fig["layout"].get("annotations", [])]
     assert any(m.startswith("deploy") for m in marks) and any(m.startswith("rollback") for m in marks)
+    # the detail builds only the open tab: the list of changes is on the Changes tab
+    at = app("pages/endpoints.py", endpoint=INCIDENT, start=start.isoformat(), end=end.isoformat(), tab="Changes")
     changes = next(d.value for d in at.dataframe if "kind" in d.value.columns and "label" in d.value.columns)
     marked = changes[changes.kind.isin(["deploy", "rollback"])]
     assert sorted(marked.time) == sorted(pd.Timestamp(t).tz_convert(UTC) for t in created.values())
