@@ -1,8 +1,10 @@
 """One typed settings object, from a TOML file and the environment; explicit arguments win.
 
 Order (later wins): built-in defaults < ``sextant.toml`` (or ``$SEXTANT_CONFIG``) < environment
-(``SEXTANT_STORE``) < arguments given to :func:`load`. No AWS credentials are ever read from
-here: accounts name a profile or a role ARN, and boto3 finds credentials the standard way.
+(``SEXTANT_STORE``, ``SEXTANT_STORE_BACKEND``, ``SEXTANT_CATALOG``, ``SEXTANT_DATA_PATH``) < arguments given to
+:func:`load`. No AWS credentials are ever read from here: accounts name a profile or a role ARN, and boto3 finds
+credentials the standard way; a DuckLake catalog's PostgreSQL password comes from libpq's own ways (``PGPASSWORD``,
+``~/.pgpass``), never from a setting.
 """
 
 from __future__ import annotations
@@ -104,9 +106,21 @@ class AuthSettings:
     local_admin: bool = False  # single-user demo: the local user is admin (refused unless bound to loopback)
 
 
+STORE_BACKENDS = ("duckdb", "ducklake")
+CATALOG_KINDS = ("postgres:", "sqlite:", "duckdb:")
+_PASSWORD_IN_DSN = re.compile(r"(?i)(\bpassword\s*=|://[^/@\s]*:[^/@\s]*@)")
+
+
 @dataclass(frozen=True)
 class Settings:
     store: Path = Path("var/store")
+    # "duckdb": one DuckDB file, published as whole-file snapshots; "ducklake": a DuckLake catalog (catalog) with its
+    # data as Parquet under data_path, every commit a snapshot (sextant/lake.py). With ducklake, store still names the
+    # local directory of the collector's own files (progress, the audit log by default).
+    store_backend: str = "duckdb"
+    # "postgres:<libpq DSN, no password>", "sqlite:<path>" or "duckdb:<path>"; "" is sqlite:<store>/lake/catalog.sqlite
+    catalog: str = ""
+    data_path: str = ""  # a directory or s3://bucket/prefix/; "" is <store>/lake/data/
     accounts: tuple[AccountSettings, ...] = (AccountSettings(),)
     collect: CollectSettings = field(default_factory=CollectSettings)
     monthly_budget_usd: float = 25000.0
@@ -230,8 +244,10 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
     if unknown:
         raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: {', '.join(sorted(known))}")
     if "store" in data:
-        store_section = _plain(data["store"], "store", {"location": str})
-        settings = replace(settings, store=Path(store_section.get("location", settings.store)))
+        store_section = _plain(data["store"], "store",
+                               {"location": str, "backend": str, "catalog": str, "data_path": str})
+        settings = _store_backend(replace(settings, store=Path(store_section.get("location", settings.store))),
+                                  store_section, "store.")
     if "accounts" in data:
         settings = replace(settings, accounts=_accounts(data["accounts"], path))
     for name, cls in SECTIONS.items():
@@ -247,4 +263,43 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
     location = store or os.environ.get("SEXTANT_STORE")
     if location:
         settings = replace(settings, store=Path(location))
+    env = {key: os.environ[name] for key, name in (("backend", "SEXTANT_STORE_BACKEND"), ("catalog", "SEXTANT_CATALOG"),
+                                                   ("data_path", "SEXTANT_DATA_PATH")) if os.environ.get(name)}
+    if env:
+        settings = _store_backend(settings, env, "SEXTANT_")
     return settings
+
+
+def _store_backend(settings: Settings, section: dict[str, Any], where: str) -> Settings:
+    """The store backend's settings of ``[store]`` (or the environment), checked: a known backend, a catalog of a known
+    kind and without a password (libpq's PGPASSWORD or ~/.pgpass give it; the value is never repeated in a message),
+    an S3 data path with a bucket."""
+    out = {"store_backend": settings.store_backend, "catalog": settings.catalog, "data_path": settings.data_path}
+    name = {"backend": "STORE_BACKEND", "catalog": "CATALOG", "data_path": "DATA_PATH"} if where == "SEXTANT_" else {}
+    backend = section.get("backend")
+    if backend is not None:
+        if backend not in STORE_BACKENDS:
+            raise SettingsError(f"{where}{name.get('backend', 'backend')} = {backend!r}: must be one of "
+                                f"{', '.join(map(repr, STORE_BACKENDS))}")
+        out["store_backend"] = backend
+    catalog = section.get("catalog")
+    if catalog is not None:
+        key = f"{where}{name.get('catalog', 'catalog')}"
+        if _PASSWORD_IN_DSN.search(catalog):
+            raise SettingsError(f"{key} holds a password: remove it and give it the way libpq reads it (the "
+                                "PGPASSWORD environment variable or a ~/.pgpass file); a password is never kept in "
+                                "the settings")
+        if catalog and (not catalog.startswith(CATALOG_KINDS) or not catalog.split(":", 1)[1].strip()):
+            raise SettingsError(f"{key}: must start with one of {', '.join(CATALOG_KINDS)} followed by the catalog, "
+                                "e.g. 'postgres:host=db.internal dbname=sextant user=sextant' or "
+                                "'sqlite:var/store/lake/catalog.sqlite'")
+        out["catalog"] = catalog.strip()
+    data_path = section.get("data_path")
+    if data_path is not None:
+        key = f"{where}{name.get('data_path', 'data_path')}"
+        if data_path.startswith("s3://") and not data_path[len("s3://"):].split("/", 1)[0]:
+            raise SettingsError(f"{key} = {data_path!r}: name the bucket, e.g. 's3://my-bucket/sextant/'")
+        if "://" in data_path and not data_path.startswith("s3://"):
+            raise SettingsError(f"{key} = {data_path!r}: use a local directory or s3://bucket/prefix/")
+        out["data_path"] = data_path.strip()
+    return replace(settings, store_backend=out["store_backend"], catalog=out["catalog"], data_path=out["data_path"])

@@ -19,17 +19,18 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from sextant.schema import SCHEMA_VERSION, SYSTEM_TABLES, SourceDoc, Table, ident
+from sextant.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class StoreVersionError(RuntimeError):
     """The published snapshot was written at another schema version; the message says what to run."""
 
 
-def check_version(con: duckdb.DuckDBPyConnection, where: Path) -> None:
+def check_version(con: duckdb.DuckDBPyConnection, where: Path | str) -> None:
     """Raise :class:`StoreVersionError` unless the store is at ``SCHEMA_VERSION`` (checked once per snapshot)."""
     try:
         row = con.execute("SELECT max(version) FROM sextant_schema").fetchone()
@@ -74,57 +75,32 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def system_table(name: str) -> Table:
+    """The system table (``sextant.schema.SYSTEM_TABLES``) of that name."""
+    return next(t for t in SYSTEM_TABLES if t.name == name)
+
+
 DUCKDB_HEADER_BYTES = 3 * 4096  # a new database file's main and two database headers
 
 
-class Writer:
-    """The single read-write connection of the collector process."""
+class BaseWriter:
+    """What every store writer does on its read-write connection ``con``: create the tables, upsert inside
+    transactions, keep the watermarks and the collection runs. A backend provides ``con``, ``location`` (a local
+    directory for the collector's own files: the first-collection progress, the audit log by default), ``published``
+    and ``publish``."""
 
-    def __init__(self, location: Path) -> None:
-        self.location = location
-        location.mkdir(parents=True, exist_ok=True)
-        (location / "snapshots").mkdir(exist_ok=True)
-        self.path = location / "writer.duckdb"
-        self.set_aside: Path | None = None
-        try:
-            self.con = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreBusy(f"another collector is writing to {location}; stop it or use --store") from None
-            # DuckDB took the file lock and then refused the file: no live writer is creating it
-            self.set_aside = self._set_aside_unborn_file()
-            if self.set_aside is None:
-                raise
-            self.con = duckdb.connect(str(self.path))
-        self.removed_at_start = self._remove_partial_files()
-
-    def _set_aside_unborn_file(self) -> Path | None:
-        """A writer file shorter than DuckDB's three header blocks was cut off while being created (a kill during
-        the first connect): it cannot hold a committed row, and DuckDB refuses to open it. Rename it aside
-        (``writer.duckdb.unborn-<time>``, kept for a post-mortem) so a fresh file is created; a file of any other
-        size is left for DuckDB to open or refuse."""
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return None
-        if size >= DUCKDB_HEADER_BYTES or self.path.with_name(self.path.name + ".wal").exists():
-            return None
-        aside = self.path.with_name(f"{self.path.name}.unborn-{now_utc():%Y%m%dT%H%M%S%f}")
-        self.path.rename(aside)
-        log.warning("store: %s was cut off while being created (%d bytes); set aside as %s", self.path, size,
-                    aside.name)
-        return aside
-
-    def _remove_partial_files(self) -> list[Path]:
-        """Delete what a publish killed mid-copy left behind (``snapshots/.*.tmp``, ``.CURRENT.*``). Only the
-        writer publishes, and this one holds the file lock: no such file can belong to a live publish."""
-        leftovers = [*(self.location / "snapshots").glob(".*.tmp"), *self.location.glob(".CURRENT.*")]
-        for path in leftovers:
-            path.unlink(missing_ok=True)
-        return leftovers
+    con: duckdb.DuckDBPyConnection
+    location: Path
+    # DuckDB tables carry their PRIMARY KEY and INSERT OR REPLACE replaces by it. DuckLake has no PRIMARY KEY
+    # constraint: a backend without one (False) replaces rows by deleting the batch's keys and appending the batch,
+    # as unindexed tables do here, and declares the key columns NOT NULL as a PRIMARY KEY would.
+    primary_keys: bool = True
 
     def close(self) -> None:
         self.con.close()
+
+    def _before_transaction(self) -> None:
+        """A backend's hook before each transaction (DuckLake on S3 refreshes its credentials)."""
 
     # ------------------------------------------------------------------ schema
     def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None:
@@ -133,32 +109,64 @@ class Writer:
         all_tables = list(SYSTEM_TABLES) + list(tables)
         with self.transaction():
             for t in all_tables:
-                cols = ", ".join(f"{ident(c.name)} {c.type}" for c in t.columns)
-                pk = ", ".join(ident(c) for c in t.primary_key)
-                key = f", PRIMARY KEY ({pk})" if t.indexed else ""
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {ident(t.name)} ({cols}{key})")
+                self.con.execute(f"CREATE TABLE IF NOT EXISTS {ident(t.name)} ({self._definition(t)})")
                 have = {r[0] for r in self.con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [t.name]).fetchall()}
+                    "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                    "AND schema_name = current_schema() AND table_name = ?", [t.name]).fetchall()}
                 for c in t.columns:
                     if c.name not in have:
                         self.con.execute(f"ALTER TABLE {ident(t.name)} ADD COLUMN {ident(c.name)} {c.type}")
-            self.con.execute("DELETE FROM sextant_table_doc")
-            self.con.execute("DELETE FROM sextant_column_doc")
-            self.con.executemany("INSERT INTO sextant_table_doc VALUES (?, ?, ?)",
-                                 [(t.name, t.description, ", ".join(t.primary_key)) for t in all_tables])
-            self.con.executemany("INSERT INTO sextant_column_doc VALUES (?, ?, ?, ?, ?)",
-                                 [(t.name, c.name, i, c.type, c.description)
-                                  for t in all_tables for i, c in enumerate(t.columns, 1)])
+            self._replace_all(system_table("sextant_table_doc"),
+                              [(t.name, t.description, ", ".join(t.primary_key)) for t in all_tables])
+            self._replace_all(system_table("sextant_column_doc"),
+                              [(t.name, c.name, i, c.type, c.description)
+                               for t in all_tables for i, c in enumerate(t.columns, 1)])
             if sources:
-                self.con.execute("DELETE FROM sextant_source")
-                self.con.executemany("INSERT INTO sextant_source VALUES (?, ?, ?, ?)",
-                                     [(s.name, list(s.tables), list(s.depends_on), s.global_service)
-                                      for s in sources])
-            self.con.execute("INSERT OR REPLACE INTO sextant_schema VALUES (?, ?)", [SCHEMA_VERSION, now_utc()])
+                self._replace_all(system_table("sextant_source"),
+                                  [(s.name, list(s.tables), list(s.depends_on), s.global_service) for s in sources])
+            self._put(system_table("sextant_schema"), [(SCHEMA_VERSION, now_utc())])
+
+    def _replace_all(self, t: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Replace every row of a small system table, in one INSERT (on DuckLake each INSERT statement writes its
+        own file: one per row would leave hundreds)."""
+        self.con.execute(f"DELETE FROM {ident(t.name)}")  # noqa: S608 - registry identifier
+        if not rows:
+            return
+        batch = pa.Table.from_pylist([dict(zip(t.column_names, r, strict=True)) for r in rows])
+        self.con.register("_rows", batch)
+        try:
+            cols = ", ".join(ident(c) for c in t.column_names)
+            self.con.execute(f"INSERT INTO {ident(t.name)} ({cols}) SELECT {cols} FROM _rows")  # noqa: S608
+        finally:
+            self.con.unregister("_rows")
+
+    def _definition(self, t: Table) -> str:
+        """The column list of ``CREATE TABLE``: with its PRIMARY KEY where the backend has one and the table is
+        indexed; key columns NOT NULL where it has none (DuckLake), as a PRIMARY KEY would make them."""
+        if not self.primary_keys:
+            key = set(t.primary_key) if t.indexed else set()
+            return ", ".join(f"{ident(c.name)} {c.type}{' NOT NULL' if c.name in key else ''}" for c in t.columns)
+        cols = ", ".join(f"{ident(c.name)} {c.type}" for c in t.columns)
+        pk = ", ".join(ident(c) for c in t.primary_key)
+        return f"{cols}, PRIMARY KEY ({pk})" if t.indexed else cols
+
+    def _put(self, t: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert or replace whole rows (in ``t``'s column order) of a system table by primary key; the last row of
+        a key wins."""
+        if not rows:
+            return
+        if not self.primary_keys:
+            self._append_replacing(t, pd.DataFrame([list(r) for r in rows], columns=t.column_names))
+            return
+        marks = ", ".join("?" for _ in t.column_names)
+        cols = ", ".join(ident(c) for c in t.column_names)
+        self.con.executemany(f"INSERT OR REPLACE INTO {ident(t.name)} ({cols}) VALUES ({marks})",  # noqa: S608
+                             [list(r) for r in rows])
 
     # ------------------------------------------------------------------ writes
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self._before_transaction()
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
@@ -188,7 +196,7 @@ class Writer:
         if missing:
             df = df.assign(**{c: None for c in missing})
         df = df[t.column_names]
-        if not t.indexed:
+        if not t.indexed or not self.primary_keys:
             return self._append_replacing(t, df, unique)
         df = df.drop_duplicates(subset=list(t.primary_key), keep="last")
         self.con.register("_batch", df)
@@ -253,16 +261,62 @@ class Writer:
 
     def set_watermarks(self, account_id: str, region: str, source: str, values: dict[str, str]) -> None:
         if values:
-            self.con.executemany("INSERT OR REPLACE INTO sextant_watermark VALUES (?, ?, ?, ?, ?, ?)",
-                                 [(account_id, region, source, k, v, now_utc()) for k, v in values.items()])
+            self._put(system_table("sextant_watermark"),
+                      [(account_id, region, source, k, v, now_utc()) for k, v in values.items()])
 
     def record_run(self, **row: Any) -> None:
         row = dict(row)
         row["api_calls_by_operation"] = json.dumps(row.get("api_calls_by_operation") or {})
-        t = SYSTEM_TABLES[0]
-        marks = ", ".join("?" for _ in t.column_names)
-        sql = f"INSERT OR REPLACE INTO {ident(t.name)} ({', '.join(t.column_names)}) VALUES ({marks})"  # noqa: S608
-        self.con.execute(sql, [row.get(c) for c in t.column_names])
+        t = system_table("sextant_collection_run")
+        self._put(t, [[row.get(c) for c in t.column_names]])
+
+
+class Writer(BaseWriter):
+    """The DuckDB-file backend: the single read-write connection of the collector process, on
+    ``<location>/writer.duckdb``, published as whole-file snapshots."""
+
+    def __init__(self, location: Path) -> None:
+        self.location = location
+        location.mkdir(parents=True, exist_ok=True)
+        (location / "snapshots").mkdir(exist_ok=True)
+        self.path = location / "writer.duckdb"
+        self.set_aside: Path | None = None
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusy(f"another collector is writing to {location}; stop it or use --store") from None
+            # DuckDB took the file lock and then refused the file: no live writer is creating it
+            self.set_aside = self._set_aside_unborn_file()
+            if self.set_aside is None:
+                raise
+            self.con = duckdb.connect(str(self.path))
+        self.removed_at_start = self._remove_partial_files()
+
+    def _set_aside_unborn_file(self) -> Path | None:
+        """A writer file shorter than DuckDB's three header blocks was cut off while being created (a kill during
+        the first connect): it cannot hold a committed row, and DuckDB refuses to open it. Rename it aside
+        (``writer.duckdb.unborn-<time>``, kept for a post-mortem) so a fresh file is created; a file of any other
+        size is left for DuckDB to open or refuse."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size >= DUCKDB_HEADER_BYTES or self.path.with_name(self.path.name + ".wal").exists():
+            return None
+        aside = self.path.with_name(f"{self.path.name}.unborn-{now_utc():%Y%m%dT%H%M%S%f}")
+        self.path.rename(aside)
+        log.warning("store: %s was cut off while being created (%d bytes); set aside as %s", self.path, size,
+                    aside.name)
+        return aside
+
+    def _remove_partial_files(self) -> list[Path]:
+        """Delete what a publish killed mid-copy left behind (``snapshots/.*.tmp``, ``.CURRENT.*``). Only the
+        writer publishes, and this one holds the file lock: no such file can belong to a live publish."""
+        leftovers = [*(self.location / "snapshots").glob(".*.tmp"), *self.location.glob(".CURRENT.*")]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
 
     # ------------------------------------------------------------------ publish
     def published(self) -> str | None:
@@ -357,3 +411,38 @@ class Reader:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+
+class StoreWriter(Protocol):
+    """The writer's interface, whatever the backend (:class:`Writer`, ``sextant.lake.LakeWriter``)."""
+
+    location: Path
+    con: duckdb.DuckDBPyConnection
+
+    def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None: ...
+    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def upsert(self, t: Table, rows: pd.DataFrame | list[dict[str, Any]] | UniqueKeys) -> int: ...
+    def watermark(self, account_id: str, region: str, source: str, key: str) -> str | None: ...
+    def watermarks(self, account_id: str, region: str, source: str) -> dict[str, str]: ...
+    def set_watermarks(self, account_id: str, region: str, source: str, values: dict[str, str]) -> None: ...
+    def record_run(self, **row: Any) -> None: ...
+    def published(self) -> str | None: ...
+    def publish(self) -> object: ...
+    def close(self) -> None: ...
+
+
+def open_writer(settings: Settings) -> StoreWriter:
+    """The writer of the store the settings name: the DuckDB file under ``settings.store``, or the DuckLake store of
+    ``[store] catalog`` and ``data_path`` (``backend = "ducklake"``)."""
+    if settings.store_backend == "ducklake":
+        from sextant.lake import LakeWriter
+        return LakeWriter.open(settings)
+    return Writer(settings.store)
+
+
+def open_reader(settings: Settings) -> Reader:
+    """The reader of the store the settings name (see :func:`open_writer`)."""
+    if settings.store_backend == "ducklake":
+        from sextant.lake import LakeReader
+        return LakeReader.open(settings)
+    return Reader(settings.store)

@@ -1,0 +1,333 @@
+"""The store on DuckLake: a catalog (PostgreSQL, SQLite or a DuckDB file) and the data as Parquet files in a directory
+or on S3; every commit is a snapshot.
+
+The writer and the reader have the DuckDB-file store's interface (``sextant.store``): the writer migrates, upserts in
+transactions, keeps the watermarks and the collection runs exactly as :class:`sextant.store.BaseWriter` does, and
+``publish`` costs nothing (each commit already is what readers see); the reader attaches the catalog read-only and
+names the current snapshot by DuckLake's snapshot id, so the dashboard's cache key changes with each commit and a
+reader sees a commit on its next query.
+
+Extensions come from the PyPI wheels pinned to DuckDB's version (``duckdb-extension-ducklake`` and the catalog's and
+storage's: ``-postgres-scanner``, ``-sqlite-scanner``, ``-httpfs``), loaded by path with automatic installation off,
+so a missing wheel fails with the package to install instead of a download attempt. The catalog and the data path
+are given to DuckDB as a secret (``TYPE ducklake``), with parameters; S3 credentials come from boto3's standard chain
+(profile, environment, role, instance metadata), resolved at connect time into an in-memory DuckDB secret and never
+written anywhere; ``AWS_ENDPOINT_URL_S3`` (or ``AWS_ENDPOINT_URL``) names an S3-compatible endpoint. A PostgreSQL
+password is libpq's business (``PGPASSWORD``, ``~/.pgpass``): the settings refuse one, and error texts are scrubbed
+of any that still slips into a DSN.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+
+from sextant.settings import Settings
+from sextant.store import BaseWriter, Reader, check_version
+
+ALIAS = "lake"  # the attached catalog's name; every connection then runs USE lake, so SQL names bare tables
+_SECRET = "sextant_lake"
+_S3_SECRET = "sextant_s3"
+S3_REFRESH_S = 300  # a long-lived connection re-reads boto3's credentials this often (role credentials expire)
+_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|\S+)|(://[^/@\s:]*:)[^/@\s]*@")
+
+
+class LakeUnavailable(RuntimeError):
+    """An extension wheel the DuckLake store needs is not installed; the message names the package."""
+
+
+class LakeError(RuntimeError):
+    """The catalog or the data path refused or failed; the text is scrubbed of passwords."""
+
+
+def scrub(text: object) -> str:
+    """``text`` without a password a DSN may carry (``password=...``, ``scheme://user:password@``)."""
+    return _PASSWORD.sub(lambda m: f"{m.group(1)}[redacted]" if m.group(1) else f"{m.group(3)}[redacted]@", str(text))
+
+
+# The PyPI package of each extension (the -postgres / -sqlite wheels hold the scanner under another name).
+WHEELS = {"ducklake": "duckdb-extension-ducklake", "postgres_scanner": "duckdb-extension-postgres-scanner",
+          "sqlite_scanner": "duckdb-extension-sqlite-scanner", "httpfs": "duckdb-extension-httpfs"}
+
+
+def extension_path(name: str) -> Path:
+    """The ``.duckdb_extension`` file of extension ``name`` inside its PyPI wheel, for this DuckDB version."""
+    wheel = f"{WHEELS[name]}=={duckdb.__version__}"
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise LakeUnavailable(f"the DuckLake store needs the DuckDB extension {name}: pip install '{wheel}' "
+                              "(requirements.txt pins it)")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+        if path.is_file():
+            return path
+    raise LakeUnavailable(f"the installed package for the DuckDB extension {name} has no build for DuckDB "
+                          f"{duckdb.__version__}: pip install '{wheel}'")
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal, for the one statement that takes no parameter: LOAD of an installed file's path."""
+    if any(ord(ch) < 32 for ch in text):
+        raise LakeUnavailable(f"refusing to load an extension from a path with control characters: {text!r}")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    for name in names:
+        con.execute(f"LOAD {_literal(str(extension_path(name)))}")
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where a DuckLake store is: its catalog (``kind:target``) and its data path, and the local directory of the
+    collector's own files."""
+
+    catalog: str  # postgres:<DSN> | sqlite:<absolute path> | duckdb:<absolute path>
+    data_path: str  # an absolute directory ending in / or s3://bucket/prefix/
+    location: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LakeConfig:
+        location = Path(settings.store).resolve()
+        catalog = settings.catalog or f"sqlite:{location / 'lake' / 'catalog.sqlite'}"
+        kind, _, target = catalog.partition(":")
+        if kind in ("sqlite", "duckdb"):
+            catalog = f"{kind}:{Path(target).expanduser().resolve()}"
+        data = settings.data_path or str(location / "lake" / "data")
+        if not data.startswith("s3://"):
+            data = str(Path(data).expanduser().resolve())
+        return cls(catalog, data.rstrip("/") + "/", location)
+
+    @property
+    def kind(self) -> str:
+        return self.catalog.partition(":")[0]
+
+    @property
+    def target(self) -> str:
+        return self.catalog.partition(":")[2]
+
+    @property
+    def on_s3(self) -> bool:
+        return self.data_path.startswith("s3://")
+
+    @property
+    def metadata_path(self) -> str:
+        """DuckLake's METADATA_PATH: ``postgres:<DSN>``, ``sqlite:<path>``, or a DuckDB file's path."""
+        return self.target if self.kind == "duckdb" else self.catalog
+
+    @property
+    def where(self) -> str:
+        """How messages name the store (never with a password)."""
+        return scrub(f"the DuckLake catalog {self.catalog} (data in {self.data_path})")
+
+    def extensions(self) -> tuple[str, ...]:
+        scanner = {"postgres": ("postgres_scanner",), "sqlite": ("sqlite_scanner",)}.get(self.kind, ())
+        return ("ducklake", *scanner, *(("httpfs",) if self.on_s3 else ()))
+
+    def local_catalog_missing(self) -> bool:
+        return self.kind in ("sqlite", "duckdb") and not Path(self.target).exists()
+
+
+def s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the in-memory S3 secret from boto3's standard credential chain and the endpoint settings."""
+    import boto3  # the data path on S3 only: a local lake needs no AWS SDK at connect time
+
+    session = boto3.Session()
+    options: dict[str, Any] = {"REGION": session.region_name or "us-east-1"}
+    credentials = session.get_credentials()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        options |= {"KEY_ID": frozen.access_key, "SECRET": frozen.secret_key}
+        if frozen.token:
+            options["SESSION_TOKEN"] = frozen.token
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        options |= {"ENDPOINT": url.netloc, "URL_STYLE": "path", "USE_SSL": url.scheme == "https"}
+    keys = ", ".join(f"{key} ?" for key in options)  # fixed option names; every value a parameter
+    con.execute(f"CREATE OR REPLACE SECRET {_S3_SECRET} (TYPE s3, {keys})", list(options.values()))
+
+
+class _Uninitialized(Exception):
+    """The catalog holds no DuckLake yet (a reader finds nothing published)."""
+
+
+def connect(config: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A new DuckDB connection with the store attached as ``lake`` and in use. Raises :class:`LakeUnavailable`
+    (a missing extension), :class:`_Uninitialized` (read-only, and no DuckLake in the catalog yet) or
+    :class:`LakeError` (scrubbed)."""
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
+    try:
+        load_extensions(con, config.extensions())
+        if config.on_s3:
+            s3_secret(con)
+        options = {"METADATA_PATH": config.metadata_path} | ({} if read_only else {"DATA_PATH": config.data_path})
+        keys = ", ".join(f"{key} ?" for key in options)
+        con.execute(f"CREATE OR REPLACE SECRET {_SECRET} (TYPE ducklake, {keys})", list(options.values()))
+        con.execute(f"ATTACH 'ducklake:{_SECRET}' AS {ALIAS}{' (READ_ONLY)' if read_only else ''}")
+        con.execute(f"USE {ALIAS}")
+        return con
+    except LakeUnavailable:
+        con.close()
+        raise
+    except duckdb.Error as exc:
+        con.close()
+        text = str(exc)
+        if read_only and ("does not exist" in text and "creating a new DuckLake is explicitly disabled" in text):
+            raise _Uninitialized from None
+        raise LakeError(f"cannot open {config.where}: {scrub(text)}") from None
+
+
+class _S3Refresh:
+    """Re-create a long-lived connection's S3 secret from boto3's chain every ``S3_REFRESH_S`` seconds."""
+
+    def __init__(self, config: LakeConfig) -> None:
+        self.on = config.on_s3
+        self.at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not self.on or time.monotonic() - self.at < S3_REFRESH_S:
+            return
+        with self._lock:
+            if time.monotonic() - self.at >= S3_REFRESH_S:
+                s3_secret(con)
+                self.at = time.monotonic()
+
+
+def snapshot_id(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()  # noqa: S608 - a constant
+    return int(row[0]) if row else 0
+
+
+class LakeWriter(BaseWriter):
+    """The collector's connection to a DuckLake store. Tables have no PRIMARY KEY (DuckLake has none): upserts delete
+    the batch's keys and append it, inside the caller's transaction; each commit is a snapshot readers see."""
+
+    primary_keys = False
+
+    def __init__(self, config: LakeConfig) -> None:
+        self.config = config
+        self.location = config.location
+        self.location.mkdir(parents=True, exist_ok=True)
+        if config.kind in ("sqlite", "duckdb"):
+            Path(config.target).parent.mkdir(parents=True, exist_ok=True)
+        if not config.on_s3:
+            Path(config.data_path).mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = connect(config, read_only=False)
+        except _Uninitialized:  # not raised read-write: DuckLake creates the catalog
+            raise LakeError(f"cannot create {config.where}") from None
+        self._refresh_s3 = _S3Refresh(config)
+
+    @classmethod
+    def open(cls, settings: Settings) -> LakeWriter:
+        return cls(LakeConfig.from_settings(settings))
+
+    def _before_transaction(self) -> None:
+        self._refresh_s3(self.con)  # role credentials expire: a collector runs for days
+
+    def snapshot(self) -> int:
+        """DuckLake's current snapshot id (every commit makes one)."""
+        return snapshot_id(self.con)
+
+    def published(self) -> str | None:
+        """The snapshot readers see, or None while nothing was collected (no collection run recorded yet): the
+        collector then shows a first collection's progress, as with the DuckDB store."""
+        try:
+            row = self.con.execute("SELECT count(*) FROM (SELECT 1 FROM sextant_collection_run LIMIT 1)").fetchone()
+        except duckdb.CatalogException:
+            return None
+        return str(self.snapshot()) if row and row[0] else None
+
+    def publish(self) -> str:
+        """Nothing to copy: each commit is already a snapshot. Returns the current snapshot id (as the name
+        readers key their cache by)."""
+        return str(self.snapshot())
+
+
+class LakeReader(Reader):
+    """Read-only access to a DuckLake store: one attach per process, a cursor per thread (each in the lake), the
+    snapshot id read before each query so that a commit shows on the next one. The schema version is checked once
+    per snapshot."""
+
+    RETRY_ATTACH_S = 1.0  # a catalog with no DuckLake yet is looked for again at most this often
+
+    def __init__(self, config: LakeConfig) -> None:
+        super().__init__(config.location)
+        self.config = config
+        self._checked: str | None = None
+        self._tried = float("-inf")
+        self._refresh_s3 = _S3Refresh(config)
+
+    @classmethod
+    def open(cls, settings: Settings) -> LakeReader:
+        return cls(LakeConfig.from_settings(settings))
+
+    def _attached(self) -> duckdb.DuckDBPyConnection | None:
+        if self._con is not None:
+            self._refresh_s3(self._con)
+            return self._con
+        with self._lock:
+            if self._con is None:
+                if self.config.local_catalog_missing() or time.monotonic() - self._tried < self.RETRY_ATTACH_S:
+                    return None
+                self._tried = time.monotonic()
+                try:
+                    self._con = connect(self.config, read_only=True)
+                except _Uninitialized:
+                    return None
+            return self._con
+
+    def _cursor(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        cur = con.cursor()
+        cur.execute(f"USE {ALIAS}")  # a cursor starts in the in-memory database, not in the connection's USE
+        return cur
+
+    def _own(self) -> duckdb.DuckDBPyConnection | None:
+        con = self._attached()
+        if con is None:
+            return None
+        local = self._local
+        if getattr(local, "con", None) is not con:
+            local.cur = self._cursor(con)
+            local.con = con
+        cur: duckdb.DuckDBPyConnection = local.cur
+        return cur
+
+    def current(self) -> str | None:
+        """DuckLake's current snapshot id, or None while the catalog holds no store yet."""
+        cur = self._own()
+        return None if cur is None else str(snapshot_id(cur))
+
+    def connection(self) -> duckdb.DuckDBPyConnection | None:
+        """The attached connection (``USE lake``), its schema version checked once per snapshot."""
+        cur = self._own()
+        if cur is None:
+            return None
+        name = str(snapshot_id(cur))
+        if name != self._checked:
+            check_version(cur, self.config.where)  # raises StoreVersionError (every time, until it is right)
+            self._checked = name
+        return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection | None:
+        con = self.connection()
+        return self._cursor(con) if con is not None else None
+
+    def thread_cursor(self) -> duckdb.DuckDBPyConnection | None:
+        """This thread's cursor in the lake, kept between calls (each query sees the newest commit)."""
+        if self.connection() is None:
+            return None
+        return self._own()
