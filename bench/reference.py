@@ -39,7 +39,7 @@ from sextant import prices
 from sextant.schema import SYSTEM_TABLES, Table, ident
 from sextant.store import Writer
 
-GENERATOR_VERSION = 8  # bump whenever the generated data changes: cached stores are keyed by it
+GENERATOR_VERSION = 9  # bump whenever the generated data changes: cached stores are keyed by it
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TEAMS = ("search", "fraud", "recs", "vision", "nlp", "ads", "risk", "growth")

@@ -58,6 +58,7 @@ from collectors.base import Batch, Context, paginate
 from sextant import prices
 from sextant.schema import ident, table
 from sextant.store import UniqueKeys
+from sextant.traffic import TRAFFIC_TABLE, TRAFFIC_WINDOWS, traffic_select
 
 NAME = "cloudwatch_metrics"
 GLOBAL = False
@@ -172,6 +173,21 @@ SUMMARY = table("aws_cloudwatch_endpoint_summary",
                     ("metrics_since", "TIMESTAMPTZ", "Start of the first day with Invocations data collected."),
                 ], ["endpoint_name"])
 
+TRAFFIC = table(TRAFFIC_TABLE,
+                "Per endpoint, its traffic over the last hour and the last 24 hours of complete minutes to the minute "
+                "of the collection cycle (sextant.traffic: the one definition the pages show); rewritten each cycle.", [
+                    ("endpoint_name", "VARCHAR", "Endpoint (EndpointName dimension)."),
+                    ("window_minutes", "INTEGER", "Length of the window in minutes: 60 or 1440."),
+                    ("through", "TIMESTAMPTZ", "End of the window (exclusive): the start of the cycle's minute."),
+                    ("invocations", "DOUBLE", "Invocations in the window (all variants)."),
+                    ("errors_4xx", "DOUBLE", "Invocation4XXErrors in the window."),
+                    ("errors_5xx", "DOUBLE", "Invocation5XXErrors in the window."),
+                    ("p99_us", "DOUBLE", "ModelLatency p99 over the window: each touching hour's p99 weighted by its "
+                                         "invocations inside the window, microseconds."),
+                    ("peak_p99_us", "DOUBLE", "Worst hourly ModelLatency p99 of the hours touching the window, "
+                                              "microseconds."),
+                ], ["endpoint_name", "window_minutes"])
+
 POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was planned, fetched and deferred.", [
     ("polled_at", "TIMESTAMPTZ", "When the cycle ran; the windows fetched end at this minute."),
     ("series", "INTEGER", "Series known and pollable."),
@@ -201,7 +217,7 @@ POLL = table("aws_cloudwatch_metric_poll", "One metrics polling cycle: what was 
                                        "every hot_every_s instead of every cold_every_s, in USD per month."),
 ], ["polled_at"])
 
-TABLES = (SERIES, POINT, HOURLY, DAILY, SUMMARY, POLL)
+TABLES = (SERIES, POINT, HOURLY, DAILY, SUMMARY, TRAFFIC, POLL)
 
 # The daily rollup's columns after (account_id, region, series_id, stat), aggregated over a day's hourly rows (the
 # hourly table's columns, unqualified; GROUP BY the first five): day, value by the statistic's rule, points,
@@ -732,6 +748,19 @@ def summary_params(as_of: datetime, account_id: str | None = None, region: str |
             *(as_of - timedelta(days=d) for d in (1, 7, 8, 30, 400)), as_of + timedelta(hours=1), account_id, region]
 
 
+def _store_traffic(execute, account_id: str, region: str, through: datetime) -> None:
+    """The pages' traffic windows (sextant.traffic.TRAFFIC_WINDOWS) to ``through``, per endpoint of the account."""
+    execute(f"DELETE FROM {ident(TRAFFIC.name)} WHERE account_id = ? AND region = ?", [account_id, region])  # noqa: S608
+    select, params = traffic_select(through, TRAFFIC_WINDOWS, account_id=account_id, region=region)
+    minutes = ", ".join("(?::INTEGER, ?::INTEGER)" for _ in TRAFFIC_WINDOWS)
+    cols = ", ".join(ident(c) for c in TRAFFIC.column_names)
+    execute(f"""INSERT INTO {ident(TRAFFIC.name)} ({cols})
+        SELECT t.account_id, t.region, t.endpoint_name, m.minutes, ?::TIMESTAMPTZ, t.invocations, t.errors_4xx,
+               t.errors_5xx, t.p99_us, t.peak_p99_us
+        FROM ({select}) t JOIN (VALUES {minutes}) m(win, minutes) USING (win)""",  # noqa: S608 - fixed text
+            [through, *params, *(v for k, w in enumerate(TRAFFIC_WINDOWS) for v in (k, w // timedelta(minutes=1)))])
+
+
 def newest_invocation(execute, account_id: str | None, region: str | None, now: datetime) -> datetime | None:
     """The newest Invocations datapoint stored (of one account and region, or of all), or None.
 
@@ -755,8 +784,10 @@ def newest_invocation(execute, account_id: str | None, region: str | None, now: 
 
 
 def summarize(execute, account_id: str, region: str, now: datetime) -> None:
-    """Rewrite the account's rows of aws_cloudwatch_endpoint_summary (in the caller's transaction)."""
+    """Rewrite the account's rows of aws_cloudwatch_endpoint_summary and aws_cloudwatch_endpoint_traffic (in the
+    caller's transaction)."""
     execute(f"DELETE FROM {ident(SUMMARY.name)} WHERE account_id = ? AND region = ?", [account_id, region])  # noqa: S608
+    _store_traffic(execute, account_id, region, now.replace(second=0, microsecond=0))
     as_of = newest_invocation(execute, account_id, region, now)
     if as_of is None:
         return

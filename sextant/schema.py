@@ -13,7 +13,10 @@ from dataclasses import dataclass
 #    readers never ask whether a table exists.
 # 3: aws_cloudwatch_metric_poll records the plan's promotions (series_promoted, queries_promoted,
 #    promoted_monthly_usd): Writer.migrate adds the columns; polls recorded before stay NULL in them.
-SCHEMA_VERSION = 3
+# 4: aws_cloudwatch_endpoint_traffic, each endpoint's traffic over the last 1 h and 24 h to the minute of the
+#    collection (sextant.traffic), written by the metrics collector every cycle; a store migrated to 4 has the table
+#    empty until its next metrics cycle, and the pages compute the windows at view time until then.
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ backfill before that); longer ranges read the hourly rollup.
 
 **The numbers that do not follow the chart range** are defined here, once, and every page reads them from here:
 
-- *Traffic, 24 h* (:func:`traffic`): invocations, 4xx and 5xx over exactly the 1,440 minutes that end at
-  :func:`dashboard.filters.fixed_end` (the last complete minute; the same for every relative range). The complete
-  hours inside come from the hourly rollup, the partial hours at both ends from the points (a 5-minute point counted
-  for the minutes of it inside the window), so the figure read at :59 and at :01 of an hour differs by the traffic
-  of those minutes, not by an hourly bucket.
+- *Traffic, 24 h* (:func:`traffic`, defined in :mod:`sextant.traffic`): invocations, 4xx and 5xx over exactly the
+  1,440 complete minutes that end at :func:`dashboard.filters.fixed_end` (the same for every relative range), or,
+  when the view ends now, at the minute of the last collection cycle, which stored them. The complete hours inside
+  come from the hourly rollup, the partial hours at both ends from the points (a 5-minute point counted for the
+  minutes of it inside the window), so the figure read at :59 and at :01 of an hour differs by the traffic of those
+  minutes, not by an hourly bucket.
 - *Error rate* = (4xx + 5xx) / invocations, and *5xx rate* = 5xx / invocations, both over that window.
 - *p99 over 24 h* = the hourly p99 of each hour touching the window, weighted by the invocations of that hour inside
   the window; *peak p99* = the worst of those hours.
@@ -35,6 +36,7 @@ import pandas as pd
 from dashboard.data import gather, query
 from dashboard.filters import Filters, fixed_end
 from dashboard.queries._common import _in_several_accounts, _or_empty, _price_rows, _utc
+from sextant.traffic import TRAFFIC_TABLE, traffic_select
 
 MINUTE_RANGE = timedelta(hours=48)
 TRAFFIC_WINDOW = timedelta(hours=24)  # "Invocations, 24 h", the error rates, $ / 1k: see traffic()
@@ -80,119 +82,58 @@ def endpoint_list(f: Filters) -> pd.DataFrame:
     return _utc(_or_empty(df, ENDPOINT_LIST_COLUMNS), "creation_time", "last_modified_time")
 
 
-def _hour_floor(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
-
-
-def aligned_parts(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """(h0, h1): the complete UTC hours of [start, end) are [h0, h1), read from the hourly rollup; the minutes of
-    [start, h0) and [h1, end) are read from the points. h0 = h1 = end when no whole hour fits."""
-    h0 = _hour_floor(start) if _hour_floor(start) == start else _hour_floor(start) + timedelta(hours=1)
-    h1 = _hour_floor(end)
-    return (h0, h1) if h0 <= h1 else (end, end)
-
-
 TRAFFIC_COLUMNS = ["account_id", "region", "endpoint_name", "invocations", "errors_4xx", "errors_5xx", "error_rate",
-                   "error_rate_5xx", "p99_ms", "peak_p99_ms"]
+                   "error_rate_5xx", "p99_ms", "peak_p99_ms", "through"]
 
 
 def traffic(f: Filters, window: timedelta = TRAFFIC_WINDOW, name: str | None = None) -> pd.DataFrame:
     """Per endpoint with metrics (every one, or only ``name``; the caller joins its scope): invocations, errors_4xx,
     errors_5xx, error_rate ((4xx + 5xx) / invocations), error_rate_5xx, p99_ms and peak_p99_ms over exactly the
-    ``window`` ending at :func:`dashboard.filters.fixed_end` (see the module's docstring: the one definition).
+    ``window`` of complete minutes ending at ``through`` (:mod:`sextant.traffic`: the one definition).
 
-    Counts: whole hours from the hourly rollup, the partial hours at either end from the points (1-minute points
-    where a 5-minute period has them, as the rollup does; a point straddling the window start counted for its share
-    inside). p99_ms: each touching hour's p99 (the hourly rollup's, an upper bound) weighted by the invocations of
-    that hour inside the window; peak_p99_ms: the worst of those hours."""
+    ``through`` is :func:`dashboard.filters.fixed_end`, or, for a view that ends now, the minute of the last
+    collection cycle, which stored these windows (``aws_cloudwatch_endpoint_traffic``): the store holds no minute
+    after it, so the figure holds still between cycles instead of losing its oldest minutes."""
     return traffic_windows(f, (window,), name)[window][TRAFFIC_COLUMNS]
 
 
-def _merged(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
-    """Half-open [start, end) ranges, empty ones dropped, overlapping or touching ones joined, in time order."""
-    out: list[tuple[datetime, datetime]] = []
-    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
+# the traffic rows as pages read them, from either reader of the definition (the stored windows or the SELECT)
+_TRAFFIC_OUT = """win, account_id, region, endpoint_name, invocations, errors_4xx, errors_5xx,
+    (errors_4xx + errors_5xx) / nullif(invocations, 0) AS error_rate, errors_5xx / nullif(invocations, 0) AS
+    error_rate_5xx, p99_us / 1000.0 AS p99_ms, peak_p99_us / 1000.0 AS peak_p99_ms"""
+
+
+def _stored_traffic(end: datetime, windows: tuple[timedelta, ...], name: str | None) -> pd.DataFrame:
+    """The collector's stored windows, when they answer a view ending at ``end``: every requested window stored, the
+    view not ending before the cycle, every account and region with endpoint series stored (an account whose metrics
+    have not run since the table came is computed at view time). Empty otherwise."""
+    minutes = ", ".join("(?::INTEGER, ?::INTEGER)" for _ in windows)
+    return query(f"""
+        WITH m(win, minutes) AS (VALUES {minutes}),
+        t AS (SELECT * FROM {TRAFFIC_TABLE}),
+        usable AS (
+            SELECT (SELECT max(through) FROM t) <= ?::TIMESTAMPTZ
+               AND (SELECT count(DISTINCT window_minutes) FROM t JOIN m ON t.window_minutes = m.minutes)
+                   = (SELECT count(*) FROM m)
+               AND NOT EXISTS (SELECT account_id, region FROM aws_cloudwatch_metric_series
+                               WHERE namespace = 'AWS/SageMaker' AND endpoint_name IS NOT NULL
+                               EXCEPT SELECT account_id, region FROM t) AS ok)
+        SELECT {_TRAFFIC_OUT}, through
+        FROM t JOIN m ON t.window_minutes = m.minutes
+        WHERE (SELECT ok FROM usable) AND (?::VARCHAR IS NULL OR endpoint_name = ?)""",  # noqa: S608 - fixed text
+                 [*(v for k, w in enumerate(windows) for v in (k, w // timedelta(minutes=1))), end, name, name])
 
 
 def traffic_windows(f: Filters, windows: tuple[timedelta, ...],
                     name: str | None = None) -> dict[timedelta, pd.DataFrame]:
-    """:func:`traffic` over each of ``windows`` (all ending at the same ``fixed_end``), in one pass over the store:
-    the points and hourly rows the windows share are read once (Overview judges health on the last hour and the
-    last 24 hours). Returns {window: the traffic frame}."""
+    """:func:`traffic` over each of ``windows`` (all ending at the same minute), in one pass over the store (Overview
+    judges health on the last hour and the last 24 hours). Returns {window: the traffic frame}."""
     end = fixed_end(f)
-    parts = []
-    for k, window in enumerate(windows):
-        h0, h1 = aligned_parts(end - window, end)
-        parts.append((k, end - window, h0, h1, _hour_floor(end - window)))
-    earliest = min(p[1] for p in parts)
-    values = ", ".join("(?::INTEGER, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?::TIMESTAMPTZ)" for _ in parts)
-    # the minutes read from the points: per window, before its first whole hour and from its last one on
-    ranges = _merged([r for _, ws, h0, h1, _ in parts
-                      for r in ((ws - timedelta(minutes=5) + timedelta(microseconds=1), h0), (h1, end))])
-    # one plain time range per scan, so the point table's zone maps skip all but those minutes' row groups (an OR of
-    # ranges in one scan made DuckDB read the whole day's points)
-    point_scans = " UNION ALL ".join(
-        "SELECT p.account_id, p.region, p.series_id, p.period_s, p.ts, p.value FROM aws_cloudwatch_metric_point p "
-        "JOIN s USING (account_id, region, series_id) "
-        "WHERE p.stat = 'Sum' AND p.ts >= ?::TIMESTAMPTZ AND p.ts < ?::TIMESTAMPTZ" for _ in ranges) or \
-        "SELECT NULL::VARCHAR AS account_id, NULL::VARCHAR AS region, NULL::VARCHAR AS series_id, " \
-        "NULL::INTEGER AS period_s, NULL::TIMESTAMPTZ AS ts, NULL::DOUBLE AS value WHERE false"
-    # the VALUES rows and the minute ranges are fixed text, one per window; every value is bound
-    df = query(f"""
-        WITH w(win, ws, h0, h1, hs) AS (VALUES {values}),
-        s AS (
-            SELECT account_id, region, series_id, endpoint_name, variant_name, metric_name
-            FROM aws_cloudwatch_metric_series
-            WHERE namespace = 'AWS/SageMaker' AND endpoint_name IS NOT NULL
-              AND metric_name IN ('Invocations', 'Invocation4XXErrors', 'Invocation5XXErrors', 'ModelLatency')
-              AND (?::VARCHAR IS NULL OR endpoint_name = ?)),
-        hourly AS (
-            SELECT h.account_id, h.region, h.series_id, h.stat, h.hour, h.value
-            FROM aws_cloudwatch_metric_hourly h JOIN s USING (account_id, region, series_id)
-            WHERE h.hour >= ?::TIMESTAMPTZ AND h.hour < ?::TIMESTAMPTZ AND h.stat IN ('Sum', 'p99')),
-        raw AS ({point_scans}),
-        pts AS (  -- per window and 5-minute bucket: its 1-minute points where it has any, else its coarser points
-            SELECT win, account_id, region, series_id, floor(epoch(ts) / 300) AS b5,
-                   sum(share) FILTER (WHERE period_s = 60) AS fine, sum(share) FILTER (WHERE period_s <> 60) AS coarse,
-                   bool_or(period_s = 60) AS has_fine
-            FROM (SELECT w.win, r.account_id, r.region, r.series_id, r.period_s, r.ts,
-                         r.value * greatest(0, least(epoch(r.ts) + r.period_s, epoch(?::TIMESTAMPTZ))
-                                             - greatest(epoch(r.ts), epoch(w.ws))) / r.period_s AS share
-                  FROM raw r JOIN w ON r.ts > w.ws - INTERVAL 5 MINUTE AND (r.ts < w.h0 OR r.ts >= w.h1))
-            GROUP BY ALL),
-        counts AS (
-            SELECT w.win, h.account_id, h.region, h.series_id, h.hour, h.value
-            FROM hourly h JOIN w ON h.hour >= w.h0 AND h.hour < w.h1 WHERE h.stat = 'Sum'
-            UNION ALL
-            SELECT win, account_id, region, series_id, to_timestamp(floor(b5 * 300 / 3600) * 3600) AS hour,
-                   CASE WHEN has_fine THEN fine ELSE coarse END AS value
-            FROM pts),
-        per_hour AS (
-            SELECT c.win, s.account_id, s.region, s.endpoint_name, s.variant_name, c.hour,
-                   sum(c.value) FILTER (WHERE s.metric_name = 'Invocations') AS inv,
-                   sum(c.value) FILTER (WHERE s.metric_name = 'Invocation4XXErrors') AS e4,
-                   sum(c.value) FILTER (WHERE s.metric_name = 'Invocation5XXErrors') AS e5
-            FROM counts c JOIN s USING (account_id, region, series_id) GROUP BY ALL),
-        p99 AS (
-            SELECT w.win, s.account_id, s.region, s.endpoint_name, s.variant_name, h.hour, max(h.value) AS p99
-            FROM hourly h JOIN s USING (account_id, region, series_id) JOIN w ON h.hour >= w.hs
-            WHERE s.metric_name = 'ModelLatency' AND h.stat = 'p99' GROUP BY ALL)
-        SELECT win, account_id, region, endpoint_name, coalesce(sum(inv), 0) AS invocations,
-               coalesce(sum(e4), 0) AS errors_4xx, coalesce(sum(e5), 0) AS errors_5xx,
-               sum(p99 * inv) / nullif(sum(inv) FILTER (WHERE p99 IS NOT NULL), 0) / 1000.0 AS p99_ms,
-               max(p99) / 1000.0 AS peak_p99_ms
-        FROM per_hour FULL JOIN p99 USING (win, account_id, region, endpoint_name, variant_name, hour)
-        GROUP BY ALL""", [*(v for p in parts for v in p), name, name, _hour_floor(earliest), end,  # noqa: S608
-                          *(v for r in ranges for v in r), end])
-    df = _or_empty(df, ["win", *(c for c in TRAFFIC_COLUMNS if not c.startswith("error_rate"))])
-    inv = df.invocations.astype(float).where(df.invocations > 0)
-    df["error_rate"] = (df.errors_4xx + df.errors_5xx) / inv
-    df["error_rate_5xx"] = df.errors_5xx / inv
+    df = _stored_traffic(end, windows, name)
+    if df.empty:
+        sql, params = traffic_select(end, windows, name=name)
+        df = query(f"SELECT {_TRAFFIC_OUT}, ?::TIMESTAMPTZ AS through FROM ({sql})", [end, *params])  # noqa: S608
+    df = _utc(_or_empty(df, ["win", *TRAFFIC_COLUMNS]), "through")
     return {w: df[df.win == k][TRAFFIC_COLUMNS].reset_index(drop=True) for k, w in enumerate(windows)}
 
 
@@ -217,13 +158,12 @@ def p99_now(f: Filters, name: str | None = None) -> pd.DataFrame:
 ENDPOINTS_COLUMNS = ["endpoint_name", "status", "capacity", "autoscaling_min", "autoscaling_max", "invocations_24h",
                      "p99_now_ms", "p99_ms", "error_rate", "cost_per_day", "cost_per_1k", "peak_p99_ms",
                      "error_rate_5xx", "instance_type", "instances", "variants", "team", "project", "env",
-                     "account_id", "region", "endpoint_config_name", "last_modified_time"]
+                     "account_id", "region", "endpoint_config_name", "last_modified_time", "traffic_through"]
 
 
 def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
     """One row per endpoint (or only ``name``): status, capacity, autoscaling bounds, the 24-hour traffic, p99 and
-    error rates (:func:`traffic`, the window ending at :func:`dashboard.filters.fixed_end`), p99 now
-    (:func:`p99_now`), cost.
+    error rates (:func:`traffic`; the window ends at ``traffic_through``), p99 now (:func:`p99_now`), cost.
 
     Cost per day is the instances now x the hosting rate from the bill x 24; $ / 1k inferences is that cost per day
     over the 24-hour invocations x 1,000.
@@ -263,12 +203,12 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=ENDPOINTS_COLUMNS)
     key = ["account_id", "region", "endpoint_name"]
-    t = t.rename(columns={"invocations": "invocations_24h"})
+    t = t.rename(columns={"invocations": "invocations_24h", "through": "traffic_through"})
     df = df.merge(t.drop(columns=["errors_4xx", "errors_5xx"]), on=key, how="left") \
         .merge(now.drop(columns="p99_now_through"), on=key, how="left")
     df["invocations_24h"] = df.invocations_24h.fillna(0).round().astype("int64")
     df["cost_per_1k"] = df.cost_per_day / df.invocations_24h.where(df.invocations_24h > 0) * 1000
-    return _utc(df[ENDPOINTS_COLUMNS].reset_index(drop=True), "last_modified_time")
+    return _utc(df[ENDPOINTS_COLUMNS].reset_index(drop=True), "last_modified_time", "traffic_through")
 
 
 def endpoint(f: Filters, name: str) -> pd.DataFrame:

@@ -449,3 +449,23 @@ def test_endpoint_summary_after_a_first_cycle_is_what_its_select_gives_on_the_cy
                     cwm.summary_params(newest, expired.account_id, expired.region))
     assert again == stored
     assert any(r[5] > 0 for r in stored) and any(r[13] is not None for r in stored)  # traffic, last invocation
+
+
+def test_traffic_windows_after_a_first_cycle_end_at_its_minute_and_are_what_their_select_gives(expired):
+    from sextant.traffic import TRAFFIC_WINDOWS, traffic_select
+    c = expired.collection
+    [(polled,)] = c.query("SELECT max(polled_at) FROM aws_cloudwatch_metric_poll")
+    stored = c.query("SELECT endpoint_name, window_minutes, through, invocations, errors_4xx, errors_5xx, p99_us, "
+                     "peak_p99_us FROM aws_cloudwatch_endpoint_traffic ORDER BY endpoint_name, window_minutes")
+    endpoints = {r[0] for r in c.query(
+        "SELECT DISTINCT endpoint_name FROM aws_cloudwatch_metric_series WHERE metric_name = 'Invocations'")}
+    assert {(r[0], r[1]) for r in stored} == {(e, m) for e in endpoints for m in (60, 1440)}
+    through = polled.replace(second=0, microsecond=0)
+    assert {r[2] for r in stored} == {through}  # the cycle's minute
+    sql, params = traffic_select(through, TRAFFIC_WINDOWS, account_id=expired.account_id, region=expired.region)
+    again = c.query(f"SELECT endpoint_name, win, invocations, errors_4xx, errors_5xx, p99_us, peak_p99_us FROM ({sql}) "
+                    "ORDER BY endpoint_name, win", params)
+    assert [(e, {0: 60, 1: 1440}[w]) for e, w, *_ in again] == [(r[0], r[1]) for r in stored]
+    for row, r in zip(again, stored, strict=True):  # sums in another order: equal to the last bits
+        assert list(row[2:]) == [pytest.approx(x, rel=1e-12) if x is not None else None for x in r[3:]]
+    assert any(r[3] > 0 for r in stored if r[1] == 1440)  # the seeded endpoints have traffic

@@ -3,7 +3,8 @@
 ``tiny_store(aws_sagemaker_endpoint=[{...}, ...], ...)`` creates a store at the current schema version (every
 table of every collector, as the collector's migration makes it) in a fresh directory, upserts the given rows
 (a list of dicts or a DataFrame per table; columns not given are NULL), publishes a snapshot and points
-SEXTANT_STORE at it; it returns the store's path. dashboard.data caches per store location and snapshot, and
+SEXTANT_STORE at it; it returns the store's path. ``cycle=(account, region, now)`` also runs the metrics collector's
+end-of-cycle summary (``cloudwatch_metrics.summarize``) over those rows, as a collection at ``now`` would. dashboard.data caches per store location and snapshot, and
 each call gets a new directory, so nothing leaks between tests. ``f(...)`` builds a Filters.
 """
 
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import collectors
+from collectors.cloudwatch_metrics import summarize
 from dashboard.filters import Filters
 from sextant.schema import SYSTEM_TABLES
 from sextant.store import Writer
@@ -27,7 +29,7 @@ _ROWS = {**{t.name: t for t in SYSTEM_TABLES}, **_TABLES}  # system tables (coll
 def tiny_store(tmp_path, monkeypatch):
     counter = itertools.count()
 
-    def build(**rows_by_table) -> str:
+    def build(cycle: tuple[str, str, datetime] | None = None, **rows_by_table) -> str:
         location = tmp_path / f"store-{next(counter)}"
         writer = Writer(location)
         try:
@@ -35,6 +37,9 @@ def tiny_store(tmp_path, monkeypatch):
             with writer.transaction():
                 for name, rows in rows_by_table.items():
                     writer.upsert(_ROWS[name], rows)
+            if cycle is not None:
+                with writer.transaction() as con:
+                    summarize(lambda sql, params: con.execute(sql, params).fetchall(), *cycle)
             writer.publish()
         finally:
             writer.close()

@@ -340,6 +340,68 @@ def test_error_rates_are_over_the_same_24_hours(tiny_store):
     assert row.error_rate == pytest.approx(0.03) and row.error_rate_5xx == pytest.approx(0.01)
 
 
+def _traffic_rows(end: datetime) -> dict:
+    """Two endpoints' invocations, 5xx and hourly p99 around ``end`` (5-minute points more than 23 h before it)."""
+    inv_a, inv_a_h = _steady(10.0, end - timedelta(hours=26), end, sid="a-inv", coarse_before=end - timedelta(hours=23))
+    e5_a, e5_a_h = _steady(0.5, end - timedelta(hours=26), end, sid="a-5xx")
+    inv_b, inv_b_h = _steady(3.0, end - timedelta(hours=2), end, sid="b-inv")
+    p99 = [_hourly("a-p99", "p99", end.replace(minute=0) - timedelta(hours=h), 1000.0 * (50 + h)) for h in range(26)]
+    return dict(aws_sagemaker_endpoint=[_ep("a"), _ep("b")],
+                aws_cloudwatch_metric_series=[_series("a-inv", "Invocations", "Sum"),
+                                              _series("a-5xx", "Invocation5XXErrors", "Sum"),
+                                              _series("a-p99", "ModelLatency", "p99", unit="Microseconds"),
+                                              _series("b-inv", "Invocations", "Sum", endpoint="b")],
+                aws_cloudwatch_metric_point=inv_a + e5_a + inv_b,
+                aws_cloudwatch_metric_hourly=inv_a_h + e5_a_h + inv_b_h + p99)
+
+
+def test_the_windows_the_collector_stores_equal_the_windows_computed_at_view_time(tiny_store):
+    """One definition (sextant.traffic), two readers: a view ending at the cycle's minute reads the stored rows,
+    and they equal what the same SELECT gives at view time on a store without them."""
+    cycle = END + timedelta(minutes=37)  # inside an hour: partial hours at both ends of both windows
+    rows = _traffic_rows(cycle)
+    tiny_store(**rows)
+    computed = eq.traffic_windows(f(end=cycle), (timedelta(hours=1), timedelta(hours=24)))
+    tiny_store(cycle=(ACCOUNT, REGION, cycle + timedelta(seconds=20)), **rows)
+    assert eq.query(f"SELECT count(*) AS n FROM {eq.TRAFFIC_TABLE}").n.iloc[0] == 4  # 2 endpoints x 2 windows
+    stored = eq.traffic_windows(f(end=cycle), (timedelta(hours=1), timedelta(hours=24)))
+    for window in computed:
+        key = ["endpoint_name"]
+        a, b = (x.sort_values(key).reset_index(drop=True) for x in (computed[window], stored[window]))
+        pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    day = stored[timedelta(hours=24)].set_index("endpoint_name")
+    assert day.invocations["a"] == pytest.approx(24 * 60 * 10) and day.invocations["b"] == pytest.approx(2 * 60 * 3)
+    assert day.error_rate_5xx["a"] == pytest.approx(0.05) and day.peak_p99_ms["a"] == pytest.approx(74.0)  # the hour 24 h back touches it
+    assert set(day.through) == {pd.Timestamp(cycle)}
+
+
+def test_a_view_ending_now_holds_still_between_cycles_and_a_past_range_is_computed_at_its_own_end(tiny_store):
+    cycle = END + timedelta(minutes=37)
+    tiny_store(cycle=(ACCOUNT, REGION, cycle), **_traffic_rows(cycle))
+    later = eq.endpoints(f(end=cycle + timedelta(minutes=4))).set_index("endpoint_name")
+    assert later.invocations_24h["a"] == 24 * 60 * 10  # the stored window: nothing after the cycle to lose minutes to
+    assert set(later.traffic_through) == {pd.Timestamp(cycle)}
+    past = eq.endpoints(f(end=cycle - timedelta(minutes=30))).set_index("endpoint_name")
+    assert set(past.traffic_through) == {pd.Timestamp(cycle - timedelta(minutes=30))}
+    assert past.invocations_24h["b"] == 90 * 3  # b's traffic began 2 h before the cycle: 90 minutes of it by then
+
+
+def test_an_account_whose_metrics_have_not_stored_windows_yet_is_computed_at_view_time(tiny_store):
+    """A store migrated to the table, or an account whose metrics cycle failed since: no endpoint loses its traffic."""
+    cycle = END + timedelta(minutes=37)
+    rows = _traffic_rows(cycle)
+    other = "222222222222"
+    rows["aws_cloudwatch_metric_series"].append({**_series("c-inv", "Invocations", "Sum", endpoint="c"),
+                                                 "account_id": other})
+    points, hours = _steady(7.0, cycle - timedelta(hours=25), cycle, sid="c-inv")
+    rows["aws_cloudwatch_metric_point"] += [{**p, "account_id": other} for p in points]
+    rows["aws_cloudwatch_metric_hourly"] += [{**h, "account_id": other} for h in hours]
+    tiny_store(cycle=(ACCOUNT, REGION, cycle), **rows)  # the cycle of the first account only
+    t = eq.traffic(f(end=cycle + timedelta(minutes=2))).set_index("endpoint_name")
+    assert t.invocations["c"] == 24 * 60 * 7 - 2 * 7 and t.invocations["a"] == 24 * 60 * 10 - 2 * 10  # at view time
+    assert set(t.through) == {pd.Timestamp(cycle + timedelta(minutes=2))}
+
+
 def test_p99_now_is_the_worst_minute_of_the_last_15_and_the_same_for_every_range(tiny_store):
     lat = "s-p99"
     tiny_store(aws_sagemaker_endpoint=[_ep("a")],
