@@ -4,7 +4,8 @@ the endpoint summary it is judged on, alarms firing, failed training jobs and pi
 Health agrees with the alarms and with the Endpoints page: an endpoint that a CloudWatch alarm in ALARM watches is
 never "ok"; the traffic, error rates and p99 it is judged on are the ones the Endpoints page shows
 (:func:`dashboard.queries.endpoints.traffic` over the last hour and the last 24 hours, and
-:func:`dashboard.queries.endpoints.p99_now`, all ending at :func:`dashboard.filters.fixed_end`). Idleness is judged
+:func:`dashboard.queries.endpoints.p99_now`: the traffic to the last collection's minute for a view ending now, p99 now
+to :func:`dashboard.filters.fixed_end`). Idleness is judged
 relative to the newest invocation collected (:func:`metrics_as_of`), not the wall clock, so a store that stopped
 collecting does not turn every endpoint idle.
 """
@@ -104,7 +105,7 @@ def _judge(alarms, rate_1h, rate_24h, p99_now, p99_24h, base, idle_days, last) -
 
 HEALTH_COLUMNS = ["endpoint_name", "health", "reason", "team", "project", "account_id", "region", "invocations_1h",
                   "invocations_24h", "error_rate_1h_pct", "error_rate_24h_pct", "p99_now_ms", "p99_24h_ms",
-                  "p99_baseline_ms", "last_invocation", "alarms"]
+                  "p99_baseline_ms", "last_invocation", "alarms", "traffic_through"]
 
 
 def endpoint_health(f: Filters) -> pd.DataFrame:
@@ -112,11 +113,12 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
 
     degraded: a CloudWatch alarm in ALARM watches it (the reason names the alarms); or its 5xx error rate is above
     1 % of invocations over the last hour or the last 24 hours (:func:`dashboard.queries.endpoints.traffic`, windows
-    of complete minutes ending at :func:`dashboard.filters.fixed_end`); or its p99 ModelLatency, now
+    of complete minutes ending at ``traffic_through``); or its p99 ModelLatency, now
     (:func:`dashboard.queries.endpoints.p99_now`) or in the worst hour of the 24 hours, is above 2 x its own 7-day
     median hourly p99. idle: zero invocations over 7+ days of data (the endpoint being older than that); an idle
     endpoint's reason also names the alarms in ALARM. ok: none of these, so never while an alarm watching it is in
-    ALARM. Columns: HEALTH_COLUMNS (alarms: the alarms in ALARM, "name (metric)", or blank)."""
+    ALARM. Columns: HEALTH_COLUMNS (alarms: the alarms in ALARM, "name (metric)", or blank; traffic_through: where the
+    traffic windows end, blank for an endpoint without metrics)."""
     windows = {timedelta(hours=1): "1h", timedelta(hours=24): "24h"}
     out, traffic, now, alarms = gather(lambda: last_invocation(f), lambda: traffic_windows(f, tuple(windows)),
                                        lambda: p99_now(f), endpoint_alarms)
@@ -125,9 +127,11 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     out = out.drop(columns=["invocations_1h", "invocations_24h"])
     for window, t in traffic.items():
         suffix = windows[window]
-        t = t[[*KEY, "invocations", "errors_5xx", "peak_p99_ms"]]
+        t = t[[*KEY, "invocations", "errors_5xx", "peak_p99_ms", "through"]]
         out = out.merge(t.rename(columns={"invocations": f"invocations_{suffix}", "errors_5xx": f"errors_{suffix}",
-                                          "peak_p99_ms": f"p99_{suffix}_ms"}), on=KEY, how="left")
+                                          "peak_p99_ms": f"p99_{suffix}_ms", "through": f"through_{suffix}"}),
+                        on=KEY, how="left")
+    out["traffic_through"] = out.through_24h
     out = out.merge(now[[*KEY, "p99_now_ms"]], on=KEY, how="left")
     out = out.merge(alarms, on=KEY, how="left")
     for c in ("invocations_1h", "invocations_24h", "errors_1h", "errors_24h"):
