@@ -31,9 +31,10 @@ def _first_collection(seen: str | None) -> None:
         st.rerun(scope="app")
         return
     last = f"; last finished: {state.last}" if state.last else ""
+    started = ui.when(state.started_at, "%H:%M:%S")
     st.progress(state.fraction, text=f"First collection in progress: {state.done} of about {state.total} source runs "
-                                     f"done, started {state.started_at:%H:%M:%S} UTC{last}. Pages fill in as sources "
-                                     "finish; this page redraws by itself.")
+                                     f"done, started {started}{last}. Pages fill in as sources finish; this page "
+                                     "redraws by itself.")
 
 
 def main() -> None:
@@ -56,8 +57,8 @@ def main() -> None:
             del st.query_params["refresh"]
         as_of = collection.data_as_of()
         if not as_of.empty:
-            st.caption("Data as of (UTC): " + ", ".join(
-                f"{r.source} {r.as_of:%H:%M}" for r in as_of.itertuples()))
+            st.caption(f"Data as of ({ui.zone()}): " + ", ".join(
+                f"{r.source} {ui.local(r.as_of):%H:%M}" for r in as_of.itertuples()))
     seen = data.snapshot()
     if progress.read(data.reader().location) is not None:
         _first_collection(seen)
@@ -79,7 +80,7 @@ def _stale_banner(sources: tuple[str, ...]) -> None:
         return
     lines = [f"{ui.plain(r.source)} ({ui.plain(r.account_id)} {ui.plain(r.region)}): "
              + ("last run failed" if r.status == "failing" else "stale")
-             + (f", last collected {r.last_success:%Y-%m-%d %H:%M} UTC, {filters.duration(r.age_s)} ago"
+             + (f", last collected {ui.when(r.last_success)}, {filters.duration(r.age_s)} ago"
                 if pd.notna(r.last_success) else ", never collected")
              + f"; expected every {filters.duration(r.expected_every_s)}" for r in late.itertuples()]
     with st.container(border=False):

@@ -8,7 +8,11 @@ service, a job) gets a palette colour chosen from its name (:func:`colors_for`),
 chart to the next.
 
 Plotly renders a subset of HTML (links included) in trace names, titles and annotations: every text that may come
-from AWS (a team tag, an endpoint name, an event label) goes through :func:`text` first."""
+from AWS (a team tag, an endpoint name, an event label) goes through :func:`text` first.
+
+Times are UTC in the store; a chart shows them in the zone the viewer picked (``dashboard.ui.zone``, UTC by default):
+every time placed on an x axis goes through :func:`shown` (the builders here do it for their traces, shaded periods
+and markers; a page that adds its own traces does it too) and the axis says the zone (:func:`time_title`)."""
 
 from __future__ import annotations
 
@@ -16,10 +20,13 @@ import html
 import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from dashboard import ui
 
 TEMPLATE = "sextant"
 
@@ -142,32 +149,55 @@ def apply_colors(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def shown(times: Any) -> Any:
+    """UTC times (a Series, an array, a scalar; naive ones read as UTC) as a chart's x axis shows them: unchanged in
+    UTC, else the wall-clock times of the zone the viewer picked (``ui.zone()``; Plotly has no zones, so every time
+    on one axis must be converted alike: traces, shaded periods, markers)."""
+    z = ui.zone()
+    if z == ui.UTC:
+        return times
+    if isinstance(times, (pd.Series, pd.Index)) or (hasattr(times, "__len__") and not isinstance(times, str)):
+        converted = pd.to_datetime(pd.Series(times) if not isinstance(times, pd.Series) else times, utc=True)
+        return converted.dt.tz_convert(z).dt.tz_localize(None)
+    t = pd.Timestamp(times)
+    return (t.tz_localize(UTC) if t.tzinfo is None else t).tz_convert(z).tz_localize(None)
+
+
+def time_title() -> str:
+    """The title of a time axis: "time (UTC)", or "time (Europe/Berlin)" when the viewer picked that zone."""
+    return f"time ({ui.zone()})"
+
+
 def time_series(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, title: str, unit: str,
                 kind: str = "line", height: int = 300) -> go.Figure:
-    """A time chart with the unit on the y axis and UTC on the x axis, each series in its meaning's colour."""
+    """A time chart with the unit on the y axis and the shown zone on the x axis (:func:`shown`), each series in its
+    meaning's colour."""
     fig = go.Figure()
     groups = [(None, df)] if color is None else list(df.groupby(color, sort=True))
     for name, part in groups:
         trace = go.Bar if kind == "bar" else go.Scatter
         kwargs = {} if kind == "bar" else {"mode": "lines"}
-        fig.add_trace(trace(x=part[x], y=part[y], name=text(name) if name is not None else y,
+        fig.add_trace(trace(x=shown(part[x]), y=part[y], name=text(name) if name is not None else y,
                             showlegend=color is not None, **kwargs))
     apply_colors(fig)
-    fig.update_layout(title=text(title), height=height, yaxis_title=unit, xaxis_title="time (UTC)",
+    fig.update_layout(title=text(title), height=height, yaxis_title=unit, xaxis_title=time_title(),
                       barmode="stack" if kind == "bar" else None, showlegend=True)
     return fig
 
 
 def ago(when: datetime | pd.Timestamp, now: datetime | None = None) -> str:
-    """"HH:MM UTC (N min ago)" (hours or days when longer ago; the date when not today)."""
+    """"HH:MM UTC (N min ago)" (hours or days when longer ago; the date when not today), in the zone times are shown
+    in ("HH:MM Europe/Berlin (N min ago)")."""
     now = now or datetime.now(UTC)
+    z = ui.zone()
     t = pd.Timestamp(when)
     t = t.tz_localize(UTC) if t.tzinfo is None else t.tz_convert(UTC)
     minutes = max(0, int((pd.Timestamp(now) - t).total_seconds() // 60))
     since = (f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago" if minutes < 48 * 60
              else f"{minutes // 1440} days ago")
-    day = "" if t.date() == pd.Timestamp(now).tz_convert(UTC).date() else f"{t:%b %d} "
-    return f"{day}{t:%H:%M} UTC ({since})"
+    t = t.tz_convert(z)
+    day = "" if t.date() == pd.Timestamp(now).tz_convert(z).date() else f"{t:%b %d} "
+    return f"{day}{t:%H:%M} {z} ({since})"
 
 
 LAG = pd.Timedelta(minutes=5)  # a series whose newest point is this much older than the chart's newest is named
@@ -254,7 +284,7 @@ def shade_periods(fig: go.Figure, periods: pd.DataFrame, start: str = "start", e
     """Shade each [start, end) of ``periods`` (ALARM periods) in the alarm colour, with one legend entry."""
     fill = "rgba(207,34,46,0.12)"
     for s, e in periods[[start, end]].itertuples(index=False, name=None):
-        fig.add_vrect(x0=s, x1=e, fillcolor=fill, line_width=0, layer="below")
+        fig.add_vrect(x0=shown(s), x1=shown(e), fillcolor=fill, line_width=0, layer="below")
     if not periods.empty:
         _legend_entry(fig, label, fill, square=True)
     return fig
@@ -279,6 +309,8 @@ def mark_events(fig: go.Figure, events: pd.DataFrame, at: str = "time", label: s
     if events.empty:
         return fig
     ev = events.sort_values(at, kind="stable")
+    ev = ev.copy()
+    ev[at] = shown(ev[at])  # the wall-clock times of the axis (the traces are converted alike)
     lo, hi = _span(fig, ev[at])
     width = max((hi - lo).total_seconds(), 1.0)
     placed: list[list[tuple[float, float]]] = [[] for _ in range(rows)]
@@ -289,13 +321,15 @@ def mark_events(fig: go.Figure, events: pd.DataFrame, at: str = "time", label: s
         fig.add_vline(x=t, line_dash="dot", line_width=1.2, line_color=c, opacity=0.8)
         full = str(getattr(r, label))
         short = full if len(full) <= LABEL_CHARS else full[:LABEL_CHARS - 1] + "…"
-        x_px = (pd.Timestamp(t) - lo).total_seconds() / width * width_px
+        at_x = pd.Timestamp(t)
+        at_x = at_x.tz_localize(UTC) if at_x.tzinfo is None else at_x  # as _span reads the axis (naive: as UTC)
+        x_px = (at_x - lo).total_seconds() / width * width_px
         w = 5.0 * len(short) + 10
         right = x_px + w > width_px  # near the right edge the label ends at its line
         box = (x_px - w, x_px) if right else (x_px, x_px + w)
         row = next((i for i, boxes in enumerate(placed)
                     if all(box[1] + 4 <= b0 or box[0] >= b1 + 4 for b0, b1 in boxes)), None)
-        hover = text(f"{pd.Timestamp(t):%Y-%m-%d %H:%M} UTC · {full}")
+        hover = text(f"{pd.Timestamp(t):%Y-%m-%d %H:%M} {ui.zone()} · {full}")
         if row is None:
             fig.add_annotation(x=t, y=1, yref="paper", text="▾", showarrow=False, yanchor="bottom",
                                font={"size": 10, "color": c}, hovertext=hover)

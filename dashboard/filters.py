@@ -9,14 +9,20 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from dashboard import ui
+
 RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7),
           "30d": timedelta(days=30), "90d": timedelta(days=90)}
 RANGE_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
                 "90d": "Last 90 days", "custom": "Custom"}
 DEFAULT_RANGE = "24h"
 # The query parameters the sidebar reads and writes: a link to another page carries them (``nav.params``), so the
-# view it opens keeps the viewer's range and scope. ``refresh`` is the sidebar's auto-refresh toggle.
-URL_KEYS = ("range", "from", "to", "account", "region", "team", "project", "refresh")
+# view it opens keeps the viewer's range and scope. ``refresh`` is the sidebar's auto-refresh toggle, ``tz`` the zone
+# times are shown in (absent: UTC).
+URL_KEYS = ("range", "from", "to", "account", "region", "team", "project", "refresh", "tz")
+ZONE_PARAM = "tz"
+_ZONE_WRITTEN = "_f_zone_written"  # the zone this sidebar last wrote to the URL (a different ?tz= is a new link)
+_ZONE_UNKNOWN = "_f_zone_unknown"  # a ?tz= that names no known zone, said in the sidebar until the viewer picks one
 _CHOSEN = "_f_range_chosen"  # set once the viewer picks a range in the sidebar (this session)
 _ASKED = "_f_range_default"  # a page's own default range, asked for by current(default_range=...)
 
@@ -104,8 +110,52 @@ def sidebar(options: dict[str, list[str]]) -> Filters:
                 qp[name] = chosen[name]
             elif name in qp:
                 del qp[name]
+        zone_picker()
     return Filters(start, end, range_key, tuple(chosen["account"]), tuple(chosen["region"]),
                    tuple(chosen["team"]), tuple(chosen["project"]), range_given=bool(st.session_state.get(_CHOSEN)))
+
+
+def _zone_picked() -> None:
+    st.session_state.pop(_ZONE_UNKNOWN, None)  # the viewer chose: the notice about the link's zone has done its work
+
+
+def zone_picker() -> str:
+    """The "Times in" picker: UTC (the default) or the zone of the viewer's browser (``st.context.timezone``), kept in
+    the URL as ``?tz=`` (absent for UTC) so that a link shows its times as its author saw them. A ``?tz=`` naming no
+    known zone is dropped with a notice, and times stay in UTC. Returns the zone, which ``ui.zone()`` reads for the
+    rest of the run; the store and the queries stay in UTC (tables and charts convert what they show)."""
+    qp = st.query_params
+    asked = qp.get(ZONE_PARAM)
+    linked = ui.known_zone(asked)
+    if asked and linked is None:  # said until the viewer picks a zone or opens a link with a known one
+        st.session_state[_ZONE_UNKNOWN] = asked
+        del qp[ZONE_PARAM]
+    elif linked:
+        st.session_state.pop(_ZONE_UNKNOWN, None)
+    unknown = st.session_state.get(_ZONE_UNKNOWN)
+    if unknown:
+        st.warning(f"Unknown time zone in the link ({ui.plain(unknown)}): times are shown in UTC.",
+                   icon=":material/schedule:")
+    browser = ui.known_zone(st.context.timezone)
+    held = ui.known_zone(st.session_state.get("f_zone"))
+    # a link's zone (the first URL of the session, or one that differs from what this sidebar wrote) wins over the
+    # zone the picker held; a URL without ?tz= (a page switch from the navigation) keeps the picker's
+    if linked and (_ZONE_WRITTEN not in st.session_state or linked != st.session_state[_ZONE_WRITTEN]):
+        st.session_state.pop("f_zone", None)
+        held = None
+    options = list(dict.fromkeys(z for z in (ui.UTC, browser, linked, held) if z))
+    picked = st.selectbox("Times in", options, index=options.index(linked) if linked else 0, key="f_zone",
+                          on_change=_zone_picked,
+                          format_func=lambda z: f"{z} (your browser)" if z == browser and z != ui.UTC else z,
+                          help="Tables and charts show times in this zone. The data stays in UTC (downloads too).")
+    z = ui.known_zone(picked) or ui.UTC
+    if z == ui.UTC:
+        qp.pop(ZONE_PARAM, None)
+    else:
+        qp[ZONE_PARAM] = z
+    st.session_state[_ZONE_WRITTEN] = z
+    st.session_state[ui.ZONE_STATE] = z
+    return z
 
 
 def current(default_range: str = DEFAULT_RANGE) -> Filters:

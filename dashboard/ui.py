@@ -3,18 +3,26 @@
 Tables read like a console, not like a DataFrame: every column without a label of its own gets a human header
 from its name (:func:`header`: ``cost_usd`` -> "Cost ($)", ``account_id`` -> "Account"), missing values are drawn
 blank (never "None"), the grid is as tall as its rows (up to :data:`MAX_ROWS`), datetimes say their zone, and
-pages put the columns a user came for first (:func:`first`) and show AWS enums in words (:func:`enums`)."""
+pages put the columns a user came for first (:func:`first`) and show AWS enums in words (:func:`enums`).
+
+Times are stored and queried in UTC and shown in the zone the viewer picked in the sidebar (:func:`zone`: UTC unless
+they chose their browser's zone): tables convert their datetime columns for display only, and captions format a time
+with :func:`when`, which names the zone."""
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
 import string
+import zoneinfo
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 _TAG = re.compile(r"<[A-Za-z!/?][^<>]*(?:>|$)")  # a tag, or one cut off at the end
 _ESCAPE = {ord(c): "\\" + c for c in string.punctuation}
@@ -45,6 +53,42 @@ def plain(value: object, missing: str = "–") -> str:
         return missing
     text = _SPACE.sub(" ", _TAG.sub("", str(value))).strip()
     return text.translate(_ESCAPE) if text else missing
+
+
+UTC = "UTC"
+ZONE_STATE = "_zone"  # the zone the sidebar chose for this session's times (dashboard.filters draws the picker)
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | {UTC}
+
+
+def known_zone(name: object) -> str | None:
+    """``name`` when it is a time zone name this machine knows (IANA: "Europe/Berlin", "UTC"), else None."""
+    return name if isinstance(name, str) and name in _zones() else None
+
+
+def zone() -> str:
+    """The zone times are shown in: the viewer's choice in the sidebar ("Times in"), UTC by default (and outside a
+    Streamlit run). The store and the queries stay in UTC; only what is shown is converted."""
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return UTC
+    return known_zone(st.session_state.get(ZONE_STATE)) or UTC
+
+
+def local(t: datetime | pd.Timestamp | Any) -> pd.Timestamp:
+    """``t`` (a UTC time; naive is read as UTC) in the zone times are shown in (:func:`zone`)."""
+    ts = pd.Timestamp(t)
+    return (ts.tz_localize(UTC) if ts.tzinfo is None else ts).tz_convert(zone())
+
+
+def when(t: datetime | pd.Timestamp | Any, fmt: str = "%Y-%m-%d %H:%M", missing: str = "–") -> str:
+    """``t`` formatted in the zone times are shown in, followed by the zone's name: "2026-12-03 14:05 UTC",
+    "2026-12-03 15:05 Europe/Berlin". A missing time reads ``missing``."""
+    if t is None or pd.isna(t):
+        return missing
+    return f"{local(t).strftime(fmt)} {zone()}"
 
 
 def money(x: float | None, digits: int = 0) -> str:
@@ -177,7 +221,29 @@ def human_config(df: pd.DataFrame, column_config: dict[str, Any] | None = None) 
                 config[name] = header(name)
         elif isinstance(given, dict) and not given.get("label"):
             config[name] = {**given, "label": header(name, datetime=is_time)}
+    shown = zone()
+    if shown != UTC:
+        config = {name: in_zone(c, shown) for name, c in config.items()}
     return config
+
+
+_HOURS = re.compile(r"[Hhk]")  # a moment.js format that shows the time of day
+
+
+def in_zone(config: Any, name: str) -> Any:
+    """A column's configuration with its times shown in the zone ``name``: a datetime column whose format shows the
+    time of day gets that zone (the data stays UTC: the grid converts what it draws) and its label names the zone
+    instead of UTC ("Time (UTC)" -> "Time (Europe/Berlin)"). Days (a format without hours: a bill's day, a UTC day)
+    and every other column are left as they are."""
+    if not isinstance(config, dict):
+        return config
+    types = config.get("type_config") or {}
+    fmt = types.get("format")
+    if types.get("type") != "datetime" or types.get("timezone") or (fmt and not _HOURS.search(str(fmt))):
+        return config
+    label = config.get("label")
+    return {**config, "type_config": {**types, "timezone": name},
+            "label": re.sub(r"\bUTC\b", name, label) if isinstance(label, str) else label}
 
 
 def table(df: pd.DataFrame, key: str, *, column_config: dict[str, Any] | None = None, height: int | None = None,

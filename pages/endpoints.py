@@ -15,7 +15,7 @@ from dashboard.queries import logs as lq
 
 def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
     idle = df[df.invocations_24h == 0]
-    upto = f"{filters.fixed_end(f):%b %d %H:%M} UTC"
+    upto = ui.when(filters.fixed_end(f), "%b %d %H:%M")
     c = st.columns(5)
     c[0].metric("Endpoints", len(df))
     c[1].metric("Instances", int(df.instances.fillna(0).sum()))
@@ -125,7 +125,7 @@ def _detail(f: filters.Filters, name: str) -> None:
     st.caption(f"{ui.plain(ui.words(e.status))} · {ui.plain(e.capacity)} · team {ui.plain(e.team)} · "
                f"{ui.plain(e.env)} · "
                f"account {ui.plain(e.account_id)} {ui.plain(e.region)} · config {ui.plain(e.endpoint_config_name)} · "
-               f"window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC")
+               f"window {ui.local(start):%Y-%m-%d %H:%M} – {ui.when(end)}")
     lineage.model_line(e.account_id, e.region, name)  # what serves here, and what made it (Models, Training)
     account, region = e.account_id, e.region
     metrics = eq.endpoint_metrics(account, region, name, start, end)
@@ -133,7 +133,7 @@ def _detail(f: filters.Filters, name: str) -> None:
     baseline = eq.latency_baseline(account, region, name, start)
 
     p99 = metrics[metrics.metric == "p99"]
-    upto = f"{filters.fixed_end(f):%b %d %H:%M} UTC"
+    upto = ui.when(filters.fixed_end(f), "%b %d %H:%M")
     c = st.columns(5)
     c[0].metric("Invocations, 24 h", f"{int(e.invocations_24h):,}",
                 help=f"The 1,440 complete minutes to {upto}, whatever the chart's range.")
@@ -314,6 +314,6 @@ else:
         ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     else:
         st.caption(f"{ui.plural(len(table), 'endpoint')} · traffic, latency and errors over the 24 hours to "
-                   f"{filters.fixed_end(f):%Y-%m-%d %H:%M} UTC (a fixed window, whatever the sidebar's range); "
+                   f"{ui.when(filters.fixed_end(f))} (a fixed window, whatever the sidebar's range); "
                    "p99 now: the worst minute of the last 15")
         _overview(f, table)

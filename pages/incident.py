@@ -91,7 +91,7 @@ if not fired.empty:
 else:
     st.query_params.pop("alarm", None)
     c2.caption("No alarm of this endpoint was in ALARM in the window.")
-c3.caption(f"Window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC"
+c3.caption(f"Window {ui.local(start):%Y-%m-%d %H:%M} – {ui.when(end)}"
            + (" (from the link)" if pinned else " (the sidebar's range)"))
 if pinned and c3.button("Use the sidebar's range", key="inc_unpin"):
     del st.query_params["start"]
@@ -146,7 +146,8 @@ if alarmed and alarm is not None:
     series = _alarm_series(metrics[metrics.metric == alarmed], alarmed)
     colours = charts.colors_for(series.series.unique())
     for s_name, part in series.groupby("series", sort=True):
-        fig.add_trace(go.Scatter(x=part.ts, y=part.value, mode="lines", name=charts.text(f"{s_name} ({unit})"),
+        fig.add_trace(go.Scatter(x=charts.shown(part.ts), y=part.value, mode="lines",
+                                 name=charts.text(f"{s_name} ({unit})"),
                                  line={"color": colours[s_name], "width": 1.8}), row=1, col=1)
     charts.alarm_thresholds(fig, fired[fired.alarm_name == alarm.alarm_name], unit, row=1, col=1)
     fig.update_yaxes(title_text=charts.text(f"{alarmed} ({unit})"), row=1, col=1)
@@ -156,7 +157,7 @@ if alarmed and alarm is not None:
     elif alarm.statistic and alarm.statistic not in (alarmed, "Sum", "Average"):
         fresh += f" · the alarm evaluates {alarm.statistic}; the chart shows the collected statistic"
 if "p99" in row_of and not p99.empty:
-    fig.add_trace(go.Scatter(x=p99.ts, y=p99.value, mode="lines", name="p99 latency (ms)",
+    fig.add_trace(go.Scatter(x=charts.shown(p99.ts), y=p99.value, mode="lines", name="p99 latency (ms)",
                              line={"color": charts.color("p99"), "width": 1.5}), row=row_of["p99"], col=1)
     fig.update_yaxes(title_text="p99 (ms)", row=row_of["p99"], col=1)
     if not fresh:
@@ -166,10 +167,10 @@ if "p99" in row_of and baseline:
                   row=row_of["p99"], col=1, annotation_text=f"7-day median {baseline:,.0f} ms",
                   annotation_position="top left", annotation_font={"size": 10, "color": charts.color("baseline")})
 if not five.empty and alarmed != "5xx":
-    fig.add_trace(go.Scatter(x=five.ts, y=five.value, name="5xx / min", mode="lines",
+    fig.add_trace(go.Scatter(x=charts.shown(five.ts), y=five.value, name="5xx / min", mode="lines",
                              line={"color": charts.color("5xx"), "width": 1.5}), row=row_of["errors"], col=1)
 if not errors.empty:
-    fig.add_trace(go.Scatter(x=errors.ts, y=errors.events, name="ERROR log lines / min", mode="lines",
+    fig.add_trace(go.Scatter(x=charts.shown(errors.ts), y=errors.events, name="ERROR log lines / min", mode="lines",
                              line={"color": charts.color("ERROR"), "width": 1.2, "dash": "dot"}),
                   row=row_of["errors"], col=1)
 if alarm is not None:
@@ -184,7 +185,7 @@ fig.update_layout(title={"text": charts.text(f"{name}: {what}, 5xx and ERROR log
                   hovermode="x unified")
 charts.subtitle(fig, fresh)
 fig.update_xaxes(title_text="")
-fig.update_xaxes(title_text="time (UTC)", row=len(panels), col=1)
+fig.update_xaxes(title_text=charts.time_title(), row=len(panels), col=1)
 last = [v for v in (five.value if alarmed != "5xx" else pd.Series(dtype=float), errors.events) if len(v)]
 low = max([10.0] + [float(v.max()) * 1.1 for v in last])
 fig.update_yaxes(title_text="per minute", range=[0, low], row=row_of["errors"], col=1)  # stray errors stay small

@@ -134,3 +134,40 @@ def test_freshness_names_the_newest_point_and_the_series_that_lag():
     assert charts.freshness(df[df.series == "p99"], "ts", "series", now=NOW) == "newest point 16:29 UTC (1 min ago)"
     assert charts.freshness(df.iloc[:0], "ts", now=NOW) == ""
     assert charts.ago(NOW - timedelta(hours=30), NOW) == "Dec 01 10:30 UTC (30 h ago)"
+
+
+# ---------------------------------------------------------------------- the zone times are shown in
+
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture
+def in_berlin(monkeypatch):
+    """The viewer picked their browser's zone (the sidebar's "Times in"; ``ui.zone`` reads it)."""
+    monkeypatch.setattr(charts.ui, "zone", lambda: BERLIN)
+
+
+def _wall(t: datetime) -> pd.Timestamp:
+    return pd.Timestamp(t).tz_convert(BERLIN).tz_localize(None)
+
+
+def test_times_are_charted_in_utc_by_default():
+    fig = _chart()
+    assert pd.Timestamp(fig.data[0].x[0]) == pd.Timestamp(NOW - timedelta(hours=24)).tz_localize(None)  # UTC
+    assert fig.layout.xaxis.title.text == "time (UTC)"
+    assert charts.ago(NOW - timedelta(minutes=3), NOW) == "16:27 UTC (3 min ago)"
+
+
+def test_a_chosen_zone_moves_every_time_on_the_axis_and_names_the_zone(in_berlin):
+    fig = charts.shade_periods(_chart(), pd.DataFrame({"start": [NOW - timedelta(hours=2)], "end": [NOW]}))
+    fig = charts.mark_events(fig, _events([60]))
+    assert pd.Timestamp(fig.data[0].x[0]) == _wall(NOW - timedelta(hours=24))  # 16:30 UTC is 17:30 in Berlin
+    assert fig.layout.xaxis.title.text == f"time ({BERLIN})"
+    (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert (pd.Timestamp(rect.x0), pd.Timestamp(rect.x1)) == (_wall(NOW - timedelta(hours=2)), _wall(NOW))
+    (marker,) = [s for s in fig.layout.shapes if s.type == "line"]
+    assert pd.Timestamp(marker.x0) == _wall(NOW - timedelta(hours=23))
+    assert f"{_wall(NOW - timedelta(hours=23)):%H:%M} {BERLIN}" in fig.layout.annotations[0].hovertext
+    assert charts.ago(NOW - timedelta(minutes=3), NOW) == f"17:27 {BERLIN} (3 min ago)"
+    naive = charts.shown(pd.Series([datetime(2026, 7, 1, 12, 0)]))  # a naive time is UTC (summer: UTC+2)
+    assert naive.iloc[0] == pd.Timestamp("2026-07-01 14:00")

@@ -31,3 +31,16 @@ def test_a_header_names_the_windows_length():
     assert span_label(datetime(2026, 11, 10, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)) == "9 d"
     assert span_label(datetime(2026, 11, 10, 6, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)) == \
         "Nov 10 – Nov 18"
+
+
+class _Query(dict):
+    def get_all(self, key):
+        return list(self.get(key, []))
+
+
+def test_a_link_to_another_page_carries_the_zone_times_are_shown_in():
+    from dashboard.filters import url_params
+
+    assert url_params(_Query(range=["7d"], tz=["Europe/Berlin"], endpoint=["a"])) == \
+        {"range": "7d", "tz": "Europe/Berlin"}  # the sidebar's parameters, the zone among them; not the page's own
+    assert "tz" not in url_params(_Query(range=["7d"]))  # no zone named: UTC, the default

@@ -126,3 +126,53 @@ def test_table_draws_missing_values_blank_with_human_headers():
     proto = at.dataframe[0].proto
     assert proto.placeholder == ""  # Streamlit draws "None" for a missing value unless told otherwise
     assert '"alarm_name": {"label": "Alarm"}' in proto.columns
+
+
+# ---------------------------------------------------------------------- the zone times are shown in
+
+def test_times_are_utc_outside_a_choice():
+    assert ui.zone() == "UTC"
+    assert ui.when(pd.Timestamp("2026-12-03 14:05", tz="UTC")) == "2026-12-03 14:05 UTC"
+    assert ui.when(None) == "–"
+    assert ui.known_zone("Europe/Berlin") == "Europe/Berlin"
+    assert ui.known_zone("Mars/Olympus_Mons") is None and ui.known_zone("../../etc/passwd") is None
+
+
+def _render_times() -> None:
+    import pandas as pd
+    import streamlit as st
+
+    from dashboard import ui
+
+    at = pd.Timestamp("2026-12-03 14:05", tz="UTC")
+    df = pd.DataFrame({"started_at": [at], "day": [at.normalize()], "ts": [at]})
+    ui.table(df, "t", column_config={"ts": st.column_config.DatetimeColumn("Time (UTC)", format="HH:mm")})
+    st.caption(f"Started {ui.when(at)}")
+
+
+def _times(zone: str | None) -> tuple[dict, str]:
+    import json
+
+    at = AppTest.from_function(_render_times)
+    if zone:
+        at.session_state[ui.ZONE_STATE] = zone
+    at.run()
+    assert not at.exception
+    return json.loads(at.dataframe[0].proto.columns), at.caption[0].value
+
+
+def test_a_table_shows_its_times_in_utc_by_default():
+    columns, caption = _times(None)
+    assert columns["started_at"]["label"] == "Started (UTC)" and not columns["started_at"]["type_config"].get(
+        "timezone")
+    assert columns["ts"]["label"] == "Time (UTC)"
+    assert caption == "Started 2026-12-03 14:05 UTC"
+
+
+def test_a_chosen_zone_converts_a_tables_times_and_names_the_zone():
+    columns, caption = _times("America/New_York")
+    for name, label in (("started_at", "Started (America/New_York)"), ("ts", "Time (America/New_York)")):
+        assert columns[name]["label"] == label
+        assert columns[name]["type_config"]["timezone"] == "America/New_York"  # the grid draws them there
+    assert columns["day"]["label"] == "Day (UTC)" and not columns["day"]["type_config"].get("timezone")  # a UTC day
+    assert caption == "Started 2026-12-03 09:05 America/New_York"
