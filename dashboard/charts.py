@@ -168,19 +168,28 @@ def time_title() -> str:
     return f"time ({ui.zone()})"
 
 
+def days_only(times: pd.Series) -> bool:
+    """True when every time is a midnight: days (a bill's days are UTC days), which no zone moves (as a table's
+    date column, see ``ui.human_config``)."""
+    t = pd.to_datetime(times, utc=True).dropna()
+    return not t.empty and bool((t == t.dt.normalize()).all())
+
+
 def time_series(df: pd.DataFrame, x: str, y: str, color: str | None = None, *, title: str, unit: str,
                 kind: str = "line", height: int = 300) -> go.Figure:
     """A time chart with the unit on the y axis and the shown zone on the x axis (:func:`shown`), each series in its
-    meaning's colour."""
+    meaning's colour. Days (every x at midnight: daily cost) stay UTC days, on a "day (UTC)" axis."""
     fig = go.Figure()
+    dated = days_only(df[x])
     groups = [(None, df)] if color is None else list(df.groupby(color, sort=True))
     for name, part in groups:
         trace = go.Bar if kind == "bar" else go.Scatter
         kwargs = {} if kind == "bar" else {"mode": "lines"}
-        fig.add_trace(trace(x=shown(part[x]), y=part[y], name=text(name) if name is not None else y,
-                            showlegend=color is not None, **kwargs))
+        fig.add_trace(trace(x=part[x] if dated else shown(part[x]), y=part[y],
+                            name=text(name) if name is not None else y, showlegend=color is not None, **kwargs))
     apply_colors(fig)
-    fig.update_layout(title=text(title), height=height, yaxis_title=unit, xaxis_title=time_title(),
+    fig.update_layout(title=text(title), height=height, yaxis_title=unit,
+                      xaxis_title="day (UTC)" if dated else time_title(),
                       barmode="stack" if kind == "bar" else None, showlegend=True)
     return fig
 

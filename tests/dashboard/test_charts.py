@@ -171,3 +171,10 @@ def test_a_chosen_zone_moves_every_time_on_the_axis_and_names_the_zone(in_berlin
     assert charts.ago(NOW - timedelta(minutes=3), NOW) == f"17:27 {BERLIN} (3 min ago)"
     naive = charts.shown(pd.Series([datetime(2026, 7, 1, 12, 0)]))  # a naive time is UTC (summer: UTC+2)
     assert naive.iloc[0] == pd.Timestamp("2026-07-01 14:00")
+
+
+def test_days_stay_utc_days_whatever_the_zone(in_berlin):
+    days = pd.DataFrame({"date": pd.to_datetime(["2026-11-30", "2026-12-01"]), "cost_usd": [3.0, 4.0]})
+    fig = charts.time_series(days, "date", "cost_usd", title="Daily cost", unit="USD per day", kind="bar")
+    assert [pd.Timestamp(x) for x in fig.data[0].x] == list(days.date)  # a bill's day is not moved to 01:00
+    assert fig.layout.xaxis.title.text == "day (UTC)"
