@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -206,9 +207,20 @@ class _S3Refresh:
                 self.at = time.monotonic()
 
 
+def wal_journal(path: Path) -> None:
+    """Put a SQLite catalog in WAL mode (kept in the file): readers then never block the writer's commit nor wait for
+    it. In SQLite's default rollback journal, measured here with one writer and one reader, 17 of 40 commits failed
+    "database is locked" and readers failed or waited seconds; in WAL, none failed (bench/lake_cycle.py)."""
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        con.execute("PRAGMA journal_mode=WAL").fetchall()
+    finally:
+        con.close()
+
+
 def snapshot_id(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()  # noqa: S608 - a constant
-    return int(row[0]) if row else 0
+    rows = con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchall()  # noqa: S608 - a constant
+    return int(rows[0][0]) if rows else 0  # fetched whole: a pending result would hold the catalog's read lock
 
 
 class LakeWriter(BaseWriter):
@@ -223,6 +235,8 @@ class LakeWriter(BaseWriter):
         self.location.mkdir(parents=True, exist_ok=True)
         if config.kind in ("sqlite", "duckdb"):
             Path(config.target).parent.mkdir(parents=True, exist_ok=True)
+        if config.kind == "sqlite":
+            wal_journal(Path(config.target))
         if not config.on_s3:
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
         try:

@@ -44,8 +44,8 @@ class StoreVersionError(RuntimeError):
 def check_version(con: duckdb.DuckDBPyConnection, where: Path | str) -> None:
     """Raise :class:`StoreVersionError` unless the store is at ``SCHEMA_VERSION`` (checked once per snapshot)."""
     try:
-        row = con.execute("SELECT max(version) FROM sextant_schema").fetchone()
-        version = row[0] if row else None
+        rows = con.execute("SELECT max(version) FROM sextant_schema").fetchall()
+        version = rows[0][0] if rows else None
     except duckdb.CatalogException:
         version = None
     if version == SCHEMA_VERSION:

@@ -1,4 +1,5 @@
-"""The store: schema, upserts, watermarks, snapshots and the data dictionary."""
+"""The DuckDB-file store: published snapshots, the writer's file, the data dictionary. What every backend does
+(upserts, transactions, readers, versions) is in test_store_contract.py, run on each backend."""
 
 from __future__ import annotations
 
@@ -7,81 +8,19 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
 
-import collectors
 from collectors import datadoc
 from sextant.schema import table
-from sextant.store import KEEP_SNAPSHOTS, Reader, UniqueKeys, Writer
+from sextant.store import KEEP_SNAPSHOTS, Reader, Writer
 
 THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
-EVENT = table("aws_event", "A test table without an index, appended in time order.", [
-    ("name", "VARCHAR", "Name."), ("ts", "TIMESTAMPTZ", "When."), ("n", "INTEGER", "A value.")],
-    ["name", "ts"], indexed=False, time_column="ts")
 
 
 def _writer(tmp_path: Path) -> Writer:
     w = Writer(tmp_path / "store")
     w.migrate([THING])
     return w
-
-
-def test_upsert_replaces_on_primary_key(tmp_path):
-    w = _writer(tmp_path)
-    rows = [{"account_id": "1", "region": "r", "name": "a", "n": 1}, {"account_id": "1", "region": "r", "name": "b",
-                                                                        "n": 2}]
-    with w.transaction():
-        w.upsert(THING, rows)
-        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 5}])
-    assert w.con.execute("SELECT name, n FROM aws_thing ORDER BY name").fetchall() == [("a", 5), ("b", 2)]
-
-
-def _events(hours: range, n: int) -> pd.DataFrame:
-    t0 = pd.Timestamp("2026-11-24", tz="UTC")
-    return pd.DataFrame([{"account_id": "1", "region": "r", "name": name, "ts": t0 + pd.Timedelta(hours=h), "n": n}
-                         for name in ("a", "b") for h in hours])
-
-
-def _stored_events(w: Writer) -> list[tuple]:
-    return w.con.execute("SELECT name, epoch(ts), n FROM aws_event ORDER BY ALL").fetchall()
-
-
-def _last_wins(*batches: pd.DataFrame) -> list[tuple]:
-    rows = {(r.name, r.ts.timestamp()): r.n for df in batches for r in df.itertuples()}
-    return sorted((name, ts, n) for (name, ts), n in rows.items())
-
-
-@pytest.mark.parametrize("wrap", [lambda df: df, UniqueKeys], ids=["dataframe", "unique_keys"])
-def test_unindexed_upsert_replaces_the_overlap_of_time_ranges(tmp_path, wrap):
-    w = Writer(tmp_path / "store")
-    w.migrate([EVENT])
-    first, second = _events(range(0, 6), 1), _events(range(3, 9), 2)  # hours 3-5 overlap, with new values
-    with w.transaction():
-        w.upsert(EVENT, wrap(first))
-        w.upsert(EVENT, wrap(second))
-    assert _stored_events(w) == _last_wins(first, second)
-
-
-def test_unindexed_upsert_of_a_batch_with_duplicate_keys_keeps_the_last(tmp_path):
-    w = Writer(tmp_path / "store")
-    w.migrate([EVENT])
-    first, again = _events(range(0, 6), 1), _events(range(4, 8), 2)
-    again = pd.concat([again, _events(range(4, 8), 3), _events(range(5, 6), 4)], ignore_index=True)
-    with w.transaction():
-        w.upsert(EVENT, first)
-        w.upsert(EVENT, again)
-    assert _stored_events(w) == _last_wins(first, again)
-
-
-def test_a_failed_batch_leaves_neither_rows_nor_watermark(tmp_path):
-    w = _writer(tmp_path)
-    with pytest.raises(RuntimeError), w.transaction():
-        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 1}])
-        w.set_watermarks("1", "r", "thing", {"cursor": "x"})
-        raise RuntimeError("crash mid-batch")
-    assert w.con.execute("SELECT count(*) FROM aws_thing").fetchone() == (0,)
-    assert w.watermarks("1", "r", "thing") == {}
 
 
 def test_readers_see_published_snapshots_while_the_writer_holds_the_file(tmp_path):
@@ -110,18 +49,6 @@ def test_a_second_writer_gets_a_clear_message(tmp_path):
         assert "another collector" in out
     finally:
         w.close()
-
-
-def test_every_column_of_every_table_is_described_and_documented(tmp_path):
-    w = Writer(tmp_path / "store")
-    collectors.migrate(w)
-    undocumented = w.con.execute(
-        "SELECT c.table_name, c.column_name FROM duckdb_columns() c LEFT JOIN sextant_column_doc d "
-        "ON d.table_name = c.table_name AND d.column_name = c.column_name "
-        "WHERE c.table_name LIKE 'aws_%' AND coalesce(d.description, '') = ''").fetchall()
-    assert undocumented == []
-    assert {t.name for t in collectors.all_tables()} <= {r[0] for r in w.con.execute(
-        "SELECT table_name FROM sextant_table_doc").fetchall()}
 
 
 def test_docs_data_model_is_up_to_date():
