@@ -15,7 +15,8 @@ from dashboard.queries import logs as lq
 
 def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
     idle = df[df.invocations_24h == 0]
-    upto = ui.when(filters.fixed_end(f), "%b %d %H:%M")
+    upto = ui.when(eq.traffic_end(df, f), "%b %d %H:%M")  # the traffic windows (the last collection's minute)
+    now_to = ui.when(filters.fixed_end(f), "%b %d %H:%M")  # p99 now
     c = st.columns(5)
     c[0].metric("Endpoints", len(df))
     c[1].metric("Instances", int(df.instances.fillna(0).sum()))
@@ -41,7 +42,7 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
                                                          help=f"The 24 hours to {upto}"),
         "p99_now_ms": st.column_config.NumberColumn("p99 now (ms)", format="%.1f",
                                                     help="Worst per-minute ModelLatency p99 of the 15 minutes to "
-                                                         f"{upto}"),
+                                                         f"{now_to}"),
         "p99_ms": st.column_config.NumberColumn("p99, 24 h (ms)", format="%.1f",
                                                 help="ModelLatency p99 of each hour, weighted by invocations"),
         "peak_p99_ms": st.column_config.NumberColumn("Peak p99, 24 h (ms)", format="%.1f",
@@ -133,12 +134,13 @@ def _detail(f: filters.Filters, name: str) -> None:
     baseline = eq.latency_baseline(account, region, name, start)
 
     p99 = metrics[metrics.metric == "p99"]
-    upto = ui.when(filters.fixed_end(f), "%b %d %H:%M")
+    upto = ui.when(eq.traffic_end(row, f), "%b %d %H:%M")  # the traffic windows (the last collection's minute)
+    now_to = ui.when(filters.fixed_end(f), "%b %d %H:%M")  # p99 now
     c = st.columns(5)
     c[0].metric("Invocations, 24 h", f"{int(e.invocations_24h):,}",
                 help=f"The 1,440 complete minutes to {upto}, whatever the chart's range.")
     c[1].metric("p99 now (ms)", f"{e.p99_now_ms:,.1f}" if pd.notna(e.p99_now_ms) else "–",
-                help=f"Worst per-minute ModelLatency p99 of the 15 minutes to {upto}, whatever the chart's range "
+                help=f"Worst per-minute ModelLatency p99 of the 15 minutes to {now_to}, whatever the chart's range "
                      "(the Endpoints table and the Overview show the same figure).")
     c[2].metric(f"Peak p99, {filters.span_label(start, end)} (ms)",
                 f"{p99.value.max():,.1f}" if not p99.empty else "–",
@@ -314,6 +316,6 @@ else:
         ui.empty("No endpoints collected yet. Run `make collect` (or `make demo`) and reload.")
     else:
         st.caption(f"{ui.plural(len(table), 'endpoint')} · traffic, latency and errors over the 24 hours to "
-                   f"{ui.when(filters.fixed_end(f))} (a fixed window, whatever the sidebar's range); "
+                   f"{ui.when(eq.traffic_end(table, f))} (a fixed window, whatever the sidebar's range); "
                    "p99 now: the worst minute of the last 15")
         _overview(f, table)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import filters, nav, ui
-from dashboard.queries import catalog, collection, cost, health
+from dashboard.queries import catalog, collection, cost, endpoints, health
 from sextant.settings import load
 
 st.title("Overview")
@@ -143,10 +143,10 @@ as_of = health.metrics_as_of()
 if eps.empty:
     ui.empty("No endpoints collected yet: the sagemaker_endpoints collector fills them.")
 else:
-    upto = f"{filters.fixed_end(f):%Y-%m-%d %H:%M} UTC"
+    upto = ui.when(endpoints.traffic_end(eps, f))
     st.caption(f"Invocations, 5xx and p99 over the 24 hours to {upto}; p99 now: the worst minute of the 15 to "
-               f"{upto} (the Endpoints page's figures, whatever the sidebar's range). Idle days from the metrics "
-               f"through {as_of:%Y-%m-%d %H:%M} UTC. Click an endpoint's name for its charts and changes."
+               f"{ui.when(filters.fixed_end(f))} (the Endpoints page's figures, whatever the sidebar's range). Idle "
+               f"days from the metrics through {ui.when(as_of)}. Click an endpoint's name for its charts and changes."
                if as_of else "No CloudWatch metrics collected yet: health reflects alarms and idle/ok only.")
     view = eps[["endpoint_name", "health", "reason", "p99_now_ms", "error_rate_24h_pct", "invocations_24h",
                 "p99_24h_ms", "p99_baseline_ms", "team", "last_invocation", "account_id"]]

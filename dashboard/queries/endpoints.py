@@ -211,6 +211,13 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
     return _utc(df[ENDPOINTS_COLUMNS].reset_index(drop=True), "last_modified_time", "traffic_through")
 
 
+def traffic_end(df: pd.DataFrame, f: Filters) -> datetime:
+    """Where the traffic windows of ``df`` (an :func:`endpoints` or health frame) end, for a header: the newest
+    ``traffic_through`` (the last cycle's minute for a view ending now), else :func:`dashboard.filters.fixed_end`."""
+    through = df.traffic_through.max() if "traffic_through" in df and not df.empty else pd.NaT
+    return fixed_end(f) if pd.isna(through) else pd.Timestamp(through).to_pydatetime()
+
+
 def endpoint(f: Filters, name: str) -> pd.DataFrame:
     """The endpoints() row of one endpoint (empty when it is not in scope), computed for it alone."""
     return endpoints(f, name).reset_index(drop=True)
