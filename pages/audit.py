@@ -6,7 +6,8 @@ import streamlit as st
 from dashboard import action_ui, ui
 
 st.title("Audit log")
-st.caption("Append-only: one row per action attempt, refused and failed ones included. Times are UTC.")
+st.caption("Append-only: one row per action attempt, refused and failed ones included. Times are in "
+           f"{ui.zone()}.")
 df = action_ui.audit_log().frame()
 if df.empty:
     ui.empty("No actions yet. Operators act from the Endpoints, Training, Pipelines and Cost pages; "

@@ -52,7 +52,7 @@ elif "level" in qp:
 is_job = bool(resource) and mq.resource_kind(resource) == "training job"
 scope = dict(text=text, levels=levels, endpoint=None if is_job or not resource else resource,
              job=resource if is_job else None, accounts=f.accounts, regions=f.regions)
-window = f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC" + (" (from the link; the sidebar range is ignored)"
+window = f"{ui.local(start):%Y-%m-%d %H:%M} – {ui.when(end)}" + (" (from the link; the sidebar range is ignored)"
                                                                   if pinned else "")
 st.caption(f"Window {window}")
 if pinned and st.button("Use the sidebar's range", key="logs_unpin"):

@@ -81,7 +81,7 @@ def _detail(f: filters.Filters, arn: str) -> None:
     r = run.iloc[0]
     st.subheader(f"{ui.plain(r.pipeline)} · {ui.plain(r.execution)}")
     what = f"{ui.plain(r.kind)} · {ui.plain(r.status)}"
-    st.caption(f"{what} · started {r.start_time:%Y-%m-%d %H:%M} UTC · {r.duration_min:,.0f} min"
+    st.caption(f"{what} · started {ui.when(r.start_time)} · {r.duration_min:,.0f} min"
                if pd.notna(r.duration_min) else what)
     if r.status == "Failed":
         st.warning(f"**Failed at {ui.plain(r.failed_step or 'an unknown step')}:** "

@@ -101,7 +101,7 @@ def _detail(name: str) -> None:
     secondary = f" ({ui.plain(j.secondary_status)})" if j.secondary_status and j.secondary_status != j.status else ""
     st.caption(f"{ui.plain(j.status)}{secondary} · team {ui.plain(j.team)} · {ui.plain(j.instance_type)} × "
                f"{ui.plain(j.instance_count)}{' · spot' if j.spot else ''} · created "
-               f"{j.creation_time:%Y-%m-%d %H:%M} UTC · account {ui.plain(j.account_id)}")
+               f"{ui.when(j.creation_time)} · account {ui.plain(j.account_id)}")
     c = st.columns(5)
     c[0].metric("Status", j.status)
     c[1].metric("Duration", f"{j.duration_min:,.0f} min" if pd.notna(j.duration_min) else "–")
@@ -204,7 +204,7 @@ def _lineage(j: pd.Series) -> None:
         i = image.iloc[0]
         tags = ", ".join(json.loads(i.image_tags or "[]"))
         st.caption(f"Digest {ui.plain(i.image_digest)} · tags {ui.plain(tags)} · pushed "
-                   f"{i.pushed_at:%Y-%m-%d %H:%M} UTC" if pd.notna(i.pushed_at) else
+                   f"{ui.when(i.pushed_at)}" if pd.notna(i.pushed_at) else
                    f"Digest {ui.plain(i.image_digest)} · tags {ui.plain(tags)}")
     st.markdown("**Input data**")
     channels = tq.input_channels(j.input_channels)
@@ -254,7 +254,7 @@ def _list(f: filters.Filters) -> None:
                  "or clear a filter.")
         return
     running = int(df.training_end_time.isna().sum())
-    st.caption(f"Training jobs that ran between {f.start:%Y-%m-%d %H:%M} and {f.end:%Y-%m-%d %H:%M} UTC (the "
+    st.caption(f"Training jobs that ran between {ui.local(f.start):%Y-%m-%d %H:%M} and {ui.when(f.end)} (the "
                f"sidebar's {filters.span_label(f.start, f.end)}; {_range_note(f)}): "
                f"{ui.plural(len(df) - running, 'job')} that ended in it"
                + (f" and {ui.plural(running, 'job')} still running (their duration and cost are known when they "
@@ -331,7 +331,7 @@ def _processing(f: filters.Filters) -> None:
         ui.empty("No processing jobs ran in this range with these filters. Widen the time range in the sidebar "
                  "or clear a filter. Processing jobs come from the sagemaker_processing collector.")
         return
-    st.caption(f"Processing jobs that ran between {f.start:%Y-%m-%d %H:%M} and {f.end:%Y-%m-%d %H:%M} UTC, newest "
+    st.caption(f"Processing jobs that ran between {ui.local(f.start):%Y-%m-%d %H:%M} and {ui.when(f.end)}, newest "
                "first.")
     s = pq.processing_summary(df)
     c = st.columns(4)
