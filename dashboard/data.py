@@ -21,31 +21,45 @@ import pyarrow as pa
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from sextant.settings import DEFAULT_CONFIG, load
-from sextant.store import Reader, StoreVersionError
+from sextant.settings import DEFAULT_CONFIG, Settings, load
+from sextant.store import Reader, StoreVersionError, open_reader
+
+STORE_ENV = ("SEXTANT_STORE", "SEXTANT_STORE_BACKEND", "SEXTANT_CATALOG", "SEXTANT_DATA_PATH")
+
+
+StoreKey = tuple[str, str, str, str]  # (backend, location, catalog, data path): which store, whatever its backend
 
 
 @functools.lru_cache(maxsize=8)
-def _reader(location: str) -> Reader:
+def _reader(store: StoreKey) -> Reader:
     # one Reader per store for the process (it is thread-safe: a lock around the snapshot switch and a cursor per
     # thread); a plain lru_cache, since it is looked up on every query and st.cache_resource hashes its arguments
-    return Reader(Path(location))
+    backend, location, catalog, data_path = store
+    return open_reader(Settings(store=Path(location), store_backend=backend, catalog=catalog, data_path=data_path))
 
 
 @functools.lru_cache(maxsize=16)
-def _store_location(env_store: str | None, config: str, cwd: str, config_mtime: int | None) -> str:
-    return str(Path(load().store).resolve())
+def _store_key(env: tuple[str | None, ...], config: str, cwd: str, config_mtime: int | None) -> StoreKey:
+    settings = load()
+    return (settings.store_backend, str(Path(settings.store).resolve()), settings.catalog, settings.data_path)
 
 
-def reader() -> Reader:
-    """The reader of the configured store. Where the store is depends only on SEXTANT_STORE and the settings
+def store_key() -> StoreKey:
+    """Which store the settings name. It depends only on the environment's SEXTANT_STORE* variables and the settings
     file, so the settings are parsed again only when one of those changes, not on each of a page's queries."""
     config = os.environ.get("SEXTANT_CONFIG") or DEFAULT_CONFIG
     try:
         mtime = os.stat(config).st_mtime_ns
     except OSError:
         mtime = None
-    return _reader(_store_location(os.environ.get("SEXTANT_STORE"), config, os.getcwd(), mtime))
+    env = tuple(os.environ.get(name) for name in STORE_ENV)
+    return _store_key(env, config, os.getcwd(), mtime)
+
+
+def reader() -> Reader:
+    """The reader of the configured store: the DuckDB file's published snapshots or a DuckLake catalog
+    (``[store] backend``)."""
+    return _reader(store_key())
 
 
 def snapshot() -> str | None:
@@ -88,9 +102,10 @@ _NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _cached(location: str, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
+def _cached(store: StoreKey, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
+    location = store[1]
     try:
-        return frame(_reader(location).thread_cursor().execute(sql, list(params)))
+        return frame(_reader(store).thread_cursor().execute(sql, list(params)))
     except duckdb.CatalogException as exc:
         # A table a newer collector adds (a new source) is missing until a collector of this version has migrated
         # the store: additive changes need no version bump, and the page says what to run instead of failing.
@@ -103,25 +118,26 @@ def _cached(location: str, snapshot_name: str, sql: str, params: tuple) -> pd.Da
 
 def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     """Run a read query on the newest snapshot; an empty frame when nothing is collected yet."""
-    r = reader()
-    name = r.current()
+    store = store_key()
+    name = _reader(store).current()  # the snapshot's name (DuckLake: its snapshot id): a commit is a new cache key
     if name is None:
         return pd.DataFrame()
-    return _cached(str(r.location), name, sql, tuple(params))
+    return _cached(store, name, sql, tuple(params))
 
 
-_MEMO: dict[tuple[str, str, str], object] = {}  # (store, snapshot, what) -> a small fact about the snapshot
+_MEMO: dict[tuple[StoreKey, str, str], object] = {}  # (store, snapshot, what) -> a small fact about the snapshot
 
 
 def per_snapshot(what: str, compute):
     """A small fact about the newest snapshot (its table names, whether it holds a bill), computed once per
     snapshot: pages check such facts dozens of times, and a Streamlit cache lookup costs ~1 ms each. A plain
     dict keyed by snapshot name, so a new snapshot is a new key; ``compute`` gets this thread's cursor."""
-    r = reader()
+    store = store_key()
+    r = _reader(store)
     name = r.current()
     if name is None:
         return None
-    key = (str(r.location), name, what)
+    key = (store, name, what)
     if key not in _MEMO:
         if len(_MEMO) >= 64:  # snapshots are replaced, never revisited
             _MEMO.clear()
