@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint typecheck collect serve emulator bench soak clean browser-deps
+.PHONY: install demo test test-fast lint typecheck collect serve emulator bench soak clean browser-deps postgres-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ browser-deps:
 	  echo "installing Debian chromium for browser tests"; \
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's PostgreSQL for the shared store's tests (DuckLake's catalog): the tests start a private cluster of their own
+# on a Unix socket in a temporary directory and stop it afterwards; nothing listens on a port.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql for the store's tests"; \
+	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 ## The emulated account, a first collection and the dashboard on http://localhost:8501 (SEXTANT_PORT to change;
 ## this machine only: its local admin is refused on any other address). Ctrl-C stops all.
@@ -43,7 +51,7 @@ typecheck: install
 	$(BIN)/mypy
 
 ## Every check: lint, types, and every test (the emulated account, the browser, reliability).
-test: install browser-deps lint typecheck
+test: install browser-deps postgres-deps lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 ## The developer's loop: logic on tiny in-process stores, no server, no browser (about a minute).

@@ -25,7 +25,17 @@ import pytest
 from sextant.settings import Settings
 from sextant.store import Reader, StoreWriter, open_reader, open_writer
 
-PG_BIN = Path(os.environ.get("SEXTANT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """Debian's PostgreSQL binaries (15 on these machines; the newest installed major version otherwise)."""
+    if os.environ.get("SEXTANT_TEST_PG_BIN"):
+        return Path(os.environ["SEXTANT_TEST_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if
+                   p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 PG_PORT = 5432  # names the socket file only: the cluster has no TCP listener
 S3_ACCESS_KEY = "AKIAIOSFODNN7LAKETEST"
 S3_SECRET_KEY = "lake-test-secret-key-never-shown-0123456789"
