@@ -316,17 +316,11 @@ def _scalable_target(env: Env, endpoint: str, variant: str) -> dict[str, Any] | 
 
 
 @dataclass(frozen=True)
-class ScaleEndpoint(Request):
-    """Scale a variant to ``desired_count`` instances; on an autoscaled variant, move the target's min/max."""
+class _VariantRequest(Request):
+    """A request on one production variant of an endpoint: ``endpoint/variant`` is its target."""
 
-    ACTION: ClassVar[str] = "scale_endpoint"
-    CAP: ClassVar[str | None] = "instances"
     endpoint: str = ""
     variant: str = ""
-    desired_count: int = 0
-    # Autoscaled variants only: put the scalable target's previous min/max back this many seconds after the scale
-    # (a scheduled restore, carried out by the collector's next cycle after that time); None: never.
-    restore_after_s: int | None = None
 
     @property
     def target(self) -> str:
@@ -336,6 +330,21 @@ class ScaleEndpoint(Request):
         super().validate(settings)
         _name(self.endpoint, "endpoint")
         _name(self.variant, "variant")
+
+
+@dataclass(frozen=True)
+class ScaleEndpoint(_VariantRequest):
+    """Scale a variant to ``desired_count`` instances; on an autoscaled variant, move the target's min/max."""
+
+    ACTION: ClassVar[str] = "scale_endpoint"
+    CAP: ClassVar[str | None] = "instances"
+    desired_count: int = 0
+    # Autoscaled variants only: put the scalable target's previous min/max back this many seconds after the scale
+    # (a scheduled restore, carried out by the collector's next cycle after that time); None: never.
+    restore_after_s: int | None = None
+
+    def validate(self, settings: Settings) -> None:
+        super().validate(settings)
         _int(self.desired_count, "desired instance count", 1, settings.actions.max_instances_per_variant)
         self._validate_restore()
 
@@ -431,9 +440,7 @@ class ScaleToMinimum(ScaleEndpoint):
     desired_count: int = 1
 
     def validate(self, settings: Settings) -> None:
-        Request.validate(self, settings)
-        _name(self.endpoint, "endpoint")
-        _name(self.variant, "variant")
+        _VariantRequest.validate(self, settings)  # any count: the plan picks the minimum
         self._validate_restore()
 
     def plan(self, env: Env) -> Plan:
@@ -452,7 +459,7 @@ class ScaleToMinimum(ScaleEndpoint):
 
 
 @dataclass(frozen=True)
-class RestoreScalableTarget(Request):
+class RestoreScalableTarget(_VariantRequest):
     """Put an autoscaled variant's scalable-target bounds back to what they were before a scale: the scheduled
     restore (:mod:`actions.schedule`), run by :func:`actions.restore.run_due_restores` as the person who chose it.
 
@@ -461,20 +468,12 @@ class RestoreScalableTarget(Request):
 
     ACTION: ClassVar[str] = "restore_scalable_target"
     CAP: ClassVar[str | None] = "instances"
-    endpoint: str = ""
-    variant: str = ""
     min_capacity: int = 0
     max_capacity: int = 0
     schedule_id: int = 0
 
-    @property
-    def target(self) -> str:
-        return f"{self.endpoint}/{self.variant}"
-
     def validate(self, settings: Settings) -> None:
         super().validate(settings)
-        _name(self.endpoint, "endpoint")
-        _name(self.variant, "variant")
         _int(self.min_capacity, "minimum capacity", 1, MAX_CAPACITY)
         _int(self.max_capacity, "maximum capacity", self.min_capacity, MAX_CAPACITY)
         _int(self.schedule_id, "scheduled restore id", 1, 2**62)
