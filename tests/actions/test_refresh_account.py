@@ -16,7 +16,6 @@ import pytest
 import actions as a
 import sextant_cli
 from actions.refresh import RefreshQueue, store_lookup
-from collectors import cloudwatch_metrics as cwm
 from collectors.__main__ import Refresher
 from sextant.settings import CollectSettings
 from sextant.store import Reader, Writer
@@ -38,23 +37,6 @@ def collected(account, tmp_path_factory) -> Collection:
     return c
 
 
-def _set_back(c: Collection, gap: timedelta) -> None:
-    """The store as if the last metrics poll had run ``gap`` ago."""
-    w = Writer(c.settings.store)
-    try:
-        with w.transaction():
-            rows = w.con.execute("SELECT account_id, region, key, value FROM sextant_watermark "
-                                 "WHERE source = ? AND contains(key, '|')", [cwm.NAME]).fetchall()
-            w.con.executemany("UPDATE sextant_watermark SET value = ? WHERE account_id = ? AND region = ? "
-                              "AND source = ? AND key = ?",
-                              [((datetime.fromisoformat(v) - gap).isoformat(), a, r, cwm.NAME, k)
-                               for a, r, k, v in rows])
-            [(newest,)] = w.con.execute("SELECT max(ts) FROM aws_cloudwatch_metric_point").fetchall()
-            w.con.execute("DELETE FROM aws_cloudwatch_metric_point WHERE ts > ?", [newest - gap])
-            w.con.execute("UPDATE aws_cloudwatch_metric_series SET last_polled_at = last_polled_at - ?", [gap])
-        w.publish()
-    finally:
-        w.close()
 
 
 def _coldest(c: Collection, skip: tuple[str, ...] = ()) -> str:
@@ -79,7 +61,7 @@ def _newest(c: Collection, endpoint: str) -> dict[str, tuple[str, datetime]]:
 
 def test_a_refresh_brings_every_series_of_a_cold_endpoint_to_the_last_minutes_in_one_request(collected):
     c = collected
-    _set_back(c, GAP)
+    c.set_back(GAP)
     endpoint = _coldest(c)
     before = _newest(c, endpoint)
     cold = {name for name, (poll_class, _) in before.items() if poll_class == "cold"}
@@ -127,7 +109,7 @@ def test_a_refresh_brings_every_series_of_a_cold_endpoint_to_the_last_minutes_in
 
 def test_sextant_collect_serves_a_queued_refresh(collected, monkeypatch):
     c = collected
-    _set_back(c, GAP)
+    c.set_back(GAP)
     audit = a.AuditLog(c.settings.store / "audit.sqlite")  # where sextant collect looks (the store's)
     endpoint = _coldest(c, skip=tuple(audit.frame().target))  # not one refreshed within the minute (it collapses)
     reader = Reader(c.settings.store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,25 @@ class Collection:
             return reader.connection().execute(sql, params or []).fetchall()
         finally:
             reader.close()
+
+    def set_back(self, gap: timedelta) -> None:
+        """The store as if the last metrics poll had run ``gap`` ago: its cursors, newest points and poll times."""
+        from collectors import cloudwatch_metrics as cwm
+        w = Writer(self.settings.store)
+        try:
+            with w.transaction():
+                rows = w.con.execute("SELECT account_id, region, key, value FROM sextant_watermark "
+                                     "WHERE source = ? AND contains(key, '|')", [cwm.NAME]).fetchall()
+                w.con.executemany("UPDATE sextant_watermark SET value = ? WHERE account_id = ? AND region = ? "
+                                  "AND source = ? AND key = ?",
+                                  [((datetime.fromisoformat(v) - gap).isoformat(), a, r, cwm.NAME, k)
+                                   for a, r, k, v in rows])
+                [(newest,)] = w.con.execute("SELECT max(ts) FROM aws_cloudwatch_metric_point").fetchall()
+                w.con.execute("DELETE FROM aws_cloudwatch_metric_point WHERE ts > ?", [newest - gap])
+                w.con.execute("UPDATE aws_cloudwatch_metric_series SET last_polled_at = last_polled_at - ?", [gap])
+            w.publish()
+        finally:
+            w.close()
 
 
 def all_items(client, op: str, key: str, **kwargs) -> list[dict]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from collectors import cloudwatch_metrics as cwm
 from sextant.settings import CollectSettings
-from sextant.store import Writer
 from tests.collectors.conftest import Collection, ok
 from tests.conftest import Account
 
@@ -46,23 +44,6 @@ def _gpu_alarm(acc: Account, state: str) -> None:
     cw.set_alarm_state(AlarmName=ALARM_NAME, StateValue=state, StateReason="set by the attention test")
 
 
-def _set_back(c: Collection, gap: timedelta) -> None:
-    """The store as if the last metrics poll had run ``gap`` ago."""
-    w = Writer(c.settings.store)
-    try:
-        with w.transaction():
-            rows = w.con.execute("SELECT account_id, region, key, value FROM sextant_watermark "
-                                 "WHERE source = ? AND contains(key, '|')", [cwm.NAME]).fetchall()
-            w.con.executemany("UPDATE sextant_watermark SET value = ? WHERE account_id = ? AND region = ? "
-                              "AND source = ? AND key = ?",
-                              [((datetime.fromisoformat(v) - gap).isoformat(), a, r, cwm.NAME, k)
-                               for a, r, k, v in rows])
-            [(newest,)] = w.con.execute("SELECT max(ts) FROM aws_cloudwatch_metric_point").fetchall()
-            w.con.execute("DELETE FROM aws_cloudwatch_metric_point WHERE ts > ?", [newest - gap])
-            w.con.execute("UPDATE aws_cloudwatch_metric_series SET last_polled_at = last_polled_at - ?", [gap])
-        w.publish()
-    finally:
-        w.close()
 
 
 def _gpu(c: Collection) -> tuple[str, datetime, datetime]:
@@ -97,7 +78,7 @@ def test_an_alarm_in_alarm_on_gpu_brings_the_gpu_series_to_the_last_minutes(fres
 
     # without the alarm: a collection a few minutes after the last one leaves the GPU series on the cold cadence
     ok(c.run(sources=SOURCES))
-    _set_back(c, GAP)
+    c.set_back(GAP)
     ok(c.run(sources=SOURCES))
     poll_class, newest, polled_at = _gpu(c)
     assert poll_class == "cold" and polled_at - newest > GAP
@@ -105,7 +86,7 @@ def test_an_alarm_in_alarm_on_gpu_brings_the_gpu_series_to_the_last_minutes(fres
 
     # the alarm fires: the next collection, a few minutes later, reads the GPU series to the last minutes
     _gpu_alarm(private, "ALARM")
-    _set_back(c, GAP)
+    c.set_back(GAP)
     ok(c.run(sources=SOURCES))
     poll_class, newest, polled_at = _gpu(c)
     assert poll_class == "hot (alarm)"

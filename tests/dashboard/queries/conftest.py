@@ -4,8 +4,9 @@
 table of every collector, as the collector's migration makes it) in a fresh directory, upserts the given rows
 (a list of dicts or a DataFrame per table; columns not given are NULL), publishes a snapshot and points
 SEXTANT_STORE at it; it returns the store's path. ``cycle=(account, region, now)`` also runs the metrics collector's
-end-of-cycle summary (``cloudwatch_metrics.summarize``) over those rows, as a collection at ``now`` would. dashboard.data caches per store location and snapshot, and
-each call gets a new directory, so nothing leaks between tests. ``f(...)`` builds a Filters.
+end-of-cycle summary (``cloudwatch_metrics.summarize``) over those rows, as a collection at ``now`` would.
+dashboard.data caches per store location and snapshot, and each call gets a new directory, so nothing leaks between
+tests. ``f(...)`` builds a Filters.
 """
 
 from __future__ import annotations
