@@ -88,7 +88,10 @@ pio.templates[TEMPLATE] = go.layout.Template(layout=go.Layout(
     xaxis={"showgrid": False, "title": {"text": "time (UTC)"}},
     yaxis={"gridcolor": "rgba(128,128,128,0.2)", "zeroline": False},
 ))
-pio.templates.default = "plotly+" + TEMPLATE
+# merged with Plotly's own template once, here: a default of "plotly+sextant" made every go.Figure() merge the two
+# (deep copies of Plotly's large template), 34 ms a figure, ~0.3 s of a page with ten charts; a single name: 0.6 ms
+pio.templates[TEMPLATE] = pio.templates.merge_templates("plotly", pio.templates[TEMPLATE])
+pio.templates.default = TEMPLATE
 
 
 def text(value: object) -> str:
