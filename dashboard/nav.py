@@ -86,7 +86,8 @@ def alias() -> st.Page:
 def params(**extra: str | list[str] | None) -> dict[str, str | list[str]]:
     """The query parameters of a link to another page: the sidebar's filters as the URL holds them now (the range
     only when the link or the viewer chose it, not a page's default; accounts, regions, teams, projects,
-    auto-refresh), then ``extra`` (the target's own: ``endpoint=``, ``job=``...; None leaves a key out)."""
+    auto-refresh, the zone times are shown in), then ``extra`` (the target's own: ``endpoint=``, ``job=``...; None
+    leaves a key out)."""
     out = filters.url_params(st.query_params)
     chosen = st.session_state.get("_filters")
     if isinstance(chosen, filters.Filters) and not chosen.range_given:
