@@ -106,6 +106,30 @@ class AuthSettings:
     local_admin: bool = False  # single-user demo: the local user is admin (refused unless bound to loopback)
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]``: rules over the store and the channels they notify (alerts/, docs/ALERTS.md). No secret is ever
+    here: a channel names the environment variable that holds its webhook URL (``target_env``); the tables below are
+    checked by ``alerts.config`` (a table per name, so names cannot repeat)."""
+
+    enabled: bool = True
+    base_url: str = ""  # the dashboard's address, for the links in messages, e.g. "https://sextant.example.com"
+    # [alerts.channels.<name>]: type = "sns" | "eventbridge" | "webhook", target or target_env, rate_per_minute
+    channels: dict[str, Any] = field(default_factory=dict, hash=False)
+    # [alerts.rules.<name>]: a user rule: sql (one read-only SELECT), threshold, comparison, for, severity, channels
+    rules: dict[str, Any] = field(default_factory=dict, hash=False)
+    default_channels: tuple[str, ...] = ()  # the built-in rules' channels; empty: every channel
+    disabled_rules: tuple[str, ...] = ()  # built-in rules turned off, by name
+    error_rate_5xx: float = field(default=0.05, metadata={"min": 0, "max": 1})  # 5xx / invocations in the last hour
+    min_invocations_1h: int = field(default=100, metadata={"min": 0})  # below it, no 5xx rate is judged
+    p99_baseline_factor: float = field(default=3.0, metadata={"min": 1})  # p99 of the hour vs its 7-day baseline
+    p99_max_ms: float = field(default=0.0, metadata={"min": 0})  # absolute p99 bound; 0: none
+    busy_invocations_24h: int = field(default=1000, metadata={"min": 1})  # "busy" for the zero-invocations rule
+    failure_lookback_h: int = field(default=24, metadata={"min": 1})  # a failed job or execution this recent fires
+    stale_factor: float = field(default=2.0, metadata={"min": 1})  # a source's data older than this x its cadence
+    max_attempts: int = field(default=4, metadata={"min": 1, "max": 20})  # sends per message before giving up
+
+
 STORE_BACKENDS = ("duckdb", "ducklake")
 CATALOG_KINDS = ("postgres:", "sqlite:", "duckdb:")
 _PASSWORD_IN_DSN = re.compile(r"(?i)(\bpassword\s*=|://[^/@\s]*:[^/@\s]*@)")
@@ -126,6 +150,7 @@ class Settings:
     monthly_budget_usd: float = 25000.0
     actions: ActionSettings = field(default_factory=ActionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     config_file: Path | None = None
 
 
@@ -203,7 +228,8 @@ def _plain(data: Any, where: str, keys: dict[str, type]) -> dict[str, Any]:
     return data
 
 
-SECTIONS: dict[str, type] = {"collect": CollectSettings, "actions": ActionSettings, "auth": AuthSettings}
+SECTIONS: dict[str, type] = {"collect": CollectSettings, "actions": ActionSettings, "auth": AuthSettings,
+                            "alerts": AlertSettings}
 
 
 def _read(config: str | Path | None) -> tuple[Path, dict[str, Any]]:
