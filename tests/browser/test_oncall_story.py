@@ -60,6 +60,18 @@ GPU = """() => {
 }"""
 
 
+SHADED = """(alarm) => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const title = gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title);
+    if (!String(title).includes('GPU utilization')) continue;
+    const rects = (gd.layout.shapes || []).filter(s => s.type === 'rect').length;
+    const legend = (gd._fullData || gd.data).some(t => String(t.name) === alarm + ' in ALARM');
+    return {rects, legend};
+  }
+  return null;
+}"""  # the GPU chart's shaded ALARM periods (rectangles) and their legend entry
+
+
 GPU_INDEX = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).findIndex(gd => {
   const title = gd.layout && gd.layout.title && (gd.layout.title.text || gd.layout.title);
   return String(title).includes('GPU utilization');
@@ -200,6 +212,8 @@ def test_oncall_reaches_the_gpu_alarm_scales_and_sees_gpu_fall(
         assert gpu, "the endpoint page draws no GPU utilization series"
         assert ages[-1] <= FRESH_S, f"the GPU series' newest point is {ages[-1]} s old (reads: {ages} s)"
         assert gpu[-1][1] > 55, f"GPU utilization is not above the alarm's 55 %: {gpu[-3:]}"
+        shaded = page.evaluate(SHADED, ALARM)  # the alarm is in ALARM: its period is shaded on the chart it watches
+        assert shaded and shaded["rects"] >= 1 and shaded["legend"], f"the GPU chart shades no ALARM period: {shaded}"
 
         # 3. Scale to TARGET instances. The collector here runs every 15 s, so the pending state would last
         #    seconds: it is held (SIGSTOP) from the confirmation until the page has been read, as a collector on
