@@ -1,0 +1,246 @@
+"""Alert rules: a read-only SQL query over the store returning one row per resource, and a threshold.
+
+A rule's query returns ``resource`` (unique within the rule) and ``value``, optionally ``account_id``, ``region``,
+``team``, ``endpoint_name`` and ``name`` (the resource's short name, for the link). Every candidate is returned,
+breaching or not: :meth:`Rule.breaches` compares ``value`` with the threshold, and a resolved message carries the
+value that resolved it. Queries run on a cursor inside a ``READ ONLY`` transaction, so a rule cannot write, whatever
+its text; a user rule's SQL must also be one SELECT (checked when the settings are read). The built-ins read the
+store's documented tables (docs/DATA_MODEL.md) with their thresholds from ``[alerts]``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+
+from alerts.config import AlertConfig, AlertConfigError, UserRule
+from sextant.freshness import cadence_s
+from sextant.settings import Settings
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq, "!=": operator.ne}
+USER_PARAMETERS = frozenset({"now"})  # a user rule may name $now: the evaluation time (UTC)
+
+
+class RuleError(RuntimeError):
+    """A rule's query failed or returned the wrong columns; recorded against the rule, its alerts left as they
+    were."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    severity: str
+    sql: str
+    threshold: float
+    comparison: str = ">"
+    for_s: int = 0
+    window: str = ""  # what the value covers, in words ("the last hour")
+    unit: str = ""  # how the value reads: "ratio" (shown as %), "ms", "x", "USD", "" (a number)
+    link: str = ""  # the Sextant view, a path with {name} / {endpoint_name} / {account_id} / {region} placeholders
+    channels: tuple[str, ...] = ()  # empty: [alerts] default_channels, else every channel
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    builtin: bool = True
+    accounts: tuple[str, ...] = ()  # scope (empty: all)
+    teams: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+
+    def breaches(self, value: object) -> bool:
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return False
+        return OPERATORS[self.comparison](float(value), self.threshold)
+
+    def in_scope(self, row: dict[str, Any]) -> bool:
+        return ((not self.accounts or row.get("account_id") in self.accounts)
+                and (not self.teams or row.get("team") in self.teams)
+                and (not self.endpoints or row.get("endpoint_name") in self.endpoints))
+
+    def path(self, row: dict[str, Any]) -> str:
+        """The link's path and query for ``row`` (values URL-encoded), or "" when it lacks what the link names."""
+        template = self.link or ("endpoints?endpoint={endpoint_name}" if row.get("endpoint_name") else "")
+        try:
+            return template.format(**{k: quote(str(v), safe="") for k, v in row.items() if v is not None})
+        except (KeyError, IndexError, ValueError):
+            return ""
+
+
+def check_sql(sql: str, where: str = "the rule") -> None:
+    """Refuse anything but one SELECT (parsed by DuckDB) naming no parameter but ``$now``."""
+    try:
+        statements = duckdb.connect().extract_statements(sql)
+    except duckdb.Error as exc:
+        raise AlertConfigError(f"{where}.sql does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise AlertConfigError(f"{where}.sql must be exactly one SELECT statement (found {len(statements)})")
+    statement = statements[0]
+    if statement.type != duckdb.StatementType.SELECT:
+        raise AlertConfigError(f"{where}.sql must be a read-only SELECT; a {statement.type.name} statement is "
+                               "refused (rules only read the store)")
+    names = set(statement.named_parameters) - USER_PARAMETERS
+    if names:
+        raise AlertConfigError(f"{where}.sql names unknown parameter(s) {', '.join(sorted(names))}; only $now (the "
+                               "evaluation time) is given")
+
+
+
+# The store's tables are the documented ones (docs/DATA_MODEL.md). Each query returns every candidate.
+_5XX = """
+    SELECT t.account_id || '/' || t.region || '/' || t.endpoint_name AS resource, t.errors_5xx / t.invocations AS value,
+           t.account_id, t.region, t.endpoint_name, t.endpoint_name AS name, e.team
+    FROM aws_cloudwatch_endpoint_traffic t
+    LEFT JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+    WHERE t.window_minutes = 60 AND t.invocations >= $min_invocations AND t.invocations > 0"""
+_P99_BASELINE = """
+    SELECT s.account_id || '/' || s.region || '/' || s.endpoint_name AS resource,
+           s.p99_1h_us / s.p99_baseline_us AS value,
+           s.account_id, s.region, s.endpoint_name, s.endpoint_name AS name, e.team
+    FROM aws_cloudwatch_endpoint_summary s
+    LEFT JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+    WHERE s.p99_baseline_us > 0 AND s.invocations_1h > 0"""
+_P99_ABSOLUTE = """
+    SELECT s.account_id || '/' || s.region || '/' || s.endpoint_name AS resource, s.p99_1h_us / 1000.0 AS value,
+           s.account_id, s.region, s.endpoint_name, s.endpoint_name AS name, e.team
+    FROM aws_cloudwatch_endpoint_summary s
+    LEFT JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+    WHERE s.invocations_1h > 0"""
+_ZERO = """
+    SELECT d.account_id || '/' || d.region || '/' || d.endpoint_name AS resource, h.invocations AS value,
+           d.account_id, d.region, d.endpoint_name, d.endpoint_name AS name, e.team
+    FROM aws_cloudwatch_endpoint_traffic d
+    JOIN aws_cloudwatch_endpoint_traffic h ON h.account_id = d.account_id AND h.region = d.region
+         AND h.endpoint_name = d.endpoint_name AND h.window_minutes = 60
+    JOIN aws_sagemaker_endpoint e ON e.account_id = d.account_id AND e.region = d.region
+         AND e.endpoint_name = d.endpoint_name AND e.status = 'InService'
+    WHERE d.window_minutes = 1440 AND d.invocations >= $busy"""
+_TRAINING = """
+    SELECT account_id || '/' || region || '/' || training_job_name AS resource, 1 AS value,
+           account_id, region, training_job_name AS name, team
+    FROM aws_sagemaker_training_job
+    WHERE status = 'Failed'
+      AND coalesce(training_end_time, last_modified_time, creation_time) >= $now - to_hours($hours::BIGINT)"""
+_PIPELINE = """
+    SELECT x.execution_arn AS resource, 1 AS value, x.account_id, x.region, x.execution_arn AS name, p.team
+    FROM aws_sagemaker_pipeline_execution x
+    LEFT JOIN aws_sagemaker_pipeline p USING (account_id, region, pipeline_name)
+    WHERE x.status = 'Failed' AND coalesce(x.end_time, x.start_time) >= $now - to_hours($hours::BIGINT)"""
+_RUNS = """
+    WITH runs AS (
+        SELECT source, account_id, region,
+               max(ended_at) FILTER (WHERE status IN ('succeeded', 'partial')) AS last_success,
+               arg_max(status, ended_at) AS last_status
+        FROM sextant_collection_run GROUP BY ALL)"""
+_FAILING = _RUNS + """
+    SELECT source || ' ' || account_id || '/' || region AS resource,
+           CASE WHEN last_status = 'failed' THEN 1 ELSE 0 END AS value, account_id, region, source AS name
+    FROM runs"""  # noqa: S608 - constant fragments
+# age of the last success in multiples of the source's cadence (sextant.freshness: the Collection page's rule)
+_STALE = _RUNS + """
+    SELECT source || ' ' || account_id || '/' || region AS resource,
+           epoch($now - last_success) / coalesce($cadences[list_position($sources, source)], $hot) AS value,
+           account_id, region, source AS name
+    FROM runs WHERE last_success IS NOT NULL"""  # noqa: S608 - constant fragments
+# The month-end forecast of the whole bill as the Cost page computes it (dashboard.queries.cost.forecast): the
+# newest forecast covering today plus the month's spend before it, linked accounts' own rows left out.
+_NOT_LINKED = ("account_id NOT IN (SELECT key1 FROM aws_cost_daily "
+               "WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)")
+_FORECAST = f"""
+    WITH f AS (SELECT as_of, period_start, sum(mean_usd) AS mean_usd
+               FROM aws_cost_forecast WHERE {_NOT_LINKED} AND period_start <= $today AND period_end > $today
+               GROUP BY ALL ORDER BY as_of DESC LIMIT 1)
+    SELECT 'month-end forecast ' || strftime(f.period_start, '%Y-%m') AS resource,
+           f.mean_usd + coalesce((SELECT sum(unblended_cost_usd) FROM aws_cost_daily
+                                  WHERE {_NOT_LINKED} AND group_by_kind = 'SERVICE/USAGE_TYPE'
+                                    AND date >= date_trunc('month', f.period_start) AND date < f.period_start), 0)
+             AS value,
+           strftime(f.period_start, '%Y-%m') AS name
+    FROM f"""  # noqa: S608 - constant fragments
+
+
+def builtins(settings: Settings) -> list[Rule]:
+    """The built-in rules with the thresholds of ``[alerts]`` (those in ``disabled_rules`` left out; the absolute
+    p99 rule only with ``p99_max_ms`` set)."""
+    a = settings.alerts
+    hours = {"hours": a.failure_lookback_h}
+    cadences = cadence_s(settings)
+    recent = f"the last {a.failure_lookback_h} h"
+    rules = [
+        Rule("endpoint_5xx_rate", "Share of an endpoint's invocations answered with a 5xx error", "critical",
+             _5XX, a.error_rate_5xx, ">", 0, "the last hour", "ratio",
+             params={"min_invocations": a.min_invocations_1h}),
+        Rule("endpoint_p99_over_baseline", "An endpoint's p99 model latency over its 7-day baseline", "warning",
+             _P99_BASELINE, a.p99_baseline_factor, ">", 600, "the hour of the newest datapoint vs the 7 days before",
+             "x"),
+        Rule("endpoint_p99_absolute", "An endpoint's p99 model latency above a bound", "warning", _P99_ABSOLUTE,
+             a.p99_max_ms, ">", 600, "the hour of the newest datapoint", "ms"),
+        Rule("endpoint_invocations_zero", "A busy endpoint received no invocation", "critical", _ZERO, 0, "<=", 0,
+             "the last hour (busy: the last 24 hours)", "", params={"busy": a.busy_invocations_24h}),
+        Rule("training_job_failed", "A training job failed", "warning", _TRAINING, 1, ">=", 0, recent, "",
+             "training?job={name}", params=hours),
+        Rule("pipeline_execution_failed", "A pipeline execution failed", "warning", _PIPELINE, 1, ">=", 0, recent,
+             "", "pipelines?execution={name}", params=hours),
+        Rule("source_failing", "A collector source's last run failed", "warning", _FAILING, 1, ">=", 0,
+             "its last run", "", "collection"),
+        Rule("source_stale", "A collector source's data is older than its cadence allows", "warning", _STALE,
+             a.stale_factor, ">", 0, "since its last success", "x", "collection",
+             params={"sources": list(cadences), "cadences": list(cadences.values()),
+                     "hot": settings.collect.hot_every_s}),
+        Rule("cost_forecast_over_budget", "The month-end forecast of the whole bill is over the budget", "warning",
+             _FORECAST, settings.monthly_budget_usd, ">", 0, "this month", "USD", "cost"),
+    ]
+    return [r for r in rules if r.name not in a.disabled_rules
+            and not (r.name == "endpoint_p99_absolute" and a.p99_max_ms <= 0)]
+
+
+BUILTIN_NAMES = ("endpoint_5xx_rate", "endpoint_p99_over_baseline", "endpoint_p99_absolute",
+                 "endpoint_invocations_zero", "training_job_failed", "pipeline_execution_failed", "source_failing",
+                 "source_stale", "cost_forecast_over_budget")
+
+
+def from_user(rule: UserRule) -> Rule:
+    return Rule(rule.name, rule.description or f"User rule {rule.name}", rule.severity, rule.sql, rule.threshold,
+                rule.comparison, rule.for_s, rule.window, "", "", rule.channels, builtin=False,
+                accounts=rule.accounts, teams=rule.teams, endpoints=rule.endpoints)
+
+
+def all_rules(cfg: AlertConfig, settings: Settings) -> list[Rule]:
+    return [*builtins(settings), *(from_user(r) for r in cfg.rules)]
+
+
+def run(con: duckdb.DuckDBPyConnection, rule: Rule, now: datetime) -> list[dict[str, Any]]:
+    """The rule's rows (in scope), read on a cursor of ``con`` inside a READ ONLY transaction: a rule cannot write.
+    Raises RuleError with DuckDB's message."""
+    cur = con.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            wanted = set(cur.extract_statements(rule.sql)[0].named_parameters)
+            given = {**rule.params, "now": now, "today": now.date()}
+            cur.execute(rule.sql, {k: v for k, v in given.items() if k in wanted})
+            columns = [d[0] for d in cur.description or ()]
+            rows = cur.fetchall()
+        finally:
+            cur.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        raise RuleError(str(exc).splitlines()[0]) from None
+    finally:
+        cur.close()
+    missing = {"resource", "value"} - set(columns)
+    if missing:
+        raise RuleError(f"the query returns no {' and no '.join(sorted(missing))} column (it must return resource "
+                        "and value, one row per resource)")
+    out: dict[str, dict[str, Any]] = {}
+    for values in rows:
+        row = dict(zip(columns, values, strict=True))
+        if row["resource"] is None:
+            continue
+        row["resource"] = str(row["resource"])
+        if rule.in_scope(row):
+            out.setdefault(row["resource"], row)  # one row per resource: the first
+    return list(out.values())
