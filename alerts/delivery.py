@@ -81,15 +81,19 @@ def _targets(cfg: AlertConfig) -> list[str]:
 
 
 def _due(writer: StoreWriter, now: datetime) -> list[dict[str, Any]]:
+    """Pending messages due at ``now``, oldest first; a resolved message waits while its fired one is pending."""
     cur = writer.con.execute(
-        "SELECT * FROM sextant_alert_delivery WHERE status = 'pending' AND next_attempt_at <= ? "
-        "ORDER BY created_at, kind = 'resolved', rule, resource", [now])
+        "SELECT * FROM sextant_alert_delivery d WHERE status = 'pending' AND next_attempt_at <= ? "
+        "AND NOT (kind = 'resolved' AND EXISTS (SELECT 1 FROM sextant_alert_delivery f WHERE f.channel = d.channel "
+        "AND f.rule = d.rule AND f.resource = d.resource AND f.episode = d.episode AND f.kind = 'fired' "
+        "AND f.status = 'pending')) ORDER BY created_at, kind = 'resolved', rule, resource", [now])
     columns = [d[0] for d in cur.description or ()]
     return [dict(zip(columns, v, strict=True)) for v in cur.fetchall()]
 
 
 def _sent_last_minute(writer: StoreWriter, channel: str, now: datetime) -> int:
-    row = writer.con.execute("SELECT count(*) FROM sextant_alert_attempt WHERE channel = ? AND at > ? AND at <= ?",
+    row = writer.con.execute("SELECT count(*) FROM sextant_alert_attempt WHERE channel = ? "
+                             "AND attempted_at > ? AND attempted_at <= ?",
                              [channel, now - timedelta(minutes=1), now]).fetchone()
     return int(row[0]) if row else 0
 
@@ -159,7 +163,7 @@ def _record(writer: StoreWriter, rows: list[dict[str, Any]], now: datetime, took
                  *key])
             if took_ms is not None:
                 writer.upsert(ATTEMPT, [dict(zip(("channel", "rule", "resource", "episode", "kind"), key, strict=True))
-                                        | {"attempt": attempts, "at": now, "status": "sent" if error is None
+                                        | {"attempt": attempts, "attempted_at": now, "status": "sent" if error is None
                                            else "failed", "error": error, "duration_ms": took_ms}])
 
 

@@ -120,7 +120,7 @@ def evaluate(writer: StoreWriter, settings: Settings, now: datetime) -> Evaluati
                 before = alert["state"] if alert and alert["episode"] == new["episode"] else None
                 for to in entered:
                     events.append({"rule": rule.name, "resource": resource, "episode": new["episode"],
-                                   "to_state": to, "from_state": before, "at": now, "value": new["value"]})
+                                   "to_state": to, "from_state": before, "changed_at": now, "value": new["value"]})
                     result.transitions.append((rule.name, resource, before, to))
                     before = to
                     if to in ("firing", "resolved"):

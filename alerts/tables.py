@@ -37,7 +37,7 @@ EVENT = table("sextant_alert_event", "One row per state change of an alert (at m
     ("episode", "INTEGER", "Episode of the alert."),
     ("to_state", "VARCHAR", "The new state: pending, firing, resolved or inactive."),
     ("from_state", "VARCHAR", "The state before (NULL for a new alert)."),
-    ("at", "TIMESTAMPTZ", "Evaluation time of the change."),
+    ("changed_at", "TIMESTAMPTZ", "Evaluation time of the change."),
     ("value", "DOUBLE", "The rule's value at the change."),
 ], ["rule", "resource", "episode", "to_state"], account_scoped=False)
 
@@ -83,7 +83,7 @@ ATTEMPT = table("sextant_alert_attempt", "The delivery log: one row per send att
     ("episode", "INTEGER", "Episode of the alert."),
     ("kind", "VARCHAR", "fired or resolved."),
     ("attempt", "INTEGER", "Attempt number, from 1."),
-    ("at", "TIMESTAMPTZ", "When it was attempted."),
+    ("attempted_at", "TIMESTAMPTZ", "When it was attempted."),
     ("status", "VARCHAR", "sent or failed."),
     ("error", "VARCHAR", "Why it failed, without secrets."),
     ("duration_ms", "DOUBLE", "How long the attempt took, milliseconds."),
