@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import alerts
 import collectors
 from collectors import runner
 from sextant import progress as first_collection
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
     try:
         settings = load(args.config, store=args.store)
         sources = collectors.by_name(args.source)
+        alerts.config(settings.alerts)  # a wrong [alerts] section stops here, with its message, before any cycle
     except (SettingsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
     work = _Work(settings, due_work, refresh_work,
                  Refresher(settings, writer, args.account) if refresh_work is not None and metrics else None)
     try:
-        collectors.migrate(writer)
+        # the collectors' tables and the alerts' (documented together in the data dictionary)
+        writer.migrate([*collectors.all_tables(), *alerts.TABLES], collectors.source_docs())
         while True:
             started = time.monotonic()
             in_cycle.set()
@@ -191,6 +194,18 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
 
 
 MARKS = {"succeeded": "ok ", "partial": "PRT", "failed": "ERR"}  # PRT: partial (an optional call failed)
+
+
+def _alerts(work: Callable[[], list[str]], settings: Settings, what: str) -> None:
+    """The alerts' evaluation (at the end of a cycle, before its publish) or delivery (after it): lines printed; a
+    failure is printed and never stops collection."""
+    if not settings.alerts.enabled:
+        return
+    try:
+        for line in work():
+            print(redact(line), flush=True)
+    except Exception as exc:
+        print(f"alerts {what} failed: {redact(exc)}", file=sys.stderr, flush=True)
 
 
 def _cycle(settings, writer: Writer, sources, args, stop: threading.Event,
@@ -228,10 +243,13 @@ def _cycle(settings, writer: Writer, sources, args, stop: threading.Event,
     t0 = time.monotonic()
     try:
         cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress)
+        _alerts(lambda: alerts.evaluate(writer, settings, datetime.now(UTC)).lines(), settings, "evaluation")
         writer.publish()
     finally:
         if first:
             first_collection.clear(writer.location)
+    # sent after the publish: the transitions and their queued messages are committed (alerts.delivery)
+    _alerts(lambda: alerts.deliver(writer, settings, datetime.now(UTC)).lines(), settings, "delivery")
     rows = sum(r.rows for r in cycle.results)
     calls = sum(r.api_calls for r in cycle.results)
     usd = sum(r.cost_usd for r in cycle.results)
