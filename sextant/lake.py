@@ -228,6 +228,7 @@ class LakeWriter(BaseWriter):
     the batch's keys and append it, inside the caller's transaction; each commit is a snapshot readers see."""
 
     primary_keys = False
+    delete_by_rowid = False
 
     def __init__(self, config: LakeConfig) -> None:
         self.config = config

@@ -95,6 +95,10 @@ class BaseWriter:
     # constraint: a backend without one (False) replaces rows by deleting the batch's keys and appending the batch,
     # as unindexed tables do here, and declares the key columns NOT NULL as a PRIMARY KEY would.
     primary_keys: bool = True
+    # How the upsert deletes the stored rows of a batch's keys. DuckDB's own tables: by rowid (fetched by row id, not
+    # scanned). DuckLake: DELETE ... USING, whose time filter prunes Parquet row groups; a rowid IN (...) delete scans
+    # every row id of the table (measured on 30 M points: 0.28-0.32 s against 0.01-0.05 s).
+    delete_by_rowid: bool = True
 
     def close(self) -> None:
         self.con.close()
@@ -234,14 +238,20 @@ class BaseWriter:
             if tc and not (pd.isna(lo) or pd.isna(hi)):
                 stored = self.con.execute(
                     f"SELECT min({tc}), max({tc}) FROM {name} WHERE {tc} BETWEEN ? AND ?", [lo, hi]).fetchone()  # noqa: S608
-                if stored[0] is not None:
+                if stored[0] is not None and self.delete_by_rowid:
                     self.con.execute(
                         f"DELETE FROM {name} WHERE rowid IN (SELECT x.rowid FROM {name} x SEMI JOIN "  # noqa: S608
                         f"(SELECT {keys} FROM _batch WHERE {tc} BETWEEN $1 AND $2) b ON {on} "
                         f"WHERE x.{tc} BETWEEN $1 AND $2)", list(stored))
-            else:  # no time to bound the replace by: the batch's keys are replaced wherever they are
+                elif stored[0] is not None:
+                    self.con.execute(
+                        f"DELETE FROM {name} x USING (SELECT {keys} FROM _batch WHERE {tc} BETWEEN $1 AND $2) b "  # noqa: S608
+                        f"WHERE {on} AND x.{tc} BETWEEN $1 AND $2", list(stored))
+            elif self.delete_by_rowid:  # no time to bound the replace by: the batch's keys are replaced anywhere
                 self.con.execute(f"DELETE FROM {name} WHERE rowid IN (SELECT x.rowid FROM {name} x "  # noqa: S608
                                  f"SEMI JOIN _batch b ON {on})")
+            else:
+                self.con.execute(f"DELETE FROM {name} x USING _batch b WHERE {on}")  # noqa: S608
             order = f" ORDER BY {tc}" if tc else ""
             self.con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _batch{order}")  # noqa: S608
         finally:
