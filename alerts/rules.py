@@ -74,7 +74,8 @@ class Rule:
 def check_sql(sql: str, where: str = "the rule") -> None:
     """Refuse anything but one SELECT (parsed by DuckDB) naming no parameter but ``$now``."""
     try:
-        statements = duckdb.connect().extract_statements(sql)
+        with duckdb.connect() as parser:
+            statements = parser.extract_statements(sql)
     except duckdb.Error as exc:
         raise AlertConfigError(f"{where}.sql does not parse: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1:
@@ -216,8 +217,12 @@ def all_rules(cfg: AlertConfig, settings: Settings) -> list[Rule]:
 def run(con: duckdb.DuckDBPyConnection, rule: Rule, now: datetime) -> list[dict[str, Any]]:
     """The rule's rows (in scope), read on a cursor of ``con`` inside a READ ONLY transaction: a rule cannot write.
     Raises RuleError with DuckDB's message."""
+    row = con.execute("SELECT current_database()").fetchone()
+    database = str(row[0]) if row else "memory"
     cur = con.cursor()
     try:
+        # a cursor starts in the connection's first database: name the store's (DuckLake attaches it as another)
+        cur.execute(f'USE "{database.replace(chr(34), chr(34) * 2)}"')
         cur.execute("BEGIN TRANSACTION READ ONLY")
         try:
             wanted = set(cur.extract_statements(rule.sql)[0].named_parameters)
