@@ -76,7 +76,8 @@ bucket_s = lq.bucket_seconds(start, end)  # the query's own bucket: never guesse
 per = "per hour" if bucket_s == 3600 else f"per {bucket_s // 60} min"
 fig = charts.time_series(counts, "ts", "events", "level", title="Matching log lines over time", unit=f"lines {per}",
                          kind="bar", height=260)
-fig.update_layout(xaxis_range=[start, end], margin={"t": 70}, title={"y": 0.97, "yanchor": "top"})
+fig.update_layout(xaxis_range=[charts.shown(start), charts.shown(end)], margin={"t": 70},
+                  title={"y": 0.97, "yanchor": "top"})
 st.plotly_chart(fig, key="logs_counts")
 ui.table(ui.first(events, "ts", "level", "resource", "message"), "logs_events", height=520, column_config={
     "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS"),
