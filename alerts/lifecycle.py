@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,12 +90,15 @@ def evaluate(writer: StoreWriter, settings: Settings, now: datetime) -> Evaluati
     all_rules = rules.all_rules(cfg, settings)
     result.rules = len(all_rules)
     found: dict[str, list[dict[str, Any]]] = {}
+    took: dict[str, float] = {}
     for rule in all_rules:  # read-only cursors, outside the write transaction: every source has committed
+        started = time.monotonic()
         try:
             found[rule.name] = rules.run(writer.con, rule, now)
         except rules.RuleError as exc:
             result.errors[rule.name] = redact(exc)
             log.warning("alert rule %s failed: %s", rule.name, result.errors[rule.name])
+        took[rule.name] = (time.monotonic() - started) * 1000
     with writer.transaction() as con:
         cur = con.execute("SELECT * FROM sextant_alert")
         columns = [d[0] for d in cur.description or ()]
@@ -105,7 +109,8 @@ def evaluate(writer: StoreWriter, settings: Settings, now: datetime) -> Evaluati
         alerts_out, events, deliveries, rule_rows = [], [], [], []
         for rule in all_rules:
             rows = found.get(rule.name)
-            rule_rows.append(_rule_row(rule, now, rows, result.errors.get(rule.name)))
+            rule_rows.append({**_rule_row(rule, now, rows, result.errors.get(rule.name)),
+                              "duration_ms": took[rule.name]})
             if rows is None:
                 continue
             by_resource = {r["resource"]: r for r in rows}

@@ -55,6 +55,7 @@ RULE = table("sextant_alert_rule", "One row per rule: its definition and last ev
     ("error", "VARCHAR", "The query's error, when it failed."),
     ("rows", "BIGINT", "Resources the query returned at the last evaluation."),
     ("breaching", "BIGINT", "Of those, resources breaching the threshold."),
+    ("duration_ms", "DOUBLE", "How long the rule's query took at the last evaluation, milliseconds."),
 ], ["rule"], account_scoped=False)
 
 DELIVERY = table("sextant_alert_delivery", "The outbox: one message per channel, alert episode and kind (fired or "
