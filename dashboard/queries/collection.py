@@ -15,10 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from dashboard.data import query, reader
+from sextant.freshness import FRESH_WITHIN, LATE_WITHIN, cadence_s
 from sextant.settings import Settings
-
-FRESH_WITHIN = 2  # x the expected cadence: fresh; up to LATE_WITHIN x: late; beyond: stale
-LATE_WITHIN = 6
 
 
 def sources() -> list[str]:
@@ -29,13 +27,6 @@ def sources() -> list[str]:
         UNION SELECT DISTINCT source FROM sextant_collection_run WHERE NOT EXISTS (SELECT 1 FROM sextant_source)
         ORDER BY source""")
     return [] if df.empty else df.source.tolist()
-
-
-def cadence_s(settings: Settings) -> dict[str, int]:
-    """Expected seconds between fresh data per source where it is not the hot cadence: Cost Explorer's refresh and
-    cold metrics' cadence (every other source is expected every ``collect.hot_every_s``)."""
-    c = settings.collect
-    return {"cost_explorer": c.cost_refresh_every_s, "cloudwatch_logs": c.cold_every_s}
 
 
 COLLECTED = ("succeeded", "partial")  # run statuses whose core rows landed (partial: an optional call failed)

@@ -58,7 +58,7 @@ BAD_SETTINGS = [
                                                           "invalid duration 'forever'", "e.g. 30s, 5m, 1h, 1d"]),
     ("[collect]\nbackfill_days = 'thirty'\n", ["collect.backfill_days", "expected a whole number"]),
     ("[collect]\ntag_keys = 'team'\n", ["collect.tag_keys", "expected a list of strings"]),
-    ("[colect]\nhot_every = '5m'\n", ["unknown section(s) ['colect']", "known: accounts, actions, auth"]),
+    ("[colect]\nhot_every = '5m'\n", ["unknown section(s) ['colect']", "known: accounts, actions, alerts, auth"]),
     ("[[accounts]]\nname = 'prod'\nregion = ['us-east-1']\n", ["unknown key accounts.region",
                                                                 "did you mean regions?"]),
     ("[auth]\nlocal_admin = 'yes'\n", ["auth.local_admin", "expected true or false"]),
