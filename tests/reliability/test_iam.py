@@ -74,8 +74,11 @@ def referenced(paths: list[Path]) -> dict[str, list[str]]:
 
 def test_every_policy_action_exists_and_none_is_a_wildcard():
     session = botocore.session.get_session()
-    for name in ("collector", "operator"):
+    for name in ("collector", "operator", "alerts"):
         for action in policy_actions(name):
+            if action == "sns:Publish":  # SNS is the alerts' only service outside IAM_TO_BOTOCORE
+                assert "Publish" in session.get_service_model("sns").operation_names
+                continue
             prefix, op = action.split(":")
             assert "*" not in action, action
             assert op in session.get_service_model(IAM_TO_BOTOCORE[prefix]).operation_names or \
@@ -179,3 +182,12 @@ def test_the_operator_policy_covers_every_call_of_every_action_and_nothing_more(
     pass_role = next(s for s in doc["Statement"] if s["Action"] == "iam:PassRole")
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert pass_role["Resource"] != "*"
+
+
+def test_the_alerts_policy_allows_exactly_what_the_alerts_call():
+    """The identity that runs the collector sends the alerts: SNS Publish and EventBridge PutEvents, nothing more."""
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "alerts").rglob("*.py")))
+    clients = set(re.findall(r'client\("([a-z0-9-]+)"', text))
+    calls = set(re.findall(r"client\.([a-z_]+)\(", text))
+    assert clients == {"sns", "events"} and calls == {"publish", "put_events"}, (clients, calls)
+    assert policy_actions("alerts") == {"sns:Publish", "events:PutEvents"}
