@@ -324,14 +324,20 @@ class LakeReader(Reader):
     def current(self) -> str | None:
         """DuckLake's current snapshot id, or None while the catalog holds no store yet."""
         cur = self._own()
-        return None if cur is None else str(snapshot_id(cur))
+        if cur is None:
+            return None
+        self._local.seen = name = str(snapshot_id(cur))
+        return name
 
     def connection(self) -> duckdb.DuckDBPyConnection | None:
-        """The attached connection (``USE lake``), its schema version checked once per snapshot."""
+        """The attached connection (``USE lake``), its schema version checked once per snapshot. The snapshot is the
+        one this thread's last ``current()`` named (the dashboard asks for it just before each query: reading it again
+        would cost another catalog round trip per query), or else read now."""
         cur = self._own()
         if cur is None:
             return None
-        name = str(snapshot_id(cur))
+        name = getattr(self._local, "seen", None) or str(snapshot_id(cur))
+        self._local.seen = None
         if name != self._checked:
             check_version(cur, self.config.where)  # raises StoreVersionError (every time, until it is right)
             self._checked = name
