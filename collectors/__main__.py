@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
     work = _Work(settings, due_work, refresh_work,
                  Refresher(settings, writer, args.account) if refresh_work is not None and metrics else None)
     try:
-        # the collectors' tables and the alerts' (documented together in the data dictionary)
-        writer.migrate([*collectors.all_tables(), *alerts.TABLES], collectors.source_docs())
+        collectors.migrate(writer)  # the alerts' tables are system tables: every migration creates them
         while True:
             started = time.monotonic()
             in_cycle.set()

@@ -26,7 +26,7 @@ class AlertStore:
 
     def __init__(self, location: Path) -> None:
         self.writer = Writer(location)
-        self.writer.migrate([*collectors.all_tables(), *alerts.TABLES])
+        self.writer.migrate(list(collectors.all_tables()))  # the alerts' tables are system tables
         self.settings = Settings(store=location)
 
     def put(self, table: str, rows: list[dict[str, Any]]) -> None:
