@@ -13,6 +13,7 @@ open) and ``lake-duckdb`` (DuckLake, a DuckDB-file catalog: one process only).
 
     python -m bench.lake_cycle                       # 1 M, 10 M, 30 M points, 3 cycles each
     python -m bench.lake_cycle --sizes 1 --cycles 5  # quicker
+    python -m bench.lake_cycle --contention          # SQLite catalog: rollback journal against WAL
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Figure:
     publish_s: float
     disk_bytes: int
     first_read_s: float
+    query_s: float  # a dashboard's uncached query on the long-lived reader: current() + a small query
 
     @property
     def cycle_s(self) -> float:
@@ -125,13 +127,81 @@ def measure(backend: str, points: int, cycles: int, series: int, workdir: Path) 
                               "AND ts >= ?", [(T0 + pd.Timedelta(minutes=minute - 60)).to_pydatetime()]).fetchall()
             reads.append(time.perf_counter() - t)
             assert got[0][0] > 0
+        queries = []
+        for _ in range(50 if r is not None else 0):
+            t = time.perf_counter()
+            r.current()
+            r.thread_cursor().execute("SELECT count(*), max(value) FROM aws_cloudwatch_metric_point "
+                                      "WHERE series_id = 'series-7' AND ts >= ?",
+                                      [(T0 + pd.Timedelta(minutes=minute - 60)).to_pydatetime()]).fetchall()
+            queries.append(time.perf_counter() - t)
         if r is not None:
             r.close()
         return Figure(backend, points, statistics.median(tx), statistics.median(pub), _disk(location),
-                      statistics.median(reads))
+                      statistics.median(reads), statistics.median(queries) if queries else float("nan"))
     finally:
         w.close()
         shutil.rmtree(location, ignore_errors=True)
+
+
+def contention(workdir: Path, wal: bool, commits: int = 40) -> None:
+    """A writer committing small upserts while a thread reads as fast as it can, on a SQLite catalog: failed commits
+    and reads, commit and read latencies. ``wal=False`` keeps SQLite's default rollback journal (what DuckLake gets
+    unless the catalog is switched to WAL, as ``sextant.lake`` does)."""
+    import threading
+
+    from sextant import lake
+
+    location = workdir / f"contention-{'wal' if wal else 'rollback'}"
+    shutil.rmtree(location, ignore_errors=True)
+    keep = lake.wal_journal
+    if not wal:
+        lake.wal_journal = lambda path: None  # the bench's baseline only: the product always sets WAL
+    try:
+        w, open_reader = _open("lake-sqlite", location)
+    finally:
+        lake.wal_journal = keep
+    w.migrate([POINT])
+    r = open_reader()
+    assert r is not None
+    stop, reads, read_errors = False, [], 0
+
+    def read() -> None:
+        nonlocal read_errors
+        while not stop:
+            t = time.perf_counter()
+            try:
+                r.current()
+                cur = r.thread_cursor()
+                if cur is not None:
+                    cur.execute("SELECT count(*) FROM aws_cloudwatch_metric_point").fetchall()
+            except Exception:
+                read_errors += 1
+            reads.append(time.perf_counter() - t)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    times, errors = [], 0
+    try:
+        for i in range(commits):
+            t = time.perf_counter()
+            try:
+                with w.transaction():
+                    w.upsert(POINT, UniqueKeys(_batch(10 + 2 * i, 20)))
+            except Exception:
+                errors += 1
+            times.append(time.perf_counter() - t)
+    finally:
+        stop = True
+        thread.join()
+        r.close()
+        w.close()
+        shutil.rmtree(location, ignore_errors=True)
+    times.sort()
+    reads.sort()
+    print(f"{'WAL' if wal else 'rollback journal'}: {errors} of {commits} commits failed, commit p50 "
+          f"{times[len(times) // 2]:.3f}s max {times[-1]:.3f}s; {read_errors} of {len(reads)} reads failed, read p50 "
+          f"{reads[len(reads) // 2] * 1000:.0f}ms p99 {reads[int(len(reads) * 0.99)] * 1000:.0f}ms", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,15 +211,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--series", type=int, default=2000, help="series per poll (batch = 3 x series points)")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--workdir", type=Path, default=Path("var/bench/lake_cycle"))
+    parser.add_argument("--contention", action="store_true",
+                        help="instead: one writer and one reading thread on a SQLite catalog, rollback journal vs WAL")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.contention:
+        for wal in (False, True):
+            contention(args.workdir, wal)
+        return
     print(f"{'backend':<12} {'points':>6} {'upsert+commit':>14} {'publish':>9} {'cycle':>8} {'disk MB':>8} "
-          f"{'1st read':>9}", flush=True)
+          f"{'1st read':>9} {'query':>8}", flush=True)
     for size in (float(s) for s in args.sizes.split(",")):
         for backend in args.backends.split(","):
             f = measure(backend, int(size * 1_000_000), args.cycles, args.series, args.workdir)
             print(f"{f.backend:<12} {size:>5g}M {f.transaction_s:>13.3f}s {f.publish_s:>8.3f}s {f.cycle_s:>7.3f}s "
-                  f"{f.disk_bytes / 2**20:>8.0f} {f.first_read_s * 1000:>7.0f}ms", flush=True)
+                  f"{f.disk_bytes / 2**20:>8.0f} {f.first_read_s * 1000:>7.0f}ms {f.query_s * 1000:>6.1f}ms",
+                  flush=True)
 
 
 if __name__ == "__main__":
