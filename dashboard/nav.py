@@ -44,11 +44,12 @@ COST = PageSpec("pages/cost.py", "Cost", ":material/payments:", "cost", ("cost_e
 LOGS = PageSpec("pages/logs.py", "Logs", ":material/article:", "logs", ("cloudwatch_logs",))
 INCIDENT = PageSpec("pages/incident.py", "Incident timeline", ":material/timeline:", "incident",
                     ("cloudwatch_metrics", "cloudwatch_alarms", "cloudwatch_logs"))
+ALERTS = PageSpec("pages/alerts.py", "Alerts", ":material/notifications_active:", "alerts")
 AUDIT = PageSpec("pages/audit.py", "Audit log", ":material/history:", "audit")
 COLLECTION = PageSpec("pages/collection.py", "Collection", ":material/sync:", "collection")
 DATA = PageSpec("pages/data.py", "Data dictionary", ":material/table_view:", "data")
 
-PAGES = [OVERVIEW, ENDPOINTS, TRAINING, PIPELINES, MODELS, COST, LOGS, INCIDENT, AUDIT, COLLECTION, DATA]
+PAGES = [OVERVIEW, ENDPOINTS, TRAINING, PIPELINES, MODELS, COST, LOGS, INCIDENT, ALERTS, AUDIT, COLLECTION, DATA]
 
 
 DEFAULT_RESERVED = "home"  # the pathname the default page reserves (Streamlit serves it at "/", not here)

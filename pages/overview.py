@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import filters, nav, ui
+from dashboard.queries import alerts as alerts_q
 from dashboard.queries import catalog, collection, cost, endpoints, health
 from sextant.settings import load
 
@@ -80,6 +81,12 @@ left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Needs attention")
     items: list[tuple[int, str, nav.PageSpec, str, dict]] = []  # severity, label, page, icon, query params
+    firing = alerts_q.alerts(f, now)
+    firing = firing[firing.state == "firing"]
+    if not firing.empty:
+        rules_named = ", ".join(sorted(set(firing.rule))[:3]) + ("…" if firing.rule.nunique() > 3 else "")
+        items.append((0, f"**{ui.plural(len(firing), 'alert')} firing** ({ui.plain(rules_named)})", nav.ALERTS,
+                      ":material/notifications_active:", {}))
     for r in eps[eps.health == "degraded"].itertuples():
         items.append((0, f"**{ui.plain(r.endpoint_name)}** degraded: {ui.plain(r.reason)}", nav.ENDPOINTS,
                       ":material/error:", {"endpoint": r.endpoint_name}))
