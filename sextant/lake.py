@@ -203,7 +203,11 @@ class _S3Refresh:
             return
         with self._lock:
             if time.monotonic() - self.at >= S3_REFRESH_S:
-                s3_secret(con)
+                cur = con.cursor()  # a cursor of its own: other threads may be using theirs (secrets are shared)
+                try:
+                    s3_secret(cur)
+                finally:
+                    cur.close()
                 self.at = time.monotonic()
 
 

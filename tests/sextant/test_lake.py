@@ -214,3 +214,25 @@ def test_a_dashboard_process_reads_the_collectors_commits_as_they_land(tmp_path)
         proc.stdin.close()
         proc.wait(timeout=60)
         w.close()
+
+
+@pytest.mark.emulated
+def test_a_long_running_reader_picks_up_rotated_s3_credentials(shared_store, monkeypatch):
+    w = shared_store.writer()
+    w.migrate([THING])
+    with w.transaction():
+        w.upsert(THING, [{"account_id": "1", "region": "r", "name": "a", "n": 1}])
+    w.close()
+    r = shared_store.reader()
+    assert r.thread_cursor().execute("SELECT count(*) FROM aws_thing").fetchall() == [(1,)]
+
+    def key_ids() -> str:
+        return str(r.connection().cursor().execute("SELECT secret_string FROM duckdb_secrets() WHERE type = 's3'")
+                   .fetchall())
+
+    assert "AKIAIOSFODNN7LAKETEST" in key_ids()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7ROTATED1")  # the role's next credentials
+    monkeypatch.setattr(lake, "S3_REFRESH_S", 0)
+    assert r.thread_cursor().execute("SELECT count(*) FROM aws_thing").fetchall() == [(1,)]
+    assert "AKIAIOSFODNN7ROTATED1" in key_ids() and S3_SECRET_KEY not in key_ids()
+    r.close()
