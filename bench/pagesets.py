@@ -62,7 +62,8 @@ def clear_cache() -> None:
 
 
 def _overview(c: Ctx) -> None:
-    from dashboard.queries import catalog, collection, cost, health
+    from dashboard.queries import alerts, catalog, collection, cost, health
+    alerts.alerts(c.f, c.now)  # Needs attention: the alerts firing
     if not cost.has_bill():  # as the page: the data dictionary only when there is no bill to show
         catalog.tables_doc()
     cost.month_to_date(c.f, c.today)
@@ -170,6 +171,14 @@ def _incident(c: Ctx) -> None:
     eq.latency_baseline(c.account, c.region, c.endpoint, start)
 
 
+def _alerts(c: Ctx) -> None:
+    from dashboard.queries import alerts
+    alerts.alerts(c.f, c.now - timedelta(days=7))
+    alerts.rules()
+    alerts.channels()
+    alerts.attempts()
+
+
 def _audit(c: Ctx) -> None:
     from dashboard import action_ui
     action_ui.audit_log().frame()
@@ -195,7 +204,7 @@ SQL_SETS: dict[str, Callable[[Ctx], None]] = {
     "overview": _overview, "endpoints (list)": _endpoints_list, "endpoints (detail)": _endpoint_detail,
     "training": _training, "pipelines": _pipelines, "models": _models, "cost: spend": _cost_spend,
     "cost: unit cost": _cost_unit, "cost: waste": _cost_waste, "logs": _logs, "incident": _incident,
-    "audit": _audit, "collection": _collection, "data": _data,
+    "alerts": _alerts, "audit": _audit, "collection": _collection, "data": _data,
 }
 
 # --------------------------------------------------------------------------- the pandas baseline

@@ -20,7 +20,8 @@ APP = str(ROOT / "dashboard" / "app.py")
 PAGES = {"overview": "pages/overview.py", "endpoints (list)": "pages/endpoints.py",
          "endpoints (detail)": "pages/endpoints.py", "training": "pages/training.py",
          "pipelines": "pages/pipelines.py", "models": "pages/models.py", "cost": "pages/cost.py",
-         "logs": "pages/logs.py", "incident": "pages/incident.py", "audit": "pages/audit.py",
+         "logs": "pages/logs.py", "incident": "pages/incident.py", "alerts": "pages/alerts.py",
+         "audit": "pages/audit.py",
          "collection": "pages/collection.py", "data": "pages/data.py"}
 
 
