@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -14,7 +15,13 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
+
+# Each AppTest run scans every installed package's metadata for Streamlit components (0.4-0.8 s here, most of a small
+# page's test); the installed packages do not change during a test session, so the scan is made once per process. A
+# served dashboard scans once at start and is not affected.
+manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "demo-secret-not-real"}
