@@ -20,6 +20,7 @@ from urllib.parse import quote
 import duckdb
 
 from alerts.config import AlertConfig, AlertConfigError, UserRule
+from sextant.bill import forecast_select
 from sextant.freshness import cadence_s
 from sextant.settings import Settings
 
@@ -147,21 +148,11 @@ _STALE = _RUNS + """
            epoch($now - last_success) / coalesce($cadences[list_position($sources, source)], $hot) AS value,
            account_id, region, source AS name
     FROM runs WHERE last_success IS NOT NULL"""  # noqa: S608 - constant fragments
-# The month-end forecast of the whole bill as the Cost page computes it (dashboard.queries.cost.forecast): the
-# newest forecast covering today plus the month's spend before it, linked accounts' own rows left out.
-_NOT_LINKED = ("account_id NOT IN (SELECT key1 FROM aws_cost_daily "
-               "WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)")
+# The month-end forecast of the whole bill as the Cost page computes it (sextant.bill: one definition).
 _FORECAST = f"""
-    WITH f AS (SELECT as_of, period_start, sum(mean_usd) AS mean_usd
-               FROM aws_cost_forecast WHERE {_NOT_LINKED} AND period_start <= $today AND period_end > $today
-               GROUP BY ALL ORDER BY as_of DESC LIMIT 1)
-    SELECT 'month-end forecast ' || strftime(f.period_start, '%Y-%m') AS resource,
-           f.mean_usd + coalesce((SELECT sum(unblended_cost_usd) FROM aws_cost_daily
-                                  WHERE {_NOT_LINKED} AND group_by_kind = 'SERVICE/USAGE_TYPE'
-                                    AND date >= date_trunc('month', f.period_start) AND date < f.period_start), 0)
-             AS value,
-           strftime(f.period_start, '%Y-%m') AS name
-    FROM f"""  # noqa: S608 - constant fragments
+    SELECT 'month-end forecast ' || strftime(period_start, '%Y-%m') AS resource,
+           actual_before_usd + mean_usd AS value, strftime(period_start, '%Y-%m') AS name
+    FROM ({forecast_select("$today")})"""  # noqa: S608 - constant fragments
 
 
 def builtins(settings: Settings) -> list[Rule]:

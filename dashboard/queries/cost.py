@@ -31,6 +31,7 @@ from dashboard.data import per_snapshot, query
 from dashboard.filters import Filters
 from dashboard.queries.endpoints import endpoint_list
 from dashboard.queries.prices import NOT_LINKED, prices_for
+from sextant.bill import forecast_select
 
 # --------------------------------------------------------------------------- the bill
 
@@ -143,17 +144,7 @@ def forecast(today: date) -> pd.DataFrame:
 
     Columns: as_of, period_start, period_end, mean_usd, lower_usd, upper_usd, actual_before_usd,
     month_end_usd, month_end_lower_usd, month_end_upper_usd."""
-    df = query(f"""
-        WITH f AS (SELECT as_of, period_start, period_end, sum(mean_usd) AS mean_usd,
-                          sum(lower_usd) AS lower_usd, sum(upper_usd) AS upper_usd
-                   FROM aws_cost_forecast WHERE {NOT_LINKED} AND period_start <= ? AND period_end > ?
-                   GROUP BY ALL ORDER BY as_of DESC LIMIT 1)
-        SELECT f.*, coalesce((SELECT sum(unblended_cost_usd) FROM {BILL}
-                              WHERE {NOT_LINKED} AND group_by_kind = 'SERVICE/USAGE_TYPE'
-                                AND date >= date_trunc('month', f.period_start) AND date < f.period_start), 0)
-                    AS actual_before_usd
-        FROM f
-    """, [today, today])  # noqa: S608
+    df = query(forecast_select("?"), [today, today])
     if df.empty:
         return df
     for col, src in (("month_end_usd", "mean_usd"), ("month_end_lower_usd", "lower_usd"),

@@ -16,11 +16,10 @@ from collections.abc import Callable
 import pandas as pd
 
 from dashboard.data import query
+from sextant.bill import NOT_LINKED
 
 LOOKBACK_DAYS = 30
 # A management account's bill repeats its linked accounts' lines under its own id: count each line once.
-NOT_LINKED = ("account_id NOT IN (SELECT key1 FROM aws_cost_daily "
-              "WHERE group_by_kind = 'LINKED_ACCOUNT/SERVICE' AND key1 <> account_id)")
 _LINE = r"-([A-Za-z]+(?:-Spot)?):(ml\.[a-z0-9.]+)$"  # USE1-Host:ml.m5.xlarge -> Host, ml.m5.xlarge
 # Where the bill has no line for a kind yet, the rate of the same hardware billed another way stands in.
 FALLBACK = {"Train": ("Train-Spot",), "Train-Spot": ("Train",)}
