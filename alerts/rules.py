@@ -121,6 +121,12 @@ _ZERO = """
     JOIN aws_sagemaker_endpoint e ON e.account_id = d.account_id AND e.region = d.region
          AND e.endpoint_name = d.endpoint_name AND e.status = 'InService'
     WHERE d.window_minutes = 1440 AND d.invocations >= $busy"""
+_ALARM = """
+    SELECT a.account_id || '/' || a.region || '/' || a.alarm_name AS resource, 1 AS value,
+           a.account_id, a.region, a.endpoint_name, a.alarm_name AS name, e.team
+    FROM aws_cloudwatch_alarm a
+    LEFT JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+    WHERE a.state_value = 'ALARM' AND a.endpoint_name IS NOT NULL"""
 _TRAINING = """
     SELECT account_id || '/' || region || '/' || training_job_name AS resource, 1 AS value,
            account_id, region, training_job_name AS name, team
@@ -173,6 +179,9 @@ def builtins(settings: Settings) -> list[Rule]:
              a.p99_max_ms, ">", 600, "the hour of the newest datapoint", "ms"),
         Rule("endpoint_invocations_zero", "A busy endpoint received no invocation", "critical", _ZERO, 0, "<=", 0,
              "the last hour (busy: the last 24 hours)", "", params={"busy": a.busy_invocations_24h}),
+        Rule("endpoint_alarm_in_alarm", "A CloudWatch alarm watching an endpoint is in ALARM (AWS evaluates it every "
+             "period; Sextant routes it to the alerts' channels and shows it with the others)", "critical", _ALARM, 1,
+             ">=", 0, "the alarm's own evaluation", ""),
         Rule("training_job_failed", "A training job failed", "warning", _TRAINING, 1, ">=", 0, recent, "",
              "training?job={name}", params=hours),
         Rule("pipeline_execution_failed", "A pipeline execution failed", "warning", _PIPELINE, 1, ">=", 0, recent,
@@ -191,7 +200,8 @@ def builtins(settings: Settings) -> list[Rule]:
 
 
 BUILTIN_NAMES = ("endpoint_5xx_rate", "endpoint_p99_over_baseline", "endpoint_p99_absolute",
-                 "endpoint_invocations_zero", "training_job_failed", "pipeline_execution_failed", "source_failing",
+                 "endpoint_invocations_zero", "endpoint_alarm_in_alarm", "training_job_failed",
+                 "pipeline_execution_failed", "source_failing",
                  "source_stale", "cost_forecast_over_budget")
 
 

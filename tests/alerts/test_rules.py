@@ -24,6 +24,18 @@ def test_a_busy_endpoint_without_invocations_in_the_last_hour(store):
     assert breaching(store, "endpoint_invocations_zero") == ["123456789012/us-east-1/a"]
 
 
+def test_a_cloudwatch_alarm_on_an_endpoint_in_alarm(store):
+    store.put("aws_sagemaker_endpoint", [{**ACC, "endpoint_name": "gpu", "status": "InService", "team": "vision"}])
+    store.put("aws_cloudwatch_alarm", [
+        {**ACC, "alarm_name": "gpu-hot", "endpoint_name": "gpu", "state_value": "ALARM"},
+        {**ACC, "alarm_name": "gpu-5xx", "endpoint_name": "gpu", "state_value": "OK"},
+        {**ACC, "alarm_name": "billing", "endpoint_name": None, "state_value": "ALARM"}])  # not about an endpoint
+    assert breaching(store, "endpoint_alarm_in_alarm") == ["123456789012/us-east-1/gpu-hot"]
+    [rule] = [r for r in rules.builtins(store.settings) if r.name == "endpoint_alarm_in_alarm"]
+    [row] = [r for r in rules.run(store.writer.con, rule, T0)]
+    assert (row["team"], row["endpoint_name"], row["name"]) == ("vision", "gpu", "gpu-hot")
+
+
 def test_a_failed_training_job_or_pipeline_execution_fires_while_recent(store):
     store.put("aws_sagemaker_training_job", [
         {**ACC, "training_job_name": "new", "status": "Failed", "training_end_time": T0 - timedelta(hours=2)},
