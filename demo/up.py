@@ -1,4 +1,5 @@
-"""``make demo``: the emulated account, a first collection, the collector loop and the dashboard.
+"""``make demo``: the emulated account, a first collection, the collector loop, the dashboard, and a local webhook
+receiver standing in for the team's Slack channel (the alerts' messages are printed in this log as "[webhook] ...").
 
 Everything started here runs in this process group; Ctrl-C (or SIGTERM) stops all of it.
 The store under var/ persists between runs, so a second ``make demo`` shows data at once.
@@ -11,11 +12,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from demo import control
+from demo.webhook import Receiver
 from sextant_cli import streamlit_options
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +34,26 @@ DEMO_ENV = {
     "SEXTANT_CONFIG": str(ROOT / "demo" / "sextant.toml"),
     "SEXTANT_PORT": str(PORT),
 }
+WEBHOOK_ENV = "SEXTANT_DEMO_WEBHOOK"  # the receiver's URL: a channel's secret lives in the environment, never the toml
+
+
+def demo_config(base: Path = ROOT / "demo" / "sextant.toml", port: int = PORT,
+                out: Path = VAR / "demo-sextant.toml") -> Path:
+    """The demo's settings: demo/sextant.toml (what the tests run with) plus the alerts' channel to the local webhook
+    receiver, written to var/demo-sextant.toml."""
+    text = base.read_text() + f"""
+# Added by `make demo` (demo/up.py): the alerts go to a local webhook receiver standing in for a Slack channel.
+[alerts]
+base_url = "http://localhost:{port}"
+
+[alerts.channels.team-slack]
+type = "webhook"
+target_env = "{WEBHOOK_ENV}"
+rate_per_minute = 30
+"""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out
 
 
 def _running(url_file: Path) -> str | None:
@@ -105,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             stop()
         time.sleep(0.1)
     url = url_file.read_text().strip()
-    env = {**DEMO_ENV, "AWS_ENDPOINT_URL": url}
+    hook = Receiver()  # prints each alert it receives in this log
+    threading.Thread(target=hook.serve_forever, name="webhook", daemon=True).start()
+    env = {**DEMO_ENV, "AWS_ENDPOINT_URL": url, "SEXTANT_CONFIG": str(demo_config()), WEBHOOK_ENV: hook.url}
     print(f"emulated AWS account: {url}  (export AWS_ENDPOINT_URL={url} to use it with the AWS CLI)", flush=True)
+    print(f"webhook receiver (the alerts' team channel): {hook.url}", flush=True)
 
     # 127.0.0.1 only unless SEXTANT_ADDRESS opens it: the demo's local admin is refused on any other address.
     spawn([sys.executable, "-m", "streamlit", "run", "dashboard/app.py", *streamlit_options({**os.environ, **env}),
