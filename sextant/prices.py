@@ -11,3 +11,5 @@ PER_REQUEST: dict[tuple[str, str], float] = {
 }
 # CloudWatch GetMetricData: per metric requested, whatever the datapoints.
 PER_METRIC = 0.01 / 1000
+# CloudWatch alarms: a standard-resolution metric alarm, per alarm-month (per metric it watches).
+CLOUDWATCH_ALARM_MONTH = 0.10
