@@ -22,6 +22,14 @@ import streamlit as st
 import actions as a
 from actions import pending
 from actions import refresh as rf
+from actions.alarms import (
+    SNS_ARN_RE,
+    CreateRecommendedAlarms,
+    DeleteManagedAlarms,
+    monthly_cost,
+    p99_threshold_ms,
+    recommended,
+)
 from actions.audit import AuditLog
 from actions.identity import identity_for
 from actions.schedule import RestoreSchedule
@@ -29,6 +37,7 @@ from actions.service import restore_note
 from dashboard import data, ui
 from dashboard.auth import current_actor
 from dashboard.queries.prices import price_lookup
+from sextant import prices
 from sextant.aws import Clients
 from sextant.redact import redact
 from sextant.settings import AccountSettings, Settings, load
@@ -90,8 +99,13 @@ def _show_plan(plan: a.Plan, loud: tuple[str, ...] = ()) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     if plan.cost_per_day_delta is not None:
         sign = "+" if plan.cost_per_day_delta >= 0 else "−"
-        st.metric("Cost impact", f"{sign}${abs(plan.cost_per_day_delta):,.2f} / day",
-                  f"{sign}${abs(plan.cost_per_day_delta) * 30:,.0f} / month", delta_color="inverse")
+        month = abs(plan.cost_per_day_delta) * 30
+        if month < 10:  # cents a month (CloudWatch alarms): the month is the figure, with its cents
+            st.metric("Cost impact", f"{sign}${month:,.2f} / month", f"{sign}${abs(plan.cost_per_day_delta):,.4f} "
+                      "/ day", delta_color="inverse")
+        else:
+            st.metric("Cost impact", f"{sign}${abs(plan.cost_per_day_delta):,.2f} / day",
+                      f"{sign}${month:,.0f} / month", delta_color="inverse")
     if plan.cost_estimate is not None:
         st.metric("Estimated cost of the run", f"${plan.cost_estimate:,.2f}")
     if plan.cost_per_day_delta is None and plan.cost_estimate is None and plan.after.get("instance_type"):
@@ -343,6 +357,72 @@ def scale_controls(account_id: str, endpoint: str, variant: str, current: int, k
     with c2:
         action_button("Scale", a.ScaleEndpoint(account_id, endpoint, variant, int(desired), region=region),
                       f"{key}_scale", icon=":material/tune:", type="primary")
+
+
+# --------------------------------------------------------------------------- managed CloudWatch alarms
+
+ALARMS_LABEL = "Create / update recommended alarms"
+DELETE_ALARMS_LABEL = "Delete Sextant's alarms"
+
+
+def alarm_topic_default(settings: Settings, region: str) -> str:
+    """The SNS topic the recommended alarms notify by default: the first ``[alerts.channels.*]`` of type ``sns`` whose
+    ``target`` is a topic ARN in ``region`` ("" when none is)."""
+    for channel in settings.alerts.channels.values():
+        target = channel.get("target") if isinstance(channel, dict) and channel.get("type") == "sns" else None
+        if isinstance(target, str) and (m := SNS_ARN_RE.fullmatch(target)) and m.group(1) == region:
+            return target
+    return ""
+
+
+def recommended_alarms(account_id: str, region: str, endpoint: str, variants: pd.DataFrame,
+                       baseline_ms: float | None, alarms: pd.DataFrame, *, key: str = "ep_rec_alarms") -> None:
+    """The endpoint's recommended CloudWatch alarms (:mod:`actions.alarms`) with the state the store has for each
+    (``alarms``: the store's rows of the endpoint's alarms), for everyone; for operators, a topic box and the buttons
+    that open the confirmation dialog (plan, cost, dry run, audit). Rendering makes no AWS call.
+
+    ``variants``: the store's variants (``variant_name``, ``instance_type``); ``baseline_ms``: the endpoint's 7-day
+    p99 baseline from the store (None: none; the endpoint then counts as without traffic)."""
+    settings = load()
+    pairs = [(str(v.variant_name), v.instance_type if isinstance(v.instance_type, str) else None)
+             for v in variants.itertuples()] if {"variant_name", "instance_type"} <= set(variants.columns) else []
+    st.markdown("**Recommended alarms**")
+    if not pairs:
+        st.caption("The store has no production variant of this endpoint: nothing to recommend yet.")
+        return
+    had_traffic = baseline_ms is not None
+    p99_ms, source = p99_threshold_ms(baseline_ms, settings)
+    specs = recommended(endpoint, pairs, p99_ms=p99_ms, errors_5xx=CreateRecommendedAlarms.errors_5xx_per_5min,
+                        zero_minutes=CreateRecommendedAlarms.zero_invocations_minutes, had_traffic=had_traffic)
+    state = dict(zip(alarms.alarm_name, alarms.state_value, strict=True)) \
+        if {"alarm_name", "state_value"} <= set(alarms.columns) else {}
+    rows = pd.DataFrame([{"alarm_name": s.name, "variant_name": s.variant, "watches": s.describe(),
+                          "state": state.get(s.name, "not created") or "unknown",
+                          "monthly_usd": prices.CLOUDWATCH_ALARM_MONTH} for s in specs])
+    ui.table(rows, "ep_recommended_alarms", column_config={
+        "alarm_name": "Alarm", "variant_name": "Variant", "watches": st.column_config.TextColumn("Watches",
+                                                                                                width="large"),
+        "state": st.column_config.TextColumn("State (last collection)"),
+        "monthly_usd": st.column_config.NumberColumn("$ / month", format="$%.2f")})
+    st.caption(ui.plain(
+        f"{len(specs)} alarm(s), ${monthly_cost(len(specs)):.2f} a month at CloudWatch's list price. p99 threshold "
+        f"{p99_ms:g} ms from {source}. Each notifies an SNS topic on ALARM and OK and is tagged managed-by = sextant"
+        + ("" if had_traffic else "; no zero-invocations alarm: the store shows no traffic for this endpoint") + "."))
+    if not can_act():
+        return
+    topic = st.text_input("SNS topic ARN the alarms notify", value=alarm_topic_default(settings, region),
+                          key=f"{key}_topic", placeholder=f"arn:aws:sns:{region}:{account_id}:ml-oncall",
+                          help="Default: the first [alerts.channels.*] of type sns in this region.")
+    c1, c2 = st.columns(2)
+    with c1:
+        action_button(ALARMS_LABEL, CreateRecommendedAlarms(
+            account_id, endpoint, sns_topic_arn=topic.strip(), p99_baseline_ms=baseline_ms, had_traffic=had_traffic,
+            region=region), f"{key}_create", icon=":material/notifications:", type="primary")
+    if any(s.name in state for s in specs):
+        with c2:
+            action_button(DELETE_ALARMS_LABEL, DeleteManagedAlarms(account_id, endpoint, region=region),
+                          f"{key}_delete", icon=":material/notifications_off:",
+                          help="Deletes only the alarms tagged managed-by = sextant on this endpoint.")
 
 
 def _only_region(settings: Settings, account_id: str) -> str:

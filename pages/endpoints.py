@@ -288,6 +288,9 @@ def _alarms_tab(account: str, region: str, name: str, start: datetime, end: date
             "alarm_name": "Alarm", "old_state": "From", "new_state": "To", "metric_name": "Metric",
             "reason": st.column_config.TextColumn("Reason", width="large"),
             "time": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+    # the recommended CloudWatch alarms and their state; operators create, update or delete them (actions.alarms)
+    action_ui.recommended_alarms(account, region, name, eq.endpoint_variants(account, region, name),
+                                 eq.latency_baseline(account, region, name, end), al)
 
 
 def _logs_tab(account: str, region: str, name: str, start: datetime, end: datetime) -> None:
