@@ -4,9 +4,11 @@ what Sextant manages. The plan's thresholds and cost are fast tests on a tiny in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 import actions as a
 from actions.alarms import (
@@ -229,3 +231,47 @@ def test_delete_removes_only_the_alarms_sextant_manages_on_that_endpoint(acc, en
     out = a.run_action(DeleteManagedAlarms(MAIN, endpoint), OPERATOR, env, audit, a.new_token())
     assert out.status == "invalid" and "nothing to delete" in out.message
     assert list(_ours(acc, endpoint)) == [outside]
+
+
+# --------------------------------------------------------------------------- the confirmation dialog, through Streamlit
+
+DIALOG_ENDPOINT = "vision-defect-detector-shadow"  # ml.g4dn.2xlarge; opened without traffic: 3 alarms
+DIALOG = """
+from actions.alarms import CreateRecommendedAlarms
+from dashboard import action_ui
+action_ui._confirm(CreateRecommendedAlarms("{main}", "{endpoint}", sns_topic_arn="{topic}", region="us-east-1"),
+                   "probe")
+"""
+
+
+def _text(element) -> str:
+    return re.sub(r"\\(.)", r"\1", element.value)
+
+
+def test_the_dialog_shows_the_plan_and_monthly_cost_a_dry_run_writes_nothing_then_confirm_creates(
+        acc, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    at = AppTest.from_string(DIALOG.format(main=MAIN, endpoint=DIALOG_ENDPOINT, topic=TOPIC), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert [m for m in at.metric if m.label == "Cost impact" and _text(m).startswith("+$0.30 / month")], \
+        [(m.label, m.value) for m in at.metric]
+    shown = next(d.value for d in at.dataframe if "after" in d.value.columns)
+    assert sorted(shown[""]) == [f"sextant-{DIALOG_ENDPOINT}-AllTraffic-{k}" for k in ("5xx", "gpu-memory",
+                                                                                        "p99-latency")]
+    assert set(shown.now) == {"absent"}
+
+    at.toggle(key="probe_dry").set_value(True).run()
+    at.button(key="probe_confirm").click().run()
+    assert not at.exception, at.exception
+    assert [s for s in at.success if _text(s).startswith("dry run: would create 3")], [_text(s) for s in at.success]
+    assert _ours(acc, DIALOG_ENDPOINT) == {}
+
+    at.toggle(key="probe_dry").set_value(False).run()
+    at.button(key="probe_confirm").click().run()
+    assert not at.exception, at.exception
+    assert len(_ours(acc, DIALOG_ENDPOINT)) == 3
+    results = list(AuditLog(tmp_path / "store" / "audit.sqlite").frame().result)
+    assert sorted(results) == ["dry_run", "succeeded"]
