@@ -174,6 +174,12 @@ def _dimension(alarm: dict[str, Any], name: str) -> str | None:
     return next((d.get("Value") for d in alarm.get("Dimensions", []) if d.get("Name") == name), None)
 
 
+def _managed(cw: Any, alarm: dict[str, Any]) -> bool:
+    """Whether the alarm carries Sextant's tag (``managed-by = sextant``)."""
+    tags = cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags", [])
+    return any(t.get("Key") == MANAGED_TAG["Key"] and t.get("Value") == MANAGED_TAG["Value"] for t in tags)
+
+
 def _now(alarm: dict[str, Any]) -> str:
     stat = alarm.get("ExtendedStatistic") or alarm.get("Statistic")
     return (f"exists ({alarm.get('StateValue')}): {alarm.get('MetricName')} {stat} {alarm.get('ComparisonOperator')} "
@@ -228,7 +234,12 @@ class CreateRecommendedAlarms(Request):
                               "own region")
         specs, source = self.specs(env.settings, _variants(env, self.endpoint))
         names = [s.name for s in specs]
-        found = {x["AlarmName"]: x for x in _alarms(env.client("cloudwatch"), AlarmNames=names)}
+        cw = env.client("cloudwatch")
+        found = {x["AlarmName"]: x for x in _alarms(cw, AlarmNames=names)}
+        foreign = sorted(n for n, x in found.items() if not _managed(cw, x))
+        if foreign:  # an update would overwrite an alarm someone made by hand (and it would stay untagged)
+            raise ActionError(f"alarm(s) {', '.join(foreign)} already exist and are not tagged managed-by = sextant: "
+                              "Sextant does not overwrite them; rename or delete them in CloudWatch first")
         new = [s for s in specs if s.name not in found]
         before = {s.name: _now(found[s.name]) if s.name in found else "absent" for s in specs}
         after = {s.name: s.describe() for s in specs}
@@ -277,8 +288,7 @@ class DeleteManagedAlarms(Request):
         for alarm in _alarms(cw, AlarmNamePrefix=f"{PREFIX}{self.endpoint}-"):
             if _dimension(alarm, "EndpointName") != self.endpoint:
                 continue  # another endpoint whose name starts with this one's
-            tags = cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags", [])
-            if any(t.get("Key") == MANAGED_TAG["Key"] and t.get("Value") == MANAGED_TAG["Value"] for t in tags):
+            if _managed(cw, alarm):
                 managed[alarm["AlarmName"]] = _now(alarm)
             else:
                 kept.append(alarm["AlarmName"])

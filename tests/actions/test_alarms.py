@@ -233,6 +233,21 @@ def test_delete_removes_only_the_alarms_sextant_manages_on_that_endpoint(acc, en
     assert list(_ours(acc, endpoint)) == [outside]
 
 
+def test_an_alarm_made_by_hand_under_a_recommended_name_is_not_overwritten(acc, env, audit):
+    endpoint = "search-ranker-prod"
+    name = f"sextant-{endpoint}-champion-5xx"  # search-ranker-prod: variants champion and challenger
+    cw = acc.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors", Statistic="Sum",
+                        Dimensions=[{"Name": "EndpointName", "Value": endpoint},
+                                    {"Name": "VariantName", "Value": "champion"}],
+                        Period=60, EvaluationPeriods=1, Threshold=99.0, ComparisonOperator="GreaterThanThreshold")
+    out = a.run_action(CreateRecommendedAlarms(MAIN, endpoint, sns_topic_arn=TOPIC), OPERATOR, env, audit,
+                       a.new_token())
+    assert out.status == "invalid" and "not tagged managed-by = sextant" in out.message and name in out.message
+    assert env.clients.counter.writes() == 0
+    assert list(_ours(acc, endpoint)) == [name] and _ours(acc, endpoint)[name]["Threshold"] == 99.0
+
+
 # --------------------------------------------------------------------------- the confirmation dialog, through Streamlit
 
 DIALOG_ENDPOINT = "vision-defect-detector-shadow"  # ml.g4dn.2xlarge; opened without traffic: 3 alarms
