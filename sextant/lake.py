@@ -187,7 +187,11 @@ def connect(config: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnection
         text = str(exc)
         if read_only and ("does not exist" in text and "creating a new DuckLake is explicitly disabled" in text):
             raise _Uninitialized from None
-        raise LakeError(f"cannot open {config.where}: {scrub(text)}") from None
+        advice = ""
+        if config.kind == "duckdb" and ("lock" in text.lower() or "already attached" in text):
+            advice = ("; a DuckDB-file catalog admits one process (and one attach) at a time: for a collector and a "
+                      "dashboard side by side use a sqlite: (one machine) or postgres: catalog")
+        raise LakeError(f"cannot open {config.where}: {scrub(text)}{advice}") from None
 
 
 class _S3Refresh:

@@ -236,3 +236,14 @@ def test_a_long_running_reader_picks_up_rotated_s3_credentials(shared_store, mon
     assert r.thread_cursor().execute("SELECT count(*) FROM aws_thing").fetchall() == [(1,)]
     assert "AKIAIOSFODNN7ROTATED1" in key_ids() and S3_SECRET_KEY not in key_ids()
     r.close()
+
+
+def test_a_duckdb_file_catalog_held_by_a_collector_is_refused_with_what_to_use_instead(tmp_path):
+    settings = Settings(store=tmp_path / "store", store_backend="ducklake", catalog=f"duckdb:{tmp_path / 'c.ducklake'}")
+    w = LakeWriter.open(settings)
+    w.migrate([THING])
+    try:
+        with pytest.raises(LakeError, match="admits one process .* use a sqlite: .* or postgres: catalog"):
+            LakeReader.open(settings).current()
+    finally:
+        w.close()
