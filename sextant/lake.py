@@ -179,9 +179,6 @@ def connect(config: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnection
         con.execute(f"ATTACH 'ducklake:{_SECRET}' AS {ALIAS}{' (READ_ONLY)' if read_only else ''}")
         con.execute(f"USE {ALIAS}")
         return con
-    except LakeUnavailable:
-        con.close()
-        raise
     except duckdb.Error as exc:
         con.close()
         text = str(exc)
@@ -192,6 +189,9 @@ def connect(config: LakeConfig, *, read_only: bool) -> duckdb.DuckDBPyConnection
             advice = ("; a DuckDB-file catalog admits one process (and one attach) at a time: for a collector and a "
                       "dashboard side by side use a sqlite: (one machine) or postgres: catalog")
         raise LakeError(f"cannot open {config.where}: {scrub(text)}{advice}") from None
+    except BaseException:  # a missing extension wheel, an AWS profile that does not exist, an interrupt
+        con.close()
+        raise
 
 
 class _S3Refresh:
