@@ -4,6 +4,7 @@ Pages build a request and call :func:`run_action`; the confirmation dialog lives
 (``dashboard/action_ui.py``). The audit log is :mod:`actions.audit`, who may act is :mod:`actions.roles`.
 """
 
+from actions.alarms import CreateRecommendedAlarms, DeleteManagedAlarms
 from actions.audit import AuditLog, AuditRow
 from actions.refresh import (
     RefreshEndpoint,
@@ -39,7 +40,8 @@ from actions.service import (
 )
 
 __all__ = [
-    "ActionError", "Actor", "AuditLog", "AuditRow", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
+    "ActionError", "Actor", "AuditLog", "AuditRow", "CreateRecommendedAlarms", "DeleteManagedAlarms", "Env",
+    "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
     "RefreshEndpoint", "RefreshQueue", "RefreshRequest", "Request", "RerunPipeline", "RestoreScalableTarget",
     "RestoreSchedule", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "ScheduledRestore",
     "StartStateMachine", "StopPipelineExecution", "StopTrainingJob", "cancel_restore", "new_token",

@@ -19,7 +19,7 @@ from sextant import progress as first_collection
 from sextant.aws import Clients
 from sextant.redact import redact
 from sextant.settings import Settings, SettingsError, load, parse_duration
-from sextant.store import StoreBusy, Writer
+from sextant.store import StoreBusy, StoreWriter, open_writer
 
 POLL_S = 5.0  # how often the loop looks for operators' refresh requests: between cycles, and between sources
 
@@ -30,7 +30,7 @@ class Refresher:
     cadence, then the store published). ``sextant collect`` hands it to the actions' refresh queue
     (``actions.refresh.serve_refreshes``) through the ``refresh_work`` callback: collectors import no actions."""
 
-    def __init__(self, settings: Settings, writer: Writer, account_filter: str | None = None) -> None:
+    def __init__(self, settings: Settings, writer: StoreWriter, account_filter: str | None = None) -> None:
         self.settings, self.writer, self.account_filter = settings, writer, account_filter
         self._clients: dict[str, Clients] = {}  # by account name, for the life of the process
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        writer = Writer(settings.store)
+        writer = open_writer(settings)  # the DuckDB file, or the DuckLake store ([store] backend)
     except StoreBusy as exc:
         print(f"error: {redact(exc)}", file=sys.stderr)
         return 3
@@ -207,7 +207,7 @@ def _alerts(work: Callable[[], list[str]], settings: Settings, what: str) -> Non
         print(f"alerts {what} failed: {redact(exc)}", file=sys.stderr, flush=True)
 
 
-def _cycle(settings, writer: Writer, sources, args, stop: threading.Event,
+def _cycle(settings, writer: StoreWriter, sources, args, stop: threading.Event,
            between: Callable[[], None] | None = None) -> int:
     """One cycle, published once at its end. On a store with nothing published yet (a first collection), the first
     finished source is also published at once, so the dashboard shows endpoints before metrics finish; a copy of

@@ -17,7 +17,7 @@ from collectors.base import Collector, Context, Cursor, Failure, Refresh
 from sextant.aws import Clients, region_problem
 from sextant.redact import redact
 from sextant.settings import AccountSettings, Settings
-from sextant.store import Writer, now_utc
+from sextant.store import StoreWriter, now_utc
 
 log = logging.getLogger("sextant.collect")
 METRICS = "cloudwatch_metrics"  # the source an operator's refresh runs (run_refresh)
@@ -109,7 +109,7 @@ def partial_hint(f: Failure) -> str:
     return f"{f.operation} failed with {f.code}; {kept}, and the next run tries again"
 
 
-def run_cycle(settings: Settings, writer: Writer, sources: list[Collector] | None = None,
+def run_cycle(settings: Settings, writer: StoreWriter, sources: list[Collector] | None = None,
               account_filter: str | None = None,
               since: datetime | None = None, progress: Callable[[SourceResult], None] | None = None,
               clients_for: Callable[[AccountSettings], Clients] | None = None) -> CycleResult:
@@ -168,7 +168,7 @@ class RefreshRun:
     error: str | None = None
 
 
-def run_refresh(settings: Settings, writer: Writer, clients: Clients, account_id: str, region: str,
+def run_refresh(settings: Settings, writer: StoreWriter, clients: Clients, account_id: str, region: str,
                 endpoint: str) -> RefreshRun:
     """Read every metric series of ``endpoint`` now, whatever its cadence (the metrics source with ``ctx.refresh``),
     in its own transaction like any source run: points, rollups, cursors and series rows land together or not at
@@ -188,8 +188,9 @@ def _message(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text}"[:500])
 
 
-def _run_source(writer: Writer, clients: Clients, source: Collector, account_id: str, region: str, settings: Settings,
-                since: datetime | None, run_id: str, refresh: Refresh | None = None) -> SourceResult:
+def _run_source(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,
+                settings: Settings, since: datetime | None, run_id: str,
+                refresh: Refresh | None = None) -> SourceResult:
     """One source in one account and region, in one transaction; recorded as a collection run (not a refresh)."""
     started = now_utc()
     clients = clients.for_source()  # fresh retry quotas: one source's errors cannot starve the next
@@ -233,7 +234,7 @@ def _run_source(writer: Writer, clients: Clients, source: Collector, account_id:
     return result
 
 
-def _load_cursor(writer: Writer, source: Collector, account_id: str, region: str) -> Cursor:
+def _load_cursor(writer: StoreWriter, source: Collector, account_id: str, region: str) -> Cursor:
     """The source's cursor as stored; on its first run, with the positions it inherits from the source that filled
     its tables before (``collectors.INHERITED_CURSORS``), written under its own name with this run's rows."""
     stored = writer.watermarks(account_id, region, source.NAME)
@@ -247,7 +248,7 @@ def _load_cursor(writer: Writer, source: Collector, account_id: str, region: str
     return cursor
 
 
-def _record(writer: Writer, run_id: str, r: SourceResult, started: datetime, calls: dict[str, int]) -> None:
+def _record(writer: StoreWriter, run_id: str, r: SourceResult, started: datetime, calls: dict[str, int]) -> None:
     writer.record_run(account_id=r.account_id, region=r.region, run_id=run_id, source=r.source,
                       started_at=started, ended_at=now_utc(), status=r.status, rows=r.rows, api_calls=r.api_calls,
                       api_calls_by_operation=calls, estimated_cost_usd=round(r.cost_usd, 6), error=r.error,

@@ -15,7 +15,7 @@ _SIGNATURE_DUMP = re.compile(
     r"(The (Canonical String for this request|String-to-Sign) should have been).*", re.IGNORECASE | re.DOTALL)
 _NAMED = re.compile(
     r"(?P<name>x-amz-security-token|aws_session_token|sessiontoken|security_token|aws_secret_access_key|"
-    r"secretaccesskey|x-amz-signature|signature|authorization|credential)"
+    r"secretaccesskey|x-amz-signature|signature|authorization|credential|password)"
     r"(?P<sep>\s*[=:]\s*['\"]?|\s+)(?P<value>[^\s&'\",;]+)", re.IGNORECASE)
 _LONG_SECRETISH = re.compile(r"[A-Za-z0-9+/]{80,}={0,2}")  # session tokens are hundreds of base64 characters
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/])")  # a secret access key's shape

@@ -30,3 +30,8 @@ def test_ordinary_errors_are_left_as_they_are():
     text = ("An error occurred (AccessDeniedException) when calling the DescribeScalingActivities operation: "
             "User: arn:aws:sts::123456789012:assumed-role/SextantReadOnly/sextant is not authorized")
     assert redact(text) == text
+
+
+def test_a_database_password_in_an_error_is_redacted():
+    out = redact("connection to server failed: host=db port=5432 dbname=lake user=sextant password=hunter2-xyz")
+    assert "hunter2" not in out and "dbname=lake" in out
