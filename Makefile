@@ -56,7 +56,7 @@ test: install browser-deps postgres-deps lint typecheck
 
 ## The developer's loop: logic on tiny in-process stores, no server, no browser (about a minute).
 test-fast: install
-	$(BIN)/python -m pytest -m "not emulated and not browser" -n 2 -q
+	$(BIN)/python -m pytest -m "not emulated and not browser and not slow" -n 2 -q
 
 ## Collect once from the account the standard AWS settings (or sextant.toml) name.
 collect: install

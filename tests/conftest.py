@@ -177,6 +177,9 @@ EMULATED_FIXTURES = frozenset({"account", "acc", "fresh_account", "demo_store", 
                                "clean"})
 # Folders whose tests start servers, processes or browsers themselves.
 EMULATED_FOLDERS = ("demo", "reliability", "browser", "bench")
+# Folders whose tests render whole pages through the app shell (AppTest): in make test, not in make test-fast, whose
+# tier is the logic under the pages (queries, rules, actions' validation, collectors, the core) on tiny stores.
+SLOW_FOLDERS = ("pages",)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -190,3 +193,5 @@ def pytest_collection_modifyitems(config, items):
         folder = Path(str(item.fspath)).resolve().relative_to(tests).parts[0]
         if names & EMULATED_FIXTURES or folder in EMULATED_FOLDERS:
             item.add_marker(pytest.mark.emulated)
+        elif folder in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)

@@ -177,7 +177,7 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
     return store_case("lake-postgres-s3", tmp_path, request)
 
 
-@pytest.fixture(params=[pytest.param("duckdb"), pytest.param("lake-local"),
+@pytest.fixture(params=[pytest.param("duckdb"), pytest.param("lake-local", marks=pytest.mark.slow),
                         pytest.param("lake-postgres-s3", marks=pytest.mark.emulated)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
     """The store on each backend: the DuckDB file (the default), DuckLake on a local SQLite catalog with local

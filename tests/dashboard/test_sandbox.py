@@ -12,6 +12,8 @@ import pytest
 
 from dashboard import sandbox
 
+pytestmark = pytest.mark.slow  # each query runs in a child process: in make test, not make test-fast
+
 SLOW = "SELECT levenshtein(repeat('a', 20000 + i), repeat('b', 20000)) AS d FROM range(1000) t(i)"
 
 

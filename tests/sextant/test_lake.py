@@ -20,6 +20,8 @@ from sextant.settings import Settings, SettingsError, load
 from sextant.store import Reader, Writer, open_reader, open_writer
 from tests.lake_fixtures import S3_SECRET_KEY
 
+pytestmark = pytest.mark.slow  # a DuckLake catalog per test: in make test, not make test-fast
+
 THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
 PASSWORD = "hunter2-Very-Secret"
 

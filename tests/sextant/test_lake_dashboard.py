@@ -11,6 +11,8 @@ from sextant.schema import table
 from sextant.settings import load
 from sextant.store import open_writer
 
+pytestmark = pytest.mark.slow  # a DuckLake catalog and a dashboard per test: in make test, not make test-fast
+
 THING = table("aws_thing", "A test table.", [("name", "VARCHAR", "Name."), ("n", "INTEGER", "A count.")], ["name"])
 
 
