@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import actions as a
@@ -268,6 +269,9 @@ def test_the_dialog_shows_the_plan_and_monthly_cost_a_dry_run_writes_nothing_the
     monkeypatch.setenv("SEXTANT_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("SEXTANT_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.setenv("SEXTANT_LOCAL_ADMIN", "1")
+    # the dialog's clients are a cached resource per account: an earlier test in this process (the scale dialog's)
+    # cached them for another emulated account, since stopped
+    st.cache_resource.clear()
     at = AppTest.from_string(DIALOG.format(main=MAIN, endpoint=DIALOG_ENDPOINT, topic=TOPIC), default_timeout=60)
     at.run()
     assert not at.exception, at.exception
