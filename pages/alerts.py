@@ -36,9 +36,10 @@ c[1].metric("Pending", int((live.state == "pending").sum()), border=True,
             help="Breaching, for less than the rule's for-duration: nothing sent yet.")
 c[2].metric("Resolved, 7 d", len(resolved), border=True)
 c[3].metric("Rules failing", int((rules.status == "error").sum()), f"of {len(rules)}", delta_color="off",
-            border=True, help="A rule whose query failed at its last evaluation; its alerts are left as they were.")
+            delta_arrow="off", border=True,
+            help="A rule whose query failed at its last evaluation; its alerts are left as they were.")
 c[4].metric("Channels failing", int((channels.failed > 0).sum()) if not channels.empty else 0,
-            f"of {len(channels)}", delta_color="off", border=True,
+            f"of {len(channels)}", delta_color="off", delta_arrow="off", border=True,
             help="A channel with a message that every attempt failed to deliver.")
 
 ALERT_CONFIG = {
