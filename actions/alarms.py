@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from actions.service import ActionError, Env, Plan, Request, _int, _name
+from actions.service import ActionError, EndpointRequest, Env, Plan, _int
 from sextant import prices
 from sextant.settings import Settings
 
@@ -187,27 +187,21 @@ def _now(alarm: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class CreateRecommendedAlarms(Request):
+class CreateRecommendedAlarms(EndpointRequest):
     """Create or update the recommended CloudWatch alarms of an endpoint, notifying ``sns_topic_arn``.
 
     ``p99_baseline_ms``: the endpoint's 7-day p99 baseline from the store (None: none known); ``had_traffic``:
     whether the store shows invocations (the zero-invocations alarm is only for an endpoint that had traffic)."""
 
     ACTION: ClassVar[str] = "create_recommended_alarms"
-    endpoint: str = ""
     sns_topic_arn: str = ""
     p99_baseline_ms: float | None = None
     had_traffic: bool = False
     errors_5xx_per_5min: int = 10
     zero_invocations_minutes: int = 30
 
-    @property
-    def target(self) -> str:
-        return self.endpoint
-
     def validate(self, settings: Settings) -> None:
         super().validate(settings)
-        _name(self.endpoint, "endpoint")
         if not isinstance(self.sns_topic_arn, str) or not SNS_ARN_RE.fullmatch(self.sns_topic_arn):
             shown = repr(self.sns_topic_arn)[:120] if isinstance(self.sns_topic_arn, str) else "that value"
             raise ActionError(f"SNS topic {shown} is not an SNS topic ARN "
@@ -267,20 +261,11 @@ class CreateRecommendedAlarms(Request):
 
 
 @dataclass(frozen=True)
-class DeleteManagedAlarms(Request):
+class DeleteManagedAlarms(EndpointRequest):
     """Delete the CloudWatch alarms Sextant manages on an endpoint: tagged ``managed-by = sextant``, named with its
     prefix, and watching that endpoint. An alarm made outside Sextant stays, whatever its name."""
 
     ACTION: ClassVar[str] = "delete_managed_alarms"
-    endpoint: str = ""
-
-    @property
-    def target(self) -> str:
-        return self.endpoint
-
-    def validate(self, settings: Settings) -> None:
-        super().validate(settings)
-        _name(self.endpoint, "endpoint")
 
     def plan(self, env: Env) -> Plan:
         cw = env.client("cloudwatch")

@@ -316,10 +316,24 @@ def _scalable_target(env: Env, endpoint: str, variant: str) -> dict[str, Any] | 
 
 
 @dataclass(frozen=True)
-class _VariantRequest(Request):
-    """A request on one production variant of an endpoint: ``endpoint/variant`` is its target."""
+class EndpointRequest(Request):
+    """A request on one endpoint: its name is the target, checked as a SageMaker name."""
 
     endpoint: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.endpoint
+
+    def validate(self, settings: Settings) -> None:
+        super().validate(settings)
+        _name(self.endpoint, "endpoint")
+
+
+@dataclass(frozen=True)
+class _VariantRequest(EndpointRequest):
+    """A request on one production variant of an endpoint: ``endpoint/variant`` is its target."""
+
     variant: str = ""
 
     @property
@@ -328,7 +342,6 @@ class _VariantRequest(Request):
 
     def validate(self, settings: Settings) -> None:
         super().validate(settings)
-        _name(self.endpoint, "endpoint")
         _name(self.variant, "variant")
 
 
