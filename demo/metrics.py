@@ -737,17 +737,25 @@ def _hash(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=4).digest(), "little")
 
 
-def seed_alarms(world: World, now_min: int) -> None:
-    """Create the alarms and replay the last days of evaluations, so history shows yesterday's incident."""
+def seed_alarms(world: World, now: datetime) -> None:
+    """Create the alarms and replay the last days of evaluations, so history shows yesterday's incident.
+
+    Each replayed change lands 20-59 s after its period ends, as CloudWatch's do, but never after ``now``: a change
+    stamped in the future would be in DescribeAlarms before DescribeAlarmHistory admits it."""
+    now_min = int(now.timestamp() // 60)
     computer = Computer(world, now_min)
+
+    def delay(name: str, end_min: int) -> timedelta:
+        return min(_delay(name, end_min), now - datetime.fromtimestamp(end_min * 60, UTC))
+
     for spec in alarm_specs(world):
         alarm = _put_alarm(world, spec)
         t = alarm_target(spec.series.endpoint.account, alarm)
         first = now_min - ALARM_HISTORY_HOURS * 60
         evaluations = evaluate(computer, t, first, now_min)
-        _apply(alarm, t, evaluations[:1], _delay(spec.name, first), record=False)
+        _apply(alarm, t, evaluations[:1], _delay(spec.name, first), record=False)  # days ago
         for ev in evaluations[1:]:
-            _apply(alarm, t, [ev], _delay(spec.name, ev[0]), record=True)
+            _apply(alarm, t, [ev], delay(spec.name, ev[0]), record=True)
 
 
 def evaluate_alarms(world: World, now_min: int) -> None:
@@ -829,7 +837,7 @@ def seed(world: World) -> None:
     with _STATE.lock:
         for job in world.training_jobs:
             _write_epochs(world, job, now)
-        seed_alarms(world, int(now.timestamp() // 60))
+        seed_alarms(world, now)
         _STATE.last_tick_minute = int(now.timestamp() // 60)
 
 
