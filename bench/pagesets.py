@@ -62,21 +62,10 @@ def clear_cache() -> None:
 
 
 def _overview(c: Ctx) -> None:
-    from dashboard.queries import alerts, catalog, collection, cost, health
-    alerts.alerts(c.f, c.now)  # Needs attention: the alerts firing
+    from dashboard.queries import catalog, cost, overview
     if not cost.has_bill():  # as the page: the data dictionary only when there is no bill to show
         catalog.tables_doc()
-    cost.month_to_date(c.f, c.today)
-    cost.forecast(c.today)
-    health.endpoint_health(c.f)
-    health.alarms_firing(c.f)
-    health.failed_training(c.f, c.now - timedelta(days=1))
-    health.failed_pipeline_runs(c.f, c.now - timedelta(days=1))
-    cost.anomalies(c.today - timedelta(days=14), c.today + timedelta(days=1))
-    collection.freshness(collection.sources(), c.settings, c.now)
-    for group in ("service", "team"):
-        cost.movers(c.f, group, c.today, limit=6)
-    health.metrics_as_of()
+    overview.overview(c.f, c.settings, c.now)  # every query of the page, side by side (as the page)
 
 
 def _endpoints_list(c: Ctx) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import filters, nav, ui
-from dashboard.queries import alerts as alerts_q
-from dashboard.queries import catalog, collection, cost, endpoints, health
+from dashboard.queries import catalog, cost, endpoints
+from dashboard.queries.overview import overview
 from sextant.settings import load
 
 st.title("Overview")
@@ -24,13 +24,9 @@ if not cost.has_bill() and catalog.tables_doc().empty:
     st.stop()
 
 # ------------------------------------------------------------------ headline numbers
-mtd = cost.month_to_date(f, today)
-fc = cost.forecast(today)
-eps = health.endpoint_health(f)
-alarms = health.alarms_firing(f)
-since = now - timedelta(days=1)
-failed_jobs = health.failed_training(f, since)
-failed_runs = health.failed_pipeline_runs(f, since)
+ov = overview(f, settings, now)
+mtd, fc, eps, alarms = ov.month, ov.forecast, ov.endpoints, ov.alarms
+failed_jobs, failed_runs = ov.failed_jobs, ov.failed_runs
 
 c1, c2, c3, c4 = st.columns(4)
 change = mtd.change_pct
@@ -81,8 +77,7 @@ left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Needs attention")
     items: list[tuple[int, str, nav.PageSpec, str, dict]] = []  # severity, label, page, icon, query params
-    firing = alerts_q.alerts(f, now)
-    firing = firing[firing.state == "firing"]
+    firing = ov.firing
     if not firing.empty:
         rules_named = ", ".join(sorted(set(firing.rule))[:3]) + ("…" if firing.rule.nunique() > 3 else "")
         items.append((0, f"**{ui.plural(len(firing), 'alert')} firing** ({ui.plain(rules_named)})", nav.ALERTS,
@@ -105,14 +100,13 @@ with left:
     if not fc.empty and float(fc.month_end_usd.iloc[0]) > budget:
         items.append((1, f"Month-end forecast {ui.money(fc.month_end_usd.iloc[0])} is over the "
                          f"{ui.money(budget)} budget", nav.COST, ":material/trending_up:", {}))
-    recent_anomalies = cost.anomalies(today - timedelta(days=14), today + timedelta(days=1))
-    for r in recent_anomalies.itertuples():
+    for r in ov.anomalies.itertuples():
         items.append((2, f"Cost anomaly {r.start_date:%b %d}: +{ui.money(r.total_impact_usd)} on "
                          f"{ui.plain(r.usage_type or r.service)}", nav.COST, ":material/warning:", {}))
     for r in eps[eps.health == "idle"].itertuples():
         items.append((2, f"**{ui.plain(r.endpoint_name)}** idle: {ui.plain(r.reason)} — see the savings on the "
                          "Cost page", nav.COST, ":material/bedtime:", {"tab": "Savings"}))
-    fresh = collection.freshness(collection.sources(), settings, now)
+    fresh = ov.freshness
     failing = sorted(set(fresh[fresh.status.isin(["failing", "never"])].source))
     if failing:
         items.append((1, f"Collection failing for {', '.join(failing)}", nav.COLLECTION,
@@ -131,7 +125,7 @@ with right:
     tabs = st.tabs(["By service", "By team"])
     for tab, group in zip(tabs, ("service", "team"), strict=True):
         with tab:
-            mv = cost.movers(f, group, today, limit=6)
+            mv = ov.movers[group]
             if mv.empty:
                 ui.empty("No cost collected yet: the cost_explorer collector fills it (refreshes 3 times a day).")
                 continue
@@ -146,7 +140,7 @@ with right:
 
 # ------------------------------------------------------------------ endpoints by health
 st.subheader("Endpoints by health")
-as_of = health.metrics_as_of()
+as_of = ov.metrics_as_of
 if eps.empty:
     ui.empty("No endpoints collected yet: the sagemaker_endpoints collector fills them.")
 else:
