@@ -28,9 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from botocore.exceptions import ClientError
-
-from actions.service import ActionError, EndpointRequest, Env, Plan, _int
+from actions.service import ActionError, EndpointRequest, Env, Plan, _int, describe_endpoint
 from sextant import prices
 from sextant.settings import Settings
 
@@ -150,14 +148,8 @@ class AlarmPlan(Plan):
 
 
 def _variants(env: Env, endpoint: str) -> list[tuple[str, str | None]]:
-    sm = env.client("sagemaker")
-    try:
-        d = sm.describe_endpoint(EndpointName=endpoint)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
-            raise ActionError(f"endpoint {endpoint!r} does not exist in this account in {env.region}") from None
-        raise
-    cfg = sm.describe_endpoint_config(EndpointConfigName=d["EndpointConfigName"])
+    d = describe_endpoint(env, endpoint)
+    cfg = env.client("sagemaker").describe_endpoint_config(EndpointConfigName=d["EndpointConfigName"])
     types = {v["VariantName"]: v.get("InstanceType") for v in cfg.get("ProductionVariants", [])}
     names = [v["VariantName"] for v in d.get("ProductionVariants", [])] or list(types)
     if not names:

@@ -288,14 +288,18 @@ class Request:
         return None
 
 
-def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    sm = env.client("sagemaker")
+def describe_endpoint(env: Env, endpoint: str) -> dict[str, Any]:
+    """DescribeEndpoint in the action's account and region; an endpoint that is not there is an ActionError."""
     try:
-        d = sm.describe_endpoint(EndpointName=endpoint)
+        return env.client("sagemaker").describe_endpoint(EndpointName=endpoint)  # type: ignore[no-any-return]
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
             raise ActionError(f"endpoint {endpoint!r} does not exist in this account in {env.region}") from None
         raise
+
+
+def _variant(env: Env, endpoint: str, variant: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    d = describe_endpoint(env, endpoint)
     for v in d.get("ProductionVariants", []):
         if v["VariantName"] == variant:
             return d, v
