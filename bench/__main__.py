@@ -3,10 +3,11 @@
 Steps: the reference store (generated, or reused from ``var/bench/`` when the generator version and
 day match); figure 5's API counting against the emulated account runs in a child process meanwhile
 (it measures calls, not time); then, one at a time so they do not disturb each other: 1 ingest,
-2 page query sets vs pandas, 3 AppTest renders (child process), 4 every page's time to settled in Chromium
-(p50/p95 over ``--browser-rounds`` cold-cache visits) and the dashboard server's peak RSS (the server in a
-child process). The results table is written between the markers in docs/PERFORMANCE.md and printed; the raw
-numbers go to var/bench/results.json. ``--only rss`` runs figure 4 alone on the cached reference store.
+2 page query sets vs pandas, 6 the alert rules' evaluation per cycle (bench/alerts_eval.py), 3 AppTest renders
+(child process), 4 every page's time to settled in Chromium (p50/p95 over ``--browser-rounds`` cold-cache visits) and
+the dashboard server's peak RSS (the server in a child process). The results table is written between the markers
+in docs/PERFORMANCE.md and printed; the raw numbers go to var/bench/results.json. ``--only rss`` runs figure 4 alone
+on the cached reference store.
 """
 
 from __future__ import annotations
@@ -178,7 +179,27 @@ def table(r: dict[str, Any]) -> str:
           f"spend ≤ live-query from 2 viewers: **{'met' if total <= rf['live']['2'] else 'missed'}**; "
           f"never above the cap: **{'met' if total <= rf['budget_usd'] + 1e-9 else 'missed'}**.",
           f"(Counting took {c['seconds']:.0f} s, in parallel with the store step.)"]
+    L += ["", *alerts_section(r["alerts"])]
     return "\n".join(L)
+
+
+def alerts_section(e: dict[str, Any]) -> list[str]:
+    """Figure 6 as Markdown lines: what evaluating the alert rules adds to a cycle."""
+    from bench.alerts_eval import TARGET_S
+    slow = ", ".join(f"{k} {v:.0f} ms" for k, v in e["slowest_rules_ms"].items())
+    states = ", ".join(f"{n} {s}" for s, n in sorted(e["alerts"].items())) or "none"
+    worst = max(e["first_s"], e["steady_s"])
+    return ["### 6. Alert rules per collection cycle (s), reference scale", "",
+            "| evaluation | seconds | ÷ the cycle's publish (copy of the snapshot) |", "|---|---:|---:|",
+            f"| first (every alert starts: {e['first_transitions']} transitions) | {e['first_s']:.2f} | "
+            f"{e['first_s'] / e['publish_copy_s']:.3f}× |",
+            f"| steady (median of {e['runs']}: {e['steady_transitions']} transitions) | {e['steady_s']:.2f} | "
+            f"{e['steady_s'] / e['publish_copy_s']:.3f}× |",
+            f"| baseline: the publish's copy of the snapshot | {e['publish_copy_s']:.2f} | 1× |", "",
+            f"{e['rules']} rules (the built-ins under the default settings), {len(e['errors'])} failed; alerts after: "
+            f"{states}; slowest rules: {slow}.",
+            f"Target: evaluation adds ≤ {TARGET_S:g} s to a cycle: **{'met' if worst <= TARGET_S else 'missed'}** "
+            f"({worst:.2f} s)."]
 
 
 def rss_section(m: dict[str, Any]) -> list[str]:
@@ -306,6 +327,10 @@ def main() -> None:
     ing = asdict(ingest.run(work / "ingest", log=log))
     log("figure 2: page query sets vs pandas")
     queries = figure_queries(store, args.sql_runs, args.pandas_runs)
+    log("figure 6: alert rule evaluation per cycle")
+    from bench import alerts_eval
+    alert_eval = alerts_eval.run(store)
+    log(f"  first {alert_eval['first_s']:.2f} s, steady {alert_eval['steady_s']:.2f} s")
     log("figure 3: AppTest renders (child process)")
     out = subprocess.run([sys.executable, "-m", "bench.render", str(store), str(args.render_runs)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
@@ -314,7 +339,7 @@ def main() -> None:
         "dashboard's peak RSS")
     mem = asdict(rss.run(store, queries["endpoint"], rounds=args.browser_rounds, workdir=work, log=log))
     results = {"machine": info, "reference": ref, "generated": generated, "ingest": ing, "queries": queries,
-               "render": render, "rss": mem, "api": api, "total_s": time.monotonic() - t0,
+               "render": render, "rss": mem, "api": api, "alerts": alert_eval, "total_s": time.monotonic() - t0,
                "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     md = table(results)
