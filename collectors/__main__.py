@@ -1,5 +1,8 @@
 """``python -m collectors run [--once | --every DURATION] [--source NAME ...] [--account ID] [--since DATE]
-[--store LOCATION] [--config FILE]``: collect into the store and publish a snapshot for the dashboard."""
+[--store LOCATION] [--config FILE]``: collect into the store and publish a snapshot for the dashboard.
+
+``python -m collectors migrate --to FILE [--store LOCATION] [--config FILE]``: copy the embedded store into the shared
+backend that FILE names, table by table, and verify each (:mod:`collectors.copy_store`)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from sextant import progress as first_collection
 from sextant.aws import Clients
 from sextant.redact import redact
 from sextant.settings import Settings, SettingsError, load, parse_duration
-from sextant.store import StoreBusy, StoreWriter, open_writer
+from sextant.store import StoreBusy, StoreVersionError, StoreWriter, open_writer
 
 POLL_S = 5.0  # how often the loop looks for operators' refresh requests: between cycles, and between sources
 
@@ -88,7 +91,30 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--store", metavar="LOCATION", help="store directory (default var/store or [store])")
     run.add_argument("--config", metavar="FILE", help="settings file (default sextant.toml)")
     run.add_argument("--quiet", action="store_true", help="only the summary")
+    mig = sub.add_parser("migrate", help="copy the embedded store into the shared backend (DuckLake) and verify it")
+    mig.add_argument("--to", required=True, metavar="FILE",
+                     help="settings file naming the shared store ([store] backend = \"ducklake\", catalog, data_path)")
+    mig.add_argument("--store", metavar="LOCATION", help="the embedded store (default var/store or [store])")
+    mig.add_argument("--config", metavar="FILE", help="settings file of the embedded store (default sextant.toml)")
     return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """``migrate``: 0 when every table was copied and verified, 1 when one differs, 2 when it cannot start."""
+    from collectors import copy_store
+    from sextant.lake import LakeError, LakeUnavailable
+
+    try:
+        source, target = load(args.config, store=args.store), load(args.to)
+        copied = copy_store.copy(source, target, say=lambda line: print(line, flush=True))
+    except (SettingsError, copy_store.MigrateError, StoreVersionError, LakeError, LakeUnavailable) as exc:
+        print(f"error: {redact(exc)}", file=sys.stderr)
+        return 2
+    bad = [c.table for c in copied if not c.verified]
+    rows = sum(c.rows for c in copied)
+    print(f"{len(copied) - len(bad)} of {len(copied)} tables copied and verified ({rows:,} rows)"
+          + (f"; differing: {', '.join(bad)}" if bad else ""))
+    return 1 if bad else 0
 
 
 class _Work:
@@ -134,6 +160,8 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
     print, and its failure never stops collection. Not called when the metrics source is not collected here."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        return _migrate(args)
 
     try:
         settings = load(args.config, store=args.store)

@@ -12,6 +12,7 @@ from collectors import runner
 from sextant.aws import Clients
 from sextant.settings import AccountSettings, Settings
 from sextant.store import Reader, Writer
+from tests.lake_fixtures import postgres, s3_bucket, s3_endpoint, shared_store  # noqa: F401 - fixtures (copy_store)
 
 
 class Collection:
