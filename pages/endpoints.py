@@ -66,9 +66,10 @@ def _overview(f: filters.Filters, df: pd.DataFrame) -> None:
 
 def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, events: pd.DataFrame,
            by_variant: bool, kind: str = "line", alarms: pd.DataFrame | None = None,
-           periods: pd.DataFrame | None = None):
+           periods: pd.DataFrame | None = None, alerts: pd.DataFrame | None = None):
     """A chart of ``metrics`` with the thresholds of the alarms that watch them and, from ``periods``
-    (``queries.incidents.alarm_intervals``), the times those alarms were in ALARM shaded."""
+    (``queries.incidents.alarm_intervals``), the times those alarms were in ALARM shaded; Sextant's own alert
+    episodes about the endpoint (``alerts``: ``queries.incidents.alert_episodes``) as strips under the lines."""
     part = df[df.metric.isin(metrics)].copy()
     if part.empty:
         return None
@@ -84,7 +85,20 @@ def _chart(df: pd.DataFrame, metrics: list[str], *, title: str, unit: str, event
         if periods is not None and not periods.empty:
             for alarm in watching.alarm_name.drop_duplicates():
                 charts.shade_periods(fig, periods[periods.alarm_name == alarm], label=f"{alarm} in ALARM")
+    if alerts is not None:
+        charts.alert_marks(fig, alerts)
     return _tidy(charts.mark_events(fig, events))
+
+
+def _alerts_caption(alerts: pd.DataFrame) -> None:
+    """Under charts that drew Sextant's alert strips: what they are."""
+    fired = alerts[alerts.start.notna()] if not alerts.empty else alerts
+    if fired.empty:
+        return
+    st.caption(f"Strips under the lines: {ui.plural(len(fired), 'episode')} of Sextant's own alerts about this "
+               "endpoint (rules over the store, Alerts page), from firing to resolved, coloured by severity, one "
+               "lane per rule; hover the ⚠ for the rule, the value that fired it and the threshold. Shaded behind "
+               "the lines: a CloudWatch alarm in ALARM.")
 
 
 def _tidy(fig):
@@ -183,11 +197,14 @@ def _tabs(name: str, account: str, region: str, start: datetime, end: datetime, 
     def periods() -> pd.DataFrame:
         return iq.alarm_intervals(account, region, name, start, end)
 
+    def alerts() -> pd.DataFrame:  # Sextant's own alerts about the endpoint: strips on every chart of the window
+        return iq.alert_episodes(account, region, name, start, end)
+
     build = {
         "Latency & traffic": lambda: _latency_tab(metrics, marked, by_variant=len(variants) > 1, alarms=alarms(),
-                                                  periods=periods()),
-        "Utilization": lambda: _utilization_tab(metrics, marked, alarms(), periods()),
-        "Capacity": lambda: _capacity_tab(account, region, name, start, end, marked),
+                                                  periods=periods(), alerts=alerts()),
+        "Utilization": lambda: _utilization_tab(metrics, marked, alarms(), periods(), alerts()),
+        "Capacity": lambda: _capacity_tab(account, region, name, start, end, marked, alerts()),
         "Changes": lambda: _changes_tab(name, start, end, events),
         "Alarms": lambda: _alarms_tab(account, region, name, start, end, alarms()),
         "Logs": lambda: _logs_tab(account, region, name, start, end),
@@ -209,31 +226,38 @@ def _variants_tab(variants: pd.DataFrame) -> None:
 
 
 def _latency_tab(metrics: pd.DataFrame, marked: pd.DataFrame, by_variant: bool, alarms: pd.DataFrame,
-                 periods: pd.DataFrame) -> None:
+                 periods: pd.DataFrame, alerts: pd.DataFrame) -> None:
+    drawn = False
     for metrics_, title, unit, kind in (
             (["p50", "p90", "p99"], "ModelLatency percentiles", "ms", "line"),
             (["invocations"], "Invocations", "per minute", "line"),
             (["4xx", "5xx"], "Errors", "per minute", "line")):
         fig = _chart(metrics, metrics_, title=title, unit=unit, events=marked, by_variant=by_variant, kind=kind,
-                     alarms=alarms, periods=periods)
+                     alarms=alarms, periods=periods, alerts=alerts)
         if fig is not None:
             st.plotly_chart(fig, key=f"ep_{title}")
+            drawn = True
+    if drawn:
+        _alerts_caption(alerts)
 
 
 def _utilization_tab(metrics: pd.DataFrame, marked: pd.DataFrame, alarms: pd.DataFrame,
-                     periods: pd.DataFrame) -> None:
+                     periods: pd.DataFrame, alerts: pd.DataFrame) -> None:
     drawn = False
     for m in ("CPU", "memory", "GPU", "GPU memory", "disk"):
         fig = _chart(metrics, [m], title=f"{m} utilization (average per instance)", unit="%", events=marked,
-                     by_variant=True, alarms=alarms, periods=periods)
+                     by_variant=True, alarms=alarms, periods=periods, alerts=alerts)
         if fig is not None:
             st.plotly_chart(fig, key=f"ep_util_{m}")
             drawn = True
     if not drawn:
         ui.empty("No instance metrics (/aws/sagemaker/Endpoints) collected for this endpoint in the window.")
+    else:
+        _alerts_caption(alerts)
 
 
-def _capacity_tab(account: str, region: str, name: str, start: datetime, end: datetime, marked: pd.DataFrame) -> None:
+def _capacity_tab(account: str, region: str, name: str, start: datetime, end: datetime, marked: pd.DataFrame,
+                  alerts: pd.DataFrame) -> None:
     counts = eq.instance_count_history(account, region, name, start, end)
     if counts.empty:
         ui.empty("No capacity history: the variant history and scaling activities are empty for this window.")
@@ -243,7 +267,8 @@ def _capacity_tab(account: str, region: str, name: str, start: datetime, end: da
         changed = counts[(counts.time > pd.Timestamp(start)) & (counts.time < pd.Timestamp(end))]
         charts.subtitle(fig, f"newest point {charts.ago(changed.time.max())}; a count holds until the next change"
                         if not changed.empty else "no change or observation in the window: the count held throughout")
-        st.plotly_chart(_tidy(charts.mark_events(fig, marked)), key="ep_capacity")
+        st.plotly_chart(_tidy(charts.mark_events(charts.alert_marks(fig, alerts), marked)), key="ep_capacity")
+        _alerts_caption(alerts)
     acts = eq.scaling_activities(account, region, name, start, end)
     if not acts.empty:
         ui.table(ui.enums(acts.drop(columns=["count"]), "status_code"), "ep_scaling", column_config={

@@ -3,8 +3,10 @@
 Linkable: ?resource=ENDPOINT&alarm=NAME&start=ISO&end=ISO (UTC); without start/end the sidebar's range applies.
 Without a resource it opens on the alarm in ALARM now (the newest to fire), else on the endpoint with the most
 ERROR lines. The chart shows the metric the alarm watches with its threshold (in the chart's unit) and the periods
-the alarm was in ALARM shaded, then p99 latency, 5xx and ERROR logs; under it the deploys and rollbacks, scaling
-activities, observed configuration changes, alarm state changes, bursts of ERROR log lines and daily cost spikes.
+the alarm was in ALARM shaded, then p99 latency, 5xx and ERROR logs; Sextant's own alerts about the endpoint are
+strips under the top panel's lines, from firing to resolved. Under it the deploys and rollbacks, scaling
+activities, observed configuration changes, alarm state changes, Sextant alerts fired and resolved, bursts of ERROR
+log lines and daily cost spikes.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ metrics = eq.endpoint_metrics(account, region, name, start, end,
 errors = iq.error_counts_per_minute(account, region, name, start, end)
 baseline = eq.latency_baseline(account, region, name, start)
 intervals = iq.alarm_intervals(account, region, name, start, end)
+alert_eps = iq.alert_episodes(account, region, name, start, end)  # Sextant's own alerts: strips on the top panel
 
 p99 = metrics[metrics.metric == "p99"].groupby("ts", as_index=False).value.max()
 five = metrics[metrics.metric == "5xx"].groupby("ts", as_index=False).value.sum()
@@ -136,7 +139,8 @@ def _alarm_series(part: pd.DataFrame, label: str) -> pd.DataFrame:
 
 panels = ["alarm"] if alarmed else []
 panels += [] if alarmed == "p99" or p99.empty else ["p99"]
-panels += ["errors"]
+# the errors panel only when it has a line: an empty subplot draws no axis, and the time axis under it vanished
+panels += ["errors"] if (not five.empty and alarmed != "5xx") or not errors.empty or not panels else []
 heights = {1: [1.0], 2: [0.66, 0.34], 3: [0.46, 0.3, 0.24]}[len(panels)]
 fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, row_heights=heights, vertical_spacing=0.06)
 row_of = {p: i + 1 for i, p in enumerate(panels)}
@@ -175,6 +179,7 @@ if not errors.empty:
                   row=row_of["errors"], col=1)
 if alarm is not None:
     charts.shade_periods(fig, intervals[intervals.alarm_name == alarm.alarm_name], label=f"{alarm.alarm_name} in ALARM")
+charts.alert_marks(fig, alert_eps, row=1, col=1)
 marks = timeline[timeline.kind.isin(["create", "deploy", "rollback", "config", "scaling"])]
 if len(marks) > 25:
     marks = marks[marks.kind != "scaling"]
@@ -188,8 +193,15 @@ fig.update_xaxes(title_text="")
 fig.update_xaxes(title_text=charts.time_title(), row=len(panels), col=1)
 last = [v for v in (five.value if alarmed != "5xx" else pd.Series(dtype=float), errors.events) if len(v)]
 low = max([10.0] + [float(v.max()) * 1.1 for v in last])
-fig.update_yaxes(title_text="per minute", range=[0, low], row=row_of["errors"], col=1)  # stray errors stay small
+if "errors" in row_of:
+    fig.update_yaxes(title_text="per minute", range=[0, low], row=row_of["errors"], col=1)  # stray errors stay small
 st.plotly_chart(fig, key="inc_chart")
+alerted = alert_eps[alert_eps.start.notna()]
+if not alerted.empty:
+    st.caption(f"Strips under the top panel's lines: {ui.plural(len(alerted), 'episode')} of Sextant's own "
+               "alerts about this endpoint (rules over the store, Alerts page), from firing to resolved, coloured by "
+               "severity, one lane per rule; hover the ⚠ for the rule, the value that fired it and the threshold. "
+               "Their firing and resolving are in the timeline below (kind: sextant alert).")
 if alarm is not None:
     ui.table(ui.first(ui.enums(fired.drop(columns=["state_reason", "description", "chart_threshold", "metric"]),
                                "state_value", "comparison_operator"),
@@ -214,8 +226,8 @@ l2.page_link(nav.page(nav.LOGS), label="ERROR logs in this window", icon=":mater
              query_params=nav.params(resource=name, level="ERROR", start=start.isoformat(), end=end.isoformat()))
 
 if timeline.empty:
-    ui.empty("Nothing happened to this endpoint in the window: no deploys, scaling, alarm changes, error logs "
-             "or cost spikes. Widen the range or pick another endpoint.")
+    ui.empty("Nothing happened to this endpoint in the window: no deploys, scaling, alarm changes, Sextant "
+             "alerts, error logs or cost spikes. Widen the range or pick another endpoint.")
     st.stop()
 kinds = sorted(timeline.kind.unique())
 shown = st.pills("Show", kinds, default=kinds, selection_mode="multi", key="inc_kinds")

@@ -1,6 +1,7 @@
 """Read queries of the Incident timeline: what happened to one endpoint in a window (deploys, scaling, alarm
-changes, bursts of ERROR log lines, cost spikes), recent alarm periods, the alarms in ALARM now (the incident the
-page opens on), the alarms that fired on an endpoint with their ALARM intervals, and the endpoints with errors.
+changes, Sextant's own alerts firing and resolving, bursts of ERROR log lines, cost spikes), recent alarm periods,
+the alarms in ALARM now (the incident the page opens on), the alarms that fired on an endpoint with their ALARM
+intervals, Sextant's alert episodes about an endpoint (drawn on its charts), and the endpoints with errors.
 
 Every function returns a DataFrame and binds every value as a parameter.
 """
@@ -82,9 +83,35 @@ def cost_spikes(team: str | None, start: datetime, end: datetime, jump: float = 
     return _utc(df, "time")
 
 
+ALERT_KIND = "sextant alert"  # the timeline's kind for Sextant's own alerts (CloudWatch's are "alarm")
+
+
+def number(value: float | None) -> str:
+    """A rule's value or threshold as the Alerts page shows it (4 significant digits), "–" when there is none."""
+    return "–" if value is None or pd.isna(value) else f"{float(value):.4g}"
+
+
+def _alert_rows(a, start: datetime, end: datetime) -> list[dict]:
+    """An alert episode's fired and resolved transitions inside [start, end), as timeline rows."""
+    rows = []
+    limit = f"{a.comparison} {number(a.threshold)}"
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    if pd.notna(a.fired_at) and lo <= a.fired_at < hi:
+        rows.append({"time": a.fired_at, "kind": ALERT_KIND,
+                     "what": f"{a.rule} fired ({a.severity}): value {number(a.fired_value)}, threshold {limit}",
+                     "detail": a.description or ""})
+    if pd.notna(a.fired_at) and pd.notna(a.resolved_at) and lo <= a.resolved_at < hi:
+        now = f"value {number(a.value)}" if pd.notna(a.value) else "no longer in the rule's result"
+        rows.append({"time": a.resolved_at, "kind": ALERT_KIND,
+                     "what": f"{a.rule} resolved: {now}, threshold {limit}", "detail": a.description or ""})
+    return rows
+
+
 def incident_timeline(account: str, region: str, name: str, start: datetime, end: datetime,
                       team: str | None = None) -> pd.DataFrame:
-    """Everything that happened to an endpoint in [start, end), time-ordered: time, kind, what, detail."""
+    """Everything that happened to an endpoint in [start, end), time-ordered: time, kind, what, detail. Kinds: the
+    change kinds of ``config_events`` (deploy, rollback, create, config, scaling), alarm (a CloudWatch alarm's state
+    change), sextant alert (one of Sextant's own alerts fired or resolved), error logs, cost spike."""
     rows = []
     for e in config_events(account, region, name, start, end).itertuples():
         rows.append({"time": e.time, "kind": e.kind, "what": e.label, "detail": e.detail})
@@ -96,6 +123,8 @@ def incident_timeline(account: str, region: str, name: str, start: datetime, end
         rows.append({"time": b.time, "kind": "error logs",
                      "what": f"{b.lines:,} ERROR lines over {minutes} min (peak {b.peak_per_min}/min)",
                      "detail": b.sample})
+    for a in alert_episodes(account, region, name, start, end).itertuples():
+        rows += _alert_rows(a, start, end)
     for c in cost_spikes(team, start, end).itertuples():
         rows.append({"time": c.time, "kind": "cost spike",
                      "what": f"{team} SageMaker cost ${c.cost_usd:,.0f}/day, {c.change:+.0%} vs the 7 days before",
@@ -209,6 +238,59 @@ def alarm_intervals(account: str, region: str, name: str, start: datetime, end: 
     until = out.until.fillna(hi)
     out["end"] = until.where(until < hi, hi)
     return out.sort_values(["start", "alarm_name"], kind="stable")[cols].reset_index(drop=True)
+
+
+ALERT_EPISODE_COLUMNS = ["rule", "severity", "state", "started_at", "fired_at", "resolved_at", "start", "end",
+                         "fired_value", "value", "comparison", "threshold", "description", "resource", "episode"]
+
+
+def alert_episodes(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Sextant's own alerts about an endpoint (``sextant_alert``: rules over the store, docs/ALERTS.md), one row per
+    episode that overlaps [start, end), oldest first.
+
+    An episode's times come from its state changes (``sextant_alert_event``), and for the alert's current episode
+    from the alert itself where the changes lack one. Columns: rule, severity, state (pending, firing, resolved,
+    inactive: this episode's), started_at (first breach), fired_at (NaT if it never fired), resolved_at (NaT while
+    active), start and end (the firing part clipped to the window, for a chart; NaT for an episode that never
+    fired), fired_value (the rule's value when it fired), value (the value at the episode's last change, or the
+    latest evaluation's for the current episode), comparison, threshold, description (the rule's), resource,
+    episode. Severity, comparison and threshold are the alert's at its last evaluation."""
+    df = query("""
+        WITH a AS (SELECT * FROM sextant_alert WHERE account_id = ? AND region = ? AND endpoint_name = ?),
+        ev AS (
+            SELECT e.rule, e.resource, e.episode,
+                   min(e.changed_at) FILTER (WHERE e.to_state = 'pending') AS started_at,
+                   min(e.changed_at) FILTER (WHERE e.to_state = 'firing') AS fired_at,
+                   min(e.changed_at) FILTER (WHERE e.to_state IN ('resolved', 'inactive')) AS resolved_at,
+                   any_value(e.value) FILTER (WHERE e.to_state = 'firing') AS fired_value,
+                   arg_max(e.value, e.changed_at) AS last_value,
+                   arg_max(e.to_state, e.changed_at) AS last_state
+            FROM sextant_alert_event e JOIN a ON a.rule = e.rule AND a.resource = e.resource
+            GROUP BY e.rule, e.resource, e.episode),
+        cur AS (SELECT rule, resource, episode, state, started_at, fired_at, resolved_at, value FROM a),
+        eps AS (
+            SELECT rule, resource, episode,
+                   CASE WHEN cur.state IS NOT NULL THEN cur.state ELSE ev.last_state END AS state,
+                   coalesce(cur.started_at, ev.started_at, cur.fired_at, ev.fired_at) AS started_at,
+                   coalesce(cur.fired_at, ev.fired_at) AS fired_at,
+                   coalesce(cur.resolved_at, ev.resolved_at) AS resolved_at,
+                   coalesce(ev.fired_value, CASE WHEN cur.state = 'firing' THEN cur.value END) AS fired_value,
+                   CASE WHEN cur.state IS NOT NULL THEN cur.value ELSE ev.last_value END AS value
+            FROM ev FULL JOIN cur USING (rule, resource, episode))
+        SELECT eps.rule, a.severity, eps.state, eps.started_at, eps.fired_at, eps.resolved_at, eps.fired_value,
+               eps.value, a.comparison, a.threshold, r.description, eps.resource, eps.episode
+        FROM eps JOIN a USING (rule, resource) LEFT JOIN sextant_alert_rule r USING (rule)
+        WHERE eps.started_at < ? AND (eps.resolved_at IS NULL OR eps.resolved_at >= ?)
+        ORDER BY coalesce(eps.fired_at, eps.started_at), eps.rule, eps.resource, eps.episode""",
+                [account, region, name, end, start])
+    cols = [c for c in ALERT_EPISODE_COLUMNS if c not in ("start", "end")]
+    df = _utc(_or_empty(df, cols), "started_at", "fired_at", "resolved_at")
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    fired = df.fired_at.notna() & (df.fired_at < hi)
+    df["start"] = df.fired_at.where(df.fired_at > lo, lo).where(fired)
+    until = df.resolved_at.fillna(hi)
+    df["end"] = until.where(until < hi, hi).where(fired)
+    return _utc(df, "start", "end")[ALERT_EPISODE_COLUMNS].reset_index(drop=True)
 
 
 def fired_alarms(account: str, region: str, name: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Incident timeline: yesterday's incident on the fraud scorer, in time order."""
+"""Incident timeline: yesterday's incident on the fraud scorer, in time order; on a tiny store, Sextant's own alerts
+on the chart and in the timeline."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP
+from tests.dashboard.queries.conftest import tiny_store  # noqa: F401 - the fixture
+from tests.pages import test_endpoints as ep  # the tiny store with Sextant's alerts, and its helpers
 
 INCIDENT = "fraud-txn-scorer-prod"
 
@@ -86,3 +93,40 @@ def test_the_alarmed_metric_is_charted_with_its_threshold_in_ms_and_its_alarm_pe
         pd.Timestamp(t).tz_convert(UTC).tz_localize(None) for t in entered}
     fired = next(d.value for d in at.dataframe if "alarm_minutes" in d.value.columns).set_index("alarm_name")
     assert fired.loc[alarm, "threshold"] == threshold_us / 1000 and fired.loc[alarm, "threshold_unit"] == "ms"
+
+
+# ---------------------------------------------------------------------- Sextant's alerts (tiny store)
+
+def _incident(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"resource": ep.EP, "start": ep.W_START.isoformat(), "end": ep.W_END.isoformat(), **query})
+    at.run()
+    at.switch_page("../pages/incident.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("alerts", [True, False])
+def test_sextant_alerts_are_on_the_incident_chart_and_in_its_timeline(tiny_store, alerts):  # noqa: F811
+    ep._alerted_store(tiny_store, alerts=alerts)
+    at = _incident()
+    fig = _chart(at)
+    strips = ep._strips(fig)
+    timeline = next((d.value for d in at.dataframe if "what" in d.value.columns), pd.DataFrame(columns=["kind"]))
+    mine = timeline[timeline.kind == "sextant alert"]
+    if not alerts:
+        assert strips == [] and mine.empty
+        assert not any("Sextant alert" in str(t.get("name")) for t in fig["data"])
+        return
+    # on the top panel, one strip per episode that fired, from firing to resolved (or the window's end)
+    assert sorted((ep._as_utc(s["x0"]), ep._as_utc(s["x1"])) for s in strips) == [
+        (pd.Timestamp(ep.FIRED), pd.Timestamp(ep.RESOLVED)), (pd.Timestamp(ep.P99_FIRED), pd.Timestamp(ep.W_END)),
+        (pd.Timestamp(ep.FIRED_AGAIN), pd.Timestamp(ep.W_END))]
+    top, below = fig["layout"]["yaxis"]["domain"], fig["layout"]["yaxis2"]["domain"]  # under the top panel's lines
+    assert all(below[1] < s["y0"] < s["y1"] <= top[0] for s in strips) and {s["xref"] for s in strips} == {"x"}
+    assert {"Sextant alert, critical", "Sextant alert, warning"} <= {t.get("name") for t in fig["data"]}
+    # the timeline lists each firing and the resolution, in time order with the other events
+    assert mine.time.tolist() == [pd.Timestamp(t) for t in (ep.FIRED, ep.P99_FIRED, ep.RESOLVED, ep.FIRED_AGAIN)]
+    assert mine.what.iloc[0] == "endpoint_5xx_rate fired (critical): value 0.12, threshold > 0.05"
+    assert mine.what.iloc[2] == "endpoint_5xx_rate resolved: value 0.01, threshold > 0.05"
+    assert any("Strips under the top panel's lines: 3 episodes" in c.value for c in at.caption)

@@ -208,3 +208,108 @@ def test_fired_alarms_put_the_ongoing_first_with_thresholds_in_the_charts_units(
     assert fired.alarm_minutes.tolist() == [240, 30, 50]
     assert iq.fired_alarms(ACCOUNT, REGION, "a", END + timedelta(days=1), END + timedelta(days=2)
                            ).index.size == 1  # later, only the GPU alarm is still in ALARM
+
+
+# ---------------------------------------------------------------------- Sextant's own alerts about an endpoint
+
+R5XX, RP99 = "endpoint_5xx_rate", "endpoint_p99_over_baseline"
+
+
+def _res(endpoint, account=ACCOUNT):
+    return f"{account}/{REGION}/{endpoint}"
+
+
+def _sextant_alert(rule, endpoint, episode, state, started, fired=None, resolved=None, *, account=ACCOUNT,
+                   severity="critical", value=0.3):
+    return {"rule": rule, "resource": _res(endpoint, account), "episode": episode, "state": state,
+            "severity": severity, "value": value, "threshold": 0.05, "comparison": ">", "account_id": account,
+            "region": REGION, "team": "vision", "endpoint_name": endpoint, "name": endpoint, "started_at": started,
+            "fired_at": fired, "resolved_at": resolved, "last_evaluated_at": END}
+
+
+def _step(rule, endpoint, episode, to, at, value, frm=None, account=ACCOUNT):
+    return {"rule": rule, "resource": _res(endpoint, account), "episode": episode, "to_state": to,
+            "from_state": frm, "changed_at": at, "value": value}
+
+
+E1, E1_RESOLVED = START + timedelta(minutes=30), START + timedelta(hours=1)  # episode 1: fired and resolved
+E2_START, E2_FIRED = START + timedelta(hours=4), START + timedelta(hours=4, minutes=10)  # episode 2: firing now
+P_START, P_END = START + timedelta(hours=2), START + timedelta(hours=2, minutes=5)  # a p99 breach that never fired
+
+
+def _alert_store(tiny_store):
+    tiny_store(
+        sextant_alert=[
+            _sextant_alert(R5XX, "a", 2, "firing", E2_START, E2_FIRED, value=0.4),
+            _sextant_alert(RP99, "a", 1, "inactive", P_START, None, P_END, severity="warning", value=None),
+            _sextant_alert(R5XX, "b", 1, "firing", E1, E1),  # another endpoint
+            _sextant_alert(R5XX, "a", 1, "firing", E1, E1, account="222222222222"),  # its namesake elsewhere
+            _sextant_alert("endpoint_invocations_zero", "a", 1, "resolved", START - timedelta(hours=3),
+                           START - timedelta(hours=3), START - timedelta(hours=2))],  # before the window
+        sextant_alert_event=[
+            _step(R5XX, "a", 1, "pending", E1, 0.12), _step(R5XX, "a", 1, "firing", E1, 0.12, "pending"),
+            _step(R5XX, "a", 1, "resolved", E1_RESOLVED, 0.01, "firing"),
+            _step(R5XX, "a", 2, "pending", E2_START, 0.2),
+            _step(R5XX, "a", 2, "firing", E2_FIRED, 0.25, "pending"),
+            _step(RP99, "a", 1, "pending", P_START, 4.0), _step(RP99, "a", 1, "inactive", P_END, None, "pending")],
+        sextant_alert_rule=[{"rule": R5XX, "description": "5xx share of the last hour's invocations",
+                             "builtin": True, "severity": "critical", "threshold": 0.05, "comparison": ">"}])
+
+
+def test_alert_episodes_of_an_endpoint_come_from_their_state_changes(tiny_store):
+    _alert_store(tiny_store)
+    eps = iq.alert_episodes(ACCOUNT, REGION, "a", START, END)
+    assert eps[["rule", "episode", "state"]].values.tolist() == [
+        [R5XX, 1, "resolved"], [RP99, 1, "inactive"], [R5XX, 2, "firing"]]
+    first, never, now = eps.iloc[0], eps.iloc[1], eps.iloc[2]
+    assert (first.fired_at, first.resolved_at) == (pd.Timestamp(E1), pd.Timestamp(E1_RESOLVED))
+    assert (first.fired_value, first.value) == (0.12, 0.01)  # the value that fired it, and the one that resolved it
+    assert first.description == "5xx share of the last hour's invocations" and first.severity == "critical"
+    assert (now.started_at, now.fired_at) == (pd.Timestamp(E2_START), pd.Timestamp(E2_FIRED))
+    assert pd.isna(now.resolved_at) and (now.fired_value, now.value) == (0.25, 0.4)  # the latest evaluation's
+    # the firing part, clipped to the window, for a chart; a breach that never fired has none
+    assert (first.start, first.end) == (pd.Timestamp(E1), pd.Timestamp(E1_RESOLVED))
+    assert (now.start, now.end) == (pd.Timestamp(E2_FIRED), pd.Timestamp(END))
+    assert pd.isna(never.start) and pd.isna(never.end) and never.severity == "warning"
+    assert str(eps.fired_at.dt.tz) == "UTC" and str(eps.start.dt.tz) == "UTC"
+
+
+def test_alert_episodes_overlap_the_window_and_are_clipped_to_it(tiny_store):
+    _alert_store(tiny_store)
+    later = iq.alert_episodes(ACCOUNT, REGION, "a", E1 + timedelta(minutes=10), E2_START + timedelta(minutes=5))
+    # episode 1 is firing when the window opens; episode 2 started inside it but fires after it ends
+    assert later[["episode", "state"]].values.tolist() == [[1, "resolved"], [1, "inactive"], [2, "firing"]]
+    assert later.start.iloc[0] == pd.Timestamp(E1 + timedelta(minutes=10))
+    assert pd.isna(later.start.iloc[2])
+    assert iq.alert_episodes(ACCOUNT, REGION, "a", END + timedelta(hours=1), END + timedelta(hours=2)
+                             ).episode.tolist() == [2]  # still firing then
+    assert iq.alert_episodes(ACCOUNT, REGION, "a", START - timedelta(hours=1), START
+                             ).empty  # nothing of this endpoint overlaps that hour (zero traffic was earlier)
+
+
+def test_an_alert_without_stored_changes_is_its_current_episode(tiny_store):
+    tiny_store(sextant_alert=[_sextant_alert(R5XX, "a", 3, "resolved", E1, E1, E1_RESOLVED, value=None)])
+    eps = iq.alert_episodes(ACCOUNT, REGION, "a", START, END)
+    assert eps[["episode", "state", "fired_at", "resolved_at"]].values.tolist() == [
+        [3, "resolved", pd.Timestamp(E1), pd.Timestamp(E1_RESOLVED)]]
+    assert pd.isna(eps.fired_value.iloc[0]) and pd.isna(eps.description.iloc[0])
+
+
+def test_the_timeline_lists_alerts_that_fired_and_resolved_but_not_a_breach_that_never_fired(tiny_store):
+    _alert_store(tiny_store)
+    tl = iq.incident_timeline(ACCOUNT, REGION, "a", START, END)
+    alerts = tl[tl.kind == iq.ALERT_KIND]
+    assert alerts.time.tolist() == [pd.Timestamp(E1), pd.Timestamp(E1_RESOLVED), pd.Timestamp(E2_FIRED)]
+    assert alerts.what.tolist() == [
+        f"{R5XX} fired (critical): value 0.12, threshold > 0.05", f"{R5XX} resolved: value 0.01, threshold > 0.05",
+        f"{R5XX} fired (critical): value 0.25, threshold > 0.05"]
+    assert alerts.detail.iloc[0] == "5xx share of the last hour's invocations"
+    assert len(tl) == len(alerts)  # nothing else happened
+    assert iq.incident_timeline(ACCOUNT, REGION, "b", START, END).what.tolist() == [
+        f"{R5XX} fired (critical): value 0.3, threshold > 0.05"]
+
+
+def test_alert_episodes_of_a_store_without_alerts(tiny_store):
+    tiny_store()
+    eps = iq.alert_episodes(ACCOUNT, REGION, "a", START, END)
+    assert eps.empty and list(eps.columns) == iq.ALERT_EPISODE_COLUMNS
