@@ -1,5 +1,6 @@
-"""``python -m collectors run [--once | --every DURATION] [--source NAME ...] [--account ID] [--since DATE]
-[--store LOCATION] [--config FILE]``: collect into the store and publish a snapshot for the dashboard.
+"""``python -m collectors run [--once | --every DURATION] [--source NAME ...] [--account ID] [--region NAME]
+[--shard K/N] [--since DATE] [--store LOCATION] [--config FILE]``: collect into the store and publish a snapshot for the
+dashboard. With ``--shard K/N``, N collectors on a shared store divide the (account, region) units between them.
 
 ``python -m collectors migrate --to FILE [--store LOCATION] [--config FILE]``: copy the embedded store into the shared
 backend that FILE names, table by table, and verify each (:mod:`collectors.copy_store`)."""
@@ -77,6 +78,13 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _shard(text: str) -> runner.Shard:
+    try:
+        return runner.Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m collectors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--source", action="append", metavar="NAME",
                      help=f"only these sources ({', '.join(s.NAME for s in collectors.SOURCES)})")
     run.add_argument("--account", metavar="ID", help="only this account (id or name from the settings)")
+    run.add_argument("--region", metavar="NAME", help="only this region")
+    run.add_argument("--shard", type=_shard, metavar="K/N",
+                     help="collect shard K of N: N collectors (on a shared store) divide the accounts and regions")
     run.add_argument("--since", type=_parse_since, metavar="DATE", help="backfill from this date (YYYY-MM-DD)")
     run.add_argument("--store", metavar="LOCATION", help="store directory (default var/store or [store])")
     run.add_argument("--config", metavar="FILE", help="settings file (default sextant.toml)")
@@ -269,7 +280,8 @@ def _cycle(settings, writer: StoreWriter, sources, args, stop: threading.Event,
 
     t0 = time.monotonic()
     try:
-        cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress)
+        cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress,
+                                 shard=args.shard, region_filter=args.region)
         _alerts(lambda: alerts.evaluate(writer, settings, datetime.now(UTC)).lines(), settings, "evaluation")
         writer.publish()
     finally:

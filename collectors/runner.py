@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +24,31 @@ from sextant.store import StoreWriter, now_utc
 
 log = logging.getLogger("sextant.collect")
 METRICS = "cloudwatch_metrics"  # the source an operator's refresh runs (run_refresh)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (``--shard K/N``): N collector processes divide the work by (account, region), each
+    unit owned by exactly one shard. The unit keeps an account's region together because its sources read one
+    another (metrics need the endpoints listed first). The owner is a stable hash of the account's name in the
+    settings and the region, the same on every machine and in every process."""
+
+    index: int  # 1-based
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        k, sep, n = text.partition("/")
+        if not sep or not k.strip().isdigit() or not n.strip().isdigit() or not 1 <= int(k) <= int(n):
+            raise ValueError(f"invalid shard {text!r}: use K/N with 1 <= K <= N, e.g. --shard 2/4")
+        return cls(int(k), int(n))
+
+    def owns(self, account: str, region: str) -> bool:
+        digest = hashlib.blake2b(f"{account}\x00{region}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 @dataclass
@@ -112,40 +140,53 @@ def partial_hint(f: Failure) -> str:
 def run_cycle(settings: Settings, writer: StoreWriter, sources: list[Collector] | None = None,
               account_filter: str | None = None,
               since: datetime | None = None, progress: Callable[[SourceResult], None] | None = None,
-              clients_for: Callable[[AccountSettings], Clients] | None = None) -> CycleResult:
+              clients_for: Callable[[AccountSettings], Clients] | None = None, shard: Shard | None = None,
+              region_filter: str | None = None) -> CycleResult:
     """Collect every source for every configured account and region; a failing source never stops the others.
 
-    In each account and region the sources run in :func:`collectors.run_order`: a source after those it reads."""
+    In each account and region the sources run in :func:`collectors.run_order`: a source after those it reads. With
+    ``shard``, only the (account, region) units that shard owns; with ``region_filter``, only that region."""
     sources = collectors.run_order(sources or collectors.SOURCES)
     cycle = CycleResult(run_id=uuid.uuid4().hex[:12])
+    label = str(shard) if shard else None
+
+    def mine(account: AccountSettings, region: str) -> bool:
+        return (shard is None or shard.owns(account.name, region)) and region_filter in (None, region)
+
     for account in settings.accounts:
         clients = (clients_for or Clients)(account)
+        if not any(mine(account, region) for region in clients.regions):
+            continue
         try:
             account_id = clients.account_id()
         except Exception as exc:  # the whole account is unreachable: record it for every source
             log.warning("account %s unreachable: %s", account.name, _message(exc))
+            region = next(r for r in clients.regions if mine(account, r))  # once, by the first region of this shard
             for source in sources:
-                r = SourceResult(source.NAME, account.name, account.regions[0] if account.regions else "-",
-                                 "failed", error=_message(exc), hint=redact(hint_for(exc, source.NAME, "sts")))
-                _record(writer, cycle.run_id, r, now_utc(), {})
+                r = SourceResult(source.NAME, account.name, region, "failed", error=_message(exc),
+                                 hint=redact(hint_for(exc, source.NAME, "sts")))
+                _record(writer, cycle.run_id, r, now_utc(), {}, label)
                 cycle.results.append(r)
                 progress and progress(r)
             continue
         if account_filter and account_filter not in (account_id, account.name):
             continue
         for region in clients.regions:
+            if not mine(account, region):
+                continue
             problem = region_problem(region)
             for source in sources:
-                if source.GLOBAL and region != clients.regions[0]:
+                if source.GLOBAL and region != clients.regions[0]:  # (the first region's shard collects it)
                     continue
                 if problem:  # a misspelt region fails its own sources only; the others are collected
                     r = SourceResult(source.NAME, account_id, region, "failed", error=f"unknown region {region!r}",
                                      hint=problem)
-                    _record(writer, cycle.run_id, r, now_utc(), {})
+                    _record(writer, cycle.run_id, r, now_utc(), {}, label)
                     cycle.results.append(r)
                     progress and progress(r)
                     continue
-                r = _run_source(writer, clients, source, account_id, region, settings, since, cycle.run_id)
+                r = _run_source(writer, clients, source, account_id, region, settings, since, cycle.run_id,
+                                shard=label)
                 cycle.results.append(r)
                 progress and progress(r)
     return cycle
@@ -188,10 +229,42 @@ def _message(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text}"[:500])
 
 
+CONFLICT_RETRIES = 5  # attempts after the first when a shared store's commit conflicts with another writer's
+CONFLICT_BACKOFF_S = 0.5  # the first wait; doubled each attempt, with full jitter
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A commit refused because another writer committed to the same table first (DuckLake's optimistic
+    concurrency), or found the catalog busy with another's commit (a SQLite catalog is locked while one commits): the
+    source runs again, on what the other writer committed."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.TransactionException) and ("conflict" in text or "database is locked" in text)
+
+
 def _run_source(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,
                 settings: Settings, since: datetime | None, run_id: str,
-                refresh: Refresh | None = None) -> SourceResult:
-    """One source in one account and region, in one transaction; recorded as a collection run (not a refresh)."""
+                refresh: Refresh | None = None, shard: str | None = None) -> SourceResult:
+    """One source in one account and region, in one transaction; recorded as a collection run (not a refresh).
+
+    On a shared store, a commit that conflicts with another collector's is retried (the whole source: what it read
+    is written again on top of the other's commit) up to CONFLICT_RETRIES times, with exponential backoff and jitter;
+    after that the source fails with the conflict, and the next cycle collects it."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        result = _attempt_source(writer, clients, source, account_id, region, settings, since, run_id, refresh, shard,
+                                 last=attempt == CONFLICT_RETRIES)
+        if result is not None:
+            return result
+        wait = random.uniform(0, CONFLICT_BACKOFF_S * 2 ** attempt)
+        log.info("%s for %s/%s conflicted with another writer's commit: again in %.1f s", source.NAME, account_id,
+                 region, wait)
+        time.sleep(wait)
+    raise AssertionError("unreachable: the last attempt returns its result")
+
+
+def _attempt_source(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,
+                    settings: Settings, since: datetime | None, run_id: str, refresh: Refresh | None,
+                    shard: str | None, last: bool) -> SourceResult | None:
+    """One attempt of :func:`_run_source`; None when its commit conflicted and another attempt is due."""
     started = now_utc()
     clients = clients.for_source()  # fresh retry quotas: one source's errors cannot starve the next
     before = clients.counter.snapshot()
@@ -217,12 +290,14 @@ def _run_source(writer: StoreWriter, clients: Clients, source: Collector, accoun
                 result.hint = redact(" | ".join(dict.fromkeys(partial_hint(f) for f in failures)))[:1000]
                 log.warning("%s partial for %s/%s: %s", source.NAME, account_id, region, result.error)
             if refresh is None:
-                _record(writer, run_id, result, started, calls)
+                _record(writer, run_id, result, started, calls, shard)
     except duckdb.InterruptException as exc:
         # A Ctrl-C (or SIGTERM) that lands inside a DuckDB statement comes back as DuckDB's own exception, an
         # Exception: it is still a stop, not a failed source (the transaction above has rolled back).
         raise KeyboardInterrupt from exc
     except Exception as exc:
+        if _conflict(exc) and not last:
+            return None
         log.warning("%s failed for %s/%s: %s", source.NAME, account_id, region, _message(exc))
         calls = clients.counter.diff(before)
         result = SourceResult(source.NAME, account_id, region, "failed", 0, sum(calls.values()),
@@ -230,7 +305,7 @@ def _run_source(writer: StoreWriter, clients: Clients, source: Collector, accoun
                               redact(hint_for(exc, source.NAME, clients.counter.last_service())))
         if refresh is None:
             with writer.transaction():
-                _record(writer, run_id, result, started, calls)
+                _record(writer, run_id, result, started, calls, shard)
     return result
 
 
@@ -248,8 +323,9 @@ def _load_cursor(writer: StoreWriter, source: Collector, account_id: str, region
     return cursor
 
 
-def _record(writer: StoreWriter, run_id: str, r: SourceResult, started: datetime, calls: dict[str, int]) -> None:
+def _record(writer: StoreWriter, run_id: str, r: SourceResult, started: datetime, calls: dict[str, int],
+            shard: str | None = None) -> None:
     writer.record_run(account_id=r.account_id, region=r.region, run_id=run_id, source=r.source,
                       started_at=started, ended_at=now_utc(), status=r.status, rows=r.rows, api_calls=r.api_calls,
                       api_calls_by_operation=calls, estimated_cost_usd=round(r.cost_usd, 6), error=r.error,
-                      hint=r.hint)
+                      hint=r.hint, shard=shard)

@@ -172,6 +172,8 @@ SYSTEM_TABLES = (
         ("estimated_cost_usd", "DOUBLE", "AWS list price of the billed calls (Cost Explorer, GetMetricData)."),
         ("error", "VARCHAR", "Error message when the source failed."),
         ("hint", "VARCHAR", "What to do about the error, e.g. the IAM permission to grant."),
+        ("shard", "VARCHAR", "The collector shard that ran it (K/N, python -m collectors run --shard K/N); blank for "
+                             "an unsharded collector."),
     ], ["run_id", "source"]),
     table("sextant_watermark", "Per-source cursors for incremental collection, advanced with the data.", [
         ("source", "VARCHAR", "Collector the cursor belongs to."),

@@ -98,7 +98,7 @@ def _one_cycle(monkeypatch, writer: _CountingWriter, sources: int = 6, seen: lis
     from collectors import __main__ as cli
     from collectors import runner
 
-    def run_cycle(settings, w, srcs, account, since, progress):
+    def run_cycle(settings, w, srcs, account, since, progress, shard=None, region_filter=None):
         cycle = runner.CycleResult("r")
         for i in range(sources):
             r = runner.SourceResult(f"s{i}", "1", "us-east-1", "succeeded")
@@ -111,7 +111,8 @@ def _one_cycle(monkeypatch, writer: _CountingWriter, sources: int = 6, seen: lis
 
     monkeypatch.setattr(runner, "run_cycle", run_cycle)
     settings = Settings(accounts=(AccountSettings(name="a", regions=("us-east-1", "eu-west-1")),))
-    assert cli._cycle(settings, writer, [], Namespace(quiet=True, account=None, since=None), Event()) == 0
+    assert cli._cycle(settings, writer, [], Namespace(quiet=True, account=None, since=None, shard=None, region=None),
+                      Event()) == 0
 
 
 def test_a_cycle_publishes_the_store_once_at_its_end(monkeypatch):
