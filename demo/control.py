@@ -1,4 +1,6 @@
-"""Scenario knobs for a running emulated account: ``python -m demo.control surge NAME=RPM`` (``make surge``).
+"""Scenario knobs for a running emulated account: ``python -m demo.control surge NAME=RPM`` (``make surge``) and
+``python -m demo.control incident`` (a live capacity incident on the planted incident's endpoint that a scale-up ends:
+demo/incident.py).
 
 The account runs in another process (``make demo``); requests reach it through a directory both know
 (``var/demo-control``). A request is a small JSON file; the account's live tick (every few seconds) applies it
@@ -56,11 +58,24 @@ def send(control: Path, request: dict, timeout: float = 20.0) -> dict:
     return {"ok": False, "message": f"no running demo answered within {timeout:.0f} s (is `make demo` running?)"}
 
 
+def account_handlers() -> dict[str, Callable[[dict, datetime], str]]:
+    """The requests this process's account answers beside the server's own: ``incident`` (demo/incident.py), on the
+    world the account was installed with; none when no account runs in this process."""
+    from demo import incident, metrics
+
+    world = metrics.world()
+    if world is None:
+        return {}
+    return {"incident": lambda request, now: incident.handle(world, request, now)}
+
+
 def serve(control: Path, handlers: dict[str, Callable[[dict, datetime], str]], now: datetime) -> int:
-    """Apply every pending request in ``control`` with its handler (by ``request["kind"]``) and write the reply;
-    a handler's ValueError is the reply's message, and the request changes nothing. Returns how many it served."""
+    """Apply every pending request in ``control`` with its handler (by ``request["kind"]``; the server's
+    ``handlers`` and :func:`account_handlers`) and write the reply; a handler's ValueError is the reply's message,
+    and the request changes nothing. Returns how many it served."""
     if not control.is_dir():
         return 0
+    handlers = {**account_handlers(), **handlers}
     served = 0
     for path in sorted(control.glob(f"*{REQUEST}")):
         rid = path.name[: -len(REQUEST)]
@@ -86,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     surge = sub.add_parser("surge", help="at least RPM invocations a minute on ENDPOINT from the next minute on")
     surge.add_argument("surges", nargs="+", metavar="ENDPOINT=RPM")
+    sub.add_parser("incident", help="a live capacity incident on the planted incident's endpoint from the next "
+                                    "minute on: its 5xx alarm fires; a scale-up ends it")
     args = parser.parse_args(argv)
-    try:
-        surges = parse_surges(args.surges)
-    except ValueError as exc:
-        parser.error(str(exc))
-    answer = send(Path(args.control), {"kind": "surge", "surges": surges},
-                  timeout=float(os.environ.get("DEMO_CONTROL_TIMEOUT", "20")))
+    request: dict = {"kind": "incident"}
+    if args.command == "surge":
+        try:
+            request = {"kind": "surge", "surges": parse_surges(args.surges)}
+        except ValueError as exc:
+            parser.error(str(exc))
+    answer = send(Path(args.control), request, timeout=float(os.environ.get("DEMO_CONTROL_TIMEOUT", "20")))
     print(answer["message"], file=sys.stdout if answer["ok"] else sys.stderr)
     return 0 if answer["ok"] else 1
 

@@ -127,6 +127,12 @@ class _State:
 _STATE = _State()
 
 
+def world() -> World | None:
+    """The world this process's account was installed with (None before :func:`install`): the control requests
+    answered outside the server's own handlers (demo/control.py: the live incident) act on it."""
+    return _STATE.world
+
+
 def _build_index(world: World) -> None:
     _STATE.index.clear()
     _STATE.by_account.clear()
