@@ -21,6 +21,7 @@ import collectors
 from collectors import runner
 from sextant import progress as first_collection
 from sextant.aws import Clients
+from sextant.lake import LakeError, LakeUnavailable
 from sextant.redact import redact
 from sextant.settings import Settings, SettingsError, load, parse_duration
 from sextant.store import StoreBusy, StoreVersionError, StoreWriter, open_writer
@@ -113,7 +114,6 @@ def _parser() -> argparse.ArgumentParser:
 def _migrate(args: argparse.Namespace) -> int:
     """``migrate``: 0 when every table was copied and verified, 1 when one differs, 2 when it cannot start."""
     from collectors import copy_store
-    from sextant.lake import LakeError, LakeUnavailable
 
     try:
         source, target = load(args.config, store=args.store), load(args.to)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
         return 2
     try:
         writer = open_writer(settings)  # the DuckDB file, or the DuckLake store ([store] backend)
-    except StoreBusy as exc:
+    except (StoreBusy, LakeError, LakeUnavailable) as exc:
         print(f"error: {redact(exc)}", file=sys.stderr)
         return 3
     stop = threading.Event()

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 import collectors
 from collectors.base import Collector, Context, Cursor, Failure, Refresh
 from sextant.aws import Clients, region_problem
+from sextant.lake import busy
 from sextant.redact import redact
 from sextant.settings import AccountSettings, Settings
 from sextant.store import StoreWriter, now_utc
@@ -237,8 +238,7 @@ def _conflict(exc: BaseException) -> bool:
     """A commit refused because another writer committed to the same table first (DuckLake's optimistic
     concurrency), or found the catalog busy with another's commit (a SQLite catalog is locked while one commits): the
     source runs again, on what the other writer committed."""
-    text = str(exc).lower()
-    return isinstance(exc, duckdb.TransactionException) and ("conflict" in text or "database is locked" in text)
+    return isinstance(exc, duckdb.TransactionException) and busy(exc)
 
 
 def _run_source(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,

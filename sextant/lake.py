@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import duckdb
 
+from sextant.schema import SourceDoc, Table
 from sextant.settings import Settings
 from sextant.store import BaseWriter, Reader, check_version
 
@@ -215,6 +218,31 @@ class _S3Refresh:
                 self.at = time.monotonic()
 
 
+BUSY_RETRIES = 8  # attempts after the first when the catalog is busy with another process's commit
+BUSY_BACKOFF_S = 0.25  # the first wait; doubled each attempt, with full jitter (at most ~64 s in all)
+_T = TypeVar("_T")
+
+
+def busy(exc: BaseException) -> bool:
+    """Another process holds the catalog for its commit (SQLite: "database is locked"), or committed first to what
+    this transaction changes (DuckLake: a conflict): the same work, done again a moment later, succeeds."""
+    text = str(exc).lower()
+    return "database is locked" in text or "conflict" in text
+
+
+def retry_busy(work: Callable[[], _T]) -> _T:
+    """``work()``, again with exponential backoff and jitter while it fails with :func:`busy`, BUSY_RETRIES times at
+    most (N collectors started at once on a new store all create its catalog and tables)."""
+    for attempt in range(BUSY_RETRIES):
+        try:
+            return work()
+        except (duckdb.Error, LakeError) as exc:
+            if not busy(exc):
+                raise
+        time.sleep(random.uniform(0, BUSY_BACKOFF_S * 2 ** attempt))
+    return work()
+
+
 def wal_journal(path: Path) -> None:
     """Put a SQLite catalog in WAL mode (kept in the file): readers then never block the writer's commit nor wait for
     it. In SQLite's default rollback journal, measured here with one writer and one reader, 17 of 40 commits failed
@@ -249,7 +277,7 @@ class LakeWriter(BaseWriter):
         if not config.on_s3:
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
         try:
-            self.con = connect(config, read_only=False)
+            self.con = retry_busy(lambda: connect(config, read_only=False))
         except _Uninitialized:  # not raised read-write: DuckLake creates the catalog
             raise LakeError(f"cannot create {config.where}") from None
         self._refresh_s3 = _S3Refresh(config)
@@ -257,6 +285,10 @@ class LakeWriter(BaseWriter):
     @classmethod
     def open(cls, settings: Settings) -> LakeWriter:
         return cls(LakeConfig.from_settings(settings))
+
+    def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None:
+        """As the DuckDB store's, retried while another collector migrates the same catalog at the same moment."""
+        retry_busy(lambda: BaseWriter.migrate(self, tables, sources))
 
     def _before_transaction(self) -> None:
         self._refresh_s3(self.con)  # role credentials expire: a collector runs for days
