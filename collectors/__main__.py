@@ -21,7 +21,7 @@ import collectors
 from collectors import runner
 from sextant import progress as first_collection
 from sextant.aws import Clients
-from sextant.lake import LakeError, LakeUnavailable
+from sextant.lake import LakeError, LakeUnavailable, LakeWriter, maintain, maintenance_due
 from sextant.redact import redact
 from sextant.settings import Settings, SettingsError, load, parse_duration
 from sextant.store import StoreBusy, StoreVersionError, StoreWriter, open_writer
@@ -295,7 +295,25 @@ def _cycle(settings, writer: StoreWriter, sources, args, stop: threading.Event,
     partial = f", {len(cycle.partial)} partial" if cycle.partial else ""
     print(f"collected {rows} rows with {calls} API calls (est. ${usd:.4f}) in {time.monotonic() - t0:.1f} s; "
           f"{len(cycle.failed)} source(s) failed{partial}", flush=True)
+    _maintain(settings, writer)
     return 1 if cycle.failed else 0
+
+
+def _maintain(settings: Settings, writer: StoreWriter) -> None:
+    """A DuckLake store's maintenance when it is due ([store] maintain_every): printed; a failure never stops
+    collection (it is recorded, and tried again when next due)."""
+    if not isinstance(writer, LakeWriter):
+        return
+    try:
+        if not maintenance_due(writer, settings.maintain_every_s, datetime.now(UTC)):
+            return
+        m = maintain(writer, settings.keep_snapshots_s)
+    except Exception as exc:
+        print(f"store maintenance failed: {redact(exc)}", file=sys.stderr, flush=True)
+        return
+    took = (m.ended_at - m.started_at).total_seconds()
+    print(f"store maintenance {m.status} in {took:.1f} s: snapshots {m.snapshots_before} -> {m.snapshots_after}, "
+          f"files read {m.files_before} -> {m.files_after}" + (f": {m.error}" if m.error else ""), flush=True)
 
 
 if __name__ == "__main__":

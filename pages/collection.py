@@ -78,7 +78,9 @@ if not partial.empty:
             "operation failed (last error names it), and the table it fills keeps its previous rows.",
             icon=":material/info:")
 
-tab_runs, tab_errors, tab_cost = st.tabs(["Runs", "Errors and partial runs", "API cost"])
+lake = settings.store_backend == "ducklake"
+tab_runs, tab_errors, tab_cost, *tab_lake = st.tabs(["Runs", "Errors and partial runs", "API cost",
+                                                     *(["Store maintenance"] if lake else [])])
 with tab_runs:
     runs = collection.collection_runs()
     if runs.empty:
@@ -155,3 +157,24 @@ with tab_cost:
             "series_promoted": st.column_config.NumberColumn("series promoted (alarms)", format="%d"),
             "promoted_monthly_usd": st.column_config.NumberColumn("promotions $ / month", format="$%.2f"),
         })
+
+for tab in tab_lake:
+    with tab:
+        done = collection.maintenance_runs()
+        st.caption(f"The collector maintains the DuckLake store at most every "
+                   f"{filters.duration(settings.maintain_every_s)} ([store] maintain_every): it expires snapshots "
+                   f"older than {filters.duration(settings.keep_snapshots_s)} ([store] keep_snapshots), merges small "
+                   "files, writes inlined rows out as Parquet and deletes the files no snapshot reads any more.")
+        if done.empty:
+            ui.empty("No maintenance yet: the collector runs it after a cycle once it is due.")
+        else:
+            ui.table(done, "collection_maintenance", column_config={
+                "started_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
+                "seconds": st.column_config.NumberColumn("took", format="%.1f s"),
+                "snapshots_before": st.column_config.NumberColumn("snapshots before", format="%d"),
+                "snapshots_after": st.column_config.NumberColumn("snapshots after", format="%d"),
+                "files_before": st.column_config.NumberColumn("files read before", format="%d"),
+                "files_after": st.column_config.NumberColumn("files read after", format="%d"),
+                "files_tracked_after": st.column_config.NumberColumn("files tracked", format="%d"),
+                "error": st.column_config.TextColumn("error", width="large"),
+            })

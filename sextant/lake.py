@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -310,6 +311,68 @@ class LakeWriter(BaseWriter):
         """Nothing to copy: each commit is already a snapshot. Returns the current snapshot id (as the name
         readers key their cache by)."""
         return str(self.snapshot())
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What one :func:`maintain` did (also its row of ``sextant_maintenance_run``)."""
+
+    started_at: datetime
+    ended_at: datetime
+    status: str  # succeeded | failed
+    snapshots_before: int
+    snapshots_after: int
+    files_before: int
+    files_after: int
+    files_tracked_after: int
+    error: str | None = None
+
+
+def _catalog_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
+    """(snapshots, files the current snapshot reads, files the catalog tracks) of the attached DuckLake: data and
+    delete files."""
+    meta = f"__ducklake_metadata_{ALIAS}"
+    row = con.execute(f"""
+        SELECT (SELECT count(*) FROM {meta}.ducklake_snapshot),
+               (SELECT count(*) FROM {meta}.ducklake_data_file WHERE end_snapshot IS NULL)
+               + (SELECT count(*) FROM {meta}.ducklake_delete_file WHERE end_snapshot IS NULL),
+               (SELECT count(*) FROM {meta}.ducklake_data_file)
+               + (SELECT count(*) FROM {meta}.ducklake_delete_file)""").fetchone()  # noqa: S608 - constant names
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
+
+def maintenance_due(writer: LakeWriter, every_s: int, now: datetime) -> bool:
+    """True when no maintenance started within ``every_s`` seconds of ``now`` (by any collector of the store)."""
+    row = writer.con.execute("SELECT max(started_at) FROM sextant_maintenance_run").fetchone()
+    last = row[0] if row else None
+    return last is None or (now - last).total_seconds() >= every_s
+
+
+def maintain(writer: LakeWriter, keep_snapshots_s: int) -> Maintenance:
+    """DuckLake's own maintenance, its CHECKPOINT: write inlined rows out as Parquet, expire the snapshots older than
+    ``keep_snapshots_s`` (a page reading an older one would fail: no read lasts that long), merge adjacent small files,
+    rewrite files with many deletes, and delete the files no remaining snapshot reads and that were let go of more than
+    ``keep_snapshots_s`` ago. Recorded in ``sextant_maintenance_run``, failed or not; a failure is returned, not
+    raised (the collected data is untouched: CHECKPOINT commits what it finishes)."""
+    started = datetime.now(UTC)
+    con = writer.con
+    snaps0, files0, _ = _catalog_counts(con)
+    interval = f"{int(keep_snapshots_s)} seconds"
+    error = None
+    try:
+        retry_busy(lambda: con.execute(f"CALL {ALIAS}.set_option('expire_older_than', ?)", [interval]))
+        retry_busy(lambda: con.execute(f"CALL {ALIAS}.set_option('delete_older_than', ?)", [interval]))
+        retry_busy(lambda: con.execute(f"CHECKPOINT {ALIAS}"))
+    except duckdb.Error as exc:
+        error = scrub(exc)[:1000]
+    snaps1, files1, tracked1 = _catalog_counts(con)
+    done = Maintenance(started, datetime.now(UTC), "failed" if error else "succeeded", snaps0, snaps1, files0, files1,
+                       tracked1, error)
+    with writer.transaction() as tx:
+        tx.execute("INSERT INTO sextant_maintenance_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [done.started_at, done.ended_at, done.status, done.snapshots_before, done.snapshots_after,
+                    done.files_before, done.files_after, done.files_tracked_after, done.error])
+    return done
 
 
 class LakeReader(Reader):

@@ -175,6 +175,19 @@ SYSTEM_TABLES = (
         ("shard", "VARCHAR", "The collector shard that ran it (K/N, python -m collectors run --shard K/N); blank for "
                              "an unsharded collector."),
     ], ["run_id", "source"]),
+    table("sextant_maintenance_run", "One row per maintenance of a DuckLake store by a collector (expire old "
+          "snapshots, merge small files, write inlined rows out, delete unneeded files).", [
+        ("started_at", "TIMESTAMPTZ", "When the maintenance started."),
+        ("ended_at", "TIMESTAMPTZ", "When it finished or failed."),
+        ("status", "VARCHAR", "succeeded or failed."),
+        ("snapshots_before", "BIGINT", "Snapshots in the catalog before."),
+        ("snapshots_after", "BIGINT", "Snapshots in the catalog after (those newer than [store] keep_snapshots)."),
+        ("files_before", "BIGINT", "Data and delete files the current snapshot reads, before."),
+        ("files_after", "BIGINT", "Data and delete files the current snapshot reads, after."),
+        ("files_tracked_after", "BIGINT", "Data and delete files the catalog still tracks after (older snapshots'"
+                                          " included)."),
+        ("error", "VARCHAR", "Why it failed."),
+    ], ["started_at"], account_scoped=False),
     table("sextant_watermark", "Per-source cursors for incremental collection, advanced with the data.", [
         ("source", "VARCHAR", "Collector the cursor belongs to."),
         ("key", "VARCHAR", "What the cursor tracks (a series, a log stream, 'last_modified', ...)."),

@@ -145,6 +145,11 @@ class Settings:
     # "postgres:<libpq DSN, no password>", "sqlite:<path>" or "duckdb:<path>"; "" is sqlite:<store>/lake/catalog.sqlite
     catalog: str = ""
     data_path: str = ""  # a directory or s3://bucket/prefix/; "" is <store>/lake/data/
+    # DuckLake maintenance by the collector (sextant/lake.py maintain): at most this often, it expires the snapshots
+    # older than keep_snapshots_s (no read lasts that long: a page's query takes seconds), merges small files, writes
+    # inlined rows out as Parquet and deletes the files no snapshot needs any more
+    maintain_every_s: int = 6 * 3600
+    keep_snapshots_s: int = 24 * 3600
     accounts: tuple[AccountSettings, ...] = (AccountSettings(),)
     collect: CollectSettings = field(default_factory=CollectSettings)
     monthly_budget_usd: float = 25000.0
@@ -271,9 +276,20 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
         raise SettingsError(f"unknown section(s) {sorted(unknown)} in {path}; known: {', '.join(sorted(known))}")
     if "store" in data:
         store_section = _plain(data["store"], "store",
-                               {"location": str, "backend": str, "catalog": str, "data_path": str})
+                               {"location": str, "backend": str, "catalog": str, "data_path": str,
+                                "maintain_every": str, "keep_snapshots": str})
         settings = _store_backend(replace(settings, store=Path(store_section.get("location", settings.store))),
                                   store_section, "store.")
+        for key, attr in (("maintain_every", "maintain_every_s"), ("keep_snapshots", "keep_snapshots_s")):
+            if key in store_section:
+                try:
+                    seconds = parse_duration(store_section[key])
+                except SettingsError as exc:
+                    raise SettingsError(f"store.{key}: {exc}") from None
+                if seconds < 60:  # a snapshot a page is reading must outlive the read
+                    raise SettingsError(f"store.{key} = {store_section[key]!r}: at least 1m")
+                settings = (replace(settings, maintain_every_s=seconds) if attr == "maintain_every_s"
+                            else replace(settings, keep_snapshots_s=seconds))
     if "accounts" in data:
         settings = replace(settings, accounts=_accounts(data["accounts"], path))
     for name, cls in SECTIONS.items():

@@ -114,6 +114,16 @@ def collection_errors(limit: int = 100) -> pd.DataFrame:
     """, [limit])
 
 
+def maintenance_runs(limit: int = 20) -> pd.DataFrame:
+    """A DuckLake store's maintenance runs (sextant/lake.py maintain), newest first: started_at, status, seconds,
+    snapshots and files before and after, error. Empty for the DuckDB file, which has none."""
+    return query("""
+        SELECT started_at, status, date_diff('millisecond', started_at, ended_at) / 1000.0 AS seconds,
+               snapshots_before, snapshots_after, files_before, files_after, files_tracked_after, error
+        FROM sextant_maintenance_run ORDER BY started_at DESC LIMIT ?
+    """, [limit])
+
+
 @dataclass(frozen=True)
 class StoreDisk:
     """Bytes the store takes on disk: the collector's file (and its write-ahead log), the published snapshots
