@@ -5,6 +5,16 @@ Pages build a request and call :func:`run_action`; the confirmation dialog lives
 """
 
 from actions.alarms import CreateRecommendedAlarms, DeleteManagedAlarms
+from actions.alert_actions import (
+    Acknowledge,
+    Acks,
+    CreateSilence,
+    Silence,
+    Silences,
+    acknowledge,
+    create_silence,
+    end_silence,
+)
 from actions.audit import AuditLog, AuditRow
 from actions.refresh import (
     RefreshEndpoint,
@@ -40,11 +50,11 @@ from actions.service import (
 )
 
 __all__ = [
-    "ActionError", "Actor", "AuditLog", "AuditRow", "CreateRecommendedAlarms", "DeleteManagedAlarms", "Env",
-    "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
+    "Acknowledge", "Acks", "ActionError", "Actor", "AuditLog", "AuditRow", "CreateRecommendedAlarms", "CreateSilence",
+    "DeleteManagedAlarms", "Env", "LaunchTraining", "Outcome", "Plan", "RedriveExecution",
     "RefreshEndpoint", "RefreshQueue", "RefreshRequest", "Request", "RerunPipeline", "RestoreScalableTarget",
-    "RestoreSchedule", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "ScheduledRestore",
-    "StartStateMachine", "StopPipelineExecution", "StopTrainingJob", "cancel_restore", "new_token",
-    "parse_json_object", "plan", "plan_refresh", "request_refresh", "role_of", "run_action", "run_due_restores",
-    "serve_refreshes",
+    "RestoreSchedule", "RetryPipelineExecution", "ScaleEndpoint", "ScaleToMinimum", "ScheduledRestore", "Silence",
+    "Silences", "StartStateMachine", "StopPipelineExecution", "StopTrainingJob", "acknowledge", "cancel_restore",
+    "create_silence", "end_silence", "new_token", "parse_json_object", "plan", "plan_refresh", "request_refresh",
+    "role_of", "run_action", "run_due_restores", "serve_refreshes",
 ]

@@ -12,6 +12,10 @@ wait), so a dead receiver costs one timeout per run and never blocks the other c
 ``rate_per_minute`` messages in any minute (counted from the attempts recorded, so it holds across runs and
 processes): the rest stay pending, oldest first, for the next run.
 
+Only ``pending`` messages are sent: a message the evaluation recorded as ``suppressed`` (an active silence matched
+its alert, :mod:`alerts.silences`) is never sent unless the evaluation releases it (``pending`` again) after the
+silence ends.
+
 Secrets: a webhook's URL is read from its environment variable when sending and never written or logged; every
 error text is redacted and stripped of each channel's resolved target before it is stored or logged.
 """

@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 
 import actions as a
+from actions import alert_actions as aa
 from actions import pending
 from actions import refresh as rf
 from actions.alarms import (
@@ -558,3 +559,44 @@ def _refresh_waiting(request: a.RefreshEndpoint, request_id: int) -> None:
         return
     st.info(ui.plain(f"Refresh requested at {r.requested_at:%H:%M:%S} UTC — the charts update when the collector "
                      "has read it"), icon=":material/sync:")
+
+
+# --------------------------------------------------------------------------- silences and acknowledgements of alerts
+
+
+def _audit_path(settings: Settings | None = None) -> str:
+    settings = settings or load()
+    return settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite")
+
+
+@st.cache_resource
+def _silences(path: str) -> aa.Silences:
+    return aa.Silences(_audit(path))
+
+
+@st.cache_resource
+def _acks(path: str) -> aa.Acks:
+    return aa.Acks(_audit(path))
+
+
+def alert_silences(settings: Settings | None = None) -> aa.Silences:
+    """The silences of alerts (:mod:`actions.alert_actions`), in the audit database."""
+    return _silences(_audit_path(settings))
+
+
+def alert_acks(settings: Settings | None = None) -> aa.Acks:
+    """The acknowledgements of alerts, in the audit database."""
+    return _acks(_audit_path(settings))
+
+
+def alert_store() -> aa.StoreAlerts:
+    """The store's alerts and rules as the newest published snapshot has them (what a silence or an acknowledgement
+    is checked against)."""
+    return aa.store_alerts(data.reader())
+
+
+def show_outcome(outcome: a.Outcome | tuple[Any, ...], icon: str | None = None) -> None:
+    """An action's outcome as the dialogs show it (green only for what happened as asked and was audited)."""
+    if isinstance(outcome, a.Outcome):
+        outcome = (outcome.status, outcome.message, outcome.audit_id, outcome.audit_problem)
+    _show_outcome(*outcome, icon=icon)

@@ -53,12 +53,14 @@ def rules() -> pd.DataFrame:
     return _utc(_or_empty(df, RULE_COLUMNS), "last_evaluated_at")
 
 
-CHANNEL_COLUMNS = ["channel", "sent", "pending", "failed", "last_attempt_at", "last_status", "last_error"]
+CHANNEL_COLUMNS = ["channel", "sent", "pending", "failed", "suppressed", "last_attempt_at", "last_status",
+                   "last_error"]
 
 
 def channels() -> pd.DataFrame:
-    """Per channel that has had a message: messages sent, pending (queued or waiting for a retry) and failed (every
-    attempt failed), and its last attempt's time, status and error (never a secret: the delivery log holds none)."""
+    """Per channel that has had a message: messages sent, pending (queued or waiting for a retry), failed (every
+    attempt failed) and suppressed (held back by a silence, never sent), and its last attempt's time, status and error
+    (never a secret: the delivery log holds none)."""
     df = query("""
         WITH last AS (
             SELECT channel, attempted_at, status, error,
@@ -67,6 +69,7 @@ def channels() -> pd.DataFrame:
         SELECT d.channel, count(*) FILTER (WHERE d.status = 'sent') AS sent,
                count(*) FILTER (WHERE d.status = 'pending') AS pending,
                count(*) FILTER (WHERE d.status = 'failed') AS failed,
+               count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,
                any_value(l.attempted_at) AS last_attempt_at, any_value(l.status) AS last_status,
                any_value(l.error) AS last_error
         FROM sextant_alert_delivery d LEFT JOIN last l ON l.channel = d.channel AND l.n = 1
@@ -83,3 +86,16 @@ def attempts(limit: int = 200) -> pd.DataFrame:
         SELECT attempted_at, channel, kind, rule, resource, attempt, status, error, duration_ms
         FROM sextant_alert_attempt ORDER BY attempted_at DESC, attempt DESC LIMIT ?""", [limit])
     return _utc(_or_empty(df, ATTEMPT_COLUMNS), "attempted_at")
+
+
+SUPPRESSED_COLUMNS = ["created_at", "channel", "kind", "rule", "resource", "episode", "error"]
+
+
+def suppressed(since: datetime, limit: int = 200) -> pd.DataFrame:
+    """Messages a silence held back (``status = 'suppressed'``), queued at or after ``since``, newest first; ``error``
+    names the silence."""
+    df = query("""
+        SELECT created_at, channel, kind, rule, resource, episode, error
+        FROM sextant_alert_delivery WHERE status = 'suppressed' AND created_at >= ?
+        ORDER BY created_at DESC, rule, resource, kind LIMIT ?""", [since, limit])
+    return _utc(_or_empty(df, SUPPRESSED_COLUMNS), "created_at")

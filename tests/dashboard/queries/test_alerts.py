@@ -67,3 +67,14 @@ def test_channels_count_their_messages_and_show_their_last_attempt(tiny_store):
     assert ch.last_error["slack"] == "HTTP 503" and ch.last_status["sns"] == "sent"
     log = aq.attempts(limit=2)
     assert log.error.tolist()[0] == "HTTP 503" and len(log) == 2
+
+
+def test_messages_held_back_by_a_silence_are_counted_and_listed(tiny_store):
+    held = {**_delivery("slack", "a", "suppressed"), "error": "suppressed by silence #4 (by olu, until ...): deploy"}
+    tiny_store(sextant_alert_delivery=[held, _delivery("slack", "b", "sent")])
+    ch = aq.channels().set_index("channel")
+    assert (ch.sent["slack"], ch.suppressed["slack"], ch.pending["slack"]) == (1, 1, 0)
+    shown = aq.suppressed(END - timedelta(days=7))
+    assert shown.columns.tolist() == aq.SUPPRESSED_COLUMNS
+    assert len(shown) == 1 and "silence #4" in shown.error.iloc[0]
+    assert aq.suppressed(END + timedelta(days=1)).empty
