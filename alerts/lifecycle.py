@@ -123,6 +123,9 @@ def evaluate(writer: StoreWriter, settings: Settings, now: datetime) -> Evaluati
         result.silence_error = redact(exc)
         log.warning("alert silences not read, nothing held back: %s", result.silence_error)
     with writer.transaction() as con:
+        # the lease first: an evaluation overlapping this one rewrites the same row, so one of the two commits is
+        # refused, even on a store without primary keys (DuckLake), where two first appends of one alert would not be
+        con.execute("UPDATE sextant_alert_lease SET evaluated_at = ?", [now])
         cur = con.execute("SELECT * FROM sextant_alert")
         columns = [d[0] for d in cur.description or ()]
         stored: dict[tuple[str, str], dict[str, Any]] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sextant.schema import ALERT_TABLES, Table, ident
 from sextant.store import StoreWriter
 
-ALERT, EVENT, RULE, DELIVERY, ATTEMPT = ALERT_TABLES  # defined in the core: system tables of every store
+ALERT, EVENT, RULE, DELIVERY, ATTEMPT, LEASE = ALERT_TABLES  # defined in the core: system tables of every store
 TABLES: tuple[Table, ...] = ALERT_TABLES
 
 
@@ -20,3 +20,5 @@ def ensure(writer: StoreWriter) -> None:
             if getattr(writer, "primary_keys", True):
                 cols += f", PRIMARY KEY ({', '.join(ident(c) for c in t.primary_key)})"
             con.execute(f"CREATE TABLE IF NOT EXISTS {ident(t.name)} ({cols})")
+        if not con.execute("SELECT 1 FROM sextant_alert_lease LIMIT 1").fetchall():  # as the store's migration does
+            con.execute("INSERT INTO sextant_alert_lease VALUES ('evaluation', NULL)")

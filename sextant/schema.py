@@ -156,7 +156,15 @@ ATTEMPT = table("sextant_alert_attempt", "The delivery log: one row per send att
     ("duration_ms", "DOUBLE", "How long the attempt took, milliseconds."),
 ], ["channel", "rule", "resource", "episode", "kind", "attempt"], account_scoped=False)
 
-ALERT_TABLES: tuple[Table, ...] = (ALERT, EVENT, RULE, DELIVERY, ATTEMPT)
+LEASE = table("sextant_alert_lease", "The alerts' evaluation lease: one row (made by the store's migration) that every "
+              "evaluation rewrites first in its transaction, so that two evaluations that overlap (two collector "
+              "shards) change the same row and the store refuses the second's commit (DuckLake: a conflict), whatever "
+              "else they write; the refused one evaluates again at its next cycle, on what the first committed.", [
+                  ("name", "VARCHAR", "Always 'evaluation'."),
+                  ("evaluated_at", "TIMESTAMPTZ", "When the last evaluation that committed started."),
+              ], ["name"], account_scoped=False)
+
+ALERT_TABLES: tuple[Table, ...] = (ALERT, EVENT, RULE, DELIVERY, ATTEMPT, LEASE)
 
 SYSTEM_TABLES = (
     table("sextant_collection_run", "One row per source, account and region each time the collectors run.", [

@@ -129,6 +129,8 @@ class BaseWriter:
                 self._replace_all(system_table("sextant_source"),
                                   [(s.name, list(s.tables), list(s.depends_on), s.global_service) for s in sources])
             self._put(system_table("sextant_schema"), [(SCHEMA_VERSION, now_utc())])
+            if not self.con.execute("SELECT 1 FROM sextant_alert_lease LIMIT 1").fetchall():  # alerts/lifecycle.py
+                self.con.execute("INSERT INTO sextant_alert_lease VALUES ('evaluation', NULL)")
 
     def _replace_all(self, t: Table, rows: Sequence[Sequence[Any]]) -> None:
         """Replace every row of a small system table, in one INSERT (on DuckLake each INSERT statement writes its
