@@ -121,12 +121,14 @@ _ZERO = """
     JOIN aws_sagemaker_endpoint e ON e.account_id = d.account_id AND e.region = d.region
          AND e.endpoint_name = d.endpoint_name AND e.status = 'InService'
     WHERE d.window_minutes = 1440 AND d.invocations >= $busy"""
+# every alarm watching an endpoint, 1 while in ALARM (0 otherwise: the value its resolved message carries)
 _ALARM = """
-    SELECT a.account_id || '/' || a.region || '/' || a.alarm_name AS resource, 1 AS value,
+    SELECT a.account_id || '/' || a.region || '/' || a.alarm_name AS resource,
+           CASE WHEN a.state_value = 'ALARM' THEN 1 ELSE 0 END AS value,
            a.account_id, a.region, a.endpoint_name, a.alarm_name AS name, e.team
     FROM aws_cloudwatch_alarm a
     LEFT JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
-    WHERE a.state_value = 'ALARM' AND a.endpoint_name IS NOT NULL"""
+    WHERE a.endpoint_name IS NOT NULL"""
 _TRAINING = """
     SELECT account_id || '/' || region || '/' || training_job_name AS resource, 1 AS value,
            account_id, region, training_job_name AS name, team
