@@ -224,6 +224,24 @@ else:
         "last_evaluated_at": st.column_config.DatetimeColumn("Evaluated (UTC)", format="YYYY-MM-DD HH:mm"),
         "duration_ms": st.column_config.NumberColumn("Query (ms)", format="%.0f")})
 
+st.subheader("CloudWatch alarms managed by Sextant")
+managed = aq.managed_alarms(f)
+if managed.empty:
+    st.caption("None in scope. An operator creates the recommended set for an endpoint (p99 latency, 5xx, zero "
+               "invocations, GPU memory) from its Alarms tab on the Endpoints page; AWS then evaluates them every "
+               "minute, with no GetMetricData bill, and their state shows here after the next collection.")
+else:
+    firing_now = int((managed.state_value == "ALARM").sum())
+    st.caption(f"{ui.plural(len(managed), 'alarm')}, {firing_now} in ALARM, as last collected. AWS evaluates them "
+               "every period and notifies their SNS topic; the rule endpoint_alarm_in_alarm routes an alarm in ALARM "
+               "to the channels above. Create or delete them from an endpoint's Alarms tab.")
+    ui.table(ui.enums(managed, "state_value"), "alert_managed_alarms", column_config={
+        "alarm_name": st.column_config.TextColumn("Alarm", pinned=True), "state_value": "State",
+        "state_updated_at": st.column_config.DatetimeColumn("Since (UTC)", format="YYYY-MM-DD HH:mm"),
+        "endpoint_name": "Endpoint", "variant_name": "Variant", "metric_name": "Metric", "statistic": "Statistic",
+        "comparison_operator": "Breach when", "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+        "account_id": "Account", "region": "Region"})
+
 st.subheader("Channels and deliveries")
 if channels.empty:
     names = ", ".join(sorted(settings.channels)) or "none configured"

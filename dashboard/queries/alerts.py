@@ -13,6 +13,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from actions.alarms import PREFIX as MANAGED_PREFIX
 from dashboard.data import query
 from dashboard.filters import Filters
 from dashboard.queries._common import _or_empty, _utc
@@ -99,3 +100,23 @@ def suppressed(since: datetime, limit: int = 200) -> pd.DataFrame:
         FROM sextant_alert_delivery WHERE status = 'suppressed' AND created_at >= ?
         ORDER BY created_at DESC, rule, resource, kind LIMIT ?""", [since, limit])
     return _utc(_or_empty(df, SUPPRESSED_COLUMNS), "created_at")
+
+
+MANAGED_COLUMNS = ["alarm_name", "state_value", "state_updated_at", "endpoint_name", "variant_name", "metric_name",
+                   "statistic", "comparison_operator", "threshold", "account_id", "region"]
+
+
+def managed_alarms(f: Filters) -> pd.DataFrame:
+    """The CloudWatch alarms Sextant manages in scope (created by its recommended-alarms action: named
+    ``sextant-<endpoint>-<variant>-<kind>``, actions.alarms), as last collected: in ALARM first, then the others by
+    name. AWS evaluates them every period, whatever Sextant's cadence. Columns: MANAGED_COLUMNS (statistic: the
+    percentile when there is one; thresholds in the metric's unit, latencies in microseconds)."""
+    where, params = f.where("a", team_col="", project_col="")
+    df = query(f"""
+        SELECT a.alarm_name, a.state_value, a.state_updated_at, a.endpoint_name, a.variant_name, a.metric_name,
+               coalesce(a.extended_statistic, a.statistic) AS statistic, a.comparison_operator, a.threshold,
+               a.account_id, a.region
+        FROM aws_cloudwatch_alarm a
+        WHERE starts_with(a.alarm_name, ?) AND {where}
+        ORDER BY a.state_value = 'ALARM' DESC, a.alarm_name""", [MANAGED_PREFIX, *params])  # noqa: S608
+    return _utc(_or_empty(df, MANAGED_COLUMNS), "state_updated_at")

@@ -21,8 +21,18 @@ def _alert(resource, state, severity="critical", rule="endpoint_5xx_rate"):
             "fired_at": t if state == "firing" else None, "last_evaluated_at": NOW}
 
 
+def _alarm(name: str, state: str, endpoint: str = "fraud-prod") -> dict:
+    return {"account_id": "111111111111", "region": "us-east-1", "alarm_name": name, "state_value": state,
+            "endpoint_name": endpoint, "variant_name": "AllTraffic", "metric_name": "ModelLatency",
+            "extended_statistic": "p99", "comparison_operator": "GreaterThanThreshold", "threshold": 250000.0,
+            "state_updated_at": NOW - timedelta(minutes=5)}
+
+
 def _store(tiny_store):  # noqa: F811
     tiny_store(
+        aws_cloudwatch_alarm=[_alarm("sextant-fraud-prod-AllTraffic-p99", "OK"),
+                              _alarm("sextant-fraud-prod-AllTraffic-5xx", "ALARM"),
+                              _alarm("team-own-alarm", "ALARM")],  # not Sextant's: not in the managed list
         sextant_alert=[_alert("fraud-prod", "firing"), _alert("search-prod", "pending", "warning")],
         sextant_alert_rule=[
             {"rule": "endpoint_5xx_rate", "description": "5xx share of the last hour's invocations",
@@ -64,6 +74,10 @@ def test_the_alerts_page_shows_what_fires_the_rules_and_the_channels(tiny_store)
     assert "does not exist" in rules.error.iloc[0]
     channels = next(d.value for d in at.dataframe if "last_error" in d.value.columns)
     assert channels.channel.tolist() == ["oncall-slack"] and channels.last_error.iloc[0] == "HTTP 500"
+    managed = next(d.value for d in at.dataframe if "comparison_operator" in d.value.columns)
+    assert managed.alarm_name.tolist() == ["sextant-fraud-prod-AllTraffic-5xx", "sextant-fraud-prod-AllTraffic-p99"]
+    assert managed.state_value.tolist() == ["ALARM", "OK"] and managed.statistic.tolist() == ["p99", "p99"]
+    assert any("2 alarms, 1 in ALARM" in c.value for c in at.caption)
 
 
 def test_without_any_evaluation_the_page_says_how_rules_get_evaluated(tiny_store):  # noqa: F811
