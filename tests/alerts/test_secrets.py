@@ -19,6 +19,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import alerts
@@ -30,6 +31,9 @@ from sextant.store import Reader, Writer
 from tests.alerts.conftest import T0, traffic
 from tests.alerts.test_channels import Receiver
 from tests.conftest import APP, ROOT
+
+# pages rendered through AppTest and a `python -m alerts` child process (11 s): make test, not make test-fast
+pytestmark = pytest.mark.slow
 
 TOKEN = "xoxb-9Q7ZK2-planted-token"
 PARTS = ("T0PLANTED", "B0PLANTED", TOKEN)  # each part of the URL's path that is the secret
