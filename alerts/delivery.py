@@ -16,8 +16,9 @@ Only ``pending`` messages are sent: a message the evaluation recorded as ``suppr
 its alert, :mod:`alerts.silences`) is never sent unless the evaluation releases it (``pending`` again) after the
 silence ends.
 
-Secrets: a webhook's URL is read from its environment variable when sending and never written or logged; every
-error text is redacted and stripped of each channel's resolved target before it is stored or logged.
+Secrets: a webhook's or Teams workflow's URL and an SMTP password are read from their environment variables when
+sending and never written or logged; every error text is redacted and stripped of each channel's resolved target and
+password before it is stored or logged.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.channels import Senders
-from alerts.config import AlertConfig, AlertConfigError, Channel, config
+from alerts.config import AlertConfig, Channel, config
 from alerts.tables import ATTEMPT, DELIVERY
 from sextant.redact import redact
 from sextant.settings import Settings
@@ -74,13 +75,10 @@ def scrub(text: object, secrets: list[str]) -> str:
 
 
 def _targets(cfg: AlertConfig) -> list[str]:
-    """Every configured channel's resolved target (to strip from error texts), the ones set."""
-    out = []
-    for ch in cfg.channels.values():
-        try:
-            out.append(ch.resolve())
-        except AlertConfigError:
-            continue
+    """Every configured channel's secret values that are set (resolved targets, SMTP passwords), to strip from error
+    texts."""
+    out = [secret for ch in cfg.channels.values() for secret in ch.secrets()]
+    out += [ch.target for ch in cfg.channels.values() if ch.target]
     return out
 
 

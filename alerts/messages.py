@@ -1,6 +1,7 @@
-"""What an alert says: one subject line, a plain-text body, the event detail (docs/ALERTS.md: the EventBridge schema)
-and a Slack payload. Strings from AWS (resource names, tag values) stay text: Slack's control characters are escaped
-and the blocks are plain_text, never mrkdwn."""
+"""What an alert says: one subject line, a plain-text body, the event detail (docs/ALERTS.md: the EventBridge schema),
+a Slack payload and a Microsoft Teams one. Strings from AWS (resource names, tag values) stay text: Slack's control
+characters are escaped and the blocks are plain_text, never mrkdwn; an Adaptive Card has no plain-text block, so every
+Markdown character of a Teams text is escaped with a backslash (CommonMark's escape for ASCII punctuation)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,49 @@ def slack(d: dict[str, Any]) -> dict[str, Any]:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Open in Sextant"}, "url": d["url"][:3000]}]})
     return {"text": _slack_escape(subject(d)), "blocks": blocks}
+
+
+_MARKDOWN = frozenset("\\`*_{}[]()<>#+-.!|~&")
+
+
+def _teams_escape(s: object) -> str:
+    """``s`` as literal text in an Adaptive Card TextBlock or fact: Markdown and HTML characters escaped, control
+    characters (other than a newline) replaced by a space."""
+    out = []
+    for c in str(s):
+        if c in _MARKDOWN:
+            out.append("\\" + c)
+        elif c == "\n" or c.isprintable():
+            out.append(c)
+        else:
+            out.append(" ")
+    return "".join(out)
+
+
+def teams(d: dict[str, Any]) -> dict[str, Any]:
+    """A Microsoft Teams message (a Workflows webhook's or an incoming webhook's body): one Adaptive Card with the
+    summary, the description, the facts (resource, value, rule, window, account, team, since / resolved) and a button
+    to Sextant. Every string is escaped (:func:`_teams_escape`); the link is only the configured base URL's."""
+    firing = d["status"] == "firing"
+    facts = [("Status", "FIRING" if firing else "RESOLVED"), ("Severity", d["severity"]),
+             ("Resource", d["resource"]),
+             ("Value", f"{d['value_text']} ({'threshold' if firing else 'was over'} {d['comparison']} "
+                       f"{d['threshold_text']})"),
+             ("Rule", d["rule"]), ("Window", d["window"] or "the last evaluation")]
+    facts += [("Account", f"{d['account_id']} {d['region'] or ''}".rstrip())] if d.get("account_id") else []
+    facts += [("Team", d["team"])] if d.get("team") else []
+    facts += [("Since", d["started_at"])] if d.get("started_at") else []
+    facts += [("Resolved", d["resolved_at"])] if d.get("resolved_at") else []
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": _teams_escape(subject(d)), "weight": "Bolder", "size": "Medium", "wrap": True,
+         "color": "Attention" if firing else "Good"},
+        {"type": "TextBlock", "text": _teams_escape(d.get("description") or ""), "wrap": True, "isSubtle": True},
+        {"type": "FactSet", "facts": [{"title": t, "value": _teams_escape(v)} for t, v in facts]},
+    ]
+    card: dict[str, Any] = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+                            "version": "1.4", "body": body}
+    if d.get("url"):
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in Sextant", "url": d["url"]}]
+    return {"type": "message", "summary": subject(d),
+            "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
+                             "content": card}]}

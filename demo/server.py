@@ -30,9 +30,9 @@ TICK_SECONDS = 5.0
 
 
 def _fills() -> list:
-    from demo import costs, metrics, resources, sagemaker_fill, sts_fill
+    from demo import costs, metrics, resources, sagemaker_fill, ses_fill, sts_fill
 
-    return [sagemaker_fill, resources, metrics, costs, sts_fill]
+    return [sagemaker_fill, resources, metrics, costs, sts_fill, ses_fill]
 
 
 @dataclass
