@@ -379,3 +379,14 @@ def test_the_smtp_password_and_the_teams_url_are_stripped_from_any_error_text(mo
                           delivery._targets(cfg))
     assert PASSWORD not in text and TEAMS_TOKEN not in text and "pl4nted" not in text
     assert text == "535 bad login [secret] for [secret]"
+
+
+def test_smtp_with_starttls_never_logs_in_to_a_server_without_it(store, smtp_server, monkeypatch):
+    monkeypatch.setenv("SEXTANT_TEST_SMTP_PASSWORD", PASSWORD)
+    store.configure(channels={"mail": _smtp_channel(smtp_server.port, starttls=True)})  # the receiver has no TLS
+    store.put("aws_cloudwatch_endpoint_traffic", [traffic("ep-a", 1000, 120)])
+    store.evaluate(T0)
+    assert alerts.deliver(store.writer, store.settings, T0).failed == {"mail": 1}
+    assert smtp_server.logins == [] and smtp_server.messages == []  # no password sent in clear, no message
+    assert store.rows("SELECT error FROM sextant_alert_attempt") == [
+        ("SendError: could not start TLS with the SMTP server: it does not offer that (STARTTLS or AUTH)",)]
