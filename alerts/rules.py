@@ -13,19 +13,27 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import duckdb
 
 from alerts.config import AlertConfig, AlertConfigError, UserRule
-from sextant.bill import forecast_select
+from sextant.bill import (
+    NOT_LINKED,
+    PRICE_PARAMS,
+    endpoint_invocations_select,
+    forecast_select,
+    hourly_prices_select,
+    variant_hours_select,
+)
 from sextant.freshness import cadence_s
 from sextant.settings import Settings
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq, "!=": operator.ne}
+IDLE_DAYS = 7  # dashboard.queries.health.IDLE_DAYS: the Endpoints / Overview health rule's idle
 USER_PARAMETERS = frozenset({"now"})  # a user rule may name $now: the evaluation time (UTC)
 
 
@@ -162,6 +170,89 @@ _FORECAST = f"""
            actual_before_usd + mean_usd AS value, strftime(period_start, '%Y-%m') AS name
     FROM ({forecast_select("$today")})"""  # noqa: S608 - constant fragments
 
+# The month-end forecast of each team with a budget ([budget.teams]): the team's spend of the complete days of the
+# month (the bill grouped by the team tag, as the Cost page's team view reads it, NOT_LINKED) + its average complete
+# day x the days left (today included: it is not complete). No complete day yet (the 1st): no forecast (NULL).
+# Value: the forecast / the team's budget (fires over 1, i.e. 100 %).
+_TEAM_FORECAST = f"""
+    WITH b AS (SELECT unnest($teams::VARCHAR[]) AS team, unnest($budgets::DOUBLE[]) AS budget_usd),
+    m AS (SELECT date_trunc('month', $today::DATE)::DATE AS month_start,
+                 ($today::DATE - date_trunc('month', $today::DATE)::DATE) AS complete_days,
+                 (last_day($today::DATE) - $today::DATE + 1) AS days_left),
+    spent AS (SELECT key1 AS team, sum(unblended_cost_usd) AS usd FROM aws_cost_daily, m
+              WHERE {NOT_LINKED} AND group_by_kind = 'TAG:team/SERVICE'
+                AND date >= m.month_start AND date < $today::DATE GROUP BY ALL)
+    SELECT 'month-end forecast ' || b.team || ' ' || strftime(m.month_start, '%Y-%m') AS resource,
+           CASE WHEN m.complete_days > 0 THEN (coalesce(s.usd, 0)
+                + coalesce(s.usd, 0) / m.complete_days * m.days_left) / b.budget_usd END AS value,
+           b.team, b.team AS name, b.budget_usd,
+           coalesce(s.usd, 0) + coalesce(s.usd, 0) / nullif(m.complete_days, 0) * m.days_left AS forecast_usd
+    FROM b CROSS JOIN m LEFT JOIN spent s USING (team)"""  # noqa: S608 - constant fragments
+# AWS Cost Anomaly Detection's anomalies that started in the last $days days (today included), by total impact; one
+# dismissed in the console (feedback NO or PLANNED_ACTIVITY) counts 0, so its alert resolves.
+_ANOMALY = """
+    SELECT 'cost anomaly ' || anomaly_id AS resource,
+           CASE WHEN coalesce(feedback, '') IN ('NO', 'PLANNED_ACTIVITY') THEN 0 ELSE total_impact_usd END AS value,
+           account_id, region, anomaly_id AS name, service, linked_account, usage_type, start_date
+    FROM aws_cost_anomaly
+    WHERE start_date > $today::DATE - $days::INTEGER
+    ORDER BY total_impact_usd DESC NULLS LAST"""
+# Hosting cost of the instances serving an endpoint now a month (current counts x the hourly Host price learned from
+# the bill, x 24 x 30: the Savings page's idle list), while it is idle as the health rule has it (no invocation in
+# $idle_days+ days of collected metrics, the endpoint being older: dashboard.queries.health.last_invocation), else 0.
+_HOST_PRICES = f"""
+    SELECT instance_type, usd_per_hour FROM ({hourly_prices_select("$price_line", "$price_days")})
+    WHERE kind = 'Host'"""  # noqa: S608 - constant fragments
+_IDLE_COST = f"""
+    WITH p AS ({_HOST_PRICES}),
+    serving AS (SELECT v.account_id, v.region, v.endpoint_name, sum(v.current_instance_count * p.usd_per_hour)
+                       AS usd_per_hour
+                FROM aws_sagemaker_endpoint_variant v LEFT JOIN p USING (instance_type) GROUP BY ALL),
+    s AS (SELECT s.* FROM aws_cloudwatch_endpoint_summary s
+          JOIN aws_sagemaker_endpoint USING (account_id, region, endpoint_name)),
+    g AS (SELECT (SELECT max(as_of) FROM aws_cloudwatch_endpoint_summary) AS as_of,
+                 (SELECT min(metrics_since) FROM s) AS covered),
+    idle AS (SELECT e.account_id, e.region, e.endpoint_name, e.team,
+                    epoch(coalesce(s.as_of, g.as_of) - coalesce(s.last_invocation,
+                          greatest(e.creation_time, g.covered))) / 86400 AS idle_days
+             FROM aws_sagemaker_endpoint e LEFT JOIN s USING (account_id, region, endpoint_name) CROSS JOIN g
+             WHERE g.as_of IS NOT NULL)
+    SELECT i.account_id || '/' || i.region || '/' || i.endpoint_name AS resource,
+           CASE WHEN i.idle_days >= $idle_days THEN c.usd_per_hour * 24 * 30 ELSE 0 END AS value,
+           i.account_id, i.region, i.endpoint_name, i.endpoint_name AS name, i.team, i.idle_days
+    FROM idle i LEFT JOIN serving c USING (account_id, region, endpoint_name)"""  # noqa: S608 - constant fragments
+# Cost per 1,000 inferences of each endpoint as the Cost page computes it (dashboard.queries.cost.endpoint_unit_cost:
+# instance-hours of its variants x the hourly Host price, / invocations x 1000) over the last 7 complete UTC days vs
+# the 7 before them; value: the change in %, for endpoints with a cost and invocations in both weeks.
+_WEEK = """
+    SELECT k.account_id, k.region, k.endpoint_name,
+           sum(k.instance_hours * p.usd_per_hour) / any_value(i.invocations) * 1000 AS usd_per_1k
+    FROM ({hours}) k JOIN aws_sagemaker_endpoint USING (account_id, region, endpoint_name)
+    LEFT JOIN p USING (instance_type)
+    JOIN ({invocations}) i USING (account_id, region, endpoint_name)
+    WHERE i.invocations > 0
+    GROUP BY ALL"""
+_UNIT_COST = f"""
+    WITH p AS ({_HOST_PRICES}),
+    w1 AS ({_WEEK.format(hours=variant_hours_select("$w1_start", "$w1_end"),
+                         invocations=endpoint_invocations_select("$w1_start", "$w1_start", "$w1_end", "$w1_end"))}),
+    w0 AS ({_WEEK.format(hours=variant_hours_select("$w0_start", "$w0_end"),
+                         invocations=endpoint_invocations_select("$w0_start", "$w0_start", "$w0_end", "$w0_end"))})
+    SELECT w1.account_id || '/' || w1.region || '/' || w1.endpoint_name AS resource,
+           (w1.usd_per_1k / w0.usd_per_1k - 1) * 100 AS value,
+           w1.account_id, w1.region, w1.endpoint_name, w1.endpoint_name AS name, e.team,
+           w1.usd_per_1k, w0.usd_per_1k AS previous_usd_per_1k
+    FROM w1 JOIN w0 USING (account_id, region, endpoint_name)
+    JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+    WHERE w0.usd_per_1k > 0 AND w1.usd_per_1k IS NOT NULL"""  # noqa: S608 - constant fragments
+
+
+def _weeks(now: datetime) -> dict[str, datetime]:
+    """The last 7 complete UTC days [w1_start, w1_end) and the 7 before them [w0_start, w0_end)."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    week = timedelta(days=7)
+    return {"w1_start": today - week, "w1_end": today, "w0_start": today - 2 * week, "w0_end": today - week}
+
 
 def builtins(settings: Settings) -> list[Rule]:
     """The built-in rules with the thresholds of ``[alerts]`` (those in ``disabled_rules`` left out; the absolute
@@ -196,6 +287,20 @@ def builtins(settings: Settings) -> list[Rule]:
                      "hot": settings.collect.hot_every_s}),
         Rule("cost_forecast_over_budget", "The month-end forecast of the whole bill is over the budget", "warning",
              _FORECAST, settings.monthly_budget_usd, ">", 0, "this month", "USD", "cost"),
+        Rule("team_forecast_over_budget", "A team's month-end forecast (its spend of the month's complete days + its "
+             "average complete day x the days left) over its budget ([budget.teams]); the value is the share of "
+             "the budget", "warning", _TEAM_FORECAST, 1.0, ">", 0, "this month", "ratio", "cost?team={team}",
+             params={"teams": list(settings.team_budgets_usd), "budgets": list(settings.team_budgets_usd.values())}),
+        Rule("cost_anomaly", "AWS Cost Anomaly Detection found an anomaly with this total impact", "warning",
+             _ANOMALY, a.anomaly_min_usd, ">=", 0, f"started in the last {a.anomaly_lookback_days} days", "USD",
+             "cost", params={"days": a.anomaly_lookback_days}),
+        Rule("endpoint_idle_cost", f"An endpoint idle (no invocation in {IDLE_DAYS}+ days) whose instances cost this "
+             "much a month", "warning", _IDLE_COST, a.idle_monthly_usd, ">", 0,
+             f"no invocation in {IDLE_DAYS} days; cost: the instances serving now x 720 h", "USD",
+             params={**PRICE_PARAMS, "idle_days": IDLE_DAYS}),
+        Rule("cost_per_1k_inferences_up", "An endpoint's hosting cost per 1,000 inferences rose week over week, in %",
+             "warning", _UNIT_COST, a.unit_cost_increase_pct, ">=", 0,
+             "the last 7 complete days vs the 7 before", "%", params={**PRICE_PARAMS, "weeks": _weeks}),
     ]
     return [r for r in rules if r.name not in a.disabled_rules
             and not (r.name == "endpoint_p99_absolute" and a.p99_max_ms <= 0)]
@@ -204,7 +309,8 @@ def builtins(settings: Settings) -> list[Rule]:
 BUILTIN_NAMES = ("endpoint_5xx_rate", "endpoint_p99_over_baseline", "endpoint_p99_absolute",
                  "endpoint_invocations_zero", "endpoint_alarm_in_alarm", "training_job_failed",
                  "pipeline_execution_failed", "source_failing",
-                 "source_stale", "cost_forecast_over_budget")
+                 "source_stale", "cost_forecast_over_budget", "team_forecast_over_budget", "cost_anomaly",
+                 "endpoint_idle_cost", "cost_per_1k_inferences_up")
 
 
 def from_user(rule: UserRule) -> Rule:
@@ -229,7 +335,9 @@ def run(con: duckdb.DuckDBPyConnection, rule: Rule, now: datetime) -> list[dict[
         cur.execute("BEGIN TRANSACTION READ ONLY")
         try:
             wanted = set(cur.extract_statements(rule.sql)[0].named_parameters)
-            given = {**rule.params, "now": now, "today": now.date()}
+            given: dict[str, Any] = {"now": now, "today": now.date()}
+            for key, value in rule.params.items():  # a callable gives parameters of the evaluation time
+                given.update(value(now) if callable(value) else {key: value})
             cur.execute(rule.sql, {k: v for k, v in given.items() if k in wanted})
             columns = [d[0] for d in cur.description or ()]
             rows = cur.fetchall()

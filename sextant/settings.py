@@ -127,6 +127,10 @@ class AlertSettings:
     busy_invocations_24h: int = field(default=1000, metadata={"min": 1})  # "busy" for the zero-invocations rule
     failure_lookback_h: int = field(default=24, metadata={"min": 1})  # a failed job or execution this recent fires
     stale_factor: float = field(default=2.0, metadata={"min": 1})  # a source's data older than this x its cadence
+    idle_monthly_usd: float = field(default=100.0, metadata={"min": 0})  # an idle endpoint costing more a month
+    anomaly_min_usd: float = field(default=100.0, metadata={"min": 0})  # a cost anomaly's total impact from this
+    anomaly_lookback_days: int = field(default=7, metadata={"min": 1, "max": 90})  # ...started this recently
+    unit_cost_increase_pct: float = field(default=25.0, metadata={"min": 0})  # cost per 1,000 inferences, week/week
     max_attempts: int = field(default=4, metadata={"min": 1, "max": 20})  # sends per message before giving up
 
 
@@ -153,6 +157,8 @@ class Settings:
     accounts: tuple[AccountSettings, ...] = (AccountSettings(),)
     collect: CollectSettings = field(default_factory=CollectSettings)
     monthly_budget_usd: float = 25000.0
+    # [budget.teams]: a team (the team tag's value) -> its monthly budget, USD; the per-team forecast rule's budgets
+    team_budgets_usd: dict[str, float] = field(default_factory=dict, hash=False)
     actions: ActionSettings = field(default_factory=ActionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -300,8 +306,7 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
     if os.environ.get("SEXTANT_DRY_RUN") == "1":
         settings = replace(settings, actions=replace(settings.actions, dry_run=True))
     if "budget" in data:
-        budget = _plain(data["budget"], "budget", {"monthly_usd": float})
-        settings = replace(settings, monthly_budget_usd=float(budget.get("monthly_usd", 25000.0)))
+        settings = _budget(settings, data["budget"])
     location = store or os.environ.get("SEXTANT_STORE")
     if location:
         settings = replace(settings, store=Path(location))
@@ -310,6 +315,33 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
     if env:
         settings = _store_backend(settings, env, "SEXTANT_")
     return settings
+
+
+def _budget(settings: Settings, section: Any) -> Settings:
+    """``[budget]``: monthly_usd (the whole bill's) and the table ``[budget.teams]``."""
+    teams = section.get("teams") if isinstance(section, dict) else None
+    budget = _plain({k: v for k, v in section.items() if k != "teams"} if isinstance(section, dict) else section,
+                    "budget", {"monthly_usd": float, "teams": dict})
+    settings = replace(settings, monthly_budget_usd=float(budget.get("monthly_usd", 25000.0)))
+    return replace(settings, team_budgets_usd=_team_budgets(teams)) if teams is not None else settings
+
+
+def _team_budgets(teams: Any) -> dict[str, float]:
+    """``[budget.teams]``: team (the team tag's value, as the bill groups it) -> monthly budget in USD, above 0."""
+    example = '[budget.teams] followed by lines such as vision = 5000 (or "fraud-ml" = 2500)'
+    if not isinstance(teams, dict):
+        raise SettingsError(f"budget.teams = {teams!r}: expected a table of team = monthly USD, e.g. {example}")
+    out: dict[str, float] = {}
+    for team, usd in teams.items():
+        if not team.strip():
+            raise SettingsError(f"budget.teams: an empty team name; name a team as its team tag reads, e.g. {example}")
+        if isinstance(usd, bool) or not isinstance(usd, int | float):
+            raise SettingsError(f"budget.teams.{team} = {usd!r}: expected a number (USD a month), e.g. {example}")
+        if not usd > 0:
+            raise SettingsError(f"budget.teams.{team} = {usd!r}: must be above 0 (leave the team out to have no "
+                                "budget)")
+        out[team] = float(usd)
+    return out
 
 
 def _store_backend(settings: Settings, section: dict[str, Any], where: str) -> Settings:

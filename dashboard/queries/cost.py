@@ -30,8 +30,8 @@ import pandas as pd
 from dashboard.data import per_snapshot, query
 from dashboard.filters import Filters
 from dashboard.queries.endpoints import endpoint_list
-from dashboard.queries.prices import NOT_LINKED, prices_for
-from sextant.bill import forecast_select
+from dashboard.queries.prices import prices_for
+from sextant.bill import NOT_LINKED, endpoint_invocations_select, forecast_select, variant_hours_select, whole_days
 
 # --------------------------------------------------------------------------- the bill
 
@@ -241,47 +241,23 @@ def anomalies(start: date, end: date) -> pd.DataFrame:
 
 def _endpoint_invocations(start: datetime, end: datetime) -> pd.DataFrame:
     """Invocations per endpoint over [start, end), summed in SQL: whole UTC days from the daily rollup, the
-    partial days at either end from the hourly one (a 30-day range reads ~30 rows per series, not 720)."""
-    day0 = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    d0 = day0 if day0 == start else day0 + timedelta(days=1)  # first whole day
-    d1 = end.replace(hour=0, minute=0, second=0, microsecond=0)  # end of the last whole day
-    if d1 <= d0:
-        d0 = d1 = end  # no whole day: all from the hourly rollup
-    return query("""
-        WITH s AS (SELECT account_id, region, series_id, endpoint_name FROM aws_cloudwatch_metric_series
-                   WHERE namespace = 'AWS/SageMaker' AND metric_name = 'Invocations' AND endpoint_name IS NOT NULL),
-        v AS (SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
-              WHERE stat = 'Sum' AND hour >= $1 AND hour < $2
-              UNION ALL
-              SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_hourly
-              WHERE stat = 'Sum' AND hour >= $3 AND hour < $4
-              UNION ALL
-              SELECT account_id, region, series_id, value FROM aws_cloudwatch_metric_daily
-              WHERE stat = 'Sum' AND day >= $2 AND day < $3)
-        SELECT s.account_id, s.region, s.endpoint_name, sum(v.value) AS invocations
-        FROM v JOIN s USING (account_id, region, series_id) GROUP BY ALL""", [start, d0, d1, end])
+    partial days at either end from the hourly one (a 30-day range reads ~30 rows per series, not 720);
+    :func:`sextant.bill.endpoint_invocations_select`, which the alert rules read too."""
+    d0, d1 = whole_days(start, end)
+    return query(endpoint_invocations_select("$1", "$2", "$3", "$4"), [start, d0, d1, end])
 
 
 def variant_hours(f: Filters, start: datetime, end: datetime) -> pd.DataFrame:
-    """Instance-hours per endpoint variant and instance type over [start, end).
+    """Instance-hours per endpoint variant and instance type over [start, end) of the endpoints in scope
+    (:func:`sextant.bill.variant_hours_select`, which the alert rules read too).
 
     Each observed state holds until the next one; the earliest observed state is assumed to hold before
     it (the collector only sees changes from its first run on)."""
     where, params = f.where("e")
     return query(f"""
-        WITH h AS (
-            SELECT account_id, region, endpoint_name, variant_name, instance_type, current_instance_count,
-                   CASE WHEN row_number() OVER w = 1 THEN ?::TIMESTAMPTZ ELSE observed_at END AS t0,
-                   coalesce(lead(observed_at) OVER w, ?::TIMESTAMPTZ) AS t1
-            FROM aws_sagemaker_endpoint_variant_history
-            WINDOW w AS (PARTITION BY account_id, region, endpoint_name, variant_name ORDER BY observed_at)
-        )
-        SELECT h.account_id, h.region, h.endpoint_name, h.variant_name, h.instance_type,
-               sum(h.current_instance_count * greatest(0, epoch(least(h.t1, ?::TIMESTAMPTZ))
-                   - epoch(greatest(h.t0, ?::TIMESTAMPTZ))) / 3600) AS instance_hours
-        FROM h JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
+        SELECT h.* FROM ({variant_hours_select()}) h
+        JOIN aws_sagemaker_endpoint e USING (account_id, region, endpoint_name)
         WHERE {where}
-        GROUP BY ALL
     """, [start, end, end, start, *params])  # noqa: S608
 
 

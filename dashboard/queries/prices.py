@@ -6,7 +6,8 @@ for it — cost / usage hours of the Cost Explorer SERVICE/USAGE_TYPE lines ``<r
 and any other ``<kind>:ml.<type>`` line — over the
 ``LOOKBACK_DAYS`` days ending at the newest day of the bill (so the figure holds still between
 collections), excluding the management account's own copy of linked accounts' lines. The Endpoints table,
-unit economics, the savings lists and the action dialog all read it here.
+unit economics, the savings lists and the action dialog all read it here; the SQL is
+:func:`sextant.bill.hourly_prices_select`, which the alert rules (alerts.rules) read too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from collections.abc import Callable
 import pandas as pd
 
 from dashboard.data import query
-from sextant.bill import NOT_LINKED
+from sextant.bill import PRICE_LINE, PRICE_LOOKBACK_DAYS, hourly_prices_select
 
-LOOKBACK_DAYS = 30
-# A management account's bill repeats its linked accounts' lines under its own id: count each line once.
-_LINE = r"-([A-Za-z]+(?:-Spot)?):(ml\.[a-z0-9.]+)$"  # USE1-Host:ml.m5.xlarge -> Host, ml.m5.xlarge
+LOOKBACK_DAYS = PRICE_LOOKBACK_DAYS
+_LINE = PRICE_LINE  # USE1-Host:ml.m5.xlarge -> Host, ml.m5.xlarge
 # Where the bill has no line for a kind yet, the rate of the same hardware billed another way stands in.
 FALLBACK = {"Train": ("Train-Spot",), "Train-Spot": ("Train",)}
 COLUMNS = ["kind", "instance_type", "usd_per_hour"]
@@ -28,17 +28,9 @@ COLUMNS = ["kind", "instance_type", "usd_per_hour"]
 
 def hourly_prices() -> pd.DataFrame:
     """Columns kind (Host, Train, Train-Spot, Processing, ...), instance_type, usd_per_hour; empty before costs
-    are collected."""
-    df = query(f"""
-        SELECT regexp_extract(key2, ?, 1) AS kind, regexp_extract(key2, ?, 2) AS instance_type,
-               sum(unblended_cost_usd) / sum(usage_quantity) AS usd_per_hour
-        FROM aws_cost_daily
-        WHERE group_by_kind = 'SERVICE/USAGE_TYPE' AND regexp_matches(key2, ?)
-          AND {NOT_LINKED}
-          AND date > (SELECT max(date) FROM aws_cost_daily) - ?::INTEGER
-        GROUP BY ALL HAVING sum(usage_quantity) > 0
-        ORDER BY kind, instance_type
-    """, [_LINE, _LINE, _LINE, LOOKBACK_DAYS])  # noqa: S608 - a constant fragment
+    are collected (:func:`sextant.bill.hourly_prices_select`: the SQL the alert rules read too)."""
+    df = query(f"SELECT * FROM ({hourly_prices_select()}) ORDER BY kind, instance_type",  # noqa: S608 - fixed text
+               [_LINE, _LINE, _LINE, LOOKBACK_DAYS])
     return df if not df.empty else pd.DataFrame(columns=COLUMNS)
 
 
