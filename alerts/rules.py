@@ -30,10 +30,10 @@ from sextant.bill import (
 )
 from sextant.freshness import cadence_s
 from sextant.settings import Settings
+from sextant.traffic import IDLE_DAYS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "=": operator.eq, "!=": operator.ne}
-IDLE_DAYS = 7  # dashboard.queries.health.IDLE_DAYS: the Endpoints / Overview health rule's idle
 USER_PARAMETERS = frozenset({"now"})  # a user rule may name $now: the evaluation time (UTC)
 
 

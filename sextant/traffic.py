@@ -18,6 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+# An endpoint is idle after this many days without an invocation (in the metrics collected): the health rule of the
+# Endpoints and Overview pages, the Savings list and the endpoint_idle_cost alert all judge it so.
+IDLE_DAYS = 7
+
 TRAFFIC_WINDOWS = (timedelta(hours=1), timedelta(hours=24))  # the windows stored each cycle: health's 1 h, 24 h
 TRAFFIC_TABLE = "aws_cloudwatch_endpoint_traffic"
 

@@ -20,10 +20,10 @@ from dashboard.data import gather, query
 from dashboard.filters import Filters
 from dashboard.queries._common import _or_empty, _utc
 from dashboard.queries.endpoints import endpoint_list, p99_now, traffic_windows
+from sextant.traffic import IDLE_DAYS
 
 SUMMARY = "aws_cloudwatch_endpoint_summary"
 THRESHOLDS = {"error_rate_pct": 1.0, "p99_vs_baseline": 2.0}
-IDLE_DAYS = 7
 KEY = ["account_id", "region", "endpoint_name"]
 _COUNTS = ("invocations_1h", "invocations_24h", "invocations_7d", "invocations_30d", "errors_5xx_1h",
            "errors_5xx_24h")

@@ -191,12 +191,6 @@ def test_an_idle_endpoint_costing_more_than_the_threshold_a_month(store):
     assert breaching(store, "endpoint_idle_cost") == [key + "cpu-idle", key + "gpu-idle"]
 
 
-def test_idle_is_the_health_rules_idle():
-    from dashboard.queries import health
-
-    assert rules.IDLE_DAYS == health.IDLE_DAYS
-
-
 def _history(name: str, count: int, itype: str = "ml.g5.xlarge") -> dict:
     return {**ACC, "endpoint_name": name, "variant_name": "AllTraffic", "observed_at": T0 - timedelta(days=30),
             "instance_type": itype, "current_instance_count": count}
