@@ -185,9 +185,10 @@ def test_the_operator_policy_covers_every_call_of_every_action_and_nothing_more(
 
 
 def test_the_alerts_policy_allows_exactly_what_the_alerts_call():
-    """The identity that runs the collector sends the alerts: SNS Publish and EventBridge PutEvents, nothing more."""
+    """The identity that runs the collector sends the alerts: SNS Publish, EventBridge PutEvents and SES SendEmail (the
+    e-mail channel with via = "ses"), nothing more."""
     text = "\n".join(p.read_text() for p in sorted((ROOT / "alerts").rglob("*.py")))
     clients = set(re.findall(r'client\("([a-z0-9-]+)"', text))
     calls = set(re.findall(r"client\.([a-z_]+)\(", text))
-    assert clients == {"sns", "events"} and calls == {"publish", "put_events"}, (clients, calls)
-    assert policy_actions("alerts") == {"sns:Publish", "events:PutEvents"}
+    assert clients == {"sns", "events", "sesv2"} and calls == {"publish", "put_events", "send_email"}, (clients, calls)
+    assert policy_actions("alerts") == {"sns:Publish", "events:PutEvents", "ses:SendEmail"}
