@@ -280,8 +280,9 @@ def _cycle(settings, writer: StoreWriter, sources, args, stop: threading.Event,
 
     t0 = time.monotonic()
     try:
-        cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress,
-                                 shard=args.shard, region_filter=args.region)
+        only = {key: value for key, value in (("shard", getattr(args, "shard", None)),
+                                              ("region_filter", getattr(args, "region", None))) if value is not None}
+        cycle = runner.run_cycle(settings, writer, sources, args.account, args.since, progress, **only)
         _alerts(lambda: alerts.evaluate(writer, settings, datetime.now(UTC)).lines(), settings, "evaluation")
         writer.publish()
     finally:
