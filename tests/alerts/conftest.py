@@ -3,6 +3,7 @@ open by its one writer, as the collector holds it at the end of a cycle."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import collectors
 from sextant.schema import SYSTEM_TABLES
 from sextant.settings import AlertSettings, Settings
 from sextant.store import Writer
+from tests.dashboard.queries.conftest import _template
 
 _TABLES = {t.name: t for t in [*SYSTEM_TABLES, *collectors.all_tables(), *alerts.TABLES]}
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -25,8 +27,11 @@ class AlertStore:
     """A writer on a tiny store, the settings alerts are evaluated with, and helpers to read what they wrote."""
 
     def __init__(self, location: Path) -> None:
+        # a copy of the store every table of which the migration made once per test process (the alerts' tables are
+        # system tables): tests.dashboard.queries.conftest._template
+        location.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_template(), location / "writer.duckdb")
         self.writer = Writer(location)
-        self.writer.migrate(list(collectors.all_tables()))  # the alerts' tables are system tables
         self.settings = Settings(store=location)
 
     def put(self, table: str, rows: list[dict[str, Any]]) -> None:

@@ -127,6 +127,7 @@ def _transitions(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(f"alert {RULE}: {RESOURCE} ")]
 
 
+@pytest.mark.emulated  # its own emulated account and collector processes, ~4 min: make test only
 def test_the_incident_fires_once_resolves_once_after_a_scale_up_and_every_channel_gets_both(incident, monkeypatch,
                                                                                           tmp_path):
     answer = control.send(incident.control, {"kind": "incident", "lead_minutes": 5})
