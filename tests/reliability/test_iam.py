@@ -25,6 +25,7 @@ ENDPOINT_TO_IAM = {"api.sagemaker": "sagemaker", "api.ecr": "ecr", "monitoring":
 IAM_TO_BOTOCORE = {"sagemaker": "sagemaker", "application-autoscaling": "application-autoscaling",
                    "cloudwatch": "cloudwatch", "logs": "logs", "ce": "ce", "ecr": "ecr", "events": "events",
                    "cloudformation": "cloudformation", "states": "stepfunctions", "sts": "sts", "iam": "iam"}
+ALERT_ONLY = {"sns:Publish": ("sns", "Publish"), "ses:SendEmail": ("sesv2", "SendEmail")}
 NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}  # AWS: "No permissions are required to perform this operation."
 READ_VERBS = ("Describe", "List", "Get", "BatchGet", "Filter", "Search", "Lookup")
 MAIN = "123456789012"
@@ -76,8 +77,9 @@ def test_every_policy_action_exists_and_none_is_a_wildcard():
     session = botocore.session.get_session()
     for name in ("collector", "operator", "alerts"):
         for action in policy_actions(name):
-            if action == "sns:Publish":  # SNS is the alerts' only service outside IAM_TO_BOTOCORE
-                assert "Publish" in session.get_service_model("sns").operation_names
+            if action in ALERT_ONLY:  # the alerts' services outside IAM_TO_BOTOCORE (SES's IAM prefix is sesv2's too)
+                service, op = ALERT_ONLY[action]
+                assert op in session.get_service_model(service).operation_names, action
                 continue
             prefix, op = action.split(":")
             assert "*" not in action, action
@@ -154,6 +156,10 @@ def _every_action(live, env, audit) -> list[a.Outcome]:
     wait_until(lambda: sfn.describe_execution(executionArn=execution)["status"] == "FAILED", 120,
                "the execution to fail")
     outcomes.append(run(a.RedriveExecution(MAIN, execution)))
+    topic = f"arn:aws:sns:us-east-1:{MAIN}:ml-oncall"  # the recommended alarms of a GPU endpoint, then their removal
+    outcomes.append(run(a.CreateRecommendedAlarms(MAIN, "nlp-summarizer-prod", sns_topic_arn=topic,
+                                                  p99_baseline_ms=250.0, had_traffic=True)))
+    outcomes.append(run(a.DeleteManagedAlarms(MAIN, "nlp-summarizer-prod")))
     return outcomes
 
 
@@ -173,9 +179,9 @@ def test_the_operator_policy_covers_every_call_of_every_action_and_nothing_more(
     refs = referenced(sorted((ROOT / "actions").glob("*.py")))
     missing = {n: acts for n, acts in refs.items() if not set(acts) & (allowed | NO_PERMISSION_NEEDED)}
     assert missing == {}, "operations in actions/ that docs/iam/operator-policy.json does not allow"
-    # Beyond what the code calls, only what AWS checks on the side: tags on create, passing the execution
-    # role, and the Auto Scaling service-linked role on first registration.
-    side = {"sagemaker:AddTags", "iam:PassRole", "iam:CreateServiceLinkedRole"}
+    # Beyond what the code calls, only what AWS checks on the side: tags on create (a training job's, an alarm's),
+    # passing the execution role, and the Auto Scaling service-linked role on first registration.
+    side = {"sagemaker:AddTags", "iam:PassRole", "iam:CreateServiceLinkedRole", "cloudwatch:TagResource"}
     named = {act for acts in refs.values() for act in acts}
     assert sorted(allowed - named - side) == []
     doc = json.loads((DOCS / "operator-policy.json").read_text())
