@@ -108,9 +108,10 @@ class UserRule:
     description: str = ""
     channels: tuple[str, ...] = ()
     window: str = ""  # the window the value covers, in words (shown in messages)
-    accounts: tuple[str, ...] = ()  # scope: only these account ids, teams, endpoints (empty: all)
+    accounts: tuple[str, ...] = ()  # scope: only these account ids, teams, endpoints, projects (empty: all)
     teams: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()  # matched against the query's project column
 
 
 def _str(where: str, key: str, value: Any) -> str:
@@ -255,7 +256,7 @@ def channel(name: str, table: Any) -> Channel:
 
 
 RULE_KEYS = ("sql", "threshold", "comparison", "for", "severity", "description", "channels", "window", "accounts",
-             "teams", "endpoints")
+             "teams", "endpoints", "projects")
 
 
 def user_rule(name: str, table: Any, channel_names: set[str]) -> UserRule:
@@ -287,7 +288,8 @@ def user_rule(name: str, table: Any, channel_names: set[str]) -> UserRule:
     return UserRule(name, sql, _number(where, "threshold", t["threshold"]), comparison, for_s, severity,
                     _str(where, "description", t.get("description", "")), channels,
                     _str(where, "window", t.get("window", "")), _strings(where, "accounts", t.get("accounts", [])),
-                    _strings(where, "teams", t.get("teams", [])), _strings(where, "endpoints", t.get("endpoints", [])))
+                    _strings(where, "teams", t.get("teams", [])), _strings(where, "endpoints", t.get("endpoints", [])),
+                    _strings(where, "projects", t.get("projects", [])))
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class Rule:
     accounts: tuple[str, ...] = ()  # scope (empty: all)
     teams: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
 
     def breaches(self, value: object) -> bool:
         if value is None or isinstance(value, bool) or not isinstance(value, int | float) or value != value:
@@ -69,7 +70,8 @@ class Rule:
     def in_scope(self, row: dict[str, Any]) -> bool:
         return ((not self.accounts or row.get("account_id") in self.accounts)
                 and (not self.teams or row.get("team") in self.teams)
-                and (not self.endpoints or row.get("endpoint_name") in self.endpoints))
+                and (not self.endpoints or row.get("endpoint_name") in self.endpoints)
+                and (not self.projects or row.get("project") in self.projects))
 
     def path(self, row: dict[str, Any]) -> str:
         """The link's path and query for ``row`` (values URL-encoded), or "" when it lacks what the link names."""
@@ -316,7 +318,7 @@ BUILTIN_NAMES = ("endpoint_5xx_rate", "endpoint_p99_over_baseline", "endpoint_p9
 def from_user(rule: UserRule) -> Rule:
     return Rule(rule.name, rule.description or f"User rule {rule.name}", rule.severity, rule.sql, rule.threshold,
                 rule.comparison, rule.for_s, rule.window, "", "", rule.channels, builtin=False,
-                accounts=rule.accounts, teams=rule.teams, endpoints=rule.endpoints)
+                accounts=rule.accounts, teams=rule.teams, endpoints=rule.endpoints, projects=rule.projects)
 
 
 def all_rules(cfg: AlertConfig, settings: Settings) -> list[Rule]:

@@ -162,3 +162,23 @@ def test_user_rules_are_scoped_and_carry_their_channels(store):
     store.evaluate(T0)
     assert store.rows("SELECT resource, state FROM sextant_alert WHERE rule = 'busy'") == [("ep-a", "firing")]
     assert store.rows("SELECT channel FROM sextant_alert_delivery WHERE rule = 'busy'") == [("other",)]
+
+
+def test_a_user_rule_scoped_to_projects_fires_only_for_theirs(store):
+    store.configure(channels=HOOK,
+                    rules={"busy_by_project": {
+                        "sql": "SELECT t.endpoint_name AS resource, t.invocations AS value, e.project "
+                               "FROM aws_cloudwatch_endpoint_traffic t JOIN aws_sagemaker_endpoint e "
+                               "USING (account_id, region, endpoint_name)",
+                        "threshold": 100, "projects": ["fraud-scoring"]}})
+    acc = {"account_id": "123456789012", "region": "us-east-1"}
+    store.put("aws_sagemaker_endpoint", [{**acc, "endpoint_name": "ep-a", "project": "fraud-scoring"},
+                                         {**acc, "endpoint_name": "ep-b", "project": "search"}])
+    store.put("aws_cloudwatch_endpoint_traffic", [traffic("ep-a", 1000, 0), traffic("ep-b", 1000, 0)])
+    store.evaluate(T0)
+    assert store.rows("SELECT resource, state FROM sextant_alert WHERE rule = 'busy_by_project'") == [
+        ("ep-a", "firing")]
+    with pytest.raises(alerts.AlertConfigError, match=r"alerts.rules.bad.projects"):
+        store.configure(channels=HOOK, rules={"bad": {"sql": "SELECT 1 AS resource, 1 AS value", "threshold": 0,
+                                                      "projects": "fraud-scoring"}})
+        store.evaluate(T0)
