@@ -26,7 +26,7 @@ TARGET_S = 1.0  # rule evaluation adds at most this to a cycle
 def run(store: Path, now: datetime | None = None, runs: int = 3) -> dict[str, Any]:
     from alerts import ensure, evaluate
     from alerts.tables import TABLES as ALERT_TABLES
-    from sextant.schema import ident
+    from sextant.schema import ident, literal
     from sextant.settings import Settings
     from sextant.store import Writer
 
@@ -37,8 +37,7 @@ def run(store: Path, now: datetime | None = None, runs: int = 3) -> dict[str, An
         writer = Writer(Path(tmp) / "store")
         try:
             con = writer.con
-            path = str(snap).replace("'", "''")  # ATTACH takes no bound parameter: a quoted literal of our own path
-            con.execute(f"ATTACH '{path}' AS ref (READ_ONLY)")
+            con.execute(f"ATTACH {literal(str(snap))} AS ref (READ_ONLY)")  # ATTACH takes no bound parameter
             names = [r[0] for r in con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE database_name = 'ref' AND schema_name = 'main'"
             ).fetchall()]

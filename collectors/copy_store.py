@@ -21,7 +21,7 @@ import duckdb
 
 import collectors
 from sextant.lake import LakeWriter
-from sextant.schema import SYSTEM_TABLES, Table, ident
+from sextant.schema import SYSTEM_TABLES, Table, ident, literal
 from sextant.settings import Settings
 from sextant.store import check_version, open_reader
 
@@ -76,8 +76,7 @@ def copy(source: Settings, target: Settings, say: Callable[[str], object] = prin
     writer = LakeWriter.open(target)
     try:
         con = writer.con
-        path = str(snap).replace("'", "''")  # ATTACH takes no bound parameter: a quoted literal of a local path
-        con.execute(f"ATTACH '{path}' AS {SOURCE} (READ_ONLY)")
+        con.execute(f"ATTACH {literal(str(snap))} AS {SOURCE} (READ_ONLY)")  # ATTACH takes no bound parameter
         cur = con.cursor()  # a connection of its own: USE there leaves the writer's in the lake
         try:
             cur.execute(f"USE {SOURCE}")

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sextant.schema import literal
+
 MiB = 1024 * 1024
 MAX_CONCURRENT = 4  # sandboxed queries at once in one dashboard process; more are refused with a message
 STALE_S = 600  # a private directory this old outlived a dashboard that was killed mid-query: removed by the next query
@@ -257,8 +259,7 @@ def _child(request: dict) -> dict:
         # Set after connecting: DuckDB 1.5.5 reads max_temp_directory_size back from connect()'s config but does not
         # enforce it (a spilling aggregate wrote 2.2 GB under a 512 MB cap); SET is enforced.
         con.execute(f"SET max_temp_directory_size = '{int(limits['temp_bytes']) // MiB}MB'")
-        literal = "'" + request["snapshot"].replace("'", "''") + "'"  # ATTACH takes no bound parameter
-        con.execute(f"ATTACH {literal} AS store (READ_ONLY)")
+        con.execute(f"ATTACH {literal(request['snapshot'])} AS store (READ_ONLY)")  # ATTACH takes no bound parameter
         con.execute("USE store")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

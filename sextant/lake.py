@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from sextant.schema import SourceDoc, Table
+from sextant.schema import SourceDoc, Table, literal
 from sextant.settings import Settings
 from sextant.store import BaseWriter, Reader, check_version
 
@@ -83,7 +83,7 @@ def _literal(text: str) -> str:
     """A SQL string literal, for the one statement that takes no parameter: LOAD of an installed file's path."""
     if any(ord(ch) < 32 for ch in text):
         raise LakeUnavailable(f"refusing to load an extension from a path with control characters: {text!r}")
-    return "'" + text.replace("'", "''") + "'"
+    return literal(text)
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:

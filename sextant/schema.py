@@ -64,6 +64,12 @@ def table(name: str, description: str, columns: Sequence[tuple[str, str, str]], 
     return Table(name, description, cols, tuple(primary_key), indexed, time_column)
 
 
+def literal(text: str) -> str:
+    """A SQL string literal of ``text``, for the statements that take no bound parameter (ATTACH and LOAD of a local
+    path); everything else binds its values."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def ident(name: str) -> str:
     """Quote an identifier that comes from the code's own table registry (never from user input)."""
     if not name.replace("_", "").isalnum():
