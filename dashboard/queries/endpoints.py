@@ -35,7 +35,7 @@ import pandas as pd
 
 from dashboard.data import gather, query
 from dashboard.filters import Filters, fixed_end
-from dashboard.queries._common import _in_several_accounts, _or_empty, _price_rows, _utc
+from dashboard.queries._common import _PRICE_ROWS, _in_several_accounts, _lookup, _or_empty, _price_rows, _utc
 from sextant.traffic import TRAFFIC_TABLE, traffic_select
 
 MINUTE_RANGE = timedelta(hours=48)
@@ -142,17 +142,25 @@ def p99_now(f: Filters, name: str | None = None) -> pd.DataFrame:
     per-minute ModelLatency p99 of any variant in the ``P99_NOW_WINDOW`` (15 complete minutes) ending at
     :func:`dashboard.filters.fixed_end`, in ms, and the newest minute with a point (p99_now_through). It does not
     depend on the chart range. Columns: account_id, region, endpoint_name, p99_now_ms, p99_now_through."""
-    end = fixed_end(f)
-    df = query("""
-        SELECT s.account_id, s.region, s.endpoint_name, max(p.value) / 1000.0 AS p99_now_ms,
-               max(p.ts) AS p99_now_through
-        FROM aws_cloudwatch_metric_point p JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
-        WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'ModelLatency' AND s.endpoint_name IS NOT NULL
-          AND (?::VARCHAR IS NULL OR s.endpoint_name = ?)
-          AND p.stat = 'p99' AND p.ts >= ? AND p.ts < ?
-        GROUP BY ALL""", [name, name, end - P99_NOW_WINDOW, end])
+    df = query(P99_NOW_SQL, p99_now_params(f, name))
     return _utc(_or_empty(df, ["account_id", "region", "endpoint_name", "p99_now_ms", "p99_now_through"]),
                 "p99_now_through")
+
+
+# p99 now (:func:`p99_now`) as SQL, for the queries that join it (health); parameters from p99_now_params
+P99_NOW_SQL = """
+    SELECT s.account_id, s.region, s.endpoint_name, max(p.value) / 1000.0 AS p99_now_ms,
+           max(p.ts) AS p99_now_through
+    FROM aws_cloudwatch_metric_point p JOIN aws_cloudwatch_metric_series s USING (account_id, region, series_id)
+    WHERE s.namespace = 'AWS/SageMaker' AND s.metric_name = 'ModelLatency' AND s.endpoint_name IS NOT NULL
+      AND (?::VARCHAR IS NULL OR s.endpoint_name = ?)
+      AND p.stat = 'p99' AND p.ts >= ? AND p.ts < ?
+    GROUP BY ALL"""
+
+
+def p99_now_params(f: Filters, name: str | None = None) -> list:
+    end = fixed_end(f)
+    return [name, name, end - P99_NOW_WINDOW, end]
 
 
 ENDPOINTS_COLUMNS = ["endpoint_name", "status", "capacity", "autoscaling_min", "autoscaling_max", "invocations_24h",
@@ -169,9 +177,8 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
     over the 24-hour invocations x 1,000.
     """
     where, params = f.where("e")
-    prices, pparams = _price_rows("Host")
     sql = f"""
-        WITH prices AS ({prices}),
+        WITH prices AS ({_PRICE_ROWS}),
         var AS (
             SELECT v.account_id, v.region, v.endpoint_name,
                    string_agg(v.instance_type || ' × ' || coalesce(v.current_instance_count, 0), ', '
@@ -186,8 +193,9 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
         asg AS (
             SELECT account_id, region, endpoint_name, min(min_capacity) AS autoscaling_min,
                    max(max_capacity) AS autoscaling_max
-            FROM aws_application_autoscaling_scalable_target GROUP BY ALL)
-        SELECT e.endpoint_name, e.status, var.capacity,
+            FROM aws_application_autoscaling_scalable_target GROUP BY ALL),
+        now AS ({P99_NOW_SQL})
+        SELECT e.endpoint_name, e.status, var.capacity, now.p99_now_ms,
                asg.autoscaling_min, asg.autoscaling_max,
                CASE WHEN var.price_missing THEN NULL ELSE var.cost_per_day END AS cost_per_day,
                var.instance_type, var.instances, var.variants, e.team, e.project, e.env, e.account_id, e.region,
@@ -195,17 +203,17 @@ def endpoints(f: Filters, name: str | None = None) -> pd.DataFrame:
         FROM aws_sagemaker_endpoint e
         LEFT JOIN var USING (account_id, region, endpoint_name)
         LEFT JOIN asg USING (account_id, region, endpoint_name)
+        LEFT JOIN now USING (account_id, region, endpoint_name)
         WHERE {where} AND (?::VARCHAR IS NULL OR e.endpoint_name = ?)
         ORDER BY e.team, e.endpoint_name
     """  # noqa: S608 - fragments are fixed text; values are bound
-    df, t, now = gather(lambda: query(sql, [*pparams, *params, name, name]), lambda: traffic(f, name=name),
-                        lambda: p99_now(f, name))
+    # the prices (a query of their own) and the main query on one thread, the traffic on another
+    df, t = gather(lambda: query(sql, [*_price_rows("Host")[1], *p99_now_params(f, name), *params, name, name]),
+                   lambda: traffic(f, name=name))
     if df.empty:
         return pd.DataFrame(columns=ENDPOINTS_COLUMNS)
-    key = ["account_id", "region", "endpoint_name"]
-    t = t.rename(columns={"invocations": "invocations_24h", "through": "traffic_through"})
-    df = df.merge(t.drop(columns=["errors_4xx", "errors_5xx"]), on=key, how="left") \
-        .merge(now.drop(columns="p99_now_through"), on=key, how="left")
+    _lookup(df, t, {"invocations": "invocations_24h", "through": "traffic_through", "error_rate": "error_rate",
+                    "error_rate_5xx": "error_rate_5xx", "p99_ms": "p99_ms", "peak_p99_ms": "peak_p99_ms"})
     df["invocations_24h"] = df.invocations_24h.fillna(0).round().astype("int64")
     df["cost_per_1k"] = df.cost_per_day / df.invocations_24h.where(df.invocations_24h > 0) * 1000
     return _utc(df[ENDPOINTS_COLUMNS].reset_index(drop=True), "last_modified_time", "traffic_through")

@@ -18,8 +18,8 @@ import pandas as pd
 
 from dashboard.data import gather, query
 from dashboard.filters import Filters
-from dashboard.queries._common import _or_empty, _utc
-from dashboard.queries.endpoints import endpoint_list, p99_now, traffic_windows
+from dashboard.queries._common import _lookup, _or_empty, _utc
+from dashboard.queries.endpoints import P99_NOW_SQL, endpoint_list, p99_now_params, traffic_windows
 from sextant.traffic import IDLE_DAYS
 
 SUMMARY = "aws_cloudwatch_endpoint_summary"
@@ -62,7 +62,7 @@ def last_invocation(f: Filters) -> pd.DataFrame:
         return eps
     out = eps.merge(summary, on=key, how="left")
     for c in _COUNTS:
-        out[c] = out[c].fillna(0.0)
+        out[c] = out[c].astype(float).fillna(0.0)
     # days without an invocation, bounded by what was collected: with no invocation in the collected metrics,
     # idle at least since the later of the endpoint's creation and the start of metrics collection
     ref = out.as_of.fillna(summary.as_of.max())
@@ -77,12 +77,14 @@ def last_invocation(f: Filters) -> pd.DataFrame:
 def endpoint_alarms() -> pd.DataFrame:
     """Per endpoint that a CloudWatch alarm in ALARM watches (its EndpointName dimension, the alarm table's
     endpoint_name): account_id, region, endpoint_name, alarms ("name (metric)", comma-separated, by name)."""
-    df = query("""
-        SELECT account_id, region, endpoint_name,
-               string_agg(alarm_name || coalesce(' (' || metric_name || ')', ''), ', ' ORDER BY alarm_name) AS alarms
-        FROM aws_cloudwatch_alarm WHERE state_value = 'ALARM' AND endpoint_name IS NOT NULL
-        GROUP BY ALL""")
-    return _or_empty(df, [*KEY, "alarms"])
+    return _or_empty(query(_ALARMS_SQL), [*KEY, "alarms"])
+
+
+_ALARMS_SQL = """
+    SELECT account_id, region, endpoint_name,
+           string_agg(alarm_name || coalesce(' (' || metric_name || ')', ''), ', ' ORDER BY alarm_name) AS alarms
+    FROM aws_cloudwatch_alarm WHERE state_value = 'ALARM' AND endpoint_name IS NOT NULL
+    GROUP BY ALL"""
 
 
 def _judge(alarms, rate_1h, rate_24h, p99_now, p99_24h, base, idle_days, last) -> tuple[str, str]:
@@ -119,26 +121,20 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     endpoint's reason also names the alarms in ALARM. ok: none of these, so never while an alarm watching it is in
     ALARM. Columns: HEALTH_COLUMNS (alarms: the alarms in ALARM, "name (metric)", or blank; traffic_through: where the
     traffic windows end, blank for an endpoint without metrics)."""
-    windows = {timedelta(hours=1): "1h", timedelta(hours=24): "24h"}
-    out, traffic, now, alarms = gather(lambda: last_invocation(f), lambda: traffic_windows(f, tuple(windows)),
-                                       lambda: p99_now(f), endpoint_alarms)
+    windows = (timedelta(hours=1), timedelta(hours=24))
+    where, params = f.where("e")
+    out, traffic = gather(lambda: _utc(query(_HEALTH_SQL.format(where=where), [*params, *p99_now_params(f)]),
+                                       "last_invocation"),
+                          lambda: traffic_windows(f, windows))
     if out.empty:
         return pd.DataFrame(columns=HEALTH_COLUMNS)
-    out = out.drop(columns=["invocations_1h", "invocations_24h"])
-    for window, t in traffic.items():
-        suffix = windows[window]
-        t = t[[*KEY, "invocations", "errors_5xx", "peak_p99_ms", "through"]]
-        out = out.merge(t.rename(columns={"invocations": f"invocations_{suffix}", "errors_5xx": f"errors_{suffix}",
-                                          "peak_p99_ms": f"p99_{suffix}_ms", "through": f"through_{suffix}"}),
-                        on=KEY, how="left")
-    out["traffic_through"] = out.through_24h
-    out = out.merge(now[[*KEY, "p99_now_ms"]], on=KEY, how="left")
-    out = out.merge(alarms, on=KEY, how="left")
+    for window, suffix in zip(windows, ("1h", "24h"), strict=True):
+        _lookup(out, traffic[window], {"invocations": f"invocations_{suffix}", "errors_5xx": f"errors_{suffix}",
+                                       "peak_p99_ms": f"p99_{suffix}_ms", "through": "traffic_through"})
     for c in ("invocations_1h", "invocations_24h", "errors_1h", "errors_24h"):
         out[c] = out[c].astype(float).fillna(0.0)
     out["error_rate_1h_pct"] = out.errors_1h / out.invocations_1h.where(out.invocations_1h > 0) * 100
     out["error_rate_24h_pct"] = out.errors_24h / out.invocations_24h.where(out.invocations_24h > 0) * 100
-    out["p99_baseline_ms"] = out.p99_baseline_us.astype(float) / 1000
     # one call per endpoint over plain values (a row-wise DataFrame.apply costs ~0.1 ms a row)
     judged = [_judge(*v) for v in zip(out.alarms, out.error_rate_1h_pct, out.error_rate_24h_pct, out.p99_now_ms,
                                       out.p99_24h_ms, out.p99_baseline_ms, out.idle_days, out.last_invocation,
@@ -148,6 +144,32 @@ def endpoint_health(f: Filters) -> pd.DataFrame:
     return out[HEALTH_COLUMNS].sort_values(
         ["health", "endpoint_name"], key=lambda s: s.map({"degraded": 0, "idle": 1, "ok": 2}) if s.name == "health"
         else s).reset_index(drop=True)
+
+
+# endpoint_health's per-endpoint facts in one query: the endpoints in scope, their summary row, p99 now and the
+# alarms in ALARM watching them, and the days without an invocation (last_invocation's rule: bounded by what was
+# collected, relative to the newest invocation collected; 0 before any metrics)
+_HEALTH_SQL = f"""
+    WITH eps AS (
+        SELECT e.endpoint_name, e.account_id, e.region, e.team, e.project, e.creation_time
+        FROM aws_sagemaker_endpoint e WHERE {{where}}),
+    now AS ({P99_NOW_SQL}),
+    alarm AS ({_ALARMS_SQL}),
+    j AS (
+        SELECT eps.*, s.as_of, s.last_invocation, s.metrics_since, s.p99_baseline_us / 1000.0 AS p99_baseline_ms,
+               now.p99_now_ms, alarm.alarms, min(s.metrics_since) OVER () AS covered
+        FROM eps
+        LEFT JOIN {SUMMARY} s USING (account_id, region, endpoint_name)
+        LEFT JOIN now USING (account_id, region, endpoint_name)
+        LEFT JOIN alarm USING (account_id, region, endpoint_name))
+    SELECT endpoint_name, account_id, region, team, project, last_invocation, p99_baseline_ms, p99_now_ms, alarms,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM {SUMMARY}) THEN 0.0
+                ELSE epoch(coalesce(as_of, (SELECT max(as_of) FROM {SUMMARY}))
+                           - coalesce(last_invocation, CASE WHEN covered IS NULL OR creation_time IS NULL
+                                                            THEN creation_time
+                                                            ELSE greatest(creation_time, covered) END)) / 86400
+           END AS idle_days
+    FROM j ORDER BY team, endpoint_name"""  # noqa: S608 - constant table names; the scope's values are bound
 
 
 def alarms_firing(f: Filters) -> pd.DataFrame:
