@@ -19,14 +19,18 @@ of any that still slips into a DSN.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib.util
+import logging
 import os
 import random
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,6 +264,125 @@ def snapshot_id(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0]) if rows else 0  # fetched whole: a pending result would hold the catalog's read lock
 
 
+_LOCKS = "sextant_locks"  # the catalog's PostgreSQL database attached once more (TYPE postgres): advisory locks
+log = logging.getLogger(__name__)
+
+
+def lock_key(kind: str, *names: str) -> int:
+    """A stable signed 64-bit key (PostgreSQL's advisory lock key) for a table (``kind`` "table") or a source's run
+    in an account and region (``kind`` "run"): blake2b of the names, the same in every process and on every machine."""
+    digest = hashlib.blake2b("\x00".join(("sextant", kind, *names)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class PostgresLocks:
+    """PostgreSQL advisory locks on the catalog's own database, taken through DuckDB's postgres extension (already
+    loaded for the catalog): the database is attached once more as ``sextant_locks`` (READ COMMITTED, so a lock held
+    for minutes holds back no vacuum), and each lock lives in the PostgreSQL transaction of a DuckDB cursor of its
+    own: transaction-level locks (``pg_advisory_xact_lock``), released by that cursor's ROLLBACK or, if the process
+    dies, by PostgreSQL when its connection drops. A cursor in a DuckDB transaction keeps one PostgreSQL connection,
+    so the locks stay with it.
+
+    The lock key is an integer this code computes (:func:`lock_key`), written into the PostgreSQL statement: the
+    extension sends ``postgres_query``'s parameters through COPY, which takes none."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: LakeConfig) -> None:
+        self.con, self.config = con, config
+        self._attached = False
+        self._lock = threading.Lock()
+
+    def _attach(self) -> None:
+        with self._lock:
+            if not self._attached:
+                try:  # ATTACH takes no parameter: the DSN as one quoted literal (it holds no password: settings.py)
+                    self.con.execute(f"ATTACH IF NOT EXISTS {literal(self.config.target)} AS {_LOCKS} "
+                                     "(TYPE postgres, ISOLATION_LEVEL 'READ COMMITTED')")
+                except duckdb.Error as exc:
+                    raise LakeError(f"cannot attach {self.config.where} for the collectors' locks: "
+                                    f"{scrub(exc)}") from None
+                self._attached = True
+
+    def _query(self, cur: duckdb.DuckDBPyConnection, function: str, key: int) -> object:
+        statement = f"SELECT {function}({int(key)})::text AS got"
+        rows = cur.execute("SELECT got FROM postgres_query(?, ?)", [_LOCKS, statement]).fetchall()
+        return rows[0][0] if rows else None
+
+    @contextmanager
+    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor in a DuckDB transaction (so one PostgreSQL connection and transaction); rolled back at the end,
+        which releases every lock taken in it."""
+        self._attach()
+        cur = self.con.cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            finally:
+                cur.execute("ROLLBACK")
+        finally:
+            cur.close()
+
+    @contextmanager
+    def tables(self, exclusive: Iterable[str], shared: Iterable[str] = ()) -> Iterator[None]:
+        """Every table's lock, waiting for each, in one fixed order (by key) in every process, so two collectors that
+        want the same tables queue instead of deadlocking. Exclusive where the transaction may delete, shared where it
+        only appends (appends never conflict with one another; an append and a delete on one table do)."""
+        exclusive = set(exclusive)
+        order = sorted(exclusive | set(shared), key=lambda name: lock_key("table", name))
+        if not order:
+            yield
+            return
+        waited = time.monotonic()
+        with self._session() as cur:
+            for name in order:
+                function = "pg_advisory_xact_lock" + ("" if name in exclusive else "_shared")
+                try:
+                    self._query(cur, function, lock_key("table", name))
+                except duckdb.Error as exc:
+                    raise LakeError(f"cannot take the lock of table {name} in {self.config.where}: {scrub(exc)}"
+                                    ) from None
+            waited = time.monotonic() - waited
+            if waited > 1:
+                log.info("waited %.1f s for the locks of %s (another collector was writing them)", waited,
+                         ", ".join(order))
+            yield
+
+    @contextmanager
+    def run(self, source: str, account_id: str, region: str) -> Iterator[bool]:
+        with self._session() as cur:
+            got = self._query(cur, "pg_try_advisory_xact_lock", lock_key("run", source, account_id, region))
+            yield got == "true"
+
+
+class FileLocks:
+    """A local catalog's guard against running one source twice at once: an OS file lock (``fcntl.flock``, released
+    by the kernel when the process ends) per source, account and region, in ``locks/`` beside the catalog file (what
+    every collector of that catalog shares). Tables need no lock here: a DuckDB-file catalog admits one process, and
+    on SQLite a commit that meets another's change to the same table is refused and retried by the runner."""
+
+    def __init__(self, config: LakeConfig) -> None:
+        self.folder = Path(config.target).parent / "locks"
+
+    @contextmanager
+    def tables(self, exclusive: Iterable[str], shared: Iterable[str] = ()) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def run(self, source: str, account_id: str, region: str) -> Iterator[bool]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"run-{lock_key('run', source, account_id, region) & (2 ** 64 - 1):016x}.lock"
+        fd = os.open(self.folder / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True  # closing the descriptor releases the lock
+        finally:
+            os.close(fd)
+
+
 class LakeWriter(BaseWriter):
     """The collector's connection to a DuckLake store. Tables have no PRIMARY KEY (DuckLake has none): upserts delete
     the batch's keys and append it, inside the caller's transaction; each commit is a snapshot readers see."""
@@ -282,10 +405,29 @@ class LakeWriter(BaseWriter):
         except _Uninitialized:  # not raised read-write: DuckLake creates the catalog
             raise LakeError(f"cannot create {config.where}") from None
         self._refresh_s3 = _S3Refresh(config)
+        self.locks = PostgresLocks(self.con, config) if config.kind == "postgres" else FileLocks(config)
 
     @classmethod
     def open(cls, settings: Settings) -> LakeWriter:
         return cls(LakeConfig.from_settings(settings))
+
+    # Per-table locks around a transaction's writes (PostgreSQL catalogs). DuckLake detects conflicts per table (an
+    # append against a delete, either way round), never per key: two collectors upserting one table conflict even on
+    # disjoint keys, and retrying alone starved a writer. False turns them off (to measure what they save).
+    table_locking = True
+
+    @contextmanager
+    def table_locks(self, exclusive: Iterable[str], shared: Iterable[str] = ()) -> Iterator[None]:
+        if not self.table_locking:
+            yield
+            return
+        with self.locks.tables(list(exclusive), list(shared)):
+            yield
+
+    @contextmanager
+    def run_guard(self, source: str, account_id: str, region: str) -> Iterator[bool]:
+        with self.locks.run(source, account_id, region) as mine:
+            yield mine
 
     def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None:
         """As the DuckDB store's, retried while another collector migrates the same catalog at the same moment."""
@@ -378,9 +520,29 @@ def maintain(writer: LakeWriter, keep_snapshots_s: int) -> Maintenance:
 class LakeReader(Reader):
     """Read-only access to a DuckLake store: one attach per process, a cursor per thread (each in the lake), the
     snapshot id read before each query so that a commit shows on the next one. The schema version is checked once
-    per snapshot."""
+    per snapshot.
+
+    A catalog that cannot be reached (PostgreSQL down, a SQLite catalog file gone or locked) does not end the reader.
+    DuckLake keeps no table data of its own: every query, even one at an older version (``AT (VERSION => n)``), asks
+    the catalog first and fails at once while it is away (measured on duckdb 1.5.5: PostgreSQL stopped, "Unable to
+    connect to Postgres"; a SQLite catalog locked by another process fails after a 5 s busy wait). So the reader
+    records an :class:`Outage` and keeps naming the last snapshot it read, which is what the dashboard's cache is
+    keyed by; it tries the catalog again at most every ``RETRY_CATALOG_S`` seconds in a thread of its own, never on a
+    page's thread, and ends the outage by itself when the catalog answers (the attached connection reconnects: no new
+    attach is needed)."""
 
     RETRY_ATTACH_S = 1.0  # a catalog with no DuckLake yet is looked for again at most this often
+    RETRY_CATALOG_S = 5.0  # an unreachable catalog is tried again at most this often (in the background)
+
+    @dataclass(frozen=True)
+    class Outage:
+        """The catalog is unreachable: since when, and what the reader keeps serving."""
+
+        since: datetime  # the first failed round trip (UTC)
+        snapshot: str | None  # the last snapshot read, still named by current() (None: none read yet)
+        snapshot_seen_at: datetime | None  # when the catalog last named it current (UTC): the store as of then
+        catalog: str  # which catalog, never with credentials (see catalog_label)
+        reason: str  # the error, scrubbed of passwords (for logs, not pages)
 
     def __init__(self, config: LakeConfig) -> None:
         super().__init__(config.location)
@@ -388,16 +550,100 @@ class LakeReader(Reader):
         self._checked: str | None = None
         self._tried = float("-inf")
         self._refresh_s3 = _S3Refresh(config)
+        self.outage: LakeReader.Outage | None = None  # set while the catalog is unreachable
+        self._last: tuple[str, float] | None = None  # (snapshot id, time.time() it was read): what an outage serves
+        self._retry_at = float("-inf")
+        self._probing = False
 
     @classmethod
     def open(cls, settings: Settings) -> LakeReader:
         return cls(LakeConfig.from_settings(settings))
 
+    def catalog_label(self) -> str:
+        """The catalog as pages name it: PostgreSQL's host, port and database (never a user, password or other DSN
+        keyword), or a local catalog's file."""
+        kind, target = self.config.kind, self.config.target
+        if kind != "postgres":
+            return f"{kind}:{target}"
+        if "://" in target:
+            url = urlsplit(target)
+            fields = {"host": url.hostname or "", "port": str(url.port or ""), "dbname": url.path.lstrip("/")}
+        else:
+            fields = {k.lower(): v.strip("'") for k, v in re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", target)}
+        host = fields.get("host") or fields.get("hostaddr") or "localhost"
+        port = f":{fields['port']}" if fields.get("port") else ""
+        return scrub(f"postgres {host}{port}/{fields.get('dbname') or fields.get('user') or ''}")
+
+    # ------------------------------------------------------------------ an unreachable catalog
+    def _lost(self, exc: BaseException) -> None:
+        """A round trip to the catalog failed: start an outage (the first failure only), serving the last snapshot."""
+        with self._lock:
+            if self.outage is not None:
+                return
+            last = self._last
+            self.outage = self.Outage(datetime.now(UTC), last[0] if last else None,
+                                      datetime.fromtimestamp(last[1], UTC) if last else None, self.catalog_label(),
+                                      scrub(exc)[:500])
+            self._retry_at = time.monotonic() + self.RETRY_CATALOG_S
+        import logging  # the failure path only
+
+        logging.getLogger(__name__).warning("the store's catalog is unreachable; serving snapshot %s until it is back: "
+                                            "%s", self.outage.snapshot, self.outage.reason)
+
+    def _serving(self) -> str | None:
+        """During an outage: the snapshot kept, and a background try of the catalog when one is due."""
+        outage = self.outage
+        if outage is None:
+            return self._last[0] if self._last else None
+        if time.monotonic() >= self._retry_at and not self._probing:
+            with self._lock:
+                if not self._probing and time.monotonic() >= self._retry_at:
+                    self._probing = True
+                    self._retry_at = time.monotonic() + self.RETRY_CATALOG_S
+                    threading.Thread(target=self._probe, name="sextant-catalog-retry", daemon=True).start()
+        return outage.snapshot
+
+    def _probe(self) -> None:
+        """One try of the catalog, on a cursor of its own: success ends the outage."""
+        try:
+            con = self._con
+            if con is None:
+                return
+            cur = con.cursor()  # outside the lake: USE lake itself asks the catalog
+            try:
+                snapshot_id(cur)
+            finally:
+                cur.close()
+        except duckdb.Error:
+            return
+        finally:
+            self._probing = False
+        self.outage = None
+
+    def catalog_failed(self, exc: BaseException) -> bool:
+        """After a query failed with ``exc``: True (and an outage begins, if none has) when the catalog does not
+        answer now; False when it does, so the failure was the query's own. One round trip, on the error path only."""
+        if self.outage is not None:
+            return True
+        con = self._con
+        if con is None:
+            return False
+        cur = con.cursor()  # a cursor of its own, outside the lake (USE lake itself asks the catalog)
+        try:
+            snapshot_id(cur)
+        except duckdb.Error as probe:
+            self._lost(probe)
+            return True
+        finally:
+            cur.close()
+        return False
+
+    # ------------------------------------------------------------------ the connection
     def _attached(self) -> duckdb.DuckDBPyConnection | None:
         if self._con is not None:
             self._refresh_s3(self._con)
             return self._con
-        with self._lock:
+        with self._lock:  # the first attach: a catalog that cannot be reached now raises LakeError (nothing to serve)
             if self._con is None:
                 if self.config.local_catalog_missing() or time.monotonic() - self._tried < self.RETRY_ATTACH_S:
                     return None
@@ -419,31 +665,52 @@ class LakeReader(Reader):
             return None
         local = self._local
         if getattr(local, "con", None) is not con:
-            local.cur = self._cursor(con)
+            try:
+                local.cur = self._cursor(con)
+            except duckdb.Error as exc:  # USE lake asks the catalog
+                self._lost(exc)
+                return None
             local.con = con
         cur: duckdb.DuckDBPyConnection = local.cur
         return cur
 
     def current(self) -> str | None:
-        """DuckLake's current snapshot id, or None while the catalog holds no store yet."""
+        """DuckLake's current snapshot id, or None while the catalog holds no store yet. While the catalog is
+        unreachable: the last snapshot read (see :attr:`outage`), without a round trip."""
+        if self.outage is not None:
+            return self._serving()
         cur = self._own()
         if cur is None:
-            return None
-        self._local.seen = name = str(snapshot_id(cur))
+            return self._serving() if self.outage is not None else None
+        try:
+            name = str(snapshot_id(cur))
+        except duckdb.Error as exc:
+            self._lost(exc)
+            return self._serving()
+        self._last = (name, time.time())
+        self._local.seen = name
         return name
 
     def connection(self) -> duckdb.DuckDBPyConnection | None:
         """The attached connection (``USE lake``), its schema version checked once per snapshot. The snapshot is the
         one this thread's last ``current()`` named (the dashboard asks for it just before each query: reading it again
-        would cost another catalog round trip per query), or else read now."""
+        would cost another catalog round trip per query), or else read now. While the catalog is unreachable, the
+        connection as it is (the snapshot kept was checked when it was read)."""
         cur = self._own()
         if cur is None:
             return None
-        name = getattr(self._local, "seen", None) or str(snapshot_id(cur))
+        if self.outage is not None:
+            return self._con
+        name = getattr(self._local, "seen", None)
         self._local.seen = None
-        if name != self._checked:
-            check_version(cur, self.config.where)  # raises StoreVersionError (every time, until it is right)
-            self._checked = name
+        try:
+            if name is None:
+                name = str(snapshot_id(cur))
+            if name != self._checked:
+                check_version(cur, self.config.where)  # raises StoreVersionError (every time, until it is right)
+                self._checked = name
+        except duckdb.Error as exc:
+            self._lost(exc)
         return self._con
 
     def cursor(self) -> duckdb.DuckDBPyConnection | None:
