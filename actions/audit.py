@@ -2,8 +2,8 @@
 
 SQLite, not the DuckDB store, because the store is written only by the collector process while
 actions are taken by dashboard processes; SQLite serialises writers across processes with its own
-locking. (On a shared deployment this table moves to PostgreSQL with INSERT-only grants plus the one
-transition below: docs/ARCHITECTURE.md.)
+locking. On the shared backend the trail is in PostgreSQL instead (:mod:`actions.audit_pg`, INSERT and SELECT
+only, an outcome appended as a row of its own): :func:`open_audit` picks the one the settings name.
 
 **Intent, then outcome, in one row.** An action that calls AWS first appends its intent (result
 ``requested``), and only then calls AWS; afterwards :meth:`AuditLog.complete` records the outcome in that
@@ -28,9 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from sextant.settings import Settings
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -219,3 +222,34 @@ class AuditTable:
             yield con
         finally:
             con.close()
+
+
+def audit_dsn(settings: Settings) -> str | None:
+    """The libpq DSN of the PostgreSQL audit log the settings name, or None for the local SQLite file:
+    ``[actions] audit_dsn`` = ``"postgres:<DSN>"``, ``"local"`` (the SQLite file even on the shared backend), or ``""``
+    (the default): the DuckLake catalog's PostgreSQL when ``[store] catalog`` is ``postgres:...``, else local."""
+    chosen = settings.actions.audit_dsn.strip()
+    if chosen == "local":
+        return None
+    if chosen.startswith("postgres:"):
+        return chosen[len("postgres:"):].strip()
+    if settings.store_backend == "ducklake" and settings.catalog.startswith("postgres:"):
+        return settings.catalog[len("postgres:"):].strip()
+    return None
+
+
+def local_audit_path(settings: Settings) -> Path:
+    """The local SQLite audit file (``[actions] audit_path``, default ``<store>/audit.sqlite``): the whole log on the
+    embedded default; on the shared backend, the audit database's tables that have not moved and the lock files."""
+    return Path(settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite"))
+
+
+def open_audit(settings: Settings, timeout: float = 30.0) -> AuditLog:
+    """The audit log the settings name: PostgreSQL on the shared backend (:class:`actions.audit_pg.PostgresAuditLog`,
+    one trail for every replica), the SQLite file otherwise."""
+    dsn = audit_dsn(settings)
+    if dsn is None:
+        return AuditLog(local_audit_path(settings), timeout)
+    from actions.audit_pg import PostgresAuditLog
+
+    return PostgresAuditLog(dsn, local_audit_path(settings), timeout)

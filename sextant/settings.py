@@ -83,6 +83,10 @@ class ActionSettings:
     allowed_accounts: tuple[str, ...] = ()  # empty: any configured account
     max_concurrent_training_jobs: int = field(default=10, metadata={"min": 0, "max": 10000})
     audit_path: str = ""  # default: <store>/audit.sqlite
+    # Where the audit trail lives (actions/audit.py open_audit): "" (default) is the DuckLake catalog's PostgreSQL when
+    # [store] catalog is postgres:..., else the SQLite file above; "postgres:<libpq DSN, no password>" names a
+    # database (e.g. with a role that may only INSERT and SELECT); "local" keeps the SQLite file on any backend.
+    audit_dsn: str = ""
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,7 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
     for name, cls in SECTIONS.items():
         if name in data:
             settings = replace(settings, **{name: _section(data[name], cls, name)})
+    _check_audit_dsn(settings.actions.audit_dsn)
     if os.environ.get("SEXTANT_LOCAL_ADMIN") == "1":
         settings = replace(settings, auth=replace(settings.auth, local_admin=True))
     if os.environ.get("SEXTANT_DRY_RUN") == "1":
@@ -315,6 +320,17 @@ def _settings(path: Path, data: dict[str, Any], store: str | Path | None) -> Set
     if env:
         settings = _store_backend(settings, env, "SEXTANT_")
     return settings
+
+
+def _check_audit_dsn(value: str) -> None:
+    """``[actions] audit_dsn``: "", "local" or "postgres:<DSN>" without a password (never repeated in the message)."""
+    if _PASSWORD_IN_DSN.search(value):
+        raise SettingsError("actions.audit_dsn holds a password: remove it and give it the way libpq reads it (the "
+                            "PGPASSWORD environment variable or a ~/.pgpass file)")
+    if value.strip() not in ("", "local") and (not value.startswith("postgres:") or not value[9:].strip()):
+        raise SettingsError("actions.audit_dsn: use \"postgres:<libpq connection string>\" (e.g. "
+                            "'postgres:host=db.internal dbname=sextant user=sextant_dashboard'), \"local\" or leave "
+                            "it out")
 
 
 def _budget(settings: Settings, section: Any) -> Settings:
