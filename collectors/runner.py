@@ -63,6 +63,7 @@ class SourceResult:
     cost_usd: float = 0.0
     error: str | None = None
     hint: str | None = None
+    attempts: int = 1  # transactions tried: more than 1 when a commit conflicted with another writer's and was retried
 
 
 @dataclass
@@ -241,18 +242,50 @@ def _conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.TransactionException) and busy(exc)
 
 
+# Tables every source run writes besides its own. Watermarks are replaced (deleted and appended): locked exclusively.
+# Run rows have a new key each time (the cycle's run id), so their upsert deletes nothing: an append, and appends
+# never conflict with one another, so a shared lock (against a writer that would delete run rows).
+REPLACED_SYSTEM_TABLES = ("sextant_watermark",)
+APPENDED_SYSTEM_TABLES = ("sextant_collection_run",)
+RUNNING_ELSEWHERE = "running elsewhere: another collector process is collecting this source for this account and region"
+RUNNING_ELSEWHERE_HINT = ("two collectors were given the same work (the same --shard K/N twice, or overlapping "
+                          "--account / --region); this one skipped it, nothing was lost")
+
+
 def _run_source(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,
                 settings: Settings, since: datetime | None, run_id: str,
                 refresh: Refresh | None = None, shard: str | None = None) -> SourceResult:
     """One source in one account and region, in one transaction; recorded as a collection run (not a refresh).
 
+    Never twice at once: when another collector process runs this source for this account and region (the writer's
+    ``run_guard``: a PostgreSQL advisory lock, or a file lock beside a local catalog), the source is skipped, recorded
+    as ``skipped`` with why, and is not a failure. An operator's refresh is not guarded (the table locks order it).
+
     On a shared store, a commit that conflicts with another collector's is retried (the whole source: what it read
     is written again on top of the other's commit) up to CONFLICT_RETRIES times, with exponential backoff and jitter;
-    after that the source fails with the conflict, and the next cycle collects it."""
+    after that the source fails with the conflict, and the next cycle collects it. On PostgreSQL, the table locks
+    (``writer.table_locks``) make such conflicts rare: a writer waits for the tables instead."""
+    if refresh is not None:
+        return _retrying(writer, clients, source, account_id, region, settings, since, run_id, refresh, shard)
+    with writer.run_guard(source.NAME, account_id, region) as mine:
+        if mine:
+            return _retrying(writer, clients, source, account_id, region, settings, since, run_id, refresh, shard)
+    log.warning("%s for %s/%s skipped: %s", source.NAME, account_id, region, RUNNING_ELSEWHERE)
+    result = SourceResult(source.NAME, account_id, region, "skipped", error=RUNNING_ELSEWHERE,
+                          hint=RUNNING_ELSEWHERE_HINT)
+    with writer.table_locks((), APPENDED_SYSTEM_TABLES), writer.transaction():
+        _record(writer, run_id, result, now_utc(), {}, shard)
+    return result
+
+
+def _retrying(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,
+              settings: Settings, since: datetime | None, run_id: str, refresh: Refresh | None,
+              shard: str | None) -> SourceResult:
     for attempt in range(CONFLICT_RETRIES + 1):
         result = _attempt_source(writer, clients, source, account_id, region, settings, since, run_id, refresh, shard,
                                  last=attempt == CONFLICT_RETRIES)
         if result is not None:
+            result.attempts = attempt + 1
             return result
         wait = random.uniform(0, CONFLICT_BACKOFF_S * 2 ** attempt)
         log.info("%s for %s/%s conflicted with another writer's commit: again in %.1f s", source.NAME, account_id,
@@ -271,9 +304,10 @@ def _attempt_source(writer: StoreWriter, clients: Clients, source: Collector, ac
     usd_before = clients.counter.estimated_usd()
     result = SourceResult(source.NAME, account_id, region, "succeeded")
     try:
-        with writer.transaction() as con:
-            def run_sql(sql: str, params: list[Any]) -> list[tuple]:
-                return con.execute(sql, params).fetchall()
+        with writer.table_locks(_replaced_tables(source), APPENDED_SYSTEM_TABLES), writer.transaction() as con:
+            def run_sql(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+                rows: list[tuple[Any, ...]] = con.execute(sql, params).fetchall()
+                return rows
 
             ctx = Context(clients, account_id, region, settings, _load_cursor(writer, source, account_id, region),
                           run_sql=run_sql, since=since, refresh=refresh)
@@ -304,9 +338,15 @@ def _attempt_source(writer: StoreWriter, clients: Clients, source: Collector, ac
                               clients.counter.estimated_usd() - usd_before, _message(exc),
                               redact(hint_for(exc, source.NAME, clients.counter.last_service())))
         if refresh is None:
-            with writer.transaction():
+            with writer.table_locks((), APPENDED_SYSTEM_TABLES), writer.transaction():
                 _record(writer, run_id, result, started, calls, shard)
     return result
+
+
+def _replaced_tables(source: Collector) -> list[str]:
+    """The tables a source's transaction may delete from: its own (an upsert replaces rows by primary key; its SQL
+    may delete) and the watermarks."""
+    return sorted({t.name for t in source.TABLES} | set(REPLACED_SYSTEM_TABLES))
 
 
 def _load_cursor(writer: StoreWriter, source: Collector, account_id: str, region: str) -> Cursor:

@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,6 +105,21 @@ class BaseWriter:
 
     def _before_transaction(self) -> None:
         """A backend's hook before each transaction (DuckLake on S3 refreshes its credentials)."""
+
+    # ------------------------------------------------------------------ between writer processes
+    @contextmanager
+    def table_locks(self, exclusive: Iterable[str], shared: Iterable[str] = ()) -> Iterator[None]:
+        """Hold, around a transaction, a lock per table it writes: ``exclusive`` for the tables it may delete from
+        (an upsert replaces rows by deleting them), ``shared`` for those it only appends to. A backend with several
+        writer processes on one catalog implements it (``sextant.lake.LakeWriter`` on PostgreSQL); the DuckDB file
+        has one writer process (its file lock), so it holds nothing."""
+        yield
+
+    @contextmanager
+    def run_guard(self, source: str, account_id: str, region: str) -> Iterator[bool]:
+        """True while this process alone runs ``source`` for that account and region; False (at once, never waiting)
+        when another collector process already runs it. The DuckDB file admits one writer process: always True."""
+        yield True
 
     # ------------------------------------------------------------------ schema
     def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None:
@@ -433,6 +448,8 @@ class StoreWriter(Protocol):
 
     def migrate(self, tables: Sequence[Table], sources: Sequence[SourceDoc] = ()) -> None: ...
     def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+    def table_locks(self, exclusive: Iterable[str], shared: Iterable[str] = ()) -> AbstractContextManager[None]: ...
+    def run_guard(self, source: str, account_id: str, region: str) -> AbstractContextManager[bool]: ...
     def upsert(self, t: Table, rows: pd.DataFrame | list[dict[str, Any]] | UniqueKeys) -> int: ...
     def watermark(self, account_id: str, region: str, source: str, key: str) -> str | None: ...
     def watermarks(self, account_id: str, region: str, source: str) -> dict[str, str]: ...
