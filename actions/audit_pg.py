@@ -207,9 +207,8 @@ class PostgresAuditLog(AuditLog):
         :class:`AuditDatabaseError` with a scrubbed text and no chained cause."""
         failure: AuditDatabaseError | None = None
         try:
-            with psycopg.connect(self.dsn, connect_timeout=max(1, int(self.timeout)),
-                                 application_name="sextant-audit") as con:
-                con.execute("SELECT set_config('lock_timeout', %s, true)", [f"{int(self.timeout * 1000)}ms"])
+            with psycopg.connect(self.dsn, connect_timeout=max(1, int(self.timeout)), application_name="sextant-audit",
+                                 options=f"-c lock_timeout={int(self.timeout * 1000)}") as con:
                 yield con
         except psycopg.Error as exc:
             diag = getattr(exc, "diag", None)
