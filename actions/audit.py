@@ -20,10 +20,12 @@ as whom. A completed row can never change again; the product has no other code p
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -200,6 +202,41 @@ class AuditLog:
         with self._connect() as con:
             (n,) = con.execute("SELECT count(*) FROM audit").fetchone()
             return int(n)
+
+    def succeeded_changes(self, actions: Sequence[str], account_id: str, region: str, endpoint: str,
+                          since: datetime) -> list[dict[str, Any]]:
+        """The succeeded real (not dry-run) rows of ``actions`` on ``endpoint`` (the ``endpoint`` parameter) in this
+        account and region completed at or after ``since``, oldest first: id, action, actor, parameters,
+        state_before, state_after, completed_at (what :func:`actions.pending.recent_changes` reads)."""
+        marks = ", ".join("?" for _ in actions)
+        sql = ("SELECT id, action, actor, parameters, state_before, state_after, completed_at FROM audit "  # noqa: S608
+               f"WHERE result = 'succeeded' AND dry_run = 0 AND action IN ({marks}) AND account_id = ? AND region = ? "
+               "AND json_extract(parameters, '$.endpoint') = ? AND completed_at >= ? ORDER BY id")
+        cutoff = since.astimezone(UTC).isoformat(timespec="milliseconds")
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            return [dict(r) for r in con.execute(sql, [*actions, account_id, region, endpoint, cutoff])]
+
+    @contextmanager
+    def exclusive(self, name: str, wait_s: float) -> Iterator[None]:
+        """Held by one process at a time among all that use this audit log (``name``: what is guarded, e.g. an
+        account's guardrail), waited for up to ``wait_s``; raises :class:`TimeoutError` after that. Here a ``flock``
+        on a file beside the audit file: every process on this machine; the PostgreSQL log's is an advisory lock that
+        every replica on every machine sees."""
+        with open(self.path.with_name(f"{self.path.name}.{name}.lock"), "a+b") as f:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} is held by another process") from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 class AuditTable:

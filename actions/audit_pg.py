@@ -34,6 +34,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -290,6 +291,37 @@ class PostgresAuditLog(AuditLog):
         with self._pg() as con:
             got = con.execute(f"SELECT count(*) FROM {SCHEMA}.audit").fetchone()  # noqa: S608 - constant name
         return int(got[0]) if got else 0
+
+    def succeeded_changes(self, actions: Sequence[str], account_id: str, region: str, endpoint: str,
+                          since: datetime) -> list[dict[str, Any]]:
+        rows = self._rows("WHERE result = 'succeeded' AND NOT dry_run AND action = ANY(%s) AND account_id = %s "
+                          "AND region = %s AND parameters::jsonb ->> 'endpoint' = %s AND completed_at >= %s "
+                          "ORDER BY id", [list(actions), account_id, region, endpoint, since])
+        keep = ("id", "action", "actor", "parameters", "state_before", "state_after", "completed_at")
+        return [{k: r[k] for k in keep} for r in rows]
+
+    @contextmanager
+    def exclusive(self, name: str, wait_s: float) -> Iterator[None]:
+        """A PostgreSQL session advisory lock on ``name`` (in the audit schema's key space), held on a connection of
+        its own for the block: one holder among every replica on every machine; released when the block ends, or by
+        the server when the holder's connection dies. Waited for up to ``wait_s``, then :class:`TimeoutError`."""
+        key = [SCHEMA, name]
+        with self._pg() as con:
+            con.autocommit = True
+            deadline = time.monotonic() + wait_s
+            while not _first(con.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", key)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} is held by another process")
+                time.sleep(0.05)
+            try:
+                yield
+            finally:
+                con.execute("SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))", key)
+
+
+def _first(cur: psycopg.Cursor[Any]) -> Any:
+    got = cur.fetchone()
+    return got[0] if got else None
 
 
 def _params(parameters: dict[str, Any]) -> str:

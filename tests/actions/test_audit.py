@@ -114,3 +114,16 @@ def test_an_intent_left_without_an_outcome_is_settled_as_unknown_after_a_while(t
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         with sqlite3.connect(tmp_path / "audit.sqlite") as con:
             con.execute("UPDATE audit SET at = '2020-01-01' WHERE id = ?", [young])
+
+
+def test_an_exclusive_lock_is_held_by_one_process_at_a_time(tmp_path):
+    a, b = AuditLog(tmp_path / "audit.sqlite"), AuditLog(tmp_path / "audit.sqlite")  # two processes' logs
+    with a.exclusive("123456789012.training_jobs", wait_s=5):
+        with pytest.raises(TimeoutError, match="held by another"):
+            with b.exclusive("123456789012.training_jobs", wait_s=0.2):
+                pass
+        with b.exclusive("123456789012.instances", wait_s=0.2):
+            pass
+    with b.exclusive("123456789012.training_jobs", wait_s=0.2):
+        pass
+    assert (tmp_path / "audit.sqlite.123456789012.training_jobs.lock").exists()

@@ -286,3 +286,66 @@ def test_the_settings_choose_the_backend(dsn, tmp_path, monkeypatch):
         load(config)
     config.write_text('[actions]\naudit_dsn = "postgres:host=db dbname=s user=sextant_dashboard"\n')
     assert audit_dsn(load(config)) == "host=db dbname=s user=sextant_dashboard"
+
+
+def _change(log: AuditLog, endpoint: str, result: str = "succeeded", action: str = "scale_endpoint",
+            region: str = "us-east-1", dry: bool = False) -> int:
+    rid = log.append(AuditRow("jane@example.com", "operator", action, f"{endpoint}/AllTraffic", MAIN, region,
+                              {"endpoint": endpoint, "variant": "AllTraffic", "desired_count": 2},
+                              {"instance_count": 1}, None, "dry_run" if dry else "requested", dry))
+    if not dry:
+        log.complete(rid, result, "req", None, {"instance_count": 2})
+    return rid
+
+
+def test_succeeded_changes_read_as_on_sqlite(log, tmp_path):
+    """What the pending-changes notice reads (actions.pending.recent_changes): the same rows from both logs."""
+    local = AuditLog(tmp_path / "local.sqlite")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    for audit in (log, local):
+        _change(audit, "ep")
+        _change(audit, "ep", result="failed")
+        _change(audit, "ep", dry=True)
+        _change(audit, "other")
+        _change(audit, "ep", region="eu-west-1")
+        _change(audit, "ep", action="stop_training_job")
+        _change(audit, "ep", action="restore_scalable_target")
+    actions = ("scale_endpoint", "restore_scalable_target")
+    pg = log.succeeded_changes(actions, MAIN, "us-east-1", "ep", since)
+    lite = local.succeeded_changes(actions, MAIN, "us-east-1", "ep", since)
+    assert [r["id"] for r in pg] == [r["id"] for r in lite] == [1, 7]
+    assert [{k: v for k, v in r.items() if k != "completed_at"} for r in pg] == [
+        {k: v for k, v in r.items() if k != "completed_at"} for r in lite]
+    assert all(datetime.fromisoformat(r["completed_at"]) >= since for r in pg)
+    assert log.succeeded_changes(actions, MAIN, "us-east-1", "ep", datetime.now(UTC) + timedelta(minutes=1)) == []
+
+
+def test_an_exclusive_lock_is_held_by_one_replica_at_a_time(dsn, tmp_path):
+    a = PostgresAuditLog(dsn, tmp_path / "a" / "audit.sqlite")
+    b = PostgresAuditLog(dsn, tmp_path / "b" / "audit.sqlite")  # another machine: no file in common
+    with a.exclusive("123456789012.training_jobs", wait_s=5):
+        with pytest.raises(TimeoutError, match="held by another"):
+            with b.exclusive("123456789012.training_jobs", wait_s=0.3):
+                pass
+        with b.exclusive("123456789012.instances", wait_s=0.3):  # another guardrail is free
+            pass
+    with b.exclusive("123456789012.training_jobs", wait_s=0.3):  # released
+        pass
+
+    order: list[str] = []
+    held = threading.Event()
+
+    def first() -> None:
+        with a.exclusive("k", wait_s=5):
+            held.set()
+            order.append("a in")
+            threading.Event().wait(0.3)
+            order.append("a out")
+
+    t = threading.Thread(target=first)
+    t.start()
+    held.wait(5)
+    with b.exclusive("k", wait_s=5):  # waits for a
+        order.append("b in")
+    t.join()
+    assert order == ["a in", "a out", "b in"]
