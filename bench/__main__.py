@@ -205,6 +205,8 @@ def alerts_section(e: dict[str, Any]) -> list[str]:
 def rss_section(m: dict[str, Any]) -> list[str]:
     """Figure 4 as Markdown lines: each page's time to settled in Chromium (p50/p95 over cold-cache visits) and the
     dashboard server's peak RSS."""
+    import numpy as np
+
     from bench.rss import TARGET_P95_S
     rounds = m.get("rounds", 1)
     L = ["### 4. Pages in the browser: time to settled (s), cold query cache; dashboard memory", "",
@@ -227,6 +229,18 @@ def rss_section(m: dict[str, Any]) -> list[str]:
         L += ["", f"Target each page settles in ≤ {TARGET_P95_S:g} s (p95, returning viewer): slowest p95 "
               f"**{slow_page}** {slow:.2f} s: **{'met' if not over else 'missed'}**"
               + (f" (over {TARGET_P95_S:g} s: {', '.join(over)})" if over else "") + "."]
+        nav = m.get("nav_visits") or {}
+        if nav:
+            nav_p95 = {k: float(np.percentile(v, 95)) for k, v in nav.items()}
+            slow_nav, slow_nav_s = max(nav_p95.items(), key=lambda kv: kv[1])
+            over_nav = [k for k, v in nav_p95.items() if v > TARGET_P95_S]
+            L += ["", "In-app navigation (one tab: each page reached by its sidebar link, as a viewer moves between "
+                  "pages; the query cache cold each time, Streamlit's JavaScript already running in the tab), "
+                  "p50 / p95 / slowest (s): " + ", ".join(
+                      f"{k} {statistics.median(v):.2f} / {nav_p95[k]:.2f} / {max(v):.2f}" for k, v in nav.items())
+                  + f". Slowest p95 **{slow_nav}** {slow_nav_s:.2f} s: ≤ {TARGET_P95_S:g} s "
+                  f"**{'met' if not over_nav else 'missed'}**"
+                  + (f" (over: {', '.join(over_nav)})" if over_nav else "") + "."]
         fresh = m.get("new_browser_visits") or {}
         if fresh:
             L += ["", "First visit from a new browser profile (Streamlit's JavaScript fetched and compiled too), "

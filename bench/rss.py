@@ -53,6 +53,7 @@ class RssResult:
     p50: dict[str, float] = field(default_factory=dict)
     p95: dict[str, float] = field(default_factory=dict)
     new_browser_visits: dict[str, list[float]] = field(default_factory=dict)  # visits from a new browser profile
+    nav_visits: dict[str, list[float]] = field(default_factory=dict)  # in-app navigation (a sidebar link, same tab)
 
     @property
     def met(self) -> bool:
@@ -107,6 +108,27 @@ def _visit(page, url: str, path: str) -> float:
     return time.monotonic() - t
 
 
+# set before a click: records that the app's script started running (the new page's run), so settling is waited on
+# for that run and not met by the page still on screen
+_WATCH_RUN = """() => {
+  window.__ran = false;
+  const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def _navigate(page, title: str) -> float:
+    """Click the sidebar's link to the page titled ``title`` in an open tab; seconds until its run has settled."""
+    page.evaluate(_WATCH_RUN)
+    link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True)
+    t = time.monotonic()
+    link.click()
+    page.wait_for_function(f"() => window.__ran && ({SETTLED})()", timeout=180_000)
+    return time.monotonic() - t
+
+
 def run(store: Path, endpoint: str, rounds: int = 5, workdir: Path | None = None,
         log: Callable[[str], object] = print, new_browser_rounds: int = 2) -> RssResult:
     from playwright.sync_api import sync_playwright
@@ -116,6 +138,7 @@ def run(store: Path, endpoint: str, rounds: int = 5, workdir: Path | None = None
     errors: list[str] = []
     visits: dict[str, list[float]] = {}
     fresh: dict[str, list[float]] = {}
+    nav: dict[str, list[float]] = {}
     t0 = time.monotonic()
     view = SnapshotView(store, (workdir or store.parent) / "rss-view")
     try:
@@ -145,6 +168,19 @@ def run(store: Path, endpoint: str, rounds: int = 5, workdir: Path | None = None
                         if r == 0:
                             first_round_kb = _status_kb(proc.pid, "VmHWM")
                         log(f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in visits.items()))
+                    # in-app navigation: one tab, every page reached by its sidebar link (the overview last, so
+                    # each click changes page), each after a new snapshot name (cold query cache)
+                    tab = returning.new_page()
+                    _visit(tab, url, "")
+                    for r in range(rounds):
+                        for spec in [*PAGES[1:], PAGES[0]]:
+                            view.publish()
+                            nav.setdefault(spec.url_path, []).append(_navigate(tab, spec.title))
+                            n += 1
+                        log(f"  in-app {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in nav.items()))
+                    errors += [f"in-app: {e[:160]}" for e in
+                               tab.locator('[data-testid="stException"]').all_inner_texts()]
+                    tab.close()
                     for r in range(new_browser_rounds):
                         for name, path in paths:
                             view.publish()
@@ -162,4 +198,4 @@ def run(store: Path, endpoint: str, rounds: int = 5, workdir: Path | None = None
     return RssResult(start_kb / 1024, (first_round_kb or peak_kb) / 1024, n, time.monotonic() - t0,
                      {k: max(v) for k, v in visits.items()}, sorted(set(errors)), rounds, peak_kb / 1024, visits,
                      {k: statistics.median(v) for k, v in visits.items()},
-                     {k: float(np.percentile(v, 95)) for k, v in visits.items()}, fresh)
+                     {k: float(np.percentile(v, 95)) for k, v in visits.items()}, fresh, nav)
