@@ -150,6 +150,7 @@ def run_cycle(settings: Settings, writer: StoreWriter, sources: list[Collector] 
     ``shard``, only the (account, region) units that shard owns; with ``region_filter``, only that region."""
     sources = collectors.run_order(sources or collectors.SOURCES)
     cycle = CycleResult(run_id=uuid.uuid4().hex[:12])
+    began = now_utc()
     label = str(shard) if shard else None
 
     def mine(account: AccountSettings, region: str) -> bool:
@@ -188,7 +189,7 @@ def run_cycle(settings: Settings, writer: StoreWriter, sources: list[Collector] 
                     progress and progress(r)
                     continue
                 r = _run_source(writer, clients, source, account_id, region, settings, since, cycle.run_id,
-                                shard=label)
+                                shard=label, cycle_began=began)
                 cycle.results.append(r)
                 progress and progress(r)
     return cycle
@@ -248,18 +249,23 @@ def _conflict(exc: BaseException) -> bool:
 REPLACED_SYSTEM_TABLES = ("sextant_watermark",)
 APPENDED_SYSTEM_TABLES = ("sextant_collection_run",)
 RUNNING_ELSEWHERE = "running elsewhere: another collector process is collecting this source for this account and region"
+COLLECTED_ELSEWHERE = ("collected elsewhere: another collector process collected this source for this account and "
+                       "region since this cycle began")
 RUNNING_ELSEWHERE_HINT = ("two collectors were given the same work (the same --shard K/N twice, or overlapping "
                           "--account / --region); this one skipped it, nothing was lost")
 
 
 def _run_source(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,
                 settings: Settings, since: datetime | None, run_id: str,
-                refresh: Refresh | None = None, shard: str | None = None) -> SourceResult:
+                refresh: Refresh | None = None, shard: str | None = None,
+                cycle_began: datetime | None = None) -> SourceResult:
     """One source in one account and region, in one transaction; recorded as a collection run (not a refresh).
 
     Never twice at once: when another collector process runs this source for this account and region (the writer's
-    ``run_guard``: a PostgreSQL advisory lock, or a file lock beside a local catalog), the source is skipped, recorded
-    as ``skipped`` with why, and is not a failure. An operator's refresh is not guarded (the table locks order it).
+    ``run_guard``: a PostgreSQL advisory lock, or a file lock beside a local catalog), or has collected it since this
+    cycle began (two collectors started with the same work would otherwise each collect what the other had just
+    finished), the source is skipped, recorded as ``skipped`` with why, and is not a failure. An operator's refresh is
+    not guarded (the table locks order it).
 
     On a shared store, a commit that conflicts with another collector's is retried (the whole source: what it read
     is written again on top of the other's commit) up to CONFLICT_RETRIES times, with exponential backoff and jitter;
@@ -267,15 +273,27 @@ def _run_source(writer: StoreWriter, clients: Clients, source: Collector, accoun
     (``writer.table_locks``) make such conflicts rare: a writer waits for the tables instead."""
     if refresh is not None:
         return _retrying(writer, clients, source, account_id, region, settings, since, run_id, refresh, shard)
+    why = RUNNING_ELSEWHERE
     with writer.run_guard(source.NAME, account_id, region) as mine:
-        if mine:
+        if mine and not (cycle_began and _collected_since(writer, source.NAME, account_id, region, run_id,
+                                                          cycle_began)):
             return _retrying(writer, clients, source, account_id, region, settings, since, run_id, refresh, shard)
-    log.warning("%s for %s/%s skipped: %s", source.NAME, account_id, region, RUNNING_ELSEWHERE)
-    result = SourceResult(source.NAME, account_id, region, "skipped", error=RUNNING_ELSEWHERE,
-                          hint=RUNNING_ELSEWHERE_HINT)
+        why = COLLECTED_ELSEWHERE if mine else RUNNING_ELSEWHERE
+    log.warning("%s for %s/%s skipped: %s", source.NAME, account_id, region, why)
+    result = SourceResult(source.NAME, account_id, region, "skipped", error=why, hint=RUNNING_ELSEWHERE_HINT)
     with writer.table_locks((), APPENDED_SYSTEM_TABLES), writer.transaction():
         _record(writer, run_id, result, now_utc(), {}, shard)
     return result
+
+
+def _collected_since(writer: StoreWriter, source: str, account_id: str, region: str, run_id: str,
+                     began: datetime) -> bool:
+    """Whether another cycle (another collector process) collected ``source`` for that account and region since
+    ``began``: its run row ended after it."""
+    return bool(writer.con.execute(
+        "SELECT 1 FROM sextant_collection_run WHERE source = ? AND account_id = ? AND region = ? AND run_id <> ? "
+        "AND ended_at >= ? AND status IN ('succeeded', 'partial') LIMIT 1",
+        [source, account_id, region, run_id, began]).fetchall())
 
 
 def _retrying(writer: StoreWriter, clients: Clients, source: Collector, account_id: str, region: str,

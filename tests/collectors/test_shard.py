@@ -113,3 +113,25 @@ def test_a_commit_conflicting_with_another_collectors_is_retried_on_top_of_it(tm
     assert len(attempts) == 2, "the conflicting commit was tried again"
     assert [r.status for r in cycle.results] == ["succeeded"]
     assert rows == [("x", "mine-2")] and runs == [("racer", "succeeded")]
+
+
+@pytest.mark.slow  # a DuckLake catalog: make test only
+def test_a_source_another_collector_is_running_is_skipped_and_recorded_not_failed(tmp_path):
+    settings = replace(Settings(store=tmp_path / "store"), store_backend="ducklake")
+    mine, other = open_writer(settings), open_writer(settings)
+    try:
+        mine.migrate([THING])
+        with other.run_guard("a", "1", "eu-west-1") as got:  # another collector is running source a there
+            assert got
+            cycle = runner.run_cycle(settings, mine, [_source("a"), _source("b")], clients_for=lambda _: _NoAws())
+        runs = sorted(mine.con.execute("SELECT source, status, error FROM sextant_collection_run").fetchall())
+        rows = mine.con.execute("SELECT k FROM fake_thing").fetchall()
+        with mine.run_guard("a", "1", "eu-west-1") as again:  # released when the other's run ended
+            assert again
+    finally:
+        mine.close()
+        other.close()
+    assert [(r.source, r.status) for r in cycle.results] == [("a", "skipped"), ("b", "succeeded")]
+    assert not cycle.failed
+    assert runs == [("a", "skipped", runner.RUNNING_ELSEWHERE), ("b", "succeeded", None)]
+    assert rows == [("b-eu-west-1",)]
