@@ -3,6 +3,9 @@
 Pages never see SQL or boto3: they call the typed functions in ``dashboard.queries``, which run
 parameterized SQL here. Results are cached per (snapshot, query, parameters), so a new snapshot
 published by the collector invalidates them without a TTL guess, and a page view costs zero AWS calls.
+
+On DuckLake, a catalog that cannot be reached (``outage()``) leaves the dashboard serving what it has read: each
+query's newest cached result, and :class:`CatalogUnreachable` for one it never read (the page frame says so in words).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -23,6 +26,9 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ct
 
 from sextant.settings import DEFAULT_CONFIG, Settings, load
 from sextant.store import Reader, StoreVersionError, open_reader
+
+if TYPE_CHECKING:
+    from sextant.lake import LakeReader
 
 STORE_ENV = ("SEXTANT_STORE", "SEXTANT_STORE_BACKEND", "SEXTANT_CATALOG", "SEXTANT_DATA_PATH")
 
@@ -66,6 +72,19 @@ def snapshot() -> str | None:
     return reader().current()
 
 
+NOT_AVAILABLE = "not available while the store's catalog is unreachable"
+
+
+class CatalogUnreachable(RuntimeError):
+    """A result asked for while the store's catalog is unreachable, that this dashboard had not read before."""
+
+
+def outage() -> LakeReader.Outage | None:
+    """Since when the store's catalog has been unreachable, and what is served meanwhile (None: it answers; the
+    DuckDB file store has no catalog)."""
+    return getattr(reader(), "outage", None)
+
+
 _NULLABLE = {pa.bool_(): pd.BooleanDtype(), pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
              pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(),
              pa.uint16(): pd.UInt16Dtype(), pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype()}
@@ -104,8 +123,11 @@ _NO_TABLE = re.compile(r"Table with name (\w+) does not exist")
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached(store: StoreKey, snapshot_name: str, sql: str, params: tuple) -> pd.DataFrame:
     location = store[1]
+    r = _reader(store)
+    if getattr(r, "outage", None) is not None:  # not in the cache, and the catalog is away: no round trip to try
+        raise CatalogUnreachable(f"{NOT_AVAILABLE}: this dashboard had not read it before")
     try:
-        return frame(_reader(store).thread_cursor().execute(sql, list(params)))
+        return frame(r.thread_cursor().execute(sql, list(params)))
     except duckdb.CatalogException as exc:
         # A table a newer collector adds (a new source) is missing until a collector of this version has migrated
         # the store: additive changes need no version bump, and the page says what to run instead of failing.
@@ -116,13 +138,58 @@ def _cached(store: StoreKey, snapshot_name: str, sql: str, params: tuple) -> pd.
                                 "(or `python -m collectors run --once`) once with this version to add it") from None
 
 
+# (store, sql, parameters) -> the newest snapshot under which the query's result was cached: while the catalog is
+# unreachable, a query answers with that result. DuckLake makes a snapshot per commit, so the last snapshot read holds
+# only the queries made since the last commit; what a page showed a commit earlier is still this dashboard's to show.
+_KEPT: dict[tuple[StoreKey, str, tuple[Any, ...]], str] = {}
+_KEPT_MAX = 4096
+
+
+def _catalog_failed(r: Reader, exc: BaseException) -> bool:
+    """After ``exc`` from a query: whether the catalog is unreachable (the reader then serves what it has)."""
+    failed = getattr(r, "catalog_failed", None)
+    return bool(failed is not None and failed(exc))
+
+
+def _kept(store: StoreKey, sql: str, params: tuple[Any, ...], snapshot_name: str | None) -> pd.DataFrame:
+    """While the catalog is unreachable: the query's newest cached result; :class:`CatalogUnreachable` if none."""
+    try:
+        name = _KEPT.get((store, sql, params), snapshot_name)
+    except TypeError:  # an unhashable parameter (a list): its result is looked for under the last snapshot only
+        name = snapshot_name
+    if name is None:
+        raise CatalogUnreachable(f"{NOT_AVAILABLE}: nothing was read before it became unreachable")
+    result: pd.DataFrame = _cached(store, name, sql, params)  # a hit, or CatalogUnreachable without a round trip
+    return result
+
+
 def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
-    """Run a read query on the newest snapshot; an empty frame when nothing is collected yet."""
+    """Run a read query on the newest snapshot; an empty frame when nothing is collected yet. While the store's
+    catalog is unreachable: the result this dashboard read last, or :class:`CatalogUnreachable`."""
     store = store_key()
-    name = _reader(store).current()  # the snapshot's name (DuckLake: its snapshot id): a commit is a new cache key
+    r = _reader(store)
+    name = r.current()  # the snapshot's name (DuckLake: its snapshot id): a commit is a new cache key
+    args = tuple(params)
+    if getattr(r, "outage", None) is not None:  # current() named the snapshot kept, without a round trip
+        return _kept(store, sql, args, name)
     if name is None:
         return pd.DataFrame()
-    return _cached(store, name, sql, tuple(params))
+    try:
+        result: pd.DataFrame = _cached(store, name, sql, args)
+    except duckdb.Error as exc:
+        if not _catalog_failed(r, exc):
+            raise
+        return _kept(store, sql, args, name)
+    key = (store, sql, args)
+    try:
+        if _KEPT.get(key) != name:
+            if len(_KEPT) >= _KEPT_MAX:
+                del _KEPT[next(iter(_KEPT))]  # the oldest entry
+            _KEPT.pop(key, None)
+            _KEPT[key] = name
+    except TypeError:  # an unhashable parameter
+        pass
+    return result
 
 
 _MEMO: dict[tuple[StoreKey, str, str], object] = {}  # (store, snapshot, what) -> a small fact about the snapshot
@@ -131,7 +198,8 @@ _MEMO: dict[tuple[StoreKey, str, str], object] = {}  # (store, snapshot, what) -
 def per_snapshot(what: str, compute):
     """A small fact about the newest snapshot (its table names, whether it holds a bill), computed once per
     snapshot: pages check such facts dozens of times, and a Streamlit cache lookup costs ~1 ms each. A plain
-    dict keyed by snapshot name, so a new snapshot is a new key; ``compute`` gets this thread's cursor."""
+    dict keyed by snapshot name, so a new snapshot is a new key; ``compute`` gets this thread's cursor. While the
+    catalog is unreachable: the fact of the newest snapshot it was computed for."""
     store = store_key()
     r = _reader(store)
     name = r.current()
@@ -139,10 +207,24 @@ def per_snapshot(what: str, compute):
         return None
     key = (store, name, what)
     if key not in _MEMO:
+        if getattr(r, "outage", None) is not None:
+            return _kept_fact(store, what)
         if len(_MEMO) >= 64:  # snapshots are replaced, never revisited
             _MEMO.clear()
-        _MEMO[key] = compute(r.thread_cursor())
+        try:
+            _MEMO[key] = compute(r.thread_cursor())
+        except duckdb.Error as exc:
+            if not _catalog_failed(r, exc):
+                raise
+            return _kept_fact(store, what)
     return _MEMO[key]
+
+
+def _kept_fact(store: StoreKey, what: str) -> object:
+    kept = [value for (s, _, w), value in list(_MEMO.items()) if s == store and w == what]  # newest last
+    if not kept:
+        raise CatalogUnreachable(f"{NOT_AVAILABLE}: this dashboard had not read it before")
+    return kept[-1]
 
 
 # A page's independent queries run side by side: DuckDB releases the GIL while it executes, each thread reads through
