@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from demo import control
 from demo import world as world_mod
@@ -27,6 +28,61 @@ from demo import world as world_mod
 log = logging.getLogger("demo")
 
 TICK_SECONDS = 5.0
+# A fixed wait before each API request is answered, in milliseconds (``SEXTANT_DEMO_LATENCY_MS``; 0, the default,
+# none): a real AWS API answers in tens of milliseconds, the emulated account in about one, so without it a
+# measurement of parallel collection measures this machine's cores rather than AWS's latency (bench/shards.py).
+# The emulator's own control requests (``/moto-api/``) are not delayed.
+LATENCY_ENV = "SEXTANT_DEMO_LATENCY_MS"
+
+
+def latency_s(env: dict[str, str] | None = None) -> float:
+    """The per-request latency the environment asks for, in seconds; ValueError for anything but a number >= 0."""
+    text = (os.environ if env is None else env).get(LATENCY_ENV, "").strip()
+    if not text:
+        return 0.0
+    try:
+        ms = float(text)
+    except ValueError:
+        raise ValueError(f"{LATENCY_ENV}={text!r}: expected milliseconds, e.g. 50") from None
+    if not 0 <= ms <= 60_000:
+        raise ValueError(f"{LATENCY_ENV}={text!r}: must be between 0 and 60000 ms")
+    return ms / 1000.0
+
+
+class Latency:
+    """WSGI middleware: wait ``seconds`` before handing each API request to moto (each request has its own thread in
+    the threaded server, so concurrent requests wait side by side, as they would on AWS)."""
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.seconds > 0 and not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            time.sleep(self.seconds)
+        return self.app(environ, start_response)
+
+
+def _server(host: str, port: int, latency: float) -> Any:
+    """moto's threaded server, its WSGI app behind :class:`Latency` when ``latency`` > 0."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
+
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, Latency(app, latency), True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Server(ip_address=host, port=port, verbose=False) if latency > 0 else ThreadedMotoServer(
+        ip_address=host, port=port, verbose=False)
 
 
 def _fills() -> list:
@@ -103,21 +159,21 @@ def add_surges(world: world_mod.World, surges: dict[str, float], now: datetime,
 
 def start(seed: int = 7, host: str = "127.0.0.1", port: int = 0, live: bool = True,
           anchor: datetime | None = None, surges: dict[str, float] | None = None,
-          control_dir: Path | None = None) -> Emulator:
+          control_dir: Path | None = None, latency: float | None = None) -> Emulator:
     """Build the world from ``seed``, start moto on ``host:port`` (0 picks a free port), seed it.
 
     ``surges`` (endpoint name -> invocations a minute) puts a traffic surge on endpoints of the main
     account (see :func:`add_surges`); ``control_dir``, where ``python -m demo.control`` leaves requests for the
-    running account (served by the live tick)."""
+    running account (served by the live tick); ``latency``, seconds every API request waits before moto answers it
+    (default: ``SEXTANT_DEMO_LATENCY_MS``, see :data:`LATENCY_ENV`)."""
+    latency = latency_s() if latency is None else latency
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
     world = world_mod.build_world(seed, anchor)
     add_surges(world, surges or {}, datetime.now(UTC))
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
     fills = _fills()
     for fill in fills:
         fill.install(world)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = _server(host, port, latency)
     server.start()
     host, port = server.get_host_and_port()
     started = time.monotonic()
