@@ -88,6 +88,10 @@ COMPLETE = ("UPDATE audit SET result = ?, state_after = ?, aws_request_id = ?, e
             "WHERE id = ? AND result = 'requested'")
 
 
+class LockBusy(TimeoutError):
+    """:meth:`AuditLog.exclusive` waited its time and another process still holds the lock."""
+
+
 @dataclass(frozen=True)
 class AuditRow:
     actor: str
@@ -220,7 +224,7 @@ class AuditLog:
     @contextmanager
     def exclusive(self, name: str, wait_s: float) -> Iterator[None]:
         """Held by one process at a time among all that use this audit log (``name``: what is guarded, e.g. an
-        account's guardrail), waited for up to ``wait_s``; raises :class:`TimeoutError` after that. Here a ``flock``
+        account's guardrail), waited for up to ``wait_s``; raises :class:`LockBusy` after that. Here a ``flock``
         on a file beside the audit file: every process on this machine; the PostgreSQL log's is an advisory lock that
         every replica on every machine sees."""
         with open(self.path.with_name(f"{self.path.name}.{name}.lock"), "a+b") as f:
@@ -231,7 +235,7 @@ class AuditLog:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{name} is held by another process") from None
+                        raise LockBusy(f"{name} is held by another process") from None
                     time.sleep(0.05)
             try:
                 yield

@@ -45,7 +45,7 @@ import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
-from actions.audit import ORPHAN_AFTER, OUTCOMES, AuditLog, AuditRow, _json, _now
+from actions.audit import ORPHAN_AFTER, OUTCOMES, AuditLog, AuditRow, LockBusy, _json, _now
 from sextant.redact import redact
 
 SCHEMA = "sextant_audit"
@@ -304,14 +304,14 @@ class PostgresAuditLog(AuditLog):
     def exclusive(self, name: str, wait_s: float) -> Iterator[None]:
         """A PostgreSQL session advisory lock on ``name`` (in the audit schema's key space), held on a connection of
         its own for the block: one holder among every replica on every machine; released when the block ends, or by
-        the server when the holder's connection dies. Waited for up to ``wait_s``, then :class:`TimeoutError`."""
+        the server when the holder's connection dies. Waited for up to ``wait_s``, then :class:`LockBusy`."""
         key = [SCHEMA, name]
         with self._pg() as con:
             con.autocommit = True
             deadline = time.monotonic() + wait_s
             while not _first(con.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", key)):
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{name} is held by another process")
+                    raise LockBusy(f"{name} is held by another process")
                 time.sleep(0.05)
             try:
                 yield

@@ -349,3 +349,53 @@ def test_an_exclusive_lock_is_held_by_one_replica_at_a_time(dsn, tmp_path):
         order.append("b in")
     t.join()
     assert order == ["a in", "a out", "b in"]
+
+
+def test_an_action_is_audited_on_postgresql_as_on_sqlite(dsn, tmp_path):
+    """The action path itself (actions.run_action) against an emulated account, with the PostgreSQL log: the intent
+    is in the trail when the AWS write leaves, its outcome is appended after, and the same confirmation token cannot
+    act twice."""
+    import actions as a
+    from sextant.aws import Clients
+    from sextant.settings import AccountSettings
+    from tests.conftest import start_account, stop_account, wait_until
+
+    with pytest.MonkeyPatch.context() as mp:
+        (tmp_path / "account").mkdir()
+        acc = start_account(tmp_path / "account")
+        try:
+            for k, v in acc.env.items():
+                mp.setenv(k, v)
+            sm = acc.client("sagemaker")
+            name = "audited-on-postgres"
+            sm.create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{MAIN}:role/sagemaker-execution",
+                            PrimaryContainer={"Image": f"{MAIN}.dkr.ecr.us-east-1.amazonaws.com/{name}:1"})
+            sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+                 "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
+            sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+            wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService", 60,
+                       f"{name} InService")
+            env = a.Env(Clients(AccountSettings(regions=("us-east-1",))), Settings())
+            audit = PostgresAuditLog(dsn, tmp_path / "audit.sqlite")
+            seen: list[list[str]] = []
+            env.clients.client("sagemaker", "us-east-1").meta.events.register(
+                "before-call.sagemaker.UpdateEndpointWeightsAndCapacities",
+                lambda **_: seen.append(list(audit.frame().result)))
+            token = a.new_token()
+            operator = a.Actor("oncall@example.com", "operator")
+            out = a.run_action(a.ScaleEndpoint(MAIN, name, "AllTraffic", 2), operator, env, audit, token)
+            assert out.status == "succeeded", out.message
+            assert seen == [["requested"]], "at the moment of the write, its intent was in the trail"
+            row = audit.get(out.audit_id)
+            assert (row["result"], row["aws_request_id"], row["actor"]) == ("succeeded", out.request_id,
+                                                                             "oncall@example.com")
+            assert row["completed_at"] >= row["at"]
+            again = a.run_action(a.ScaleEndpoint(MAIN, name, "AllTraffic", 2), operator, env, audit, token)
+            assert again.status == "duplicate" and len(seen) == 1, "the token acted once"
+            viewer = a.run_action(a.ScaleEndpoint(MAIN, name, "AllTraffic", 3), a.Actor("v@example.com", "viewer"),
+                                  env, audit, a.new_token())
+            assert viewer.status == "refused" and audit.get(viewer.audit_id)["result"] == "refused"
+            assert list(audit.frame().result) == ["refused", "duplicate", "succeeded"]
+        finally:
+            stop_account(acc)
