@@ -52,7 +52,7 @@ typecheck: install
 
 ## Every check: lint, types, and every test (the emulated account, the browser, reliability).
 test: install browser-deps postgres-deps lint typecheck
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30
 
 ## The developer's loop: logic on tiny in-process stores, no server, no browser (about a minute).
 test-fast: install
