@@ -399,3 +399,23 @@ def test_an_action_is_audited_on_postgresql_as_on_sqlite(dsn, tmp_path):
             assert list(audit.frame().result) == ["refused", "duplicate", "succeeded"]
         finally:
             stop_account(acc)
+
+
+def test_the_setup_command_creates_the_schema_and_grants(postgres, dsn, tmp_path, capsys):  # noqa: F811
+    from actions import audit_pg
+
+    assert audit_pg.main(["sql", "--grant", DASHBOARD]) == 0
+    printed = capsys.readouterr().out
+    assert "CREATE TABLE IF NOT EXISTS sextant_audit.audit_result" in printed
+    assert f'GRANT SELECT, INSERT ON sextant_audit.audit, sextant_audit.audit_result TO "{DASHBOARD}";' in printed
+    postgres.sql("postgres", f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DASHBOARD}') "
+                             f"THEN CREATE ROLE {DASHBOARD} LOGIN; END IF; END $$")
+    config = tmp_path / "team.toml"
+    config.write_text(f'[store]\nlocation = "{tmp_path / "store"}"\nbackend = "ducklake"\n'
+                      f'catalog = "postgres:{dsn}"\n')
+    assert audit_pg.main(["setup", "--grant", DASHBOARD, "--config", str(config)]) == 0
+    assert "INSERT and SELECT granted to sextant_dashboard" in capsys.readouterr().out
+    log = PostgresAuditLog(dsn.replace("user=postgres", f"user={DASHBOARD}"), tmp_path / "audit.sqlite")
+    assert log.append(_row()) == 1
+    config.write_text(f'[store]\nlocation = "{tmp_path / "store"}"\n')
+    assert audit_pg.main(["setup", "--config", str(config)]) == 2, "no PostgreSQL named: nothing to set up"
