@@ -21,7 +21,7 @@ import pytest
 from collectors import runner
 from collectors.base import Batch, Context
 from sextant.lake import LakeWriter, lock_key
-from sextant.schema import table
+from sextant.schema import Table, table
 from sextant.settings import Settings
 from sextant.store import open_writer
 from tests.collectors.test_runner import _NoAws
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow  # a PostgreSQL catalog: make test only
 
 SHARED = table("fake_shared", "A table two collectors write, each its own region's row.",
                [("k", "VARCHAR", "Key."), ("n", "BIGINT", "Which round wrote it.")], ["k"])
+OTHER = table("fake_other", "Another source's table.", [("k", "VARCHAR", "Key."), ("n", "BIGINT", "Round.")], ["k"])
 REGIONS = ("eu-west-1", "us-east-1")
 HOLD_S = 0.25  # how long each source's transaction stays open (its AWS calls): long enough for the two to overlap
 
@@ -58,33 +59,39 @@ class Race:
         return sum(s == "succeeded" for s in self.statuses) / self.seconds
 
 
-def race(settings: Settings, rounds: int, locking: bool) -> Race:
+def race(settings: Settings, rounds: int, locking: bool, apart: bool = False) -> Race:
     """Two collectors (two writers, each its own DuckDB instance and catalog connections), each upserting its own
-    region's row of one table ``rounds`` times at the same moments; every upsert replaces a stored row (a delete)."""
+    region's row of one table ``rounds`` times at the same moments; every upsert replaces a stored row (a delete).
+    ``apart``: two sources instead, each with a table of its own, each advancing its watermark (the one table every
+    source with a cursor replaces rows of)."""
     writers = [open_writer(settings) for _ in REGIONS]
     assert all(isinstance(w, LakeWriter) for w in writers)
+    tables = (SHARED, OTHER) if apart else (SHARED, SHARED)
     try:
-        writers[0].migrate([SHARED])
+        writers[0].migrate([SHARED, OTHER])
         with writers[0].transaction():
-            writers[0].upsert(SHARED, [{"account_id": "1", "region": r, "k": r, "n": 0} for r in REGIONS])
+            for t, r in zip(tables, REGIONS, strict=True):
+                writers[0].upsert(t, [{"account_id": "1", "region": r, "k": r, "n": 0}])
         for w in writers:
             w.table_locking = locking  # type: ignore[attr-defined]
         n = {"round": 0}
 
-        def collect(ctx: Context) -> Iterator[Batch]:
-            time.sleep(HOLD_S)  # inside the transaction, as a source's AWS calls are
-            yield SHARED, [ctx.rows(k=ctx.region, n=n["round"])]
-
-        source = SimpleNamespace(NAME="sharer", GLOBAL=False, DEPENDS_ON=(), TABLES=(SHARED,), collect=collect)
+        def source(t: Table) -> SimpleNamespace:
+            def collect(ctx: Context) -> Iterator[Batch]:
+                time.sleep(HOLD_S)  # inside the transaction, as a source's AWS calls are
+                if apart:
+                    ctx.cursor.set_text("seen", str(time.time_ns()))
+                yield t, [ctx.rows(k=ctx.region, n=n["round"])]
+            return SimpleNamespace(NAME=t.name, GLOBAL=False, DEPENDS_ON=(), TABLES=(t,), collect=collect)
         results: list[runner.SourceResult] = []
         start = threading.Barrier(len(REGIONS))
         failures: list[BaseException] = []
 
-        def run(w: object, region: str) -> None:
+        def run(w: object, region: str, t: Table) -> None:
             try:
                 for _ in range(rounds):
                     start.wait(timeout=120)  # both collectors begin each round together
-                    cycle = runner.run_cycle(settings, w, [source], clients_for=lambda _: _TwoRegions(),
+                    cycle = runner.run_cycle(settings, w, [source(t)], clients_for=lambda _: _TwoRegions(),
                                              region_filter=region)
                     results.extend(cycle.results)
             except BaseException as exc:  # reported by the test
@@ -92,15 +99,17 @@ def race(settings: Settings, rounds: int, locking: bool) -> Race:
                 start.abort()
 
         t0 = time.monotonic()
-        threads = [threading.Thread(target=run, args=(w, r)) for w, r in zip(writers, REGIONS, strict=True)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        threads = [threading.Thread(target=run, args=(w, r, t)) for w, r, t in zip(writers, REGIONS, tables,
+                                                                                      strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         seconds = time.monotonic() - t0
         if failures:
             raise failures[0]
-        rows = sorted(writers[0].con.execute("SELECT region, k, n FROM fake_shared").fetchall())
+        rows = sorted(writers[0].con.execute("SELECT region, k, n FROM fake_shared UNION ALL "
+                                             "SELECT region, k, n FROM fake_other").fetchall())
     finally:
         for w in writers:
             w.close()
@@ -120,6 +129,13 @@ def test_without_the_table_locks_the_same_upserts_conflict_and_retry(postgres: P
     done = race(_settings(postgres, tmp_path), rounds=3, locking=False)
     assert done.retries > 0, "two transactions replacing rows of one table at once conflict in DuckLake"
     assert done.rows == [(r, r, 0) for r in sorted(REGIONS)]
+
+
+def test_lock_keys_are_the_same_in_every_process() -> None:
+    # a key that changed between versions would let an old and a new collector write one table at once
+    assert lock_key("table", "sextant_watermark") == -3562542901583838461
+    assert lock_key("run", "cloudwatch_metrics", "123456789012", "eu-west-1") == -4852854843751299850
+    assert len({lock_key("table", t) for t in ("x", "y", "sextant_watermark")}) == 3
 
 
 def _advisory(cluster: PostgresCluster, dbname: str) -> list[str]:
@@ -174,11 +190,14 @@ if __name__ == "__main__":  # the figure in docs/ARCHITECTURE.md
     cluster = start_postgres()
     try:
         rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-        for locking in (False, True):
-            with tempfile.TemporaryDirectory() as root:
-                r = race(_settings(cluster, Path(root)), rounds, locking)
-            print(f"table locks {'on ' if locking else 'off'}: {len(r.statuses)} commits in {r.seconds:.1f} s "
-                  f"({r.commits_per_s:.2f}/s), {r.retries} conflict retries, "
-                  f"{sum(s != 'succeeded' for s in r.statuses)} failed")
+        for apart in (False, True):
+            print("two sources, a table each, each advancing its watermark" if apart else
+                  "one source, one table, two regions (disjoint keys)")
+            for locking in (False, True):
+                with tempfile.TemporaryDirectory() as root:
+                    r = race(_settings(cluster, Path(root)), rounds, locking, apart)
+                print(f"  table locks {'on ' if locking else 'off'}: {len(r.statuses)} commits in {r.seconds:.1f} s "
+                      f"({r.commits_per_s:.2f}/s), {r.retries} conflict retries, "
+                      f"{sum(s != 'succeeded' for s in r.statuses)} failed")
     finally:
         stop_postgres(cluster)
