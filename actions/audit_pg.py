@@ -16,7 +16,8 @@ prints the statements; ``python -m actions.audit_pg sql --grant ROLE``).
 
 **Driver.** psycopg 3 (``psycopg[binary]``), not DuckDB's postgres extension: parameters are bound by the server,
 errors keep PostgreSQL's SQLSTATE (a unique key or a trigger's refusal is told apart from a lost connection), a role
-is simply the DSN's ``user``, and a dashboard does not load a DuckDB extension (0.2-0.4 s) to write one row.
+is simply the DSN's ``user``, and a dashboard loads no DuckDB extension to write one row (docs/ARCHITECTURE.md
+measured three extensions at 0.6-1.3 s per process).
 A connection per call (a few ms on a Unix socket): a replica that loses the server fails that call with a clear
 message and recovers on the next, and no connection is shared between Streamlit's threads.
 
@@ -43,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from actions.audit import ORPHAN_AFTER, OUTCOMES, AuditLog, AuditRow, LockBusy, _json, _now
@@ -193,6 +195,12 @@ class PostgresAuditLog(AuditLog):
         self.timeout = timeout
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # the DSN's own options (if any), then a lock timeout: no call waits on a lock longer than ``timeout``
+            given = str(conninfo_to_dict(dsn).get("options") or "")
+        except psycopg.Error as exc:
+            raise AuditDatabaseError(f"{self.where}: the DSN is not a libpq connection string "
+                                     f"({scrub(exc, dsn)})") from None
+        self._options = f"{given} -c lock_timeout={int(timeout * 1000)}".strip()
         self._ensure_schema(grant_to)
 
     def __repr__(self) -> str:
@@ -209,7 +217,7 @@ class PostgresAuditLog(AuditLog):
         failure: AuditDatabaseError | None = None
         try:
             with psycopg.connect(self.dsn, connect_timeout=max(1, int(self.timeout)), application_name="sextant-audit",
-                                 options=f"-c lock_timeout={int(self.timeout * 1000)}") as con:
+                                 options=self._options) as con:
                 yield con
         except psycopg.Error as exc:
             diag = getattr(exc, "diag", None)

@@ -419,3 +419,17 @@ def test_the_setup_command_creates_the_schema_and_grants(postgres, dsn, tmp_path
     assert log.append(_row()) == 1
     config.write_text(f'[store]\nlocation = "{tmp_path / "store"}"\n')
     assert audit_pg.main(["setup", "--config", str(config)]) == 2, "no PostgreSQL named: nothing to set up"
+
+
+def test_the_dsn_keeps_its_own_options_and_gets_a_lock_timeout(dsn, tmp_path):
+    log = PostgresAuditLog(f"{dsn} options='-c statement_timeout=12345'", tmp_path / "audit.sqlite", timeout=7)
+    with log._pg() as con:
+        assert con.execute("SHOW statement_timeout").fetchone()[0] == "12345ms"
+        assert con.execute("SHOW lock_timeout").fetchone()[0] == "7s"
+
+
+def test_a_malformed_dsn_is_refused_without_repeating_it(tmp_path):
+    bad = "host=/nowhere password=hunter2-never-shown dbname"
+    with pytest.raises(AuditDatabaseError, match="not a libpq connection string") as refused:
+        PostgresAuditLog(bad, tmp_path / "audit.sqlite")
+    assert "hunter2" not in "".join(traceback.format_exception(refused.value)) and refused.value.__suppress_context__
