@@ -554,6 +554,7 @@ class LakeReader(Reader):
         self._last: tuple[str, float] | None = None  # (snapshot id, time.time() it was read): what an outage serves
         self._retry_at = float("-inf")
         self._probing = False
+        self._attach_error: str | None = None  # why the last first-attach failed (scrubbed), until the next try
 
     @classmethod
     def open(cls, settings: Settings) -> LakeReader:
@@ -645,13 +646,22 @@ class LakeReader(Reader):
             return self._con
         with self._lock:  # the first attach: a catalog that cannot be reached now raises LakeError (nothing to serve)
             if self._con is None:
-                if self.config.local_catalog_missing() or time.monotonic() - self._tried < self.RETRY_ATTACH_S:
+                if self.config.local_catalog_missing():
+                    return None
+                if time.monotonic() - self._tried < self.RETRY_ATTACH_S:
+                    if self._attach_error is not None:  # the last try failed: the same answer until the next try
+                        raise LakeError(self._attach_error) from None
                     return None
                 self._tried = time.monotonic()
                 try:
                     self._con = connect(self.config, read_only=True)
                 except _Uninitialized:
+                    self._attach_error = None
                     return None
+                except LakeError as exc:
+                    self._attach_error = str(exc)
+                    raise
+                self._attach_error = None
             return self._con
 
     def _cursor(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

@@ -145,6 +145,45 @@ def test_a_local_sqlite_catalog_that_goes_away_is_an_outage_too(tmp_path, monkey
     wait_until(lambda: data.snapshot() and data.outage() is None, 20, "the reader recovers once the file is back")
 
 
+LOCK = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA locking_mode=EXCLUSIVE")
+con.execute("BEGIN EXCLUSIVE")
+con.execute("SELECT count(*) FROM ducklake_snapshot").fetchall()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_local_sqlite_catalog_locked_by_another_process_is_an_outage_until_released(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    for name in ("SEXTANT_CONFIG", "SEXTANT_CATALOG", "SEXTANT_DATA_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEXTANT_STORE", str(store))
+    monkeypatch.setenv("SEXTANT_STORE_BACKEND", "ducklake")
+    monkeypatch.setattr(LakeReader, "RETRY_CATALOG_S", 0.5)
+    writer = open_writer(Settings(store=store, store_backend="ducklake"))
+    writer.migrate([THING])
+    put(writer, "a")
+    writer.close()
+    assert list(data.query(ALL).name) == ["a"]
+    holder = subprocess.Popen([sys.executable, "-c", LOCK, str(store / "lake" / "catalog.sqlite")], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        assert list(data.query(ALL).name) == ["a"]  # SQLite's busy wait (5 s), once; then served from the cache
+        assert data.outage() is not None
+        assert list(data.query(ALL).name) == ["a"]
+        assert time.monotonic() - started < 9
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+    wait_until(lambda: data.snapshot() and data.outage() is None, 20, "the reader recovers once the lock is released")
+
+
 def test_a_query_that_fails_on_its_own_is_not_an_outage(lake):
     writer = open_writer(lake)
     writer.migrate([THING])

@@ -101,3 +101,6 @@ def test_a_catalog_unreachable_from_the_start_is_one_clear_error_block(tmp_path:
     assert "cannot be reached, and this dashboard has read nothing from it yet" in error
     assert f"{tmp_path}:5999/nowhere" in error.replace("\\", "")
     assert "user" not in error and "sextant\\_reader" not in error
+    at.run()  # again at once, inside the reader's 1 s between attach tries: the same block, not an empty store
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [error]
