@@ -16,9 +16,9 @@ a new store; prints both wall times and the ratio.
 
 ``--soak``: four ``python -m collectors run --every 10s --shard K/4`` processes for ``--minutes`` (5), two dashboard
 processes (``python -m bench.shards --reader``) running the page query sets of bench/pagesets.py throughout, and
-scaling actions through the product's action service (``actions.run_action``) every ``--action-every`` seconds until a
-minute before the end; counts errors (failed sources, collector tracebacks and exit codes, failed page queries, failed
-actions), then compares the store row for row with one unsharded collection of the same account
+scaling actions through the product's action service (``actions.run_action``) every ``--action-every`` seconds until
+``--settle`` seconds (60) before the end; counts errors (failed sources, collector tracebacks and exit codes, failed
+page queries, failed actions), then compares the store row for row with one unsharded collection of the same account
 (tests/reliability/storecmp.py).
 
 ``--kills N``: N times, four shard processes started together, one of them SIGKILLed at a random moment of its run
@@ -193,7 +193,7 @@ def _settings(config: Path) -> Any:
 
 
 def _cursor(reader: Any) -> Any:
-    cur = _cursor(reader)
+    cur = reader.cursor()
     if cur is None:
         raise AssertionError("the store holds no DuckLake catalog yet")
     return cur
@@ -264,6 +264,8 @@ def speed(args: argparse.Namespace, work: Path, cluster: Any) -> dict[str, Any]:
         one, one_rc, one_out = run_shards(lake.new_store("one"), acc, args.sources, 1)
         many_config = lake.new_store("many")
         many, many_rc, many_out = run_shards(many_config, acc, args.sources, args.shards)
+        calls = [sum(int(n) for n in re.findall(r"with (\d+) API calls", summary_line(o))) for o in one_out + many_out]
+        out.update(api_calls_one_shard=calls[0], api_calls_shards=sum(calls[1:]))  # more: conflicts re-ran sources
         out.update(one_shard_s=round(one, 1), shards_s=round(many, 1), ratio=round(one / many, 2),
                    returncodes=one_rc + many_rc, one_summary=summary_line(one_out[0]),
                    shard_summaries=[summary_line(o) for o in many_out])
@@ -392,7 +394,7 @@ def soak_run(args: argparse.Namespace, work: Path, acc: Account, config: Path) -
                                      ",".join(args.pages)], cwd=ROOT, env=renv, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True) for _ in range(args.readers)]
         end = t0 + seconds
-        outcomes, out["action_errors"] = scale_loop(acc, work, end - 60, args.action_every)
+        outcomes, out["action_errors"] = scale_loop(acc, work, end - args.settle, args.action_every)
         out["actions"] = [s for _, s, _ in outcomes]
         out["action_errors"] += [m for _, s, m in outcomes if s != "succeeded"]
         time.sleep(max(0.0, end - time.monotonic()))
@@ -559,6 +561,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--reader"]:
         return reader_main(argv[1:])
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt  # every phase's finally stops what it started (servers, collectors, PostgreSQL)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     parser = argparse.ArgumentParser(prog="python -m bench.shards", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=4, help="accounts in the organisation (default 4)")
@@ -574,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page", action="append", dest="pages", metavar="NAME",
                         help="page query sets the readers run (default: the pages the collected sources feed)")
     parser.add_argument("--action-every", type=float, default=20.0, help="seconds between scaling actions (20)")
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="seconds of the soak's end without scaling, so the last cycles see the final state (60)")
     parser.add_argument("--kills", type=int, default=0, help="SIGKILLs of a shard process (0: none)")
     parser.add_argument("--kill-source", action="append", dest="kill_sources", metavar="NAME",
                         help="sources of the kill runs (default: the fast deterministic ones)")
