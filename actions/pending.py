@@ -16,8 +16,6 @@ Only the newest change of each variant counts: a later one supersedes it. No Str
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,14 +93,7 @@ def recent_changes(audit: AuditLog, account_id: str, region: str, endpoint: str,
                    now: datetime | None = None, window: timedelta = NOTICE_WINDOW) -> list[Change]:
     """The newest succeeded change of each variant of ``endpoint`` completed within ``window`` before ``now``."""
     now = now or datetime.now(UTC)
-    since = (now - window).astimezone(UTC).isoformat(timespec="milliseconds")
-    marks = ", ".join("?" for _ in ACTIONS)
-    sql = (f"SELECT id, action, actor, parameters, state_before, state_after, completed_at FROM audit "  # noqa: S608
-           f"WHERE result = 'succeeded' AND dry_run = 0 AND action IN ({marks}) AND account_id = ? AND region = ? "
-           "AND json_extract(parameters, '$.endpoint') = ? AND completed_at >= ? ORDER BY id")
-    with closing(sqlite3.connect(audit.path, timeout=audit.timeout)) as con:
-        con.row_factory = sqlite3.Row
-        rows = con.execute(sql, [*ACTIONS, account_id, region, endpoint, since]).fetchall()
+    rows = audit.succeeded_changes(ACTIONS, account_id, region, endpoint, now - window)
     newest: dict[str, Change] = {}
     for r in rows:
         params = _dict(r["parameters"])

@@ -13,9 +13,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from actions.audit import AuditLog, AuditRow
+from actions.audit import AuditLog, AuditRow, open_audit
 from actions.roles import Actor
 from actions.schedule import RestoreSchedule, ScheduledRestore
 from actions.service import ActionError, Env, Outcome, RestoreScalableTarget, run_action
@@ -38,8 +37,9 @@ class RestoreResult:
 
 
 def audit_for(settings: Settings) -> AuditLog:
-    """The audit log the dashboard writes (``[actions] audit_path``, default ``<store>/audit.sqlite``)."""
-    return AuditLog(Path(settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite")))
+    """The audit log the dashboard writes (:func:`actions.audit.open_audit`: PostgreSQL on the shared backend, else
+    ``[actions] audit_path``, default ``<store>/audit.sqlite``)."""
+    return open_audit(settings)
 
 
 def account_clients(settings: Settings) -> Callable[[str], Clients]:

@@ -25,23 +25,20 @@ needs no SDK abstraction (see README, "The SageMaker SDK").
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import re
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError, ReadTimeoutError
 
-from actions.audit import AuditLog, AuditRow
+from actions.audit import AuditLog, AuditRow, LockBusy
 from actions.identity import Identity, clients_for
 from actions.roles import Actor
 from actions.schedule import schedule_after_scale
@@ -854,29 +851,12 @@ def _cap_lock(request: Request, audit: AuditLog) -> Iterator[None]:
         lock = _cap_locks.get(key)
         if lock is None:
             lock = _cap_locks[key] = threading.Lock()
-    with lock, _file_lock(audit.path.with_name(f"{audit.path.name}.{key[0]}.{key[1]}.lock")):
-        yield
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if missing), waited for up to ``CAP_WAIT_S``."""
-    with open(path, "a+b") as f:
-        deadline = time.monotonic() + CAP_WAIT_S
-        while True:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ActionError("another dashboard process is acting on this account's "
-                                      f"{path.name.rsplit('.', 2)[-2].replace('_', ' ')} guardrail; "
-                                      "try again in a minute") from None
-                time.sleep(0.05)
-        try:
+    try:
+        with lock, audit.exclusive(f"{key[0]}.{key[1]}", CAP_WAIT_S):
             yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except LockBusy:
+        raise ActionError(f"another dashboard process is acting on this account's {key[1].replace('_', ' ')} "
+                          "guardrail; try again in a minute") from None
 
 
 def _checked(request: Request, env: Env) -> Env:

@@ -31,7 +31,7 @@ from actions.alarms import (
     p99_threshold_ms,
     recommended,
 )
-from actions.audit import AuditLog
+from actions.audit import AuditLog, audit_dsn, local_audit_path
 from actions.identity import identity_for
 from actions.schedule import RestoreSchedule
 from actions.service import restore_note
@@ -45,12 +45,18 @@ from sextant.settings import AccountSettings, Settings, load
 
 
 def audit_log(settings: Settings | None = None) -> AuditLog:
+    """The audit trail (PostgreSQL on the shared backend, else the local file: actions.audit.open_audit's choice)."""
     settings = settings or load()
-    return _audit(settings.actions.audit_path or str(Path(settings.store) / "audit.sqlite"))
+    return _audit(str(local_audit_path(settings)), audit_dsn(settings) or "")
 
 
 @st.cache_resource
-def _audit(path: str) -> AuditLog:
+def _audit(path: str, dsn: str = "") -> AuditLog:
+    """``dsn`` empty: the SQLite file ``path`` (also where the schedule and the refresh queue live on any backend)."""
+    if dsn:
+        from actions.audit_pg import PostgresAuditLog
+
+        return PostgresAuditLog(dsn, Path(path))
     return AuditLog(Path(path))
 
 
