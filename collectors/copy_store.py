@@ -86,10 +86,16 @@ def copy(source: Settings, target: Settings, say: Callable[[str], object] = prin
         collectors.migrate(writer)
         have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
                                           [SOURCE]).fetchall()}
+        # a store written before a column was added (additive changes need no version bump) has not got it: the
+        # copy leaves it blank, as a collector's migration of that store would
+        source_columns: dict[str, set[str]] = {}
+        for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                         "WHERE database_name = ?", [SOURCE]).fetchall():
+            source_columns.setdefault(table, set()).add(column)
         out = []
         for t in tables():
             src = f"{SOURCE}.main.{ident(t.name)}"
-            cols = ", ".join(ident(c.name) for c in t.columns)
+            cols = ", ".join(ident(c.name) for c in t.columns if c.name in source_columns.get(t.name, ()))
             with writer.transaction() as tx:
                 tx.execute(f"DELETE FROM {ident(t.name)}")  # noqa: S608 - registry identifiers
                 if t.name in have:

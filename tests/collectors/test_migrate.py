@@ -92,3 +92,25 @@ def test_a_target_that_is_not_shared_or_a_source_never_published_is_refused(tmp_
     assert main(["migrate", "--store", str(empty), "--to", str(lake)]) == 2
     assert "nothing published" in capsys.readouterr().err
     assert not (tmp_path / "lake").exists()
+
+
+def test_a_store_written_before_a_column_was_added_migrates_with_that_column_blank(tmp_path, shared_store, capsys):
+    import duckdb
+
+    source = tmp_path / "embedded"
+    _embedded(source, jobs=5)
+    snap = source / "snapshots" / (source / "CURRENT").read_text().strip()
+    con = duckdb.connect(str(snap))  # as an older collector left it: no shard column on its runs
+    con.execute("ALTER TABLE sextant_collection_run DROP COLUMN shard")
+    con.close()
+    target = _target_file(tmp_path, shared_store)
+
+    assert main(["migrate", "--store", str(source), "--to", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "ok  sextant_collection_run: 1 rows" in out and "ERR" not in out
+    runs = open_reader(shared_store.settings)
+    try:
+        assert runs.cursor().execute("SELECT source, status, shard FROM sextant_collection_run").fetchall() == [
+            ("sagemaker_training", "succeeded", None)]
+    finally:
+        runs.close()
