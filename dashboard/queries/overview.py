@@ -35,7 +35,10 @@ class Overview:
 
 def overview(f: Filters, settings: Settings, now: datetime, movers: int = 6) -> Overview:
     """The Overview's data for scope ``f`` at ``now``: the headline numbers, what needs attention, the movers."""
-    today, since = now.date(), now - timedelta(days=1)
+    # the times bound into queries to the minute: a query's cache key holds its parameters, so a time to the
+    # microsecond would miss the cache on every view
+    minute = now.replace(second=0, microsecond=0)
+    today, since = now.date(), minute - timedelta(days=1)
     # endpoint_health first: it runs on this thread and gathers its own four queries, so the pool's threads never
     # wait on one another
     (eps, month, fc, alarms, failed_jobs, failed_runs, firing, anomalies, fresh, as_of, *moved) = gather(
@@ -45,7 +48,7 @@ def overview(f: Filters, settings: Settings, now: datetime, movers: int = 6) -> 
         lambda: health.alarms_firing(f),
         lambda: health.failed_training(f, since),
         lambda: health.failed_pipeline_runs(f, since),
-        lambda: alerts.alerts(f, now),
+        lambda: alerts.alerts(f, minute),
         lambda: cost.anomalies(today - timedelta(days=14), today + timedelta(days=1)),
         lambda: collection.freshness(collection.sources(), settings, now),
         health.metrics_as_of,

@@ -77,3 +77,18 @@ def test_only_firing_alerts_reach_the_overview(tiny_store, tmp_path):
     ov = overview(f(), settings, END)
     pd.testing.assert_frame_equal(ov.firing, every[every.state == "firing"].reset_index(drop=True))
     assert list(ov.firing.resource) == ["b-bad"]
+
+
+def test_a_second_view_within_the_minute_reads_every_query_from_the_cache(tiny_store, tmp_path, monkeypatch):
+    from dashboard import data
+
+    settings = _estate(tiny_store, tmp_path)
+    at = END.replace(second=5, microsecond=123456)
+    overview(f(), settings, at)
+    misses = []
+    real = data.frame
+    monkeypatch.setattr(data, "frame", lambda cur: misses.append(1) or real(cur))  # called on a cache miss only
+    overview(f(), settings, at + timedelta(seconds=40, microseconds=1))
+    assert misses == []
+    overview(f(), settings, at + timedelta(minutes=1))  # the next minute: the time-bound queries again
+    assert 0 < len(misses) < 6
