@@ -12,7 +12,12 @@ and another none, and the figure would measure the hash rather than the sharding
 of the organisation, with every API request answered after a fixed latency (``--latency-ms``, default 50: AWS's
 order of magnitude, so that the figure reflects waiting on AWS rather than this machine's cores), collected once by
 ``python -m collectors run --once --shard 1/1`` and once by four processes ``--shard K/4`` started together, each into
-a new store; prints both wall times and the ratio.
+a new store; prints both wall times and their ratio, the span of the source runs (first start to last end, from the
+run rows: process start, the catalog's attach and migration, the alerts' evaluation and maintenance left out) and its
+ratio, and the API calls of each (more with shards: a commit that conflicted ran its source again). Each account is
+reached on its own emulated server (an AWS profile per account whose ``endpoint_url`` is that server): one moto
+process answers one request at a time under its GIL, which would serialize four shards where AWS would not;
+``--one-server`` puts them all on one.
 
 ``--soak``: four ``python -m collectors run --every 10s --shard K/4`` processes for ``--minutes`` (5), two dashboard
 processes (``python -m bench.shards --reader``) running the page query sets of bench/pagesets.py throughout, and
@@ -111,12 +116,35 @@ def balanced_names(accounts: int, shards: int, region: str = REGION) -> list[str
     return names
 
 
-def write_config(path: Path, store: Path, catalog: str, data_path: Path, accounts: int, names: list[str]) -> Path:
+def write_config(path: Path, store: Path, catalog: str, data_path: Path, accounts: int, names: list[str],
+                 profiles: bool = False) -> Path:
+    """The store's settings file; with ``profiles``, each account names the AWS profile of its own name (whose
+    endpoint_url is its own emulated server: :func:`profiles_file`)."""
     from demo.org import settings_toml
 
+    org = settings_toml(accounts, (REGION,), names)
+    if profiles:
+        org = re.sub(r'name = "([^"]+)"\n', lambda m: f'name = "{m[1]}"\nprofile = "{m[1]}"\n', org)
     path.write_text(f'[store]\nlocation = "{store}"\nbackend = "ducklake"\ncatalog = "{catalog}"\n'
-                    f'data_path = "{data_path}/"\n\n' + settings_toml(accounts, (REGION,), names))
+                    f'data_path = "{data_path}/"\n\n' + org)
     return path
+
+
+def profiles_file(path: Path, names: list[str], urls: list[str]) -> Path:
+    """An AWS config file with one profile per account name, each reaching its own emulated server (botocore's
+    ``endpoint_url`` setting), with the emulator's placeholder keys."""
+    key, secret = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+    path.write_text("".join(f"[profile {name}]\nregion = {REGION}\nendpoint_url = {url}\naws_access_key_id = {key}\n"
+                            f"aws_secret_access_key = {secret}\n\n" for name, url in zip(names, urls, strict=True)))
+    return path
+
+
+def profile_env(acc: Account, config_file: Path) -> dict[str, str]:
+    """The collectors' environment when every account is reached through its profile: no AWS_ENDPOINT_URL nor keys
+    in the environment (they would win over the profiles')."""
+    env = {k: v for k, v in cli_env(acc).items()
+           if k not in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    return {**env, "AWS_CONFIG_FILE": str(config_file), "AWS_SHARED_CREDENTIALS_FILE": str(config_file) + ".none"}
 
 
 @dataclass
@@ -128,6 +156,7 @@ class Lake:
     accounts: int
     names: list[str]
     create: bool = True  # False (--cold-catalog): the shards create the catalog themselves, all at once
+    profiles: bool = False  # each account through its own profile (see write_config)
 
     def new_store(self, label: str, create: bool | None = None) -> Path:
         """A new store's settings file; with ``create``, the catalog and tables created first (see
@@ -137,7 +166,7 @@ class Lake:
         root.mkdir(parents=True)
         (root / "data").mkdir()
         config = write_config(root / "sextant.toml", root / "local", f"postgres:{self.cluster.dsn(db)}",
-                              root / "data", self.accounts, self.names)
+                              root / "data", self.accounts, self.names, self.profiles)
         if self.create if create is None else create:
             create_store(config)
         return config
@@ -161,20 +190,21 @@ def create_store(config: Path) -> None:
 
 
 def collector(config: Path, acc: Account, sources: list[str], shard: str | None, every: str | None = None,
-              log: Path | None = None) -> subprocess.Popen[str]:
+              log: Path | None = None, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "collectors", "run", "--config", str(config), "--quiet"]
     args += ["--every", every] if every else ["--once"]
     args += ["--shard", shard] if shard else []
     for s in sources:
         args += ["--source", s]
     out = log.open("w") if log else subprocess.PIPE
-    return subprocess.Popen(args, cwd=ROOT, env=cli_env(acc), stdout=out, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(args, cwd=ROOT, env=env or cli_env(acc), stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
-def run_shards(config: Path, acc: Account, sources: list[str], shards: int) -> tuple[float, list[int], list[str]]:
+def run_shards(config: Path, acc: Account, sources: list[str], shards: int,
+               env: dict[str, str] | None = None) -> tuple[float, list[int], list[str]]:
     """``shards`` processes ``--shard K/shards`` started together; (wall seconds, return codes, outputs)."""
     t0 = time.monotonic()
-    procs = [collector(config, acc, sources, f"{k}/{shards}") for k in range(1, shards + 1)]
+    procs = [collector(config, acc, sources, f"{k}/{shards}", env=env) for k in range(1, shards + 1)]
     outs = [p.communicate(timeout=3600)[0] for p in procs]
     return time.monotonic() - t0, [p.returncode for p in procs], outs
 
@@ -254,26 +284,54 @@ def runs(config: Path) -> list[tuple[Any, ...]]:
 # --------------------------------------------------------------------------- speed
 
 
-def speed(args: argparse.Namespace, work: Path, cluster: Any) -> dict[str, Any]:
-    names = balanced_names(args.accounts, args.shards)
-    lake = Lake(cluster, work, args.accounts, names, not args.cold_catalog)
-    acc = start_org(work, args.accounts, args.latency_ms)
-    out: dict[str, Any] = {"accounts": args.accounts, "shards": args.shards, "latency_ms": args.latency_ms,
-                           "names": names, "sources": args.sources}
+def span(config: Path) -> float:
+    """Seconds from the first source run's start to the last one's end (process start, catalog attach, the alerts'
+    evaluation and maintenance after the cycle left out)."""
+    from sextant.store import open_reader
+
+    reader = open_reader(_settings(config))
     try:
-        one, one_rc, one_out = run_shards(lake.new_store("one"), acc, args.sources, 1)
+        value = _cursor(reader).execute(
+            "SELECT epoch(max(ended_at)) - epoch(min(started_at)) FROM sextant_collection_run").fetchone()[0]
+        return round(float(value), 1)
+    finally:
+        reader.close()
+
+
+def speed(args: argparse.Namespace, work: Path, cluster: Any) -> dict[str, Any]:
+    """1 shard, then ``args.shards`` at once, each into a new store; with ``args.server_per_account``, every account
+    is reached on its own emulated server (one Python process holds one GIL; AWS has no such bottleneck)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = balanced_names(args.accounts, args.shards)
+    per_account = args.server_per_account
+    lake = Lake(cluster, work, args.accounts, names, not args.cold_catalog, per_account)
+    servers = args.accounts if per_account else 1
+    with ThreadPoolExecutor(servers) as pool:
+        accs = list(pool.map(lambda k: start_org(work / f"server-{k}", args.accounts, args.latency_ms),
+                             range(servers)))
+    env = profile_env(accs[0], profiles_file(work / "aws-config", names, [a.url for a in accs])) if per_account \
+        else None
+    out: dict[str, Any] = {"accounts": args.accounts, "shards": args.shards, "latency_ms": args.latency_ms,
+                           "names": names, "sources": args.sources, "servers": servers}
+    try:
+        one_config = lake.new_store("one")
+        one, one_rc, one_out = run_shards(one_config, accs[0], args.sources, 1, env)
         many_config = lake.new_store("many")
-        many, many_rc, many_out = run_shards(many_config, acc, args.sources, args.shards)
+        many, many_rc, many_out = run_shards(many_config, accs[0], args.sources, args.shards, env)
         calls = [sum(int(n) for n in re.findall(r"with (\d+) API calls", summary_line(o))) for o in one_out + many_out]
         out.update(api_calls_one_shard=calls[0], api_calls_shards=sum(calls[1:]))  # more: conflicts re-ran sources
         out.update(one_shard_s=round(one, 1), shards_s=round(many, 1), ratio=round(one / many, 2),
                    returncodes=one_rc + many_rc, one_summary=summary_line(one_out[0]),
                    shard_summaries=[summary_line(o) for o in many_out])
+        out.update(one_shard_span_s=span(one_config), shards_span_s=span(many_config))
+        out["span_ratio"] = round(out["one_shard_span_s"] / out["shards_span_s"], 2)
         out["failed"] = [o[-2000:] for o, rc in zip(one_out + many_out, one_rc + many_rc, strict=True)
                          if rc != 0 or not summary_line(o).endswith(" 0 source(s) failed")]
         out["ok"] = not out["failed"]
     finally:
-        stop(acc.process)
+        for acc in accs:
+            stop(acc.process)
     return out
 
 
@@ -575,6 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", action="append", dest="sources", metavar="NAME",
                         help="sources to collect (default: every deterministic source)")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed measurement")
+    parser.add_argument("--one-server", dest="server_per_account", action="store_false",
+                        help="speed: every account on one emulated server (default: a server per account)")
     parser.add_argument("--soak", action="store_true", help="the soak (see above)")
     parser.add_argument("--minutes", type=float, default=5.0, help="soak length (default 5)")
     parser.add_argument("--every", default="10s", help="the soak's collection period (default 10s)")
@@ -606,7 +666,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_speed:
             s = summary["speed"] = speed(args, work / "speed", cluster)
             print(f"speed: {args.accounts} accounts, {len(args.sources)} sources, {args.latency_ms:g} ms a request: "
-                  f"1 shard {s['one_shard_s']} s, {args.shards} shards {s['shards_s']} s, ratio {s['ratio']}x "
+                  f"1 shard {s['one_shard_s']} s, {args.shards} shards {s['shards_s']} s, ratio {s['ratio']}x; "
+                  f"sources' span {s['one_shard_span_s']} s vs {s['shards_span_s']} s, ratio {s['span_ratio']}x; "
+                  f"API calls {s['api_calls_one_shard']} vs {s['api_calls_shards']}; {s['servers']} server(s) "
                   f"({'ok' if s['ok'] else 'FAILED'})", flush=True)
         if args.soak:
             s = summary["soak"] = soak(args, work / "soak", cluster)
