@@ -7,6 +7,7 @@ that hold their transaction for a moment each, as a source's AWS calls do."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,9 @@ from sextant.schema import table
 from sextant.settings import Settings
 from sextant.store import open_reader, open_writer
 from tests.collectors.test_runner import _NoAws
+from tests.collectors.test_shard_emulated import SOURCES as REAL
+from tests.collectors.test_shard_emulated import _collect
+from tests.collectors.test_shard_emulated import _regions as _two_regions
 from tests.conftest import ROOT
 from tests.lake_fixtures import PostgresCluster
 
@@ -124,3 +129,40 @@ if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
     where = json.loads(sys.argv[2])
     _child(replace(Settings(store=Path(where["store"])), store_backend="ducklake", catalog=where["catalog"],
                    data_path=where["data_path"]), float(sys.argv[3]))
+
+
+@pytest.mark.emulated
+def test_two_cli_collectors_with_the_same_shard_never_run_a_source_twice_at_once(
+        account: object, postgres: PostgresCluster, tmp_path: Path) -> None:
+    """The real command twice with the same ``--shard`` on one PostgreSQL catalog, against the emulated account:
+    every source of every region is collected, no two runs of one (source, account, region) overlap in time, and each
+    collector either collected or skipped each unit."""
+    regions = _two_regions()
+    catalog = f"postgres:{postgres.dsn(postgres.create_database())}"
+    config = tmp_path / "team.toml"
+    config.write_text(f'[store]\nlocation = "{tmp_path / "store"}"\nbackend = "ducklake"\ncatalog = "{catalog}"\n'
+                      f'data_path = "{tmp_path / "data"}"\n\n[[accounts]]\nname = "ml-prod"\n'
+                      f"regions = [{', '.join(json.dumps(r) for r in regions)}]\n")
+    procs = [_collect(config, "--shard", "1/1") for _ in range(2)]  # the same work, at the same time
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    settings = replace(Settings(store=tmp_path / "store"), store_backend="ducklake", catalog=catalog,
+                       data_path=str(tmp_path / "data"))
+    reader = open_reader(settings)
+    try:
+        cur = reader.cursor()
+        assert cur is not None
+        runs = cur.execute("SELECT source, account_id, region, status, error, started_at, ended_at, run_id "
+                           "FROM sextant_collection_run").fetchall()
+    finally:
+        reader.close()
+    collected = [r for r in runs if r[3] in ("succeeded", "partial")]
+    assert {r[0] for r in collected} == set(REAL)
+    assert all(r[3] in ("succeeded", "partial", "skipped") for r in runs), [r for r in runs if r[3] == "failed"]
+    by_unit: dict[tuple[str, str, str], list[tuple[Any, ...]]] = {}
+    for r in collected:
+        by_unit.setdefault((r[0], r[1], r[2]), []).append(r)
+    for unit, done in by_unit.items():
+        spans = sorted((r[5], r[6]) for r in done)
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), f"{unit} ran twice at once: {spans}"
+    assert len(runs) == 2 * len(by_unit), "each collector collected or skipped each unit once"
