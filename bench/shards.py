@@ -476,6 +476,27 @@ def soak_run(args: argparse.Namespace, work: Path, acc: Account, config: Path) -
     return out
 
 
+# A table of every distinct state the collector observed over time: a store that was collecting while the endpoint was
+# scaled holds the intermediate states, which a collection made afterwards cannot see (nor could an unsharded
+# collector that was not running then). Compared as: every row of the reference, plus states of the scaled endpoint.
+OBSERVED_HISTORY = "aws_sagemaker_endpoint_variant_history"
+
+
+def compare_soak(soak: dict[str, list[tuple[Any, ...]]], ref: dict[str, list[tuple[Any, ...]]]
+                 ) -> tuple[dict[str, str], list[tuple[Any, ...]]]:
+    """(differences, the extra observed states of the scaled endpoint); every other table row for row."""
+    diff = storecmp.differences({k: v for k, v in soak.items() if k != OBSERVED_HISTORY},
+                                {k: v for k, v in ref.items() if k != OBSERVED_HISTORY})
+    got, want = soak.get(OBSERVED_HISTORY, []), ref.get(OBSERVED_HISTORY, [])
+    extra = sorted(set(got) - set(want), key=repr)
+    missing = sorted(set(want) - set(got), key=repr)
+    foreign = [r for r in extra if ENDPOINT not in r]
+    if missing or foreign or len(got) != len(set(got)):
+        diff[OBSERVED_HISTORY] = (f"{len(got)} vs {len(want)} rows; missing {missing[:3]}; extra states of other "
+                                  f"endpoints {foreign[:3]}")
+    return diff, extra
+
+
 def soak(args: argparse.Namespace, work: Path, cluster: Any) -> dict[str, Any]:
     names = balanced_names(args.accounts, args.shards)
     lake = Lake(cluster, work, args.accounts, names, not args.cold_catalog)
@@ -494,7 +515,7 @@ def soak(args: argparse.Namespace, work: Path, cluster: Any) -> dict[str, Any]:
                             "summary": summary_line(ref_out)}
         a_dump, b_dump = dump(config, args.sources), dump(ref, args.sources)
         out["rows"] = sum(len(v) for v in a_dump.values())
-        out["differences"] = storecmp.differences(a_dump, b_dump)
+        out["differences"], out["observed_states"] = compare_soak(a_dump, b_dump)
     finally:
         stop(acc.process)
     errors = []

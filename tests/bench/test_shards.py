@@ -72,3 +72,16 @@ def test_a_tiny_run_of_every_phase_is_clean(tmp_path: Path):
         assert kills["ok"]
     finally:
         stop_postgres(cluster)
+
+
+def test_the_soak_store_may_hold_more_observed_states_of_the_scaled_endpoint_only():
+    other = ("123456789012", "us-east-1", "fraud-txn-scorer-prod", "AllTraffic", "ml.m5.large", 2, 2)
+    scaled = ("123456789012", "us-east-1", shards.ENDPOINT, "AllTraffic", "ml.g5.xlarge", 3, 3)
+    ref = {"aws_sagemaker_endpoint": [("a",)], shards.OBSERVED_HISTORY: [other]}
+    assert shards.compare_soak({**ref, shards.OBSERVED_HISTORY: [other, scaled]}, ref) == ({}, [scaled])
+    diff, _ = shards.compare_soak({**ref, shards.OBSERVED_HISTORY: [scaled]}, ref)
+    assert list(diff) == [shards.OBSERVED_HISTORY]  # a reference state is missing
+    diff, _ = shards.compare_soak({**ref, shards.OBSERVED_HISTORY: [other, other[:2] + ("x",) + other[3:]]}, ref)
+    assert list(diff) == [shards.OBSERVED_HISTORY]  # another endpoint's extra state
+    diff, _ = shards.compare_soak({**ref, "aws_sagemaker_endpoint": [("b",)]}, ref)
+    assert list(diff) == ["aws_sagemaker_endpoint"]
