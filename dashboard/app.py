@@ -10,7 +10,7 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
-from dashboard import auth, data, filters, ui
+from dashboard import auth, data, filters, prefetch, ui
 from dashboard.nav import COLLECTION, PAGES, alias, page, spec_of
 from dashboard.nav import params as nav_params
 from dashboard.queries import collection, scope
@@ -87,6 +87,7 @@ def main() -> None:
     except data.CatalogUnreachable:  # the page asked for a result this dashboard had not read before the outage
         st.info(f"The rest of this page is {data.NOT_AVAILABLE}: this dashboard had not read it before. It shows "
                 "here once the catalog answers again.", icon=":material/cloud_off:")
+    prefetch.chart_library()  # the next page's charts: Plotly's renderer loaded while the viewer reads this one
 
 
 _T = TypeVar("_T")
