@@ -348,6 +348,13 @@ class PostgresLocks:
             yield
 
     @contextmanager
+    def creating(self) -> Iterator[None]:
+        """The catalog's creation lock: one collector at a time attaches (and so may create) the DuckLake."""
+        with self._session() as cur:
+            self._query(cur, "pg_advisory_xact_lock", lock_key("catalog", "create"))
+            yield
+
+    @contextmanager
     def run(self, source: str, account_id: str, region: str) -> Iterator[bool]:
         with self._session() as cur:
             got = self._query(cur, "pg_try_advisory_xact_lock", lock_key("run", source, account_id, region))
@@ -383,6 +390,24 @@ class FileLocks:
             os.close(fd)
 
 
+@contextmanager
+def _one_creator(config: LakeConfig) -> Iterator[None]:
+    """On PostgreSQL, hold the catalog's creation lock while a writer attaches: N collectors started together on a new
+    catalog all create DuckLake's tables, and all but one failed ("duplicate key value violates unique constraint
+    pg_type_typname_nsp_index", measured with two). Taken on a connection of its own (the writer's does not exist yet).
+    SQLite serializes the creation itself."""
+    if config.kind != "postgres":
+        yield
+        return
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"})
+    try:
+        load_extensions(con, ("postgres_scanner",))
+        with PostgresLocks(con, config).creating():
+            yield
+    finally:
+        con.close()
+
+
 class LakeWriter(BaseWriter):
     """The collector's connection to a DuckLake store. Tables have no PRIMARY KEY (DuckLake has none): upserts delete
     the batch's keys and append it, inside the caller's transaction; each commit is a snapshot readers see."""
@@ -401,7 +426,8 @@ class LakeWriter(BaseWriter):
         if not config.on_s3:
             Path(config.data_path).mkdir(parents=True, exist_ok=True)
         try:
-            self.con = retry_busy(lambda: connect(config, read_only=False))
+            with _one_creator(config):
+                self.con = retry_busy(lambda: connect(config, read_only=False))
         except _Uninitialized:  # not raised read-write: DuckLake creates the catalog
             raise LakeError(f"cannot create {config.where}") from None
         self._refresh_s3 = _S3Refresh(config)

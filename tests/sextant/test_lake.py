@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -249,3 +250,28 @@ def test_a_duckdb_file_catalog_held_by_a_collector_is_refused_with_what_to_use_i
             LakeReader.open(settings).current()
     finally:
         w.close()
+
+
+_OPEN_AT = """
+import sys, time
+from dataclasses import replace
+from pathlib import Path
+from sextant.settings import Settings
+from sextant.store import open_writer
+settings = replace(Settings(store=Path(sys.argv[1])), store_backend="ducklake", catalog=sys.argv[2],
+                   data_path=sys.argv[3])
+time.sleep(max(0.0, float(sys.argv[4]) - time.time()))
+open_writer(settings).close()
+"""
+
+
+def test_two_collectors_starting_together_on_a_new_postgres_catalog_both_open_it(postgres, tmp_path):
+    # without the creation lock one of them failed: "duplicate key value violates unique constraint
+    # pg_type_typname_nsp_index" (both created DuckLake's tables)
+    catalog = f"postgres:{postgres.dsn(postgres.create_database())}"
+    at = str(time.time() + 4)
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(tmp_path / f"store{i}"), catalog,
+                               str(tmp_path / "data"), at], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(err for _, err in outs)
