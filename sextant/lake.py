@@ -298,7 +298,7 @@ class PostgresLocks:
                     self.con.execute(f"ATTACH IF NOT EXISTS {literal(self.config.target)} AS {_LOCKS} "
                                      "(TYPE postgres, ISOLATION_LEVEL 'READ COMMITTED')")
                 except duckdb.Error as exc:
-                    raise LakeError(f"cannot attach {self.config.where} for the collectors' locks: "
+                    raise LakeError(f"cannot open {self.config.where} (to take the collectors' locks): "
                                     f"{scrub(exc)}") from None
                 self._attached = True
 
