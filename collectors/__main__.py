@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None, due_work: Callable[[Settings], list[str]
         writer.close()
 
 
-MARKS = {"succeeded": "ok ", "partial": "PRT", "failed": "ERR"}  # PRT: partial (an optional call failed)
+# PRT: partial (an optional call failed); SKP: skipped, another collector has it (running or done elsewhere)
+MARKS = {"succeeded": "ok ", "partial": "PRT", "failed": "ERR", "skipped": "SKP"}
 
 
 def _alerts(work: Callable[[], list[str]], settings: Settings, what: str) -> None:
