@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from sextant.settings import load
 pytestmark = pytest.mark.emulated
 
 
-def test_each_member_account_holds_a_copy_of_the_main_accounts_resources():
+def test_each_member_account_holds_a_copy_of_the_main_accounts_resources() -> None:
     world = org.build(7, accounts=3)
     ids = org.member_ids(3)
     assert ids[0] == world_mod.MAIN_ACCOUNT and len(set(ids)) == 3
@@ -34,7 +35,7 @@ def test_each_member_account_holds_a_copy_of_the_main_accounts_resources():
         org.member_ids(0)
 
 
-def test_the_organisations_settings_reach_each_member_by_assume_role(tmp_path):
+def test_the_organisations_settings_reach_each_member_by_assume_role(tmp_path: Path) -> None:
     config = tmp_path / "sextant.toml"
     config.write_text(org.settings_toml(3, names=["a", "b", "c"]))
     accounts = load(config).accounts
@@ -44,14 +45,14 @@ def test_the_organisations_settings_reach_each_member_by_assume_role(tmp_path):
 
 
 @pytest.mark.parametrize(("accounts", "count"), [(4, 4), (2, 2), (8, 4), (3, 2)])
-def test_the_account_names_spread_evenly_over_the_shards(accounts, count):
+def test_the_account_names_spread_evenly_over_the_shards(accounts: int, count: int) -> None:
     names = shards.balanced_names(accounts, count)
     owners = Counter(k for name in names for k in range(1, count + 1) if Shard(k, count).owns(name, shards.REGION))
     assert len(names) == len(set(names)) == accounts
     assert max(owners.values()) - min(owners.values()) <= 1 and len(owners) == min(accounts, count)
 
 
-def test_a_tiny_run_of_every_phase_is_clean(tmp_path: Path):
+def test_a_tiny_run_of_every_phase_is_clean(tmp_path: Path) -> None:
     from tests.lake_fixtures import start_postgres, stop_postgres
 
     args = argparse.Namespace(accounts=2, shards=2, latency_ms=0.0, sources=["sagemaker_endpoints"],
@@ -74,10 +75,10 @@ def test_a_tiny_run_of_every_phase_is_clean(tmp_path: Path):
         stop_postgres(cluster)
 
 
-def test_the_soak_store_may_hold_more_observed_states_of_the_scaled_endpoint_only():
+def test_the_soak_store_may_hold_more_observed_states_of_the_scaled_endpoint_only() -> None:
     other = ("123456789012", "us-east-1", "fraud-txn-scorer-prod", "AllTraffic", "ml.m5.large", 2, 2)
     scaled = ("123456789012", "us-east-1", shards.ENDPOINT, "AllTraffic", "ml.g5.xlarge", 3, 3)
-    ref = {"aws_sagemaker_endpoint": [("a",)], shards.OBSERVED_HISTORY: [other]}
+    ref: dict[str, list[tuple[Any, ...]]] = {"aws_sagemaker_endpoint": [("a",)], shards.OBSERVED_HISTORY: [other]}
     assert shards.compare_soak({**ref, shards.OBSERVED_HISTORY: [other, scaled]}, ref) == ({}, [scaled])
     diff, _ = shards.compare_soak({**ref, shards.OBSERVED_HISTORY: [scaled]}, ref)
     assert list(diff) == [shards.OBSERVED_HISTORY]  # a reference state is missing
