@@ -343,11 +343,12 @@ def _attempt_source(writer: StoreWriter, clients: Clients, source: Collector, ac
                 log.warning("%s partial for %s/%s: %s", source.NAME, account_id, region, result.error)
             if refresh is None:
                 _record(writer, run_id, result, started, calls, shard)
-    except duckdb.InterruptException as exc:
-        # A Ctrl-C (or SIGTERM) that lands inside a DuckDB statement comes back as DuckDB's own exception, an
-        # Exception: it is still a stop, not a failed source (the transaction above has rolled back).
-        raise KeyboardInterrupt from exc
     except Exception as exc:
+        if _interrupted(exc):
+            # A Ctrl-C (or SIGTERM) that lands inside a DuckDB statement comes back as an Exception: DuckDB's own
+            # InterruptException, or, inside a DuckLake catalog's PostgreSQL query, "Query interrupted". It is still
+            # a stop, not a failed source (the transaction above has rolled back).
+            raise KeyboardInterrupt from exc
         if _conflict(exc) and not last:
             return None
         log.warning("%s failed for %s/%s: %s", source.NAME, account_id, region, _message(exc))
@@ -359,6 +360,11 @@ def _attempt_source(writer: StoreWriter, clients: Clients, source: Collector, ac
             with writer.table_locks((), APPENDED_SYSTEM_TABLES), writer.transaction():
                 _record(writer, run_id, result, started, calls, shard)
     return result
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is an interrupt that surfaced inside a DuckDB statement (see :func:`_attempt_source`)."""
+    return isinstance(exc, duckdb.InterruptException) or str(exc).strip().lower().endswith("query interrupted")
 
 
 def _replaced_tables(source: Collector) -> list[str]:

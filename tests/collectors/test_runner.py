@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import duckdb
 import pytest
 from botocore.exceptions import ClientError
 
@@ -88,6 +89,24 @@ def test_a_failed_run_leaves_neither_rows_nor_cursor(tmp_path):
     cycle, stored, rows = _cycle(tmp_path, _source("fake", collect))
     assert [r.status for r in cycle.results] == ["failed"]
     assert stored["fake"] == {} and rows == 0
+
+
+@pytest.mark.parametrize("raised", [RuntimeError("Query interrupted"), duckdb.InterruptException("INTERRUPT Error")])
+def test_an_interrupt_inside_a_statement_stops_the_cycle_and_records_no_failure(tmp_path, raised):
+    """SIGTERM / Ctrl-C inside a DuckDB statement surfaces as an exception (inside a DuckLake catalog's PostgreSQL
+    query, "Query interrupted"): a stop, with the source rolled back and no failed run row."""
+    def collect(ctx: Context) -> Iterator[Batch]:
+        yield THING, [ctx.rows(k="a")]
+        raise raised
+
+    with pytest.raises(KeyboardInterrupt):
+        _cycle(tmp_path, _source("fake", collect))
+    w = Writer(tmp_path / "store")
+    try:
+        assert w.con.execute("SELECT count(*) FROM fake_thing").fetchone()[0] == 0
+        assert w.con.execute("SELECT count(*) FROM sextant_collection_run").fetchone()[0] == 0
+    finally:
+        w.close()
 
 
 def test_a_source_runs_after_the_sources_it_reads_whatever_the_order_given(tmp_path):
