@@ -299,7 +299,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
-    ap.add_argument("--sql-runs", type=int, default=9)
+    ap.add_argument("--sql-runs", type=int, default=21,
+                    help="figure 2: runs per page set (21: its p95 is the second slowest, not one outlier)")
     ap.add_argument("--pandas-runs", type=int, default=3)
     ap.add_argument("--render-runs", type=int, default=2)
     ap.add_argument("--browser-rounds", type=int, default=5,

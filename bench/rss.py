@@ -120,12 +120,16 @@ _WATCH_RUN = """() => {
 
 
 def _navigate(page, title: str) -> float:
-    """Click the sidebar's link to the page titled ``title`` in an open tab; seconds until its run has settled."""
+    """Click the sidebar's link to the page titled ``title`` in an open tab (its st.title is the same text); seconds
+    until its run has settled."""
     page.evaluate(_WATCH_RUN)
     link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True)
     t = time.monotonic()
     link.click()
-    page.wait_for_function(f"() => window.__ran && ({SETTLED})()", timeout=180_000)
+    # the new page's run has started once it ran (the state seen as running) or drew its title: a fast run can go
+    # from running to done between two of React's commits, the attribute never showing it
+    page.wait_for_function(f"""(title) => (window.__ran || [...document.querySelectorAll('h1')].some(
+        (h) => h.innerText.trim() === title)) && ({SETTLED})()""", arg=title, timeout=180_000)
     return time.monotonic() - t
 
 
