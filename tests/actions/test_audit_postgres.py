@@ -358,7 +358,7 @@ def test_an_action_is_audited_on_postgresql_as_on_sqlite(dsn, tmp_path):
     import actions as a
     from sextant.aws import Clients
     from sextant.settings import AccountSettings
-    from tests.conftest import start_account, stop_account, wait_until
+    from tests.conftest import make_endpoint, start_account, stop_account
 
     with pytest.MonkeyPatch.context() as mp:
         (tmp_path / "account").mkdir()
@@ -366,16 +366,8 @@ def test_an_action_is_audited_on_postgresql_as_on_sqlite(dsn, tmp_path):
         try:
             for k, v in acc.env.items():
                 mp.setenv(k, v)
-            sm = acc.client("sagemaker")
             name = "audited-on-postgres"
-            sm.create_model(ModelName=name, ExecutionRoleArn=f"arn:aws:iam::{MAIN}:role/sagemaker-execution",
-                            PrimaryContainer={"Image": f"{MAIN}.dkr.ecr.us-east-1.amazonaws.com/{name}:1"})
-            sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-                {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-                 "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}])
-            sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-            wait_until(lambda: sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService", 60,
-                       f"{name} InService")
+            make_endpoint(acc, name, MAIN)
             env = a.Env(Clients(AccountSettings(regions=("us-east-1",))), Settings())
             audit = PostgresAuditLog(dsn, tmp_path / "audit.sqlite")
             seen: list[list[str]] = []
