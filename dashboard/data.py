@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -143,6 +144,7 @@ def _cached(store: StoreKey, snapshot_name: str, sql: str, params: tuple) -> pd.
 # only the queries made since the last commit; what a page showed a commit earlier is still this dashboard's to show.
 _KEPT: dict[tuple[StoreKey, str, tuple[Any, ...]], str] = {}
 _KEPT_MAX = 4096
+_KEPT_LOCK = threading.Lock()
 
 
 def _catalog_failed(r: Reader, exc: BaseException) -> bool:
@@ -183,10 +185,11 @@ def query(sql: str, params: list | tuple = ()) -> pd.DataFrame:
     key = (store, sql, args)
     try:
         if _KEPT.get(key) != name:
-            if len(_KEPT) >= _KEPT_MAX:
-                del _KEPT[next(iter(_KEPT))]  # the oldest entry
-            _KEPT.pop(key, None)
-            _KEPT[key] = name
+            with _KEPT_LOCK:  # a page's queries run on several threads (gather): one eviction at a time
+                if len(_KEPT) >= _KEPT_MAX:
+                    _KEPT.pop(next(iter(_KEPT)), None)  # the oldest entry
+                _KEPT.pop(key, None)
+                _KEPT[key] = name
     except TypeError:  # an unhashable parameter
         pass
     return result
