@@ -122,11 +122,10 @@ def test_a_replica_keeps_serving_what_it_read_while_postgres_is_down_and_recover
     writer.close()
 
 
-def test_a_local_sqlite_catalog_that_goes_away_is_an_outage_too(tmp_path, monkeypatch):
-    store = tmp_path / "store"
-    monkeypatch.delenv("SEXTANT_CONFIG", raising=False)
-    monkeypatch.delenv("SEXTANT_CATALOG", raising=False)
-    monkeypatch.delenv("SEXTANT_DATA_PATH", raising=False)
+def _local_lake(store: Path, monkeypatch) -> None:
+    """A DuckLake store on a local SQLite catalog at ``store`` holding one row "a", which the dashboard has read."""
+    for name in ("SEXTANT_CONFIG", "SEXTANT_CATALOG", "SEXTANT_DATA_PATH"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SEXTANT_STORE", str(store))
     monkeypatch.setenv("SEXTANT_STORE_BACKEND", "ducklake")
     monkeypatch.setattr(LakeReader, "RETRY_CATALOG_S", 0.5)
@@ -135,6 +134,11 @@ def test_a_local_sqlite_catalog_that_goes_away_is_an_outage_too(tmp_path, monkey
     put(writer, "a")
     writer.close()
     assert list(data.query(ALL).name) == ["a"]
+
+
+def test_a_local_sqlite_catalog_that_goes_away_is_an_outage_too(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    _local_lake(store, monkeypatch)
     (store / "lake").rename(tmp_path / "elsewhere")  # the catalog file (and the data) gone from where it was
     try:
         assert list(data.query(ALL).name) == ["a"]
@@ -158,16 +162,7 @@ sys.stdin.read()
 
 def test_a_local_sqlite_catalog_locked_by_another_process_is_an_outage_until_released(tmp_path, monkeypatch):
     store = tmp_path / "store"
-    for name in ("SEXTANT_CONFIG", "SEXTANT_CATALOG", "SEXTANT_DATA_PATH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SEXTANT_STORE", str(store))
-    monkeypatch.setenv("SEXTANT_STORE_BACKEND", "ducklake")
-    monkeypatch.setattr(LakeReader, "RETRY_CATALOG_S", 0.5)
-    writer = open_writer(Settings(store=store, store_backend="ducklake"))
-    writer.migrate([THING])
-    put(writer, "a")
-    writer.close()
-    assert list(data.query(ALL).name) == ["a"]
+    _local_lake(store, monkeypatch)
     holder = subprocess.Popen([sys.executable, "-c", LOCK, str(store / "lake" / "catalog.sqlite")], text=True,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
