@@ -18,7 +18,7 @@ import pandas as pd
 
 from dashboard.data import gather, query
 from dashboard.filters import Filters
-from dashboard.queries._common import _lookup, _or_empty, _utc
+from dashboard.queries._common import _lookup, _utc
 from dashboard.queries.endpoints import P99_NOW_SQL, endpoint_list, p99_now_params, traffic_windows
 from sextant.traffic import IDLE_DAYS
 
@@ -74,12 +74,8 @@ def last_invocation(f: Filters) -> pd.DataFrame:
     return out
 
 
-def endpoint_alarms() -> pd.DataFrame:
-    """Per endpoint that a CloudWatch alarm in ALARM watches (its EndpointName dimension, the alarm table's
-    endpoint_name): account_id, region, endpoint_name, alarms ("name (metric)", comma-separated, by name)."""
-    return _or_empty(query(_ALARMS_SQL), [*KEY, "alarms"])
-
-
+# per endpoint that a CloudWatch alarm in ALARM watches (its EndpointName dimension, the alarm table's
+# endpoint_name): account_id, region, endpoint_name, alarms ("name (metric)", comma-separated, by name)
 _ALARMS_SQL = """
     SELECT account_id, region, endpoint_name,
            string_agg(alarm_name || coalesce(' (' || metric_name || ')', ''), ', ' ORDER BY alarm_name) AS alarms
